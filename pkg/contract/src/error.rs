@@ -1,0 +1,82 @@
+//! Why a message is not a valid job. Every variant names the field at fault so the
+//! dead-letter record tells an operator what to fix without reading the bytes.
+
+/// A message that can never become a runnable job: a permanent failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContractError {
+    #[error("message is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+
+    #[error("message is not valid UTF-8 at byte {at}")]
+    NotUtf8 { at: usize },
+
+    #[error("{field}: malformed JSON: {reason}")]
+    MalformedJson { field: String, reason: String },
+
+    #[error("missing required field `{field}`")]
+    MissingField { field: String },
+
+    #[error("{field}: {reason}")]
+    InvalidField { field: String, reason: String },
+
+    #[error("jobType: unknown job type {job_type:?} (expected one of server-init, list-tools, tool-call)")]
+    UnknownJobType { job_type: String },
+
+    #[error("{field}: unknown server {server:?} (not in payload.mcpServers)")]
+    UnknownServer { field: String, server: String },
+}
+
+impl ContractError {
+    /// A short machine-readable name, used in dead-letter headers and result records.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "too_large",
+            Self::NotUtf8 { .. } => "not_utf8",
+            Self::MalformedJson { .. } => "malformed_json",
+            Self::MissingField { .. } => "missing_field",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::UnknownJobType { .. } => "unknown_job_type",
+            Self::UnknownServer { .. } => "unknown_server",
+        }
+    }
+
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn missing(field: impl Into<String>) -> Self {
+        Self::MissingField {
+            field: field.into(),
+        }
+    }
+
+    /// Turns a type error found while deserializing the document at `prefix`
+    /// (e.g. `payload`) into an error naming the full path of the field.
+    pub(crate) fn from_serde(
+        prefix: &str,
+        err: serde_path_to_error::Error<serde_json::Error>,
+    ) -> Self {
+        let path = err.path().to_string();
+        let field = match (prefix.is_empty(), path.as_str()) {
+            (true, "." | "?") => "(message)".to_owned(),
+            (false, "." | "?") => prefix.to_owned(),
+            (true, _) => path,
+            (false, _) => format!("{prefix}.{path}"),
+        };
+        Self::InvalidField {
+            field,
+            reason: strip_position(&err.into_inner().to_string()),
+        }
+    }
+}
+
+/// serde_json appends " at line L column C", which adds little once the path is named.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}

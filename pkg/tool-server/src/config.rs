@@ -1,0 +1,236 @@
+//! mcp-server's settings, read from the environment with envy and checked before the
+//! server binds, so a misconfiguration stops it with a message rather than at the first job.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mcp_jobs_upstream::{Allowlist, ConnectorSettings, Policy};
+use serde::Deserialize;
+
+/// The environment as envy reads it; field names are the variables, lowercased.
+#[derive(Debug, Deserialize)]
+struct Env {
+    #[serde(default = "default_port")]
+    port: u16,
+    #[serde(default = "default_bind")]
+    mcp_bind: String,
+    #[serde(default)]
+    mcp_auth: Option<String>,
+    #[serde(default)]
+    mcp_api_keys: String,
+    #[serde(default)]
+    mcp_allowed_commands: String,
+    #[serde(default)]
+    mcp_env_dir: Option<PathBuf>,
+    #[serde(default)]
+    mcp_allowed_remote_hosts: String,
+    #[serde(default = "default_allowed_hosts")]
+    mcp_allowed_hosts: String,
+    #[serde(default = "default_max_body_bytes")]
+    mcp_max_body_bytes: usize,
+    #[serde(default = "default_call_timeout_ms")]
+    mcp_call_timeout_ms: u64,
+    #[serde(default = "default_pool_max_total")]
+    mcp_pool_max_total: usize,
+    #[serde(default = "default_pool_idle_seconds")]
+    mcp_pool_idle_seconds: u64,
+    #[serde(default = "default_child_env")]
+    mcp_child_env: String,
+}
+
+fn default_port() -> u16 {
+    8080
+}
+fn default_bind() -> String {
+    "0.0.0.0".into()
+}
+fn default_allowed_hosts() -> String {
+    "localhost,127.0.0.1,::1".into()
+}
+fn default_max_body_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_call_timeout_ms() -> u64 {
+    60_000
+}
+fn default_pool_max_total() -> usize {
+    64
+}
+fn default_pool_idle_seconds() -> u64 {
+    300
+}
+fn default_child_env() -> String {
+    "PATH,HOME,LANG,LC_ALL,TZ,TMPDIR,USER".into()
+}
+
+/// How callers prove who they are.
+#[derive(Clone)]
+pub enum Auth {
+    /// `Authorization: Bearer <key>` or `X-API-Key: <key>` must match one of these.
+    ApiKeys(Vec<String>),
+    /// No check at all: only for a trusted network, and said so in the log at start.
+    Disabled,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ApiKeys(keys) => write!(f, "ApiKeys({} keys)", keys.len()),
+            Self::Disabled => f.write_str("Disabled"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub auth: Auth,
+    /// `Host` header values accepted on `/mcp` (rmcp's DNS-rebinding guard); `*` accepts any,
+    /// which a server behind a Kubernetes Service needs unless its names are listed.
+    pub allowed_hosts: Allowlist,
+    pub max_body_bytes: usize,
+    pub policy: Policy,
+    pub connector: ConnectorSettings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid environment: {0}")]
+    Env(#[from] envy::Error),
+    #[error("MCP_BIND={bind:?} with PORT={port} is not a listen address: {reason}")]
+    Listen {
+        bind: String,
+        port: u16,
+        reason: String,
+    },
+    #[error("MCP_AUTH={0:?} is not understood: use MCP_AUTH=none to turn authentication off, or leave it unset")]
+    AuthMode(String),
+    #[error("MCP_API_KEYS is empty: set at least one key, or MCP_AUTH=none to run without authentication")]
+    NoApiKeys,
+    #[error("{name} must be greater than 0")]
+    Zero { name: &'static str },
+}
+
+impl ServerSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads settings from the given variables instead of the process environment.
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let env: Env = envy::from_iter(vars)?;
+        let listen = format!("{}:{}", bracket_ipv6(&env.mcp_bind), env.port)
+            .parse()
+            .map_err(|e: std::net::AddrParseError| ConfigError::Listen {
+                bind: env.mcp_bind.clone(),
+                port: env.port,
+                reason: e.to_string(),
+            })?;
+        let auth = match env.mcp_auth.as_deref().map(str::trim) {
+            Some("none") => Auth::Disabled,
+            None | Some("" | "api-key") => {
+                let keys: Vec<String> = env
+                    .mcp_api_keys
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if keys.is_empty() {
+                    return Err(ConfigError::NoApiKeys);
+                }
+                Auth::ApiKeys(keys)
+            }
+            Some(other) => return Err(ConfigError::AuthMode(other.to_owned())),
+        };
+        for (name, value) in [
+            ("MCP_MAX_BODY_BYTES", env.mcp_max_body_bytes as u64),
+            ("MCP_CALL_TIMEOUT_MS", env.mcp_call_timeout_ms),
+            ("MCP_POOL_MAX_TOTAL", env.mcp_pool_max_total as u64),
+            ("MCP_POOL_IDLE_SECONDS", env.mcp_pool_idle_seconds),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero { name });
+            }
+        }
+        Ok(Self {
+            listen,
+            auth,
+            allowed_hosts: Allowlist::parse(&env.mcp_allowed_hosts),
+            max_body_bytes: env.mcp_max_body_bytes,
+            policy: Policy {
+                allowed_commands: Allowlist::parse(&env.mcp_allowed_commands),
+                env_dir: env.mcp_env_dir,
+                allowed_remote_hosts: Allowlist::parse(&env.mcp_allowed_remote_hosts),
+                inherited_env: env
+                    .mcp_child_env
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            },
+            connector: ConnectorSettings {
+                max_connections: env.mcp_pool_max_total,
+                idle_timeout: Duration::from_secs(env.mcp_pool_idle_seconds),
+                default_deadline: Duration::from_millis(env.mcp_call_timeout_ms),
+            },
+        })
+    }
+}
+
+fn bracket_ipv6(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_an_api_key() {
+        assert!(matches!(
+            ServerSettings::from_vars(vars(&[])),
+            Err(ConfigError::NoApiKeys)
+        ));
+        let settings =
+            ServerSettings::from_vars(vars(&[("MCP_API_KEYS", "k1, k2")])).expect("valid");
+        assert_eq!(settings.listen.port(), 8080);
+        assert!(matches!(settings.auth, Auth::ApiKeys(ref keys) if keys == &["k1", "k2"]));
+        assert!(
+            settings.policy.allowed_commands.is_empty(),
+            "no command is allowed by default"
+        );
+        assert!(
+            settings.policy.allowed_remote_hosts.is_empty(),
+            "no remote host is allowed by default"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err =
+            ServerSettings::from_vars(vars(&[("MCP_AUTH", "none"), ("PORT", "http")])).unwrap_err();
+        assert!(err.to_string().contains("port"), "{err}");
+        let err = ServerSettings::from_vars(vars(&[("MCP_AUTH", "maybe")])).unwrap_err();
+        assert!(err.to_string().contains("MCP_AUTH=\"maybe\""), "{err}");
+        let err =
+            ServerSettings::from_vars(vars(&[("MCP_AUTH", "none"), ("MCP_POOL_MAX_TOTAL", "0")]))
+                .unwrap_err();
+        assert!(err.to_string().contains("MCP_POOL_MAX_TOTAL"), "{err}");
+    }
+}

@@ -1,0 +1,96 @@
+//! Why an upstream MCP server could not be used.
+
+use std::time::Duration;
+
+/// Whether a failure is the job's (it will fail the same way again) or the upstream's
+/// (it may work on another attempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The policy or the config forbids it: retrying cannot help.
+    Refused,
+    /// The upstream could not be started, reached, or kept alive.
+    Unavailable,
+    /// The upstream did not answer within the deadline.
+    Timeout,
+    /// The upstream answered the request with a protocol error (e.g. unknown tool).
+    Rejected,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refused => "refused",
+            Self::Unavailable => "upstream_unavailable",
+            Self::Timeout => "upstream_timeout",
+            Self::Rejected => "upstream_rejected",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error(
+        "command {command:?} is not allowed: add it to MCP_ALLOWED_COMMANDS to let jobs run it"
+    )]
+    CommandNotAllowed { command: String },
+
+    #[error("envFile {path:?} is refused: MCP_ENV_DIR is not set, so no env file may be read")]
+    EnvDirNotConfigured { path: String },
+
+    #[error("envFile {path:?} is outside MCP_ENV_DIR")]
+    EnvFileOutsideDir { path: String },
+
+    #[error("envFile {path:?} cannot be read: {reason}")]
+    EnvFileUnreadable { path: String, reason: String },
+
+    #[error("remote host {host:?} is not allowed: add it to MCP_ALLOWED_REMOTE_HOSTS to let jobs reach it")]
+    HostNotAllowed { host: String },
+
+    #[error("invalid remote server config: {reason}")]
+    InvalidRemote { reason: String },
+
+    #[error("the legacy SSE transport is not supported yet; use type \"streamable-http\"")]
+    SseNotSupported,
+
+    #[error("could not start {command:?}: {source}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("MCP handshake with server {server:?} failed: {reason}")]
+    Handshake { server: String, reason: String },
+
+    #[error("server {server:?} did not answer within {after:?}")]
+    Timeout { server: String, after: Duration },
+
+    #[error("server {server:?} went away: {reason}")]
+    Disconnected { server: String, reason: String },
+
+    #[error("server {server:?} refused the request: {message}")]
+    Rejected { server: String, message: String },
+
+    #[error("mcp-server is shutting down")]
+    ShuttingDown,
+}
+
+impl UpstreamError {
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::CommandNotAllowed { .. }
+            | Self::EnvDirNotConfigured { .. }
+            | Self::EnvFileOutsideDir { .. }
+            | Self::EnvFileUnreadable { .. }
+            | Self::HostNotAllowed { .. }
+            | Self::InvalidRemote { .. }
+            | Self::SseNotSupported => FailureKind::Refused,
+            Self::Spawn { .. }
+            | Self::Handshake { .. }
+            | Self::Disconnected { .. }
+            | Self::ShuttingDown => FailureKind::Unavailable,
+            Self::Timeout { .. } => FailureKind::Timeout,
+            Self::Rejected { .. } => FailureKind::Rejected,
+        }
+    }
+}
