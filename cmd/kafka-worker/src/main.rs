@@ -1,1 +1,103 @@
-fn main() {}
+//! kafka-worker: consumes scheduled MCP jobs from Kafka and runs them through mcp-server.
+//! Configuration comes from the environment (see the README's table).
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mcp_jobs_worker::{admin, consumer, publish, WorkerSettings};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "kafka-worker", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Consume and run jobs until SIGTERM/SIGINT (the default).
+    Run,
+    /// Send a job envelope (a JSON file, or stdin) to KAFKA_TOPIC.
+    Publish {
+        /// The job file; `-` or nothing reads stdin.
+        file: Option<PathBuf>,
+        /// Message key (jobs with the same key keep their order).
+        #[arg(long)]
+        key: Option<String>,
+        /// Wait this many seconds for the job's result record and print it.
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u64>,
+    },
+    /// Create KAFKA_TOPIC and its results and dead-letter topics (existing ones are kept).
+    CreateTopics {
+        #[arg(long, default_value_t = 6)]
+        partitions: i32,
+        #[arg(long, default_value_t = 1)]
+        replication_factor: i32,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    mcp_jobs_runtime::init_logging();
+    let cli = Cli::parse();
+    let settings = WorkerSettings::from_env().context("kafka-worker configuration")?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            let shutdown = CancellationToken::new();
+            tokio::spawn({
+                let shutdown = shutdown.clone();
+                async move {
+                    mcp_jobs_runtime::shutdown_signal().await;
+                    shutdown.cancel();
+                }
+            });
+            consumer::run(settings, shutdown).await.context("kafka-worker failed")?;
+        }
+        Command::Publish { file, key, wait } => {
+            let message = read_job(file.as_ref())?;
+            let published = publish::publish(&settings, &message, key.as_deref())
+                .await
+                .context("publishing the job")?;
+            eprintln!(
+                "published job {} to {} (partition {}, offset {})",
+                published.job_id, settings.topic, published.partition, published.offset
+            );
+            if let Some(seconds) = wait {
+                let result = publish::wait_for_result(&settings, &published, Duration::from_secs(seconds))
+                    .await
+                    .context("waiting for the result")?;
+                writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&result)?)
+                    .context("printing the result")?;
+                if result["status"] != "succeeded" {
+                    anyhow::bail!("job {} failed", published.job_id);
+                }
+            }
+        }
+        Command::CreateTopics {
+            partitions,
+            replication_factor,
+        } => {
+            let created = admin::create_topics(&settings, partitions, replication_factor)
+                .await
+                .context("creating topics")?;
+            eprintln!("topics ready ({} created)", created.len());
+        }
+    }
+    Ok(())
+}
+
+fn read_job(file: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
+    match file.filter(|f| f.as_os_str() != "-") {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display())),
+        None => {
+            let mut message = Vec::new();
+            std::io::stdin().read_to_end(&mut message).context("reading the job from stdin")?;
+            Ok(message)
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! kafka-worker's settings, read with envy and validated at start: a missing or invalid
+//! variable stops the worker with its name in the message.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use serde::Deserialize;
+
+/// The environment as envy reads it; field names are the variables, lowercased.
+#[derive(Deserialize)]
+struct Env {
+    kafka_brokers: String,
+    #[serde(default = "default_topic")]
+    kafka_topic: String,
+    kafka_results_topic: Option<String>,
+    kafka_dlq_topic: Option<String>,
+    #[serde(default = "default_group")]
+    mcp_consumer_group: String,
+    #[serde(default = "default_server_url")]
+    mcp_server_url: String,
+    mcp_api_key: Option<String>,
+    #[serde(default = "default_job_timeout_ms")]
+    job_timeout_ms: u64,
+    #[serde(default = "default_max_message_bytes")]
+    max_message_bytes: usize,
+    #[serde(default = "default_retry_max_backoff_ms")]
+    retry_max_backoff_ms: u64,
+    #[serde(default = "default_shutdown_grace_seconds")]
+    shutdown_grace_seconds: u64,
+    worker_id: Option<String>,
+    hostname: Option<String>,
+}
+
+fn default_topic() -> String {
+    "mcp-jobs".into()
+}
+fn default_group() -> String {
+    "mcp-workers".into()
+}
+fn default_server_url() -> String {
+    "http://localhost:8080/mcp".into()
+}
+fn default_job_timeout_ms() -> u64 {
+    60_000
+}
+fn default_max_message_bytes() -> usize {
+    1024 * 1024
+}
+fn default_retry_max_backoff_ms() -> u64 {
+    30_000
+}
+fn default_shutdown_grace_seconds() -> u64 {
+    25
+}
+
+#[derive(Clone)]
+pub struct WorkerSettings {
+    pub brokers: String,
+    pub topic: String,
+    pub results_topic: String,
+    pub dlq_topic: String,
+    pub group: String,
+    /// mcp-server's Streamable HTTP endpoint (`/mcp` is added to a bare base URL).
+    pub server_url: String,
+    /// Sent as `Authorization: Bearer`; a secret, so kept out of Debug.
+    pub api_key: Option<String>,
+    pub job_timeout: Duration,
+    pub max_message_bytes: usize,
+    pub retry_max_backoff: Duration,
+    pub shutdown_grace: Duration,
+    /// Names this worker in result records.
+    pub worker_id: String,
+    /// `RDKAFKA_SESSION_TIMEOUT_MS=6000` → `session.timeout.ms=6000`; applied last, so
+    /// they override anything the worker sets.
+    pub rdkafka_overrides: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for WorkerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerSettings")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("group", &self.group)
+            .field("server_url", &self.server_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("rdkafka_overrides", &self.rdkafka_overrides.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid environment: {0}")]
+    Env(#[from] envy::Error),
+    #[error("{name} is empty")]
+    Empty { name: &'static str },
+    #[error("{name} must be greater than 0")]
+    Zero { name: &'static str },
+    #[error("MCP_SERVER_URL {url:?} is not an http(s) URL: {reason}")]
+    ServerUrl { url: String, reason: String },
+}
+
+impl WorkerSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let env: Env = envy::from_iter(vars.iter().cloned())?;
+        let rdkafka_overrides: BTreeMap<String, String> = envy::prefixed("RDKAFKA_")
+            .from_iter::<_, BTreeMap<String, String>>(vars.iter().cloned())?
+            .into_iter()
+            .map(|(name, value)| (name.to_lowercase().replace('_', "."), value))
+            .collect();
+
+        for (name, value) in [
+            ("KAFKA_BROKERS", &env.kafka_brokers),
+            ("KAFKA_TOPIC", &env.kafka_topic),
+            ("MCP_CONSUMER_GROUP", &env.mcp_consumer_group),
+        ] {
+            if value.trim().is_empty() {
+                return Err(ConfigError::Empty { name });
+            }
+        }
+        for (name, value) in [
+            ("JOB_TIMEOUT_MS", env.job_timeout_ms),
+            ("MAX_MESSAGE_BYTES", env.max_message_bytes as u64),
+            ("RETRY_MAX_BACKOFF_MS", env.retry_max_backoff_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero { name });
+            }
+        }
+        let server_url = mcp_endpoint(&env.mcp_server_url)?;
+        let worker_id = env.worker_id.unwrap_or_else(|| {
+            format!(
+                "{}-{}",
+                env.hostname.as_deref().unwrap_or("kafka-worker"),
+                std::process::id()
+            )
+        });
+        Ok(Self {
+            results_topic: env.kafka_results_topic.unwrap_or_else(|| format!("{}.results", env.kafka_topic)),
+            dlq_topic: env.kafka_dlq_topic.unwrap_or_else(|| format!("{}.dlq", env.kafka_topic)),
+            brokers: env.kafka_brokers,
+            topic: env.kafka_topic,
+            group: env.mcp_consumer_group,
+            server_url,
+            api_key: env.mcp_api_key.filter(|k| !k.is_empty()),
+            job_timeout: Duration::from_millis(env.job_timeout_ms),
+            max_message_bytes: env.max_message_bytes,
+            retry_max_backoff: Duration::from_millis(env.retry_max_backoff_ms),
+            shutdown_grace: Duration::from_secs(env.shutdown_grace_seconds),
+            worker_id,
+            rdkafka_overrides,
+        })
+    }
+
+    /// A librdkafka config with the brokers, `base` settings, then the operator's overrides.
+    pub fn kafka_config(&self, base: &[(&str, &str)]) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        for (key, value) in base {
+            config.set(*key, *value);
+        }
+        for (key, value) in &self.rdkafka_overrides {
+            config.set(key, value);
+        }
+        // rdkafka forwards only errors unless told otherwise; warnings matter here.
+        config.set_log_level(rdkafka::config::RDKafkaLogLevel::Warning);
+        config
+    }
+}
+
+/// Accepts the seed's base URL (`http://mcp-server:8080`) as well as the full endpoint.
+fn mcp_endpoint(url: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: String| ConfigError::ServerUrl {
+        url: url.to_owned(),
+        reason,
+    };
+    let mut parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid(format!("scheme {:?}", parsed.scheme())));
+    }
+    if parsed.path() == "/" || parsed.path().is_empty() {
+        parsed.set_path("/mcp");
+    }
+    Ok(parsed.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn missing_brokers_is_named() {
+        let err = WorkerSettings::from_vars(vars(&[])).unwrap_err();
+        assert!(err.to_string().contains("kafka_brokers"), "{err}");
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let settings = WorkerSettings::from_vars(vars(&[
+            ("KAFKA_BROKERS", "k:9092"),
+            ("MCP_SERVER_URL", "http://mcp-server:8080"),
+            ("RDKAFKA_SESSION_TIMEOUT_MS", "6000"),
+            ("RDKAFKA_FETCH_WAIT_MAX_MS", "10"),
+        ]))
+        .expect("valid");
+        assert_eq!(settings.topic, "mcp-jobs");
+        assert_eq!(settings.results_topic, "mcp-jobs.results");
+        assert_eq!(settings.dlq_topic, "mcp-jobs.dlq");
+        assert_eq!(settings.server_url, "http://mcp-server:8080/mcp");
+        assert_eq!(settings.rdkafka_overrides["session.timeout.ms"], "6000");
+        assert_eq!(settings.rdkafka_overrides["fetch.wait.max.ms"], "10");
+        let config = settings.kafka_config(&[("session.timeout.ms", "45000")]);
+        assert_eq!(config.get("session.timeout.ms"), Some("6000"), "overrides win");
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let err = WorkerSettings::from_vars(vars(&[("KAFKA_BROKERS", "k"), ("JOB_TIMEOUT_MS", "soon")])).unwrap_err();
+        assert!(err.to_string().contains("job_timeout_ms"), "{err}");
+        let err = WorkerSettings::from_vars(vars(&[("KAFKA_BROKERS", "k"), ("MCP_SERVER_URL", "ftp://x")])).unwrap_err();
+        assert!(err.to_string().contains("MCP_SERVER_URL"), "{err}");
+    }
+}

@@ -1,0 +1,110 @@
+//! The records every consumed message ends in: exactly one result record on
+//! `<topic>.results`, plus, for a permanent failure, the original bytes on `<topic>.dlq`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Succeeded,
+    Failed,
+}
+
+/// Why a job failed for good.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// Machine-readable cause, e.g. `missing_field`, `tool_error`, `refused`.
+    pub kind: String,
+    pub message: String,
+}
+
+/// Where a message came from, for the dead-letter headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// The result record of one job, as written to `<topic>.results`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    #[serde(rename = "jobID")]
+    pub job_id: Option<String>,
+    pub job_type: Option<String>,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
+    pub attempts: u32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub worker: String,
+}
+
+impl Outcome {
+    pub fn record(&self) -> Vec<u8> {
+        // An Outcome holds only strings, numbers, timestamps and JSON values: it always serializes.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Headers of the dead-letter copy: what went wrong, and where the message came from.
+    pub fn dead_letter_headers(&self, source: &Source) -> Vec<(&'static str, String)> {
+        let mut headers = vec![
+            ("mcp-jobs-source-topic", source.topic.clone()),
+            ("mcp-jobs-source-partition", source.partition.to_string()),
+            ("mcp-jobs-source-offset", source.offset.to_string()),
+            ("mcp-jobs-attempts", self.attempts.to_string()),
+            ("mcp-jobs-worker", self.worker.clone()),
+        ];
+        if let Some(error) = &self.error {
+            headers.push(("mcp-jobs-error-kind", error.kind.clone()));
+            headers.push(("mcp-jobs-error", error.message.clone()));
+        }
+        if let Some(job_id) = &self.job_id {
+            headers.push(("mcp-jobs-job-id", job_id.clone()));
+        }
+        headers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_record_shape() {
+        let now = Utc::now();
+        let outcome = Outcome {
+            job_id: Some("j1".into()),
+            job_type: None,
+            status: Status::Failed,
+            results: None,
+            error: Some(Failure {
+                kind: "missing_field".into(),
+                message: "missing required field `jobType`".into(),
+            }),
+            attempts: 1,
+            started_at: now,
+            finished_at: now,
+            worker: "w".into(),
+        };
+        let record: Value = serde_json::from_slice(&outcome.record()).expect("json");
+        assert_eq!(record["jobID"], "j1");
+        assert_eq!(record["status"], "failed");
+        assert_eq!(record["error"]["kind"], "missing_field");
+        assert!(record.get("results").is_none());
+        let source = Source {
+            topic: "t".into(),
+            partition: 2,
+            offset: 41,
+        };
+        let headers = outcome.dead_letter_headers(&source);
+        assert!(headers.contains(&("mcp-jobs-source-offset", "41".into())));
+        assert!(headers.contains(&("mcp-jobs-error-kind", "missing_field".into())));
+    }
+}
