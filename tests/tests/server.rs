@@ -22,13 +22,18 @@ fn tool_call(tool: &str, arguments: Value) -> Value {
 
 /// Sends an authenticated call and returns the JSON-RPC response.
 fn call(server: &McpServer, tool: &str, arguments: Value) -> Value {
-    let response = post(server, &tool_call(tool, arguments)).bearer_auth(API_KEY).send().expect("request");
+    let response = post(server, &tool_call(tool, arguments))
+        .bearer_auth(API_KEY)
+        .send()
+        .expect("request");
     assert_eq!(response.status(), StatusCode::OK);
     response.json().expect("JSON-RPC response")
 }
 
 fn error_message(response: &Value) -> &str {
-    response["error"]["message"].as_str().unwrap_or_else(|| panic!("expected an error: {response:#}"))
+    response["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error: {response:#}"))
 }
 
 const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
@@ -40,8 +45,14 @@ fn callers_need_a_valid_api_key() {
     let cases = [
         ("no key", post(&server, &list)),
         ("wrong key", post(&server, &list).bearer_auth("not-the-key")),
-        ("basic scheme", post(&server, &list).basic_auth(API_KEY, None::<&str>)),
-        ("empty x-api-key", post(&server, &list).header("X-API-Key", "")),
+        (
+            "basic scheme",
+            post(&server, &list).basic_auth(API_KEY, None::<&str>),
+        ),
+        (
+            "empty x-api-key",
+            post(&server, &list).header("X-API-Key", ""),
+        ),
     ];
     for (name, request) in cases {
         let response = request.send().expect("request");
@@ -50,23 +61,41 @@ fn callers_need_a_valid_api_key() {
     }
     for (name, request) in [
         ("bearer", post(&server, &list).bearer_auth(API_KEY)),
-        ("x-api-key", post(&server, &list).header("X-API-Key", API_KEY)),
+        (
+            "x-api-key",
+            post(&server, &list).header("X-API-Key", API_KEY),
+        ),
     ] {
         let response = request.send().expect("request");
         assert_eq!(response.status(), StatusCode::OK, "{name}");
         let body: Value = response.json().expect("json");
-        assert_eq!(body["result"]["tools"].as_array().map(Vec::len), Some(3), "{name}: {body:#}");
+        assert_eq!(
+            body["result"]["tools"].as_array().map(Vec::len),
+            Some(3),
+            "{name}: {body:#}"
+        );
     }
-    let health = reqwest::blocking::get(format!("http://127.0.0.1:{}/health", server.port)).expect("health");
-    assert_eq!(health.status(), StatusCode::OK, "/health stays open for probes");
+    let health =
+        reqwest::blocking::get(format!("http://127.0.0.1:{}/health", server.port)).expect("health");
+    assert_eq!(
+        health.status(),
+        StatusCode::OK,
+        "/health stays open for probes"
+    );
 }
 
 #[test]
 fn auth_can_be_turned_off_only_explicitly() {
     let server = McpServer::start(&[("MCP_AUTH", "none"), ("MCP_API_KEYS", "")]);
     let list: Value = serde_json::from_str(LIST).expect("json");
-    assert_eq!(post(&server, &list).send().expect("request").status(), StatusCode::OK);
-    assert!(server.process.output().contains("authentication is OFF"), "a warning is logged");
+    assert_eq!(
+        post(&server, &list).send().expect("request").status(),
+        StatusCode::OK
+    );
+    assert!(
+        server.process.output().contains("authentication is OFF"),
+        "a warning is logged"
+    );
 
     let refused = Command::new(bin("mcp-server"))
         .env_remove("MCP_API_KEYS")
@@ -74,7 +103,10 @@ fn auth_can_be_turned_off_only_explicitly() {
         .env("PORT", mcp_jobs_e2e::free_port().to_string())
         .output()
         .expect("run mcp-server");
-    assert!(!refused.status.success(), "no keys and no MCP_AUTH=none: refuse to start");
+    assert!(
+        !refused.status.success(),
+        "no keys and no MCP_AUTH=none: refuse to start"
+    );
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("MCP_API_KEYS is empty"), "{stderr}");
 }
@@ -89,7 +121,10 @@ fn commands_off_the_allowlist_are_refused() {
             json!({ "serverName": "x", "config": { "command": command, "args": ["-c", "id"] } }),
         );
         let message = error_message(&response);
-        assert!(message.contains(&format!("command {command:?} is not allowed")), "{message}");
+        assert!(
+            message.contains(&format!("command {command:?} is not allowed")),
+            "{message}"
+        );
         assert_eq!(response["error"]["data"]["kind"], "refused");
     }
 }
@@ -100,17 +135,26 @@ fn env_files_must_stay_inside_the_env_dir() {
     let env_dir = root.path().join("env");
     std::fs::create_dir(&env_dir).expect("env dir");
     std::fs::write(root.path().join("outside.env"), "SECRET=1\n").expect("outside file");
-    std::os::unix::fs::symlink(root.path().join("outside.env"), env_dir.join("link.env")).expect("symlink");
+    std::os::unix::fs::symlink(root.path().join("outside.env"), env_dir.join("link.env"))
+        .expect("symlink");
     let server = McpServer::start(&[("MCP_ENV_DIR", env_dir.to_str().expect("utf-8"))]);
 
-    for path in ["../outside.env", "link.env", "/etc/passwd", "sub/../../outside.env"] {
+    for path in [
+        "../outside.env",
+        "link.env",
+        "/etc/passwd",
+        "sub/../../outside.env",
+    ] {
         let response = call(
             &server,
             "list_tools",
             json!({ "serverName": "time", "config": { "command": "mcp-server-time", "envFile": path } }),
         );
         let message = error_message(&response);
-        assert!(message.contains("is outside MCP_ENV_DIR"), "{path}: {message}");
+        assert!(
+            message.contains("is outside MCP_ENV_DIR"),
+            "{path}: {message}"
+        );
     }
 
     let without_dir = McpServer::start(&[]);
@@ -119,7 +163,10 @@ fn env_files_must_stay_inside_the_env_dir() {
         "list_tools",
         json!({ "serverName": "time", "config": { "command": "mcp-server-time", "envFile": "time.env" } }),
     );
-    assert!(error_message(&response).contains("MCP_ENV_DIR is not set"), "{response:#}");
+    assert!(
+        error_message(&response).contains("MCP_ENV_DIR is not set"),
+        "{response:#}"
+    );
 }
 
 #[test]
@@ -130,14 +177,23 @@ fn remote_hosts_must_be_allowed() {
         "server_initialize",
         json!({ "serverName": "r", "config": { "url": "http://169.254.169.254/latest/meta-data" } }),
     );
-    assert!(error_message(&response).contains("remote host \"169.254.169.254:80\" is not allowed"), "{response:#}");
+    assert!(
+        error_message(&response).contains("remote host \"169.254.169.254:80\" is not allowed"),
+        "{response:#}"
+    );
 }
 
 #[test]
 fn oversized_bodies_get_413() {
     let server = McpServer::start(&[("MCP_MAX_BODY_BYTES", "2048")]);
-    let big = tool_call("list_tools", json!({ "serverName": "x".repeat(4096), "config": { "command": "x" } }));
-    let response = post(&server, &big).bearer_auth(API_KEY).send().expect("request");
+    let big = tool_call(
+        "list_tools",
+        json!({ "serverName": "x".repeat(4096), "config": { "command": "x" } }),
+    );
+    let response = post(&server, &big)
+        .bearer_auth(API_KEY)
+        .send()
+        .expect("request");
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
@@ -150,7 +206,11 @@ fn host_header_guard_is_configurable() {
         .header("Host", "mcp-server.jobs.svc")
         .send()
         .expect("request");
-    assert_eq!(response.status(), StatusCode::FORBIDDEN, "unlisted Host refused by default");
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "unlisted Host refused by default"
+    );
 
     let service = McpServer::start(&[("MCP_ALLOWED_HOSTS", "mcp-server.jobs.svc")]);
     let response = post(&service, &list)
@@ -158,7 +218,11 @@ fn host_header_guard_is_configurable() {
         .header("Host", "mcp-server.jobs.svc")
         .send()
         .expect("request");
-    assert_eq!(response.status(), StatusCode::OK, "a Kubernetes Service name can be allowed");
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "a Kubernetes Service name can be allowed"
+    );
 }
 
 #[test]
@@ -188,7 +252,11 @@ fn the_official_python_sdk_lists_and_calls_tools() {
         "python SDK client failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for line in ["initialized: mcp-jobs", "tools: ['call_tool', 'list_tools', 'server_initialize']", "call_tool: "] {
+    for line in [
+        "initialized: mcp-jobs",
+        "tools: ['call_tool', 'list_tools', 'server_initialize']",
+        "call_tool: ",
+    ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
 }

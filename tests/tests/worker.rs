@@ -15,8 +15,10 @@ fn seed_style_job(job_id: &str) -> Vec<u8> {
             "time": { "command": "mcp-server-time", "args": ["--local-timezone", "UTC"], "envFile": "time.env" }
         }
     });
-    serde_json::to_vec(&json!({ "jobID": job_id, "jobType": "server-init", "payload": payload.to_string() }))
-        .expect("json")
+    serde_json::to_vec(
+        &json!({ "jobID": job_id, "jobType": "server-init", "payload": payload.to_string() }),
+    )
+    .expect("json")
 }
 
 fn time_call(job_id: &str, timezone: &str) -> Vec<u8> {
@@ -51,7 +53,10 @@ fn seed_style_job_succeeds_and_its_offset_is_committed() {
     assert_eq!(result["status"], "succeeded", "{result:#}");
     assert_eq!(result["jobID"], "seed-1");
     assert_eq!(result["jobType"], "server-init");
-    assert_eq!(result["results"]["time"]["serverInfo"]["name"], "mcp-time", "{result:#}");
+    assert_eq!(
+        result["results"]["time"]["serverInfo"]["name"], "mcp-time",
+        "{result:#}"
+    );
     let tools: Vec<&str> = result["results"]["time"]["tools"]
         .as_array()
         .expect("tool list")
@@ -70,7 +75,13 @@ fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
     let broker = Broker::start();
     broker.create_job_topics("mixed", 2);
     let server = McpServer::start(&[]);
-    let mut worker = start_worker(&broker, &server.url(), "mixed", "g-mixed", &[("MAX_MESSAGE_BYTES", "4096")]);
+    let mut worker = start_worker(
+        &broker,
+        &server.url(),
+        "mixed",
+        "g-mixed",
+        &[("MAX_MESSAGE_BYTES", "4096")],
+    );
 
     let oversized = serde_json::to_vec(&json!({
         "jobID": "too-big", "jobType": "tool-call",
@@ -120,23 +131,44 @@ fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
         .collect();
     for (id, _) in &good {
         assert_eq!(by_key[id]["status"], "succeeded", "{id}: {:#}", by_key[id]);
-        assert_eq!(by_key[id]["results"]["time"]["structuredContent"]["timezone"], "Europe/Paris");
+        assert_eq!(
+            by_key[id]["results"]["time"]["structuredContent"]["timezone"],
+            "Europe/Paris"
+        );
     }
     for (id, _, kind) in &bad {
         let result = &by_key[*id];
         assert_eq!(result["status"], "failed", "{id}: {result:#}");
         assert_eq!(result["error"]["kind"], *kind, "{id}: {result:#}");
-        assert!(!result["error"]["message"].as_str().unwrap_or_default().is_empty(), "{id} has no reason");
+        assert!(
+            !result["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+            "{id} has no reason"
+        );
     }
 
     let dead_letters = broker.read("mixed.dlq", bad.len(), MINUTE);
-    assert_eq!(dead_letters.len(), bad.len(), "exactly the bad messages are dead-lettered");
+    assert_eq!(
+        dead_letters.len(),
+        bad.len(),
+        "exactly the bad messages are dead-lettered"
+    );
     for letter in &dead_letters {
         let id = letter.key.as_deref().expect("original key kept");
-        let (_, original, kind) = bad.iter().find(|(k, _, _)| *k == id).expect("a bad message");
+        let (_, original, kind) = bad
+            .iter()
+            .find(|(k, _, _)| *k == id)
+            .expect("a bad message");
         assert_eq!(&letter.payload, original, "{id}: the original bytes");
         assert_eq!(letter.header("mcp-jobs-error-kind"), Some(*kind), "{id}");
-        assert!(letter.header("mcp-jobs-error").is_some_and(|e| !e.is_empty()), "{id}");
+        assert!(
+            letter
+                .header("mcp-jobs-error")
+                .is_some_and(|e| !e.is_empty()),
+            "{id}"
+        );
         assert_eq!(letter.header("mcp-jobs-source-topic"), Some("mixed"));
         assert!(letter.header("mcp-jobs-source-offset").is_some());
     }
@@ -149,17 +181,34 @@ fn a_worker_killed_before_committing_leaves_the_job_to_the_next() {
     broker.create_job_topics("crash", 1);
     let server = McpServer::start(&[]);
     // This worker never gets to commit: its auto-commit interval is an hour.
-    let mut doomed = start_worker(&broker, &server.url(), "crash", "g-crash", &[("RDKAFKA_AUTO_COMMIT_INTERVAL_MS", "3600000")]);
+    let mut doomed = start_worker(
+        &broker,
+        &server.url(),
+        "crash",
+        "g-crash",
+        &[("RDKAFKA_AUTO_COMMIT_INTERVAL_MS", "3600000")],
+    );
     broker.produce("crash", &[(Some("k"), &time_call("redo-me", "UTC"))]);
     let first = results_by_job(&broker, "crash", 1, MINUTE);
     assert_eq!(first[0]["status"], "succeeded");
     doomed.kill9();
-    assert_eq!(broker.committed("g-crash", "crash", 1), [None], "nothing was committed before the crash");
+    assert_eq!(
+        broker.committed("g-crash", "crash", 1),
+        [None],
+        "nothing was committed before the crash"
+    );
 
     let mut next = start_worker(&broker, &server.url(), "crash", "g-crash", &[]);
     let both = results_by_job(&broker, "crash", 2, 2 * MINUTE);
-    assert!(both.iter().all(|r| r["jobID"] == "redo-me" && r["status"] == "succeeded"), "{both:#?}");
-    assert_ne!(both[0]["worker"], both[1]["worker"], "the second worker redid the job");
+    assert!(
+        both.iter()
+            .all(|r| r["jobID"] == "redo-me" && r["status"] == "succeeded"),
+        "{both:#?}"
+    );
+    assert_ne!(
+        both[0]["worker"], both[1]["worker"],
+        "the second worker redid the job"
+    );
     wait_for("the redone job's offset to be committed", MINUTE, || {
         (broker.committed("g-crash", "crash", 1) == [Some(1)]).then_some(())
     });
@@ -173,16 +222,32 @@ fn an_unreachable_mcp_server_is_retried_never_dead_lettered() {
     broker.create_job_topics("outage", 1);
     // The worker points at a port where nothing listens yet.
     let port = mcp_jobs_e2e::free_port();
-    let worker = start_worker(&broker, &format!("http://127.0.0.1:{port}/mcp"), "outage", "g-outage", &[]);
+    let worker = start_worker(
+        &broker,
+        &format!("http://127.0.0.1:{port}/mcp"),
+        "outage",
+        "g-outage",
+        &[],
+    );
     broker.produce("outage", &[(None, &time_call("patient", "UTC"))]);
     // Several failed attempts (backoff is capped at 1 s here) before mcp-server exists.
     worker.wait_for_output("mcp-server unavailable, retrying", 3, MINUTE);
-    assert_eq!(broker.committed("g-outage", "outage", 1), [None], "no commit past an unfinished job");
-    assert!(broker.read_all("outage.results").is_empty(), "no outcome while mcp-server is down");
+    assert_eq!(
+        broker.committed("g-outage", "outage", 1),
+        [None],
+        "no commit past an unfinished job"
+    );
+    assert!(
+        broker.read_all("outage.results").is_empty(),
+        "no outcome while mcp-server is down"
+    );
 
     let _server = McpServer::start_on(port, &[]);
     let results = results_by_job(&broker, "outage", 1, MINUTE);
     assert_eq!(results[0]["status"], "succeeded", "{:#}", results[0]);
     let dead = broker.read_all("outage.dlq");
-    assert!(dead.is_empty(), "nothing dead-lettered for an outage: {dead:?}");
+    assert!(
+        dead.is_empty(),
+        "nothing dead-lettered for an outage: {dead:?}"
+    );
 }

@@ -56,7 +56,9 @@ async fn main() -> anyhow::Result<()> {
                     shutdown.cancel();
                 }
             });
-            consumer::run(settings, shutdown).await.context("kafka-worker failed")?;
+            consumer::run(settings, shutdown)
+                .await
+                .context("kafka-worker failed")?;
         }
         Command::Publish { file, key, wait } => {
             let message = read_job(file.as_ref())?;
@@ -68,11 +70,16 @@ async fn main() -> anyhow::Result<()> {
                 published.job_id, settings.topic, published.partition, published.offset
             );
             if let Some(seconds) = wait {
-                let result = publish::wait_for_result(&settings, &published, Duration::from_secs(seconds))
-                    .await
-                    .context("waiting for the result")?;
-                writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&result)?)
-                    .context("printing the result")?;
+                let result =
+                    publish::wait_for_result(&settings, &published, Duration::from_secs(seconds))
+                        .await
+                        .context("waiting for the result")?;
+                writeln!(
+                    std::io::stdout(),
+                    "{}",
+                    serde_json::to_string_pretty(&result)?
+                )
+                .context("printing the result")?;
                 if result["status"] != "succeeded" {
                     anyhow::bail!("job {} failed", published.job_id);
                 }
@@ -96,7 +103,9 @@ fn read_job(file: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
         Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display())),
         None => {
             let mut message = Vec::new();
-            std::io::stdin().read_to_end(&mut message).context("reading the job from stdin")?;
+            std::io::stdin()
+                .read_to_end(&mut message)
+                .context("reading the job from stdin")?;
             Ok(message)
         }
     }

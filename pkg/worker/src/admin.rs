@@ -14,7 +14,10 @@ pub enum AdminError {
     #[error("Kafka admin client: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("creating topic {topic}: {code}")]
-    Create { topic: String, code: RDKafkaErrorCode },
+    Create {
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
 }
 
 /// Creates the three topics; one that exists already is left as it is. Returns the
@@ -25,7 +28,11 @@ pub async fn create_topics(
     replication: i32,
 ) -> Result<Vec<String>, AdminError> {
     let admin: AdminClient<DefaultClientContext> = settings.kafka_config(&[]).create()?;
-    let names = [&settings.topic, &settings.results_topic, &settings.dlq_topic];
+    let names = [
+        &settings.topic,
+        &settings.results_topic,
+        &settings.dlq_topic,
+    ];
     let topics: Vec<NewTopic> = names
         .iter()
         .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(replication)))

@@ -84,7 +84,10 @@ impl std::fmt::Debug for WorkerSettings {
             .field("group", &self.group)
             .field("server_url", &self.server_url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
-            .field("rdkafka_overrides", &self.rdkafka_overrides.keys().collect::<Vec<_>>())
+            .field(
+                "rdkafka_overrides",
+                &self.rdkafka_overrides.keys().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -106,7 +109,9 @@ impl WorkerSettings {
         Self::from_vars(std::env::vars())
     }
 
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let vars: Vec<(String, String)> = vars.into_iter().collect();
         let env: Env = envy::from_iter(vars.iter().cloned())?;
         let rdkafka_overrides: BTreeMap<String, String> = envy::prefixed("RDKAFKA_")
@@ -142,8 +147,12 @@ impl WorkerSettings {
             )
         });
         Ok(Self {
-            results_topic: env.kafka_results_topic.unwrap_or_else(|| format!("{}.results", env.kafka_topic)),
-            dlq_topic: env.kafka_dlq_topic.unwrap_or_else(|| format!("{}.dlq", env.kafka_topic)),
+            results_topic: env
+                .kafka_results_topic
+                .unwrap_or_else(|| format!("{}.results", env.kafka_topic)),
+            dlq_topic: env
+                .kafka_dlq_topic
+                .unwrap_or_else(|| format!("{}.dlq", env.kafka_topic)),
             brokers: env.kafka_brokers,
             topic: env.kafka_topic,
             group: env.mcp_consumer_group,
@@ -195,7 +204,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -220,14 +232,24 @@ mod tests {
         assert_eq!(settings.rdkafka_overrides["session.timeout.ms"], "6000");
         assert_eq!(settings.rdkafka_overrides["fetch.wait.max.ms"], "10");
         let config = settings.kafka_config(&[("session.timeout.ms", "45000")]);
-        assert_eq!(config.get("session.timeout.ms"), Some("6000"), "overrides win");
+        assert_eq!(
+            config.get("session.timeout.ms"),
+            Some("6000"),
+            "overrides win"
+        );
     }
 
     #[test]
     fn invalid_values_are_named() {
-        let err = WorkerSettings::from_vars(vars(&[("KAFKA_BROKERS", "k"), ("JOB_TIMEOUT_MS", "soon")])).unwrap_err();
+        let err =
+            WorkerSettings::from_vars(vars(&[("KAFKA_BROKERS", "k"), ("JOB_TIMEOUT_MS", "soon")]))
+                .unwrap_err();
         assert!(err.to_string().contains("job_timeout_ms"), "{err}");
-        let err = WorkerSettings::from_vars(vars(&[("KAFKA_BROKERS", "k"), ("MCP_SERVER_URL", "ftp://x")])).unwrap_err();
+        let err = WorkerSettings::from_vars(vars(&[
+            ("KAFKA_BROKERS", "k"),
+            ("MCP_SERVER_URL", "ftp://x"),
+        ]))
+        .unwrap_err();
         assert!(err.to_string().contains("MCP_SERVER_URL"), "{err}");
     }
 }

@@ -13,8 +13,8 @@ use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WorkerSettings;
-use crate::retry::infrastructure_backoff;
 use crate::outcome::{Outcome, Source, Status};
+use crate::retry::infrastructure_backoff;
 use crate::runner::JobRunner;
 use crate::tool_client::ToolClient;
 
@@ -37,7 +37,11 @@ pub async fn run(settings: WorkerSettings, shutdown: CancellationToken) -> Resul
         ])
         .create()?;
     let producer: FutureProducer = settings
-        .kafka_config(&[("enable.idempotence", "true"), ("acks", "all"), ("linger.ms", "5")])
+        .kafka_config(&[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("linger.ms", "5"),
+        ])
         .create()?;
     consumer.subscribe(&[settings.topic.as_str()])?;
     let runner = JobRunner::new(
@@ -73,7 +77,9 @@ pub async fn run(settings: WorkerSettings, shutdown: CancellationToken) -> Resul
         let payload = message.payload().unwrap_or_default();
         let work = async {
             let outcome = runner.run(payload).await;
-            writer.write(&outcome, payload, message.key(), &source).await;
+            writer
+                .write(&outcome, payload, message.key(), &source)
+                .await;
             outcome
         };
         tokio::pin!(work);
@@ -82,8 +88,11 @@ pub async fn run(settings: WorkerSettings, shutdown: CancellationToken) -> Resul
             _ = shutdown.cancelled() => tokio::time::timeout(settings.shutdown_grace, &mut work).await.ok(),
         };
         let Some(outcome) = finished else {
-            tracing::warn!(partition = source.partition, offset = source.offset,
-                "shutdown grace period over: abandoning the job in hand; it will be redelivered");
+            tracing::warn!(
+                partition = source.partition,
+                offset = source.offset,
+                "shutdown grace period over: abandoning the job in hand; it will be redelivered"
+            );
             break;
         };
         log_outcome(&outcome, &source);
@@ -95,7 +104,8 @@ pub async fn run(settings: WorkerSettings, shutdown: CancellationToken) -> Resul
 
     tracing::info!("kafka-worker stopping: committing finished work and leaving the group");
     consumer.unsubscribe();
-    if let Err(e) = tokio::task::block_in_place(|| consumer.commit_consumer_state(CommitMode::Sync)) {
+    if let Err(e) = tokio::task::block_in_place(|| consumer.commit_consumer_state(CommitMode::Sync))
+    {
         // Nothing stored since the last commit gives "no offset": nothing is lost.
         tracing::debug!(error = %e, "final commit");
     }
@@ -109,7 +119,12 @@ fn log_outcome(outcome: &Outcome, source: &Source) {
             job_id, partition = source.partition, offset = source.offset,
             kind = %error.kind, error = %error.message, "job failed; dead-lettered"
         ),
-        _ => tracing::info!(job_id, partition = source.partition, offset = source.offset, "job succeeded"),
+        _ => tracing::info!(
+            job_id,
+            partition = source.partition,
+            offset = source.offset,
+            "job succeeded"
+        ),
     }
 }
 
@@ -120,20 +135,37 @@ struct OutcomeWriter<'a> {
 }
 
 impl OutcomeWriter<'_> {
-    async fn write(&self, outcome: &Outcome, original: &[u8], original_key: Option<&[u8]>, source: &Source) {
+    async fn write(
+        &self,
+        outcome: &Outcome,
+        original: &[u8],
+        original_key: Option<&[u8]>,
+        source: &Source,
+    ) {
         let record = outcome.record();
-        let result_key = outcome.job_id.as_deref().map(str::as_bytes).or(original_key);
+        let result_key = outcome
+            .job_id
+            .as_deref()
+            .map(str::as_bytes)
+            .or(original_key);
         let result = self.deliver(&self.settings.results_topic, result_key, &record, &[]);
         if outcome.status == Status::Failed {
             let headers = outcome.dead_letter_headers(source);
-            let dead_letter = self.deliver(&self.settings.dlq_topic, original_key, original, &headers);
+            let dead_letter =
+                self.deliver(&self.settings.dlq_topic, original_key, original, &headers);
             futures::join!(result, dead_letter);
         } else {
             result.await;
         }
     }
 
-    async fn deliver(&self, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: &[(&str, String)]) {
+    async fn deliver(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: &[(&str, String)],
+    ) {
         let mut delays = infrastructure_backoff(self.settings.retry_max_backoff);
         loop {
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(payload);
@@ -141,12 +173,14 @@ impl OutcomeWriter<'_> {
                 record = record.key(key);
             }
             if !headers.is_empty() {
-                let owned = headers.iter().fold(OwnedHeaders::new(), |all, (name, value)| {
-                    all.insert(Header {
-                        key: name,
-                        value: Some(value.as_bytes()),
-                    })
-                });
+                let owned = headers
+                    .iter()
+                    .fold(OwnedHeaders::new(), |all, (name, value)| {
+                        all.insert(Header {
+                            key: name,
+                            value: Some(value.as_bytes()),
+                        })
+                    });
                 record = record.headers(owned);
             }
             match self.producer.send(record, Timeout::Never).await {

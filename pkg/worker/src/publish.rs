@@ -39,11 +39,16 @@ pub struct Published {
 }
 
 /// Validates `message` and sends it, keyed by `key` when given, acknowledged by all replicas.
-pub async fn publish(settings: &WorkerSettings, message: &[u8], key: Option<&str>) -> Result<Published, PublishError> {
+pub async fn publish(
+    settings: &WorkerSettings,
+    message: &[u8],
+    key: Option<&str>,
+) -> Result<Published, PublishError> {
     let job = ScheduledJobEnvelope::from_slice_limited(message, settings.max_message_bytes)?;
     let producer: FutureProducer = settings.kafka_config(&[("acks", "all")]).create()?;
     let published_at_ms = chrono::Utc::now().timestamp_millis();
-    let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(&settings.topic).payload(message);
+    let mut record: FutureRecord<'_, str, [u8]> =
+        FutureRecord::to(&settings.topic).payload(message);
     if let Some(key) = key {
         record = record.key(key);
     }
@@ -61,13 +66,22 @@ pub async fn publish(settings: &WorkerSettings, message: &[u8], key: Option<&str
 
 /// Reads the results topic (without joining a group) until the result record of
 /// `published` appears, or `wait` passes.
-pub async fn wait_for_result(settings: &WorkerSettings, published: &Published, wait: Duration) -> Result<Value, PublishError> {
+pub async fn wait_for_result(
+    settings: &WorkerSettings,
+    published: &Published,
+    wait: Duration,
+) -> Result<Value, PublishError> {
     let until = tokio::time::Instant::now() + wait;
     let consumer: StreamConsumer = settings
-        .kafka_config(&[("group.id", "kafka-worker-publish"), ("enable.auto.commit", "false")])
+        .kafka_config(&[
+            ("group.id", "kafka-worker-publish"),
+            ("enable.auto.commit", "false"),
+        ])
         .create()?;
     let topic = &settings.results_topic;
-    let metadata = tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(10)))?;
+    let metadata = tokio::task::block_in_place(|| {
+        consumer.fetch_metadata(Some(topic), Duration::from_secs(10))
+    })?;
     let mut assignment = TopicPartitionList::new();
     for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
         assignment.add_partition_offset(topic, partition.id(), Offset::Beginning)?;
@@ -85,7 +99,8 @@ pub async fn wait_for_result(settings: &WorkerSettings, published: &Published, w
         let is_ours = message.key() == Some(published.job_id.as_bytes())
             && message.timestamp().to_millis().unwrap_or(0) >= published.published_at_ms;
         if is_ours {
-            return serde_json::from_slice(message.payload().unwrap_or_default()).map_err(PublishError::BadResult);
+            return serde_json::from_slice(message.payload().unwrap_or_default())
+                .map_err(PublishError::BadResult);
         }
     }
 }

@@ -12,8 +12,8 @@ use mcp_jobs_contract::{JobType, ScheduledJobEnvelope};
 use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::{json, Map, Value};
 
-use crate::retry::infrastructure_backoff;
 use crate::outcome::{Failure, Outcome, Status};
+use crate::retry::infrastructure_backoff;
 use crate::tool_client::{CallError, ToolClient};
 
 /// Extra time the worker waits beyond a job's deadline, which mcp-server enforces
@@ -49,21 +49,22 @@ impl JobRunner {
     /// while mcp-server is unreachable (the caller decides when to give up waiting).
     pub async fn run(&self, message: &[u8]) -> Outcome {
         let started_at = Utc::now();
-        let (job_id, job_type, result) = match ScheduledJobEnvelope::from_slice_limited(message, self.max_message_bytes) {
-            Err(e) => (
-                ScheduledJobEnvelope::job_id_of(message),
-                None,
-                Err(Failure {
-                    kind: e.kind().to_owned(),
-                    message: e.to_string(),
-                }),
-            ),
-            Ok(job) => (
-                Some(job.job_id.clone()),
-                Some(job.job_type.as_str().to_owned()),
-                self.execute(&job).await,
-            ),
-        };
+        let (job_id, job_type, result) =
+            match ScheduledJobEnvelope::from_slice_limited(message, self.max_message_bytes) {
+                Err(e) => (
+                    ScheduledJobEnvelope::job_id_of(message),
+                    None,
+                    Err(Failure {
+                        kind: e.kind().to_owned(),
+                        message: e.to_string(),
+                    }),
+                ),
+                Ok(job) => (
+                    Some(job.job_id.clone()),
+                    Some(job.job_type.as_str().to_owned()),
+                    self.execute(&job).await,
+                ),
+            };
         let (status, results, error) = match result {
             Ok(results) => (Status::Succeeded, Some(results), None),
             Err(failure) => (Status::Failed, None, Some(failure)),
@@ -93,7 +94,8 @@ impl JobRunner {
                     "list_tools"
                 };
                 for (server, config) in &job.mcp_servers {
-                    let arguments = json!({ "serverName": server, "config": config, "timeoutMs": timeout_ms });
+                    let arguments =
+                        json!({ "serverName": server, "config": config, "timeoutMs": timeout_ms });
                     let result = self.call(tool, arguments, timeout).await?;
                     let output = match result.structured_content {
                         Some(structured) => structured,
@@ -115,7 +117,12 @@ impl JobRunner {
                     if result.is_error == Some(true) {
                         return Err(Failure {
                             kind: "tool_error".into(),
-                            message: format!("{}.{} returned an error: {}", call.server, call.tool, text_of(&result)),
+                            message: format!(
+                                "{}.{} returned an error: {}",
+                                call.server,
+                                call.tool,
+                                text_of(&result)
+                            ),
                         });
                     }
                     results.insert(result_key(&results, &call.server), to_json(&result));
@@ -126,14 +133,23 @@ impl JobRunner {
     }
 
     /// Calls mcp-server until it gives an answer, backing off while it cannot.
-    async fn call(&self, tool: &str, arguments: Value, timeout: Duration) -> Result<CallToolResult, Failure> {
+    async fn call(
+        &self,
+        tool: &str,
+        arguments: Value,
+        timeout: Duration,
+    ) -> Result<CallToolResult, Failure> {
         let arguments: JsonObject = match arguments {
             Value::Object(map) => map,
             _ => JsonObject::new(),
         };
         let mut delays = infrastructure_backoff(self.retry_max_backoff);
         loop {
-            match self.client.call(tool, arguments.clone(), timeout + SERVER_GRACE).await {
+            match self
+                .client
+                .call(tool, arguments.clone(), timeout + SERVER_GRACE)
+                .await
+            {
                 Ok(result) => return Ok(result),
                 Err(CallError::Job { kind, message }) => return Err(Failure { kind, message }),
                 Err(CallError::Infrastructure(reason)) => {

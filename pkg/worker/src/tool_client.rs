@@ -6,7 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmcp::model::{CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation, JsonObject};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+    JsonObject,
+};
 use rmcp::service::{RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -46,7 +49,12 @@ impl ToolClient {
     }
 
     /// Calls `tool` on mcp-server; `timeout` bounds the wait for its answer.
-    pub async fn call(&self, tool: &str, arguments: JsonObject, timeout: Duration) -> Result<CallToolResult, CallError> {
+    pub async fn call(
+        &self,
+        tool: &str,
+        arguments: JsonObject,
+        timeout: Duration,
+    ) -> Result<CallToolResult, CallError> {
         let session = self.session().await?;
         let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
         match tokio::time::timeout(timeout, session.call_tool(params)).await {
@@ -67,7 +75,9 @@ impl ToolClient {
             }
             Err(_) => {
                 self.reset(&session).await;
-                Err(CallError::Infrastructure(format!("no answer from mcp-server within {timeout:?}")))
+                Err(CallError::Infrastructure(format!(
+                    "no answer from mcp-server within {timeout:?}"
+                )))
             }
         }
     }
@@ -86,12 +96,9 @@ impl ToolClient {
             ClientCapabilities::default(),
             Implementation::new("kafka-worker", env!("CARGO_PKG_VERSION")),
         );
-        let session = Arc::new(
-            client
-                .serve(transport)
-                .await
-                .map_err(|e| CallError::Infrastructure(format!("connecting to {}: {e}", self.endpoint)))?,
-        );
+        let session = Arc::new(client.serve(transport).await.map_err(|e| {
+            CallError::Infrastructure(format!("connecting to {}: {e}", self.endpoint))
+        })?);
         *current = Some(session.clone());
         Ok(session)
     }

