@@ -251,3 +251,30 @@ fn an_unreachable_mcp_server_is_retried_never_dead_lettered() {
         "nothing dead-lettered for an outage: {dead:?}"
     );
 }
+
+#[test]
+fn sigterm_commits_finished_work_and_exits_cleanly() {
+    let broker = Broker::start();
+    broker.create_job_topics("stop", 1);
+    let server = McpServer::start(&[]);
+    // Background commits effectively off: only the shutdown commit can store progress.
+    let mut worker = start_worker(
+        &broker,
+        &server.url(),
+        "stop",
+        "g-stop",
+        &[("RDKAFKA_AUTO_COMMIT_INTERVAL_MS", "3600000")],
+    );
+    broker.produce("stop", &[(None, &time_call("finish-me", "UTC"))]);
+    let results = results_by_job(&broker, "stop", 1, MINUTE);
+    assert_eq!(results[0]["status"], "succeeded");
+    assert_eq!(broker.committed("g-stop", "stop", 1), [None]);
+
+    let status = worker.terminate(Duration::from_secs(30));
+    assert!(status.success(), "SIGTERM is a clean exit: {status}");
+    assert_eq!(
+        broker.committed("g-stop", "stop", 1),
+        [Some(1)],
+        "the shutdown commit stored the finished job"
+    );
+}

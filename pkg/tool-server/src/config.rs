@@ -94,10 +94,24 @@ pub struct ServerSettings {
     pub connector: ConnectorSettings,
 }
 
+/// envy names a missing variable by its field name; say it as the variable is spelled.
+impl From<envy::Error> for ConfigError {
+    fn from(error: envy::Error) -> Self {
+        match error {
+            envy::Error::MissingValue(field) => Self::Missing {
+                name: field.to_uppercase(),
+            },
+            envy::Error::Custom(message) => Self::Invalid(message),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("{name} is not set")]
+    Missing { name: String },
     #[error("invalid environment: {0}")]
-    Env(#[from] envy::Error),
+    Invalid(String),
     #[error("MCP_BIND={bind:?} with PORT={port} is not a listen address: {reason}")]
     Listen {
         bind: String,
@@ -132,13 +146,7 @@ impl ServerSettings {
         let auth = match env.mcp_auth.as_deref().map(str::trim) {
             Some("none") => Auth::Disabled,
             None | Some("" | "api-key") => {
-                let keys: Vec<String> = env
-                    .mcp_api_keys
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|k| !k.is_empty())
-                    .map(str::to_owned)
-                    .collect();
+                let keys = comma_separated(&env.mcp_api_keys);
                 if keys.is_empty() {
                     return Err(ConfigError::NoApiKeys);
                 }
@@ -165,13 +173,7 @@ impl ServerSettings {
                 allowed_commands: Allowlist::parse(&env.mcp_allowed_commands),
                 env_dir: env.mcp_env_dir,
                 allowed_remote_hosts: Allowlist::parse(&env.mcp_allowed_remote_hosts),
-                inherited_env: env
-                    .mcp_child_env
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                inherited_env: comma_separated(&env.mcp_child_env),
             },
             connector: ConnectorSettings {
                 max_connections: env.mcp_pool_max_total,
@@ -180,6 +182,14 @@ impl ServerSettings {
             },
         })
     }
+}
+
+fn comma_separated(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn bracket_ipv6(host: &str) -> String {
@@ -225,7 +235,7 @@ mod tests {
     fn bad_values_are_named() {
         let err =
             ServerSettings::from_vars(vars(&[("MCP_AUTH", "none"), ("PORT", "http")])).unwrap_err();
-        assert!(err.to_string().contains("port"), "{err}");
+        assert!(err.to_string().contains("PORT"), "{err}");
         let err = ServerSettings::from_vars(vars(&[("MCP_AUTH", "maybe")])).unwrap_err();
         assert!(err.to_string().contains("MCP_AUTH=\"maybe\""), "{err}");
         let err =

@@ -103,12 +103,12 @@ pub async fn run(settings: WorkerSettings, shutdown: CancellationToken) -> Resul
     }
 
     tracing::info!("kafka-worker stopping: committing finished work and leaving the group");
-    consumer.unsubscribe();
     if let Err(e) = tokio::task::block_in_place(|| consumer.commit_consumer_state(CommitMode::Sync))
     {
         // Nothing stored since the last commit gives "no offset": nothing is lost.
         tracing::debug!(error = %e, "final commit");
     }
+    consumer.unsubscribe();
     Ok(())
 }
 
