@@ -260,3 +260,28 @@ fn the_official_python_sdk_lists_and_calls_tools() {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
 }
+
+#[test]
+fn remote_streamable_http_upstreams_are_reached_with_their_headers() {
+    // Another mcp-server is a real Streamable HTTP MCP server that insists on a key.
+    let upstream = McpServer::start(&[]);
+    let host = format!("127.0.0.1:{}", upstream.port);
+    let server = McpServer::start(&[("MCP_ALLOWED_REMOTE_HOSTS", host.as_str())]);
+    let remote = |authorization: &str| json!({ "serverName": "remote", "config": { "url": upstream.url(), "headers": { "Authorization": authorization } } });
+
+    let response = call(
+        &server,
+        "server_initialize",
+        remote(&format!("Bearer {API_KEY}")),
+    );
+    let info = &response["result"]["structuredContent"];
+    assert_eq!(info["serverInfo"]["name"], "mcp-jobs", "{response:#}");
+    let tools = info["tools"].as_array().map(Vec::len);
+    assert_eq!(tools, Some(3), "{response:#}");
+
+    let refused = call(&server, "list_tools", remote("Bearer wrong-key"));
+    assert_eq!(
+        refused["error"]["data"]["kind"], "upstream_unavailable",
+        "{refused:#}"
+    );
+}
