@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mcp_jobs_env_config::{comma_separated, from_vars, require_positive, EnvError};
 use mcp_jobs_upstream::{Allowlist, ConnectorSettings, Policy};
 use serde::Deserialize;
 
@@ -94,24 +95,10 @@ pub struct ServerSettings {
     pub connector: ConnectorSettings,
 }
 
-/// envy names a missing variable by its field name; say it as the variable is spelled.
-impl From<envy::Error> for ConfigError {
-    fn from(error: envy::Error) -> Self {
-        match error {
-            envy::Error::MissingValue(field) => Self::Missing {
-                name: field.to_uppercase(),
-            },
-            envy::Error::Custom(message) => Self::Invalid(message),
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{name} is not set")]
-    Missing { name: String },
-    #[error("invalid environment: {0}")]
-    Invalid(String),
+    #[error(transparent)]
+    Env(#[from] EnvError),
     #[error("MCP_BIND={bind:?} with PORT={port} is not a listen address: {reason}")]
     Listen {
         bind: String,
@@ -122,8 +109,6 @@ pub enum ConfigError {
     AuthMode(String),
     #[error("MCP_API_KEYS is empty: set at least one key, or MCP_AUTH=none to run without authentication")]
     NoApiKeys,
-    #[error("{name} must be greater than 0")]
-    Zero { name: &'static str },
 }
 
 impl ServerSettings {
@@ -135,7 +120,7 @@ impl ServerSettings {
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let env: Env = envy::from_iter(vars)?;
+        let env: Env = from_vars(vars)?;
         let listen = format!("{}:{}", bracket_ipv6(&env.mcp_bind), env.port)
             .parse()
             .map_err(|e: std::net::AddrParseError| ConfigError::Listen {
@@ -154,16 +139,12 @@ impl ServerSettings {
             }
             Some(other) => return Err(ConfigError::AuthMode(other.to_owned())),
         };
-        for (name, value) in [
+        require_positive(&[
             ("MCP_MAX_BODY_BYTES", env.mcp_max_body_bytes as u64),
             ("MCP_CALL_TIMEOUT_MS", env.mcp_call_timeout_ms),
             ("MCP_POOL_MAX_TOTAL", env.mcp_pool_max_total as u64),
             ("MCP_POOL_IDLE_SECONDS", env.mcp_pool_idle_seconds),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::Zero { name });
-            }
-        }
+        ])?;
         Ok(Self {
             listen,
             auth,
@@ -182,14 +163,6 @@ impl ServerSettings {
             },
         })
     }
-}
-
-fn comma_separated(list: &str) -> Vec<String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 fn bracket_ipv6(host: &str) -> String {

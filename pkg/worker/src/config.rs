@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use mcp_jobs_env_config::{
+    from_prefixed_vars, from_vars, require_non_empty, require_positive, EnvError,
+};
 use rdkafka::ClientConfig;
 use serde::Deserialize;
 
@@ -92,28 +95,10 @@ impl std::fmt::Debug for WorkerSettings {
     }
 }
 
-/// envy names a missing variable by its field name; say it as the variable is spelled.
-impl From<envy::Error> for ConfigError {
-    fn from(error: envy::Error) -> Self {
-        match error {
-            envy::Error::MissingValue(field) => Self::Missing {
-                name: field.to_uppercase(),
-            },
-            envy::Error::Custom(message) => Self::Invalid(message),
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{name} is not set")]
-    Missing { name: String },
-    #[error("invalid environment: {0}")]
-    Invalid(String),
-    #[error("{name} is empty")]
-    Empty { name: &'static str },
-    #[error("{name} must be greater than 0")]
-    Zero { name: &'static str },
+    #[error(transparent)]
+    Env(#[from] EnvError),
     #[error("MCP_SERVER_URL {url:?} is not an http(s) URL: {reason}")]
     ServerUrl { url: String, reason: String },
 }
@@ -127,31 +112,23 @@ impl WorkerSettings {
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let vars: Vec<(String, String)> = vars.into_iter().collect();
-        let env: Env = envy::from_iter(vars.iter().cloned())?;
-        let rdkafka_overrides: BTreeMap<String, String> = envy::prefixed("RDKAFKA_")
-            .from_iter::<_, BTreeMap<String, String>>(vars.iter().cloned())?
-            .into_iter()
-            .map(|(name, value)| (name.to_lowercase().replace('_', "."), value))
-            .collect();
+        let env: Env = from_vars(vars.iter().cloned())?;
+        let rdkafka_overrides: BTreeMap<String, String> =
+            from_prefixed_vars::<BTreeMap<String, String>>("RDKAFKA_", vars.iter().cloned())?
+                .into_iter()
+                .map(|(name, value)| (name.to_lowercase().replace('_', "."), value))
+                .collect();
 
-        for (name, value) in [
+        require_non_empty(&[
             ("KAFKA_BROKERS", &env.kafka_brokers),
             ("KAFKA_TOPIC", &env.kafka_topic),
             ("MCP_CONSUMER_GROUP", &env.mcp_consumer_group),
-        ] {
-            if value.trim().is_empty() {
-                return Err(ConfigError::Empty { name });
-            }
-        }
-        for (name, value) in [
+        ])?;
+        require_positive(&[
             ("JOB_TIMEOUT_MS", env.job_timeout_ms),
             ("MAX_MESSAGE_BYTES", env.max_message_bytes as u64),
             ("RETRY_MAX_BACKOFF_MS", env.retry_max_backoff_ms),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::Zero { name });
-            }
-        }
+        ])?;
         let server_url = mcp_endpoint(&env.mcp_server_url)?;
         let worker_id = env.worker_id.unwrap_or_else(|| {
             format!(
