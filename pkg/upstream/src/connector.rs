@@ -46,10 +46,6 @@ impl Connector {
         }
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
     /// Connects (or reuses a connection) and returns the server's initialize result
     /// together with its tool list.
     pub async fn initialize(
@@ -94,14 +90,6 @@ impl Connector {
             .call_tool(tool, arguments, remaining(until))
             .await;
         self.forget_if_broken(&target, result)
-    }
-
-    /// Live (connected) upstream sessions.
-    pub fn live_connections(&self) -> usize {
-        self.lock_slots()
-            .values()
-            .filter(|slot| slot.initialized())
-            .count()
     }
 
     /// Closes connections idle longer than the idle timeout, every `every`, until dropped.

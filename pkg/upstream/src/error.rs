@@ -70,9 +70,6 @@ pub enum UpstreamError {
 
     #[error("server {server:?} refused the request: {message}")]
     Rejected { server: String, message: String },
-
-    #[error("mcp-server is shutting down")]
-    ShuttingDown,
 }
 
 impl UpstreamError {
@@ -85,10 +82,9 @@ impl UpstreamError {
             | Self::HostNotAllowed { .. }
             | Self::InvalidRemote { .. }
             | Self::SseNotSupported => FailureKind::Refused,
-            Self::Spawn { .. }
-            | Self::Handshake { .. }
-            | Self::Disconnected { .. }
-            | Self::ShuttingDown => FailureKind::Unavailable,
+            Self::Spawn { .. } | Self::Handshake { .. } | Self::Disconnected { .. } => {
+                FailureKind::Unavailable
+            }
             Self::Timeout { .. } => FailureKind::Timeout,
             Self::Rejected { .. } => FailureKind::Rejected,
         }
