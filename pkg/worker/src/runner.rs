@@ -10,7 +10,8 @@ use std::time::Duration;
 use chrono::Utc;
 use mcp_jobs_contract::{JobType, ScheduledJobEnvelope};
 use rmcp::model::{CallToolResult, JsonObject};
-use serde_json::{json, Map, Value};
+use rmcp::object;
+use serde_json::{Map, Value};
 
 use crate::outcome::{Failure, Outcome, Status};
 use crate::retry::infrastructure_backoff;
@@ -94,8 +95,7 @@ impl JobRunner {
                     "list_tools"
                 };
                 for (server, config) in &job.mcp_servers {
-                    let arguments =
-                        json!({ "serverName": server, "config": config, "timeoutMs": timeout_ms });
+                    let arguments = object!({ "serverName": server, "config": config, "timeoutMs": timeout_ms });
                     let result = self.call(tool, arguments, timeout).await?;
                     let output = match result.structured_content {
                         Some(structured) => structured,
@@ -106,7 +106,7 @@ impl JobRunner {
             }
             JobType::ToolCall => {
                 for call in &job.calls {
-                    let arguments = json!({
+                    let arguments = object!({
                         "serverName": call.server,
                         "config": job.mcp_servers.get(&call.server),
                         "tool": call.tool,
@@ -136,13 +136,9 @@ impl JobRunner {
     async fn call(
         &self,
         tool: &str,
-        arguments: Value,
+        arguments: JsonObject,
         timeout: Duration,
     ) -> Result<CallToolResult, Failure> {
-        let arguments: JsonObject = match arguments {
-            Value::Object(map) => map,
-            _ => JsonObject::new(),
-        };
         let mut delays = infrastructure_backoff(self.retry_max_backoff);
         loop {
             match self
