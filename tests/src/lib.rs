@@ -19,11 +19,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 /// A built binary of this workspace (`cargo build --workspace --bins` puts them there).
 pub fn bin(name: &str) -> PathBuf {
-    let dir = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
-        .expect("test binary lives in target/<profile>/deps");
-    let path = dir.join(name);
+    let path = bin_dir().join(name);
     assert!(
         path.exists(),
         "{} is missing: run `cargo build --workspace --bins` first",
@@ -61,11 +57,12 @@ fn log_path(name: &str) -> PathBuf {
     dir.join(format!("{name}-{}-{}.log", std::process::id(), free_port()))
 }
 
+/// `target/<profile>/`: test binaries live in its `deps/`.
 fn bin_dir() -> PathBuf {
-    bin("mcp-server")
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
+        .expect("test binary lives in target/<profile>/deps")
 }
 
 /// A child process that is killed (with SIGTERM, then SIGKILL) when dropped.

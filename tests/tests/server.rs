@@ -30,10 +30,17 @@ fn call(server: &McpServer, tool: &str, arguments: Value) -> Value {
     response.json().expect("JSON-RPC response")
 }
 
-fn error_message(response: &Value) -> &str {
-    response["error"]["message"]
+/// Calls `tool` and checks mcp-server's policy refused it with a message containing `expected`.
+fn assert_refused(server: &McpServer, tool: &str, arguments: Value, expected: &str) {
+    let response = call(server, tool, arguments);
+    let message = response["error"]["message"]
         .as_str()
-        .unwrap_or_else(|| panic!("expected an error: {response:#}"))
+        .unwrap_or_else(|| panic!("expected an error: {response:#}"));
+    assert!(
+        message.contains(expected),
+        "{message:?} should contain {expected:?}"
+    );
+    assert_eq!(response["error"]["data"]["kind"], "refused", "{response:#}");
 }
 
 const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
@@ -115,17 +122,12 @@ fn auth_can_be_turned_off_only_explicitly() {
 fn commands_off_the_allowlist_are_refused() {
     let server = McpServer::start(&[]);
     for command in ["sh", "/usr/bin/mcp-server-time", "python3"] {
-        let response = call(
+        assert_refused(
             &server,
             "server_initialize",
             json!({ "serverName": "x", "config": { "command": command, "args": ["-c", "id"] } }),
+            &format!("command {command:?} is not allowed"),
         );
-        let message = error_message(&response);
-        assert!(
-            message.contains(&format!("command {command:?} is not allowed")),
-            "{message}"
-        );
-        assert_eq!(response["error"]["data"]["kind"], "refused");
     }
 }
 
@@ -145,41 +147,31 @@ fn env_files_must_stay_inside_the_env_dir() {
         "/etc/passwd",
         "sub/../../outside.env",
     ] {
-        let response = call(
+        assert_refused(
             &server,
             "list_tools",
             json!({ "serverName": "time", "config": { "command": "mcp-server-time", "envFile": path } }),
-        );
-        let message = error_message(&response);
-        assert!(
-            message.contains("is outside MCP_ENV_DIR"),
-            "{path}: {message}"
+            &format!("envFile {path:?} is outside MCP_ENV_DIR"),
         );
     }
 
     let without_dir = McpServer::start(&[]);
-    let response = call(
+    assert_refused(
         &without_dir,
         "list_tools",
         json!({ "serverName": "time", "config": { "command": "mcp-server-time", "envFile": "time.env" } }),
-    );
-    assert!(
-        error_message(&response).contains("MCP_ENV_DIR is not set"),
-        "{response:#}"
+        "MCP_ENV_DIR is not set",
     );
 }
 
 #[test]
 fn remote_hosts_must_be_allowed() {
     let server = McpServer::start(&[("MCP_ALLOWED_REMOTE_HOSTS", "tools.internal:443")]);
-    let response = call(
+    assert_refused(
         &server,
         "server_initialize",
         json!({ "serverName": "r", "config": { "url": "http://169.254.169.254/latest/meta-data" } }),
-    );
-    assert!(
-        error_message(&response).contains("remote host \"169.254.169.254:80\" is not allowed"),
-        "{response:#}"
+        "remote host \"169.254.169.254:80\" is not allowed",
     );
 }
 
