@@ -192,26 +192,23 @@ fn oversized_bodies_get_413() {
 #[test]
 fn host_header_guard_is_configurable() {
     let list: Value = serde_json::from_str(LIST).expect("json");
+    let status_for_service_host = |server: &McpServer| {
+        post(server, &list)
+            .bearer_auth(API_KEY)
+            .header("Host", "mcp-server.jobs.svc")
+            .send()
+            .expect("request")
+            .status()
+    };
     let guarded = McpServer::start(&[]);
-    let response = post(&guarded, &list)
-        .bearer_auth(API_KEY)
-        .header("Host", "mcp-server.jobs.svc")
-        .send()
-        .expect("request");
     assert_eq!(
-        response.status(),
+        status_for_service_host(&guarded),
         StatusCode::FORBIDDEN,
         "unlisted Host refused by default"
     );
-
     let service = McpServer::start(&[("MCP_ALLOWED_HOSTS", "mcp-server.jobs.svc")]);
-    let response = post(&service, &list)
-        .bearer_auth(API_KEY)
-        .header("Host", "mcp-server.jobs.svc")
-        .send()
-        .expect("request");
     assert_eq!(
-        response.status(),
+        status_for_service_host(&service),
         StatusCode::OK,
         "a Kubernetes Service name can be allowed"
     );

@@ -118,9 +118,9 @@ impl ServerSettings {
 
     /// Reads settings from the given variables instead of the process environment.
     pub fn from_vars(
-        vars: impl IntoIterator<Item = (String, String)>,
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
     ) -> Result<Self, ConfigError> {
-        let env: Env = from_vars(vars)?;
+        let env: Env = from_vars(vars.into_iter().map(|(k, v)| (k.into(), v.into())))?;
         let listen = format!("{}:{}", bracket_ipv6(&env.mcp_bind), env.port)
             .parse()
             .map_err(|e: std::net::AddrParseError| ConfigError::Listen {
@@ -177,21 +177,13 @@ fn bracket_ipv6(host: &str) -> String {
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
     #[test]
     fn defaults_need_an_api_key() {
         assert!(matches!(
-            ServerSettings::from_vars(vars(&[])),
+            ServerSettings::from_vars(Vec::<(&str, &str)>::new()),
             Err(ConfigError::NoApiKeys)
         ));
-        let settings =
-            ServerSettings::from_vars(vars(&[("MCP_API_KEYS", "k1, k2")])).expect("valid");
+        let settings = ServerSettings::from_vars([("MCP_API_KEYS", "k1, k2")]).expect("valid");
         assert_eq!(settings.listen.port(), 8080);
         assert!(matches!(settings.auth, Auth::ApiKeys(ref keys) if keys == &["k1", "k2"]));
         assert!(
@@ -206,14 +198,12 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        let err =
-            ServerSettings::from_vars(vars(&[("MCP_AUTH", "none"), ("PORT", "http")])).unwrap_err();
+        let err = ServerSettings::from_vars([("MCP_AUTH", "none"), ("PORT", "http")]).unwrap_err();
         assert!(err.to_string().contains("PORT"), "{err}");
-        let err = ServerSettings::from_vars(vars(&[("MCP_AUTH", "maybe")])).unwrap_err();
+        let err = ServerSettings::from_vars([("MCP_AUTH", "maybe")]).unwrap_err();
         assert!(err.to_string().contains("MCP_AUTH=\"maybe\""), "{err}");
-        let err =
-            ServerSettings::from_vars(vars(&[("MCP_AUTH", "none"), ("MCP_POOL_MAX_TOTAL", "0")]))
-                .unwrap_err();
+        let err = ServerSettings::from_vars([("MCP_AUTH", "none"), ("MCP_POOL_MAX_TOTAL", "0")])
+            .unwrap_err();
         assert!(err.to_string().contains("MCP_POOL_MAX_TOTAL"), "{err}");
     }
 }

@@ -108,10 +108,14 @@ impl WorkerSettings {
         Self::from_vars(std::env::vars())
     }
 
+    /// Reads settings from the given variables instead of the process environment.
     pub fn from_vars(
-        vars: impl IntoIterator<Item = (String, String)>,
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
     ) -> Result<Self, ConfigError> {
-        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let vars: Vec<(String, String)> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         let env: Env = from_vars(vars.iter().cloned())?;
         let rdkafka_overrides: BTreeMap<String, String> =
             from_prefixed_vars::<BTreeMap<String, String>>("RDKAFKA_", vars.iter().cloned())?
@@ -194,27 +198,20 @@ fn mcp_endpoint(url: &str) -> Result<String, ConfigError> {
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
     #[test]
     fn missing_brokers_is_named() {
-        let err = WorkerSettings::from_vars(vars(&[])).unwrap_err();
+        let err = WorkerSettings::from_vars(Vec::<(&str, &str)>::new()).unwrap_err();
         assert_eq!(err.to_string(), "KAFKA_BROKERS is not set");
     }
 
     #[test]
     fn defaults_and_overrides() {
-        let settings = WorkerSettings::from_vars(vars(&[
+        let settings = WorkerSettings::from_vars([
             ("KAFKA_BROKERS", "k:9092"),
             ("MCP_SERVER_URL", "http://mcp-server:8080"),
             ("RDKAFKA_SESSION_TIMEOUT_MS", "6000"),
             ("RDKAFKA_FETCH_WAIT_MAX_MS", "10"),
-        ]))
+        ])
         .expect("valid");
         assert_eq!(settings.topic, "mcp-jobs");
         assert_eq!(settings.results_topic, "mcp-jobs.results");
@@ -232,15 +229,12 @@ mod tests {
 
     #[test]
     fn invalid_values_are_named() {
-        let err =
-            WorkerSettings::from_vars(vars(&[("KAFKA_BROKERS", "k"), ("JOB_TIMEOUT_MS", "soon")]))
-                .unwrap_err();
+        let err = WorkerSettings::from_vars([("KAFKA_BROKERS", "k"), ("JOB_TIMEOUT_MS", "soon")])
+            .unwrap_err();
         assert!(err.to_string().contains("JOB_TIMEOUT_MS"), "{err}");
-        let err = WorkerSettings::from_vars(vars(&[
-            ("KAFKA_BROKERS", "k"),
-            ("MCP_SERVER_URL", "ftp://x"),
-        ]))
-        .unwrap_err();
+        let err =
+            WorkerSettings::from_vars([("KAFKA_BROKERS", "k"), ("MCP_SERVER_URL", "ftp://x")])
+                .unwrap_err();
         assert!(err.to_string().contains("MCP_SERVER_URL"), "{err}");
     }
 }
