@@ -8,6 +8,10 @@ use serde_json::{json, Value};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// An hour-long auto-commit interval: the worker stores offsets, but only a shutdown
+/// commit (never a background one) can reach the broker during a test.
+const NO_BACKGROUND_COMMITS: (&str, &str) = ("RDKAFKA_AUTO_COMMIT_INTERVAL_MS", "3600000");
+
 /// A job in the seed's shape (payload as a JSON string, envFile included), pointed at mcp-server-time.
 fn seed_style_job(job_id: &str) -> Vec<u8> {
     let payload = json!({
@@ -180,13 +184,13 @@ fn a_worker_killed_before_committing_leaves_the_job_to_the_next() {
     let broker = Broker::start();
     broker.create_job_topics("crash", 1);
     let server = McpServer::start(&[]);
-    // This worker never gets to commit: its auto-commit interval is an hour.
+    // This worker never gets to commit before it is killed.
     let mut doomed = start_worker(
         &broker,
         &server.url(),
         "crash",
         "g-crash",
-        &[("RDKAFKA_AUTO_COMMIT_INTERVAL_MS", "3600000")],
+        &[NO_BACKGROUND_COMMITS],
     );
     broker.produce("crash", &[(Some("k"), &time_call("redo-me", "UTC"))]);
     let first = results_by_job(&broker, "crash", 1, MINUTE);
@@ -257,13 +261,12 @@ fn sigterm_commits_finished_work_and_exits_cleanly() {
     let broker = Broker::start();
     broker.create_job_topics("stop", 1);
     let server = McpServer::start(&[]);
-    // Background commits effectively off: only the shutdown commit can store progress.
     let mut worker = start_worker(
         &broker,
         &server.url(),
         "stop",
         "g-stop",
-        &[("RDKAFKA_AUTO_COMMIT_INTERVAL_MS", "3600000")],
+        &[NO_BACKGROUND_COMMITS],
     );
     broker.produce("stop", &[(None, &time_call("finish-me", "UTC"))]);
     let results = results_by_job(&broker, "stop", 1, MINUTE);
