@@ -14,7 +14,7 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ContentBlock, ErrorCode, Implementation, InitializeResult, JsonObject,
-    ServerCapabilities,
+    MetaObject, RequestMetaObject, ServerCapabilities,
 };
 use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler};
 use schemars::JsonSchema;
@@ -110,6 +110,7 @@ impl JobTools {
     )]
     async fn call_tool(
         &self,
+        meta: RequestMetaObject,
         Parameters(params): Parameters<CallToolParams>,
     ) -> Result<CallToolResult, ErrorData> {
         self.connector
@@ -118,6 +119,7 @@ impl JobTools {
                 &params.config,
                 &params.tool,
                 params.arguments,
+                forwarded_meta(meta),
                 deadline(params.timeout_ms),
             )
             .await
@@ -135,6 +137,15 @@ impl ServerHandler for JobTools {
                  (stdio command or remote URL), connects to it, and speaks MCP to it.",
             )
     }
+}
+
+/// The caller's `_meta` (e.g. kafka-worker's `mcp-jobs/jobId` and `mcp-jobs/attempt`,
+/// which let tools deduplicate redelivered jobs) travels on to the upstream tool;
+/// keys about this hop itself (progress token, `io.modelcontextprotocol/*`) do not.
+fn forwarded_meta(meta: RequestMetaObject) -> Option<RequestMetaObject> {
+    let mut fields = meta.0 .0;
+    fields.retain(|key, _| key != "progressToken" && !key.starts_with("io.modelcontextprotocol/"));
+    (!fields.is_empty()).then_some(RequestMetaObject(MetaObject(fields)))
 }
 
 fn deadline(timeout_ms: Option<u64>) -> Option<Duration> {

@@ -11,7 +11,7 @@ use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
 use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
-    JsonObject, ServerPeerInfo, Tool,
+    JsonObject, RequestMetaObject, ServerPeerInfo, Tool,
 };
 use rmcp::service::{RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -95,9 +95,11 @@ impl Connection {
         &self,
         tool: &str,
         arguments: JsonObject,
+        meta: Option<RequestMetaObject>,
         deadline: Duration,
     ) -> Result<CallToolResult, UpstreamError> {
-        let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        let mut params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        params.meta = meta;
         self.with_deadline(deadline, self.service.call_tool(params))
             .await
     }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mcp_jobs_contract::ServerConfig;
-use rmcp::model::{CallToolResult, JsonObject, ServerPeerInfo, Tool};
+use rmcp::model::{CallToolResult, JsonObject, RequestMetaObject, ServerPeerInfo, Tool};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
@@ -82,12 +82,13 @@ impl Connector {
         config: &ServerConfig,
         tool: &str,
         arguments: JsonObject,
+        meta: Option<RequestMetaObject>,
         deadline: Option<Duration>,
     ) -> Result<CallToolResult, UpstreamError> {
         let until = self.until(deadline);
         let (target, connection) = self.connection(server, config, until).await?;
         let result = connection
-            .call_tool(tool, arguments, remaining(until))
+            .call_tool(tool, arguments, meta, remaining(until))
             .await;
         self.forget_if_broken(&target, result)
     }

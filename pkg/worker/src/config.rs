@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use mcp_jobs_engine::runner::RunnerSettings;
 use mcp_jobs_env_config::{
-    from_prefixed_vars, from_vars, require_non_empty, require_positive, EnvError,
+    comma_separated, from_prefixed_vars, from_vars, require_non_empty, require_positive, EnvError,
 };
 use rdkafka::ClientConfig;
 use serde::Deserialize;
@@ -25,6 +26,12 @@ struct Env {
     mcp_api_key: Option<String>,
     #[serde(default = "default_job_timeout_ms")]
     job_timeout_ms: u64,
+    #[serde(default = "default_concurrency")]
+    worker_concurrency: u64,
+    #[serde(default = "default_job_max_attempts")]
+    job_max_attempts: u64,
+    #[serde(default = "default_job_retry_backoff_ms")]
+    job_retry_backoff_ms: u64,
     #[serde(default = "default_max_message_bytes")]
     max_message_bytes: usize,
     #[serde(default = "default_retry_max_backoff_ms")]
@@ -47,6 +54,15 @@ fn default_server_url() -> String {
 fn default_job_timeout_ms() -> u64 {
     60_000
 }
+fn default_concurrency() -> u64 {
+    64
+}
+fn default_job_max_attempts() -> u64 {
+    3
+}
+fn default_job_retry_backoff_ms() -> u64 {
+    1_000
+}
 fn default_max_message_bytes() -> usize {
     1024 * 1024
 }
@@ -64,16 +80,14 @@ pub struct WorkerSettings {
     pub results_topic: String,
     pub dlq_topic: String,
     pub group: String,
-    /// mcp-server's Streamable HTTP endpoint (`/mcp` is added to a bare base URL).
-    pub server_url: String,
+    /// mcp-server replicas' Streamable HTTP endpoints (`/mcp` is added to a bare base URL).
+    pub server_urls: Vec<String>,
     /// Sent as `Authorization: Bearer`; a secret, so kept out of Debug.
     pub api_key: Option<String>,
-    pub job_timeout: Duration,
-    pub max_message_bytes: usize,
-    pub retry_max_backoff: Duration,
+    /// Jobs running at once.
+    pub concurrency: usize,
+    pub runner: RunnerSettings,
     pub shutdown_grace: Duration,
-    /// Names this worker in result records.
-    pub worker_id: String,
     /// `RDKAFKA_SESSION_TIMEOUT_MS=6000` → `session.timeout.ms=6000`; applied last, so
     /// they override anything the worker sets.
     pub rdkafka_overrides: BTreeMap<String, String>,
@@ -85,7 +99,7 @@ impl std::fmt::Debug for WorkerSettings {
             .field("brokers", &self.brokers)
             .field("topic", &self.topic)
             .field("group", &self.group)
-            .field("server_url", &self.server_url)
+            .field("server_urls", &self.server_urls)
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
             .field(
                 "rdkafka_overrides",
@@ -99,7 +113,7 @@ impl std::fmt::Debug for WorkerSettings {
 pub enum ConfigError {
     #[error(transparent)]
     Env(#[from] EnvError),
-    #[error("MCP_SERVER_URL {url:?} is not an http(s) URL: {reason}")]
+    #[error("MCP_SERVER_URL entry {url:?} is not an http(s) URL: {reason}")]
     ServerUrl { url: String, reason: String },
 }
 
@@ -130,10 +144,21 @@ impl WorkerSettings {
         ])?;
         require_positive(&[
             ("JOB_TIMEOUT_MS", env.job_timeout_ms),
+            ("WORKER_CONCURRENCY", env.worker_concurrency),
+            ("JOB_MAX_ATTEMPTS", env.job_max_attempts),
             ("MAX_MESSAGE_BYTES", env.max_message_bytes as u64),
             ("RETRY_MAX_BACKOFF_MS", env.retry_max_backoff_ms),
         ])?;
-        let server_url = mcp_endpoint(&env.mcp_server_url)?;
+        let server_urls = comma_separated(&env.mcp_server_url)
+            .into_iter()
+            .map(|url| mcp_endpoint(&url))
+            .collect::<Result<Vec<_>, _>>()?;
+        if server_urls.is_empty() {
+            return Err(EnvError::Empty {
+                name: "MCP_SERVER_URL",
+            }
+            .into());
+        }
         let worker_id = env.worker_id.unwrap_or_else(|| {
             format!(
                 "{}-{}",
@@ -151,13 +176,18 @@ impl WorkerSettings {
             brokers: env.kafka_brokers,
             topic: env.kafka_topic,
             group: env.mcp_consumer_group,
-            server_url,
+            server_urls,
             api_key: env.mcp_api_key.filter(|k| !k.is_empty()),
-            job_timeout: Duration::from_millis(env.job_timeout_ms),
-            max_message_bytes: env.max_message_bytes,
-            retry_max_backoff: Duration::from_millis(env.retry_max_backoff_ms),
+            concurrency: usize::try_from(env.worker_concurrency).unwrap_or(usize::MAX),
+            runner: RunnerSettings {
+                job_timeout: Duration::from_millis(env.job_timeout_ms),
+                max_attempts: u32::try_from(env.job_max_attempts).unwrap_or(u32::MAX),
+                retry_backoff: Duration::from_millis(env.job_retry_backoff_ms),
+                retry_max_backoff: Duration::from_millis(env.retry_max_backoff_ms),
+                max_message_bytes: env.max_message_bytes,
+                worker_id,
+            },
             shutdown_grace: Duration::from_secs(env.shutdown_grace_seconds),
-            worker_id,
             rdkafka_overrides,
         })
     }
@@ -216,7 +246,9 @@ mod tests {
         assert_eq!(settings.topic, "mcp-jobs");
         assert_eq!(settings.results_topic, "mcp-jobs.results");
         assert_eq!(settings.dlq_topic, "mcp-jobs.dlq");
-        assert_eq!(settings.server_url, "http://mcp-server:8080/mcp");
+        assert_eq!(settings.server_urls, ["http://mcp-server:8080/mcp"]);
+        assert_eq!(settings.concurrency, 64);
+        assert_eq!(settings.runner.max_attempts, 3);
         assert_eq!(settings.rdkafka_overrides["session.timeout.ms"], "6000");
         assert_eq!(settings.rdkafka_overrides["fetch.wait.max.ms"], "10");
         let config = settings.kafka_config(&[("session.timeout.ms", "45000")]);
@@ -236,5 +268,21 @@ mod tests {
             WorkerSettings::from_vars([("KAFKA_BROKERS", "k"), ("MCP_SERVER_URL", "ftp://x")])
                 .unwrap_err();
         assert!(err.to_string().contains("MCP_SERVER_URL"), "{err}");
+        let err = WorkerSettings::from_vars([("KAFKA_BROKERS", "k"), ("WORKER_CONCURRENCY", "0")])
+            .unwrap_err();
+        assert!(err.to_string().contains("WORKER_CONCURRENCY"), "{err}");
+    }
+
+    #[test]
+    fn several_server_urls() {
+        let settings = WorkerSettings::from_vars([
+            ("KAFKA_BROKERS", "k:9092"),
+            ("MCP_SERVER_URL", "http://a:8080, http://b:8080/mcp"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            settings.server_urls,
+            ["http://a:8080/mcp", "http://b:8080/mcp"]
+        );
     }
 }

@@ -1,22 +1,35 @@
-//! The Kafka loop, in the spirit of rust-rdkafka's at-least-once example: a message's
-//! offset is stored only after its outcome records are acknowledged by the broker, and
-//! librdkafka commits stored offsets in the background (and once more at shutdown).
-//! A crash at any point therefore repeats at most the message in hand; it never loses one.
+//! The Kafka source: fetches jobs, runs up to `WORKER_CONCURRENCY` of them at once
+//! through the engine, and stores a partition's offset only when every message at or
+//! below it has a durable outcome (the engine's [`Window`] decides how far that is).
+//! librdkafka commits stored offsets in the background, on revocation and at shutdown.
+//!
+//! Fetching never stops outright — the group protocol and `max.poll.interval.ms` need
+//! the consumer polled — so back-pressure is partition pause/resume: paused while the
+//! window is full, while mcp-server is unreachable, and while shutting down.
+//! A crash repeats at most the window's messages and those finished since the last
+//! commit; it never loses one.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use mcp_jobs_engine::outcome::{Outcome, Source, Status};
+use mcp_jobs_engine::retry::infrastructure_backoff;
+use mcp_jobs_engine::runner::JobRunner;
+use mcp_jobs_engine::tool_client::ToolClient;
+use mcp_jobs_engine::window::{Delivery, Ticket, Window};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use rdkafka::Message;
+use rdkafka::{ClientContext, Message};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WorkerSettings;
-use crate::outcome::{Outcome, Source, Status};
-use crate::retry::infrastructure_backoff;
-use crate::runner::JobRunner;
-use crate::tool_client::ToolClient;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -24,18 +37,24 @@ pub enum WorkerError {
     Kafka(#[from] rdkafka::error::KafkaError),
 }
 
-/// Consumes until `shutdown` is cancelled, then lets the job in hand finish within the
-/// grace period, commits what is done and leaves the group.
+type JobConsumer = StreamConsumer<RebalanceContext>;
+
+/// Consumes until `shutdown` is cancelled; then stops fetching, lets running jobs
+/// finish within the grace period, commits what is done and leaves the group.
 pub async fn run(settings: WorkerSettings, shutdown: CancellationToken) -> Result<(), WorkerError> {
-    let consumer: StreamConsumer = settings
+    let consumer: JobConsumer = settings
         .kafka_config(&[
             ("group.id", &settings.group),
-            ("client.id", &settings.worker_id),
+            ("client.id", &settings.runner.worker_id),
             ("enable.auto.commit", "true"),
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            // Prefetch is bounded by the window anyway; librdkafka's 64 MB default
+            // per partition would dwarf everything else the worker holds.
+            ("queued.max.messages.kbytes", "4096"),
         ])
-        .create()?;
+        .create_with_context(RebalanceContext::default())?;
     let producer: FutureProducer = settings
         .kafka_config(&[
             ("enable.idempotence", "true"),
@@ -44,97 +63,281 @@ pub async fn run(settings: WorkerSettings, shutdown: CancellationToken) -> Resul
         ])
         .create()?;
     consumer.subscribe(&[settings.topic.as_str()])?;
-    let runner = JobRunner::new(
-        ToolClient::new(settings.server_url.clone(), settings.api_key.clone()),
-        settings.job_timeout,
-        settings.max_message_bytes,
-        settings.retry_max_backoff,
-        settings.worker_id.clone(),
+    let runner = Arc::new(JobRunner::new(
+        ToolClient::new(&settings.server_urls, settings.api_key.clone()),
+        settings.runner.clone(),
+    ));
+    let writer = Arc::new(OutcomeWriter {
+        producer,
+        results_topic: settings.results_topic.clone(),
+        dlq_topic: settings.dlq_topic.clone(),
+        retry_max_backoff: settings.runner.retry_max_backoff,
+    });
+    tracing::info!(
+        topic = %settings.topic, group = %settings.group, servers = ?settings.server_urls,
+        concurrency = settings.concurrency, "kafka-worker started"
     );
-    let writer = OutcomeWriter {
-        producer: &producer,
-        settings: &settings,
+    let mut worker = Worker {
+        consumer,
+        topic: settings.topic.clone(),
+        runner,
+        writer,
+        window: Window::new(settings.concurrency),
+        running: HashMap::new(),
+        paused: false,
     };
-    tracing::info!(topic = %settings.topic, group = %settings.group, server = %settings.server_url, "kafka-worker started");
+    worker.consume(&shutdown, settings.shutdown_grace).await;
+    worker.leave();
+    Ok(())
+}
 
-    loop {
-        let message = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            received = consumer.recv() => match received {
-                Ok(message) => message,
-                Err(e) => {
-                    tracing::warn!(error = %e, "receiving from Kafka failed; trying again");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
+struct Worker {
+    consumer: JobConsumer,
+    topic: String,
+    runner: Arc<JobRunner>,
+    writer: Arc<OutcomeWriter>,
+    window: Window<i32>,
+    /// Cancels a partition's running jobs when the partition is revoked.
+    running: HashMap<i32, CancellationToken>,
+    paused: bool,
+}
+
+impl Worker {
+    async fn consume(&mut self, shutdown: &CancellationToken, grace: Duration) {
+        let (finished_tx, mut finished) = mpsc::unbounded_channel();
+        let mut health = self.runner.health();
+        let mut grace_ends: Option<Instant> = None;
+        loop {
+            self.apply_revocations();
+            while let Some(ticket) = self.window.next_to_start() {
+                self.start(ticket, finished_tx.clone());
+            }
+            let pause = grace_ends.is_some()
+                || !*health.borrow()
+                || self.window.is_full()
+                || (self.paused && !self.window.has_room());
+            self.set_paused(pause);
+            if grace_ends.is_some() && self.window.running() == 0 {
+                return;
+            }
+            tokio::select! {
+                biased;
+                Some(ticket) = finished.recv() => self.finish(&ticket),
+                _ = shutdown.cancelled(), if grace_ends.is_none() => {
+                    tracing::info!(running = self.window.running(), "shutting down: fetching stopped, letting running jobs finish");
+                    self.window.drop_waiting();
+                    grace_ends = Some(Instant::now() + grace);
                 }
-            },
-        };
-        let source = Source {
-            topic: message.topic().to_owned(),
-            partition: message.partition(),
-            offset: message.offset(),
-        };
-        let payload = message.payload().unwrap_or_default();
-        let work = async {
-            let outcome = runner.run(payload).await;
-            writer
-                .write(&outcome, payload, message.key(), &source)
-                .await;
-            outcome
-        };
-        tokio::pin!(work);
-        let finished = tokio::select! {
-            outcome = &mut work => Some(outcome),
-            _ = shutdown.cancelled() => tokio::time::timeout(settings.shutdown_grace, &mut work).await.ok(),
-        };
-        let Some(outcome) = finished else {
-            tracing::warn!(
-                partition = source.partition,
-                offset = source.offset,
-                "shutdown grace period over: abandoning the job in hand; it will be redelivered"
-            );
-            break;
-        };
-        log_outcome(&outcome, &source);
-        if let Err(e) = consumer.store_offset(&source.topic, source.partition, source.offset) {
-            // The partition was revoked meanwhile: its new owner will redo the job.
-            tracing::warn!(error = %e, partition = source.partition, offset = source.offset, "could not store offset");
+                _ = tokio::time::sleep_until(grace_ends.unwrap_or_else(Instant::now)), if grace_ends.is_some() => {
+                    tracing::warn!(
+                        running = self.window.running(),
+                        "shutdown grace period over: abandoning running jobs; they will be redelivered"
+                    );
+                    self.running.values().for_each(CancellationToken::cancel);
+                    return;
+                }
+                Ok(()) = health.changed() => {
+                    let healthy = *health.borrow_and_update();
+                    if healthy {
+                        tracing::info!("mcp-server answers again: resuming consumption");
+                    } else {
+                        tracing::warn!("mcp-server unavailable: pausing consumption until it answers");
+                    }
+                }
+                received = self.consumer.recv() => {
+                    let received = received.map(|message| Delivery {
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        key: message.key().map(<[u8]>::to_vec),
+                        payload: message.payload().unwrap_or_default().to_vec(),
+                    });
+                    match received {
+                        Ok(delivery) if grace_ends.is_none() => self.admit(delivery),
+                        // Shutting down: not started, not stored; redelivered to the next owner.
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "receiving from Kafka failed; trying again");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    }
+                }
+            }
         }
     }
 
-    tracing::info!("kafka-worker stopping: committing finished work and leaving the group");
-    if let Err(e) = tokio::task::block_in_place(|| consumer.commit_consumer_state(CommitMode::Sync))
-    {
-        // Nothing stored since the last commit gives "no offset": nothing is lost.
-        tracing::debug!(error = %e, "final commit");
+    fn admit(&mut self, delivery: Delivery<i32>) {
+        self.apply_revocations();
+        self.window.admit(delivery);
+        if self.paused {
+            // A partition assigned while paused starts out fetching.
+            self.pause_assignment(true);
+        }
     }
-    consumer.unsubscribe();
-    Ok(())
+
+    fn start(&mut self, ticket: Ticket<i32>, finished: mpsc::UnboundedSender<Ticket<i32>>) {
+        let cancel = self
+            .running
+            .entry(ticket.delivery.partition)
+            .or_default()
+            .clone();
+        let runner = self.runner.clone();
+        let writer = self.writer.clone();
+        let source = Source {
+            topic: self.topic.clone(),
+            partition: ticket.delivery.partition,
+            offset: ticket.delivery.offset,
+        };
+        tokio::spawn(async move {
+            let delivery = &ticket.delivery;
+            let job = async {
+                let outcome = runner.run(&delivery.payload).await;
+                writer
+                    .write(
+                        &outcome,
+                        &delivery.payload,
+                        delivery.key.as_deref(),
+                        &source,
+                    )
+                    .await;
+                log_outcome(&outcome, &source);
+            };
+            tokio::select! {
+                () = job => {}
+                () = cancel.cancelled() => tracing::info!(
+                    partition = source.partition, offset = source.offset,
+                    "job abandoned: its partition was revoked or the worker is stopping"
+                ),
+            }
+            // The receiver is gone only when the worker has stopped: nothing to report to.
+            let _ = finished.send(ticket);
+        });
+    }
+
+    fn finish(&mut self, ticket: &Ticket<i32>) {
+        let Some(offset) = self.window.finish(ticket) else {
+            return;
+        };
+        let partition = ticket.delivery.partition;
+        if let Err(e) = self.consumer.store_offset(&self.topic, partition, offset) {
+            // Revoked meanwhile: its new owner redoes what was not committed.
+            tracing::debug!(error = %e, partition, offset, "could not store offset");
+        }
+    }
+
+    fn apply_revocations(&mut self) {
+        for partition in self.consumer.context().take_revoked() {
+            self.window.revoke(&partition);
+            if let Some(jobs) = self.running.remove(&partition) {
+                jobs.cancel();
+            }
+        }
+    }
+
+    fn set_paused(&mut self, pause: bool) {
+        if pause != self.paused {
+            self.pause_assignment(pause);
+            self.paused = pause;
+        }
+    }
+
+    fn pause_assignment(&self, pause: bool) {
+        let result = self.consumer.assignment().and_then(|assigned| {
+            if pause {
+                self.consumer.pause(&assigned)
+            } else {
+                self.consumer.resume(&assigned)
+            }
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, pause, "could not change the paused state of partitions");
+        }
+    }
+
+    /// Commits what is finished and leaves the group, so the partitions move at once.
+    fn leave(self) {
+        tracing::info!("kafka-worker stopping: committing finished work and leaving the group");
+        if let Err(e) =
+            tokio::task::block_in_place(|| self.consumer.commit_consumer_state(CommitMode::Sync))
+        {
+            // Nothing stored since the last commit gives "no offset": nothing is lost.
+            tracing::debug!(error = %e, "final commit");
+        }
+        self.consumer.unsubscribe();
+    }
+}
+
+/// Hears about rebalances on the polling task. Revoked partitions are committed
+/// here, before they go, and handed to the loop to forget.
+#[derive(Default)]
+struct RebalanceContext {
+    revoked: Mutex<Vec<i32>>,
+}
+
+impl RebalanceContext {
+    fn take_revoked(&self) -> Vec<i32> {
+        std::mem::take(&mut *self.revoked.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl ClientContext for RebalanceContext {}
+
+impl ConsumerContext for RebalanceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            let revoked: Vec<i32> = partitions
+                .elements()
+                .iter()
+                .map(|p| p.partition())
+                .collect();
+            tracing::info!(?revoked, "partitions revoked: committing finished work");
+            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                tracing::debug!(error = %e, "commit on revoke");
+            }
+            self.revoked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(revoked);
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            let assigned: Vec<i32> = partitions
+                .elements()
+                .iter()
+                .map(|p| p.partition())
+                .collect();
+            tracing::info!(?assigned, "partitions assigned");
+        }
+    }
 }
 
 fn log_outcome(outcome: &Outcome, source: &Source) {
     let job_id = outcome.job_id.as_deref().unwrap_or("(none)");
     match (&outcome.status, &outcome.error) {
         (Status::Failed, Some(error)) => tracing::warn!(
-            job_id, partition = source.partition, offset = source.offset,
+            job_id, partition = source.partition, offset = source.offset, attempts = outcome.attempts,
             kind = %error.kind, error = %error.message, "job failed; dead-lettered"
         ),
-        _ => tracing::info!(
+        _ => tracing::debug!(
             job_id,
             partition = source.partition,
             offset = source.offset,
+            attempts = outcome.attempts,
             "job succeeded"
         ),
     }
 }
 
 /// Writes outcome records, retrying until the broker acknowledges each.
-struct OutcomeWriter<'a> {
-    producer: &'a FutureProducer,
-    settings: &'a WorkerSettings,
+struct OutcomeWriter {
+    producer: FutureProducer,
+    results_topic: String,
+    dlq_topic: String,
+    retry_max_backoff: Duration,
 }
 
-impl OutcomeWriter<'_> {
+impl OutcomeWriter {
     async fn write(
         &self,
         outcome: &Outcome,
@@ -148,11 +351,10 @@ impl OutcomeWriter<'_> {
             .as_deref()
             .map(str::as_bytes)
             .or(original_key);
-        let result = self.deliver(&self.settings.results_topic, result_key, &record, &[]);
+        let result = self.deliver(&self.results_topic, result_key, &record, &[]);
         if outcome.status == Status::Failed {
             let headers = outcome.dead_letter_headers(source);
-            let dead_letter =
-                self.deliver(&self.settings.dlq_topic, original_key, original, &headers);
+            let dead_letter = self.deliver(&self.dlq_topic, original_key, original, &headers);
             futures::join!(result, dead_letter);
         } else {
             result.await;
@@ -166,7 +368,7 @@ impl OutcomeWriter<'_> {
         payload: &[u8],
         headers: &[(&str, String)],
     ) {
-        let mut delays = infrastructure_backoff(self.settings.retry_max_backoff);
+        let mut delays = infrastructure_backoff(self.retry_max_backoff);
         loop {
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(payload);
             if let Some(key) = key {
@@ -186,7 +388,7 @@ impl OutcomeWriter<'_> {
             match self.producer.send(record, Timeout::Never).await {
                 Ok(_) => return,
                 Err((e, _)) => {
-                    let delay = delays.next().unwrap_or(self.settings.retry_max_backoff);
+                    let delay = delays.next().unwrap_or(self.retry_max_backoff);
                     tracing::warn!(topic, error = %e, retry_in = ?delay, "writing outcome failed, retrying");
                     tokio::time::sleep(delay).await;
                 }

@@ -44,7 +44,7 @@ pub async fn publish(
     message: &[u8],
     key: Option<&str>,
 ) -> Result<Published, PublishError> {
-    let job = ScheduledJobEnvelope::from_slice_limited(message, settings.max_message_bytes)?;
+    let job = ScheduledJobEnvelope::from_slice_limited(message, settings.runner.max_message_bytes)?;
     let producer: FutureProducer = settings.kafka_config(&[("acks", "all")]).create()?;
     let published_at_ms = chrono::Utc::now().timestamp_millis();
     let mut record: FutureRecord<'_, str, [u8]> =

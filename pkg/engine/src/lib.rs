@@ -1,0 +1,16 @@
+//! The job engine: everything about running a job that does not depend on where the
+//! job came from, so Kafka and later sources share it.
+//!
+//! - [`window`]: which received messages may start, key ordering, and how far each
+//!   partition may be committed (the contiguous finished prefix).
+//! - [`runner`]: runs one message to an [`outcome::Outcome`], with job retries and
+//!   indefinite waits for infrastructure.
+//! - [`tool_client`]: the MCP client of mcp-server, spread over replicas with failover.
+//! - [`outcome`]: the result and dead-letter records every message ends in.
+//! - [`retry`]: the backoff schedules.
+
+pub mod outcome;
+pub mod retry;
+pub mod runner;
+pub mod tool_client;
+pub mod window;

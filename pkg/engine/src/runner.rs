@@ -1,0 +1,302 @@
+//! Runs one message to its [`Outcome`], independent of where the message came from.
+//!
+//! A message that is not a valid job fails at once: no retry can fix it. A valid job
+//! calls mcp-server once per server (`server-init`, `list-tools`) or per call
+//! (`tool-call`). Two kinds of trouble are told apart:
+//! - the job's own failure (tool `isError`, an upstream that cannot start or answer in
+//!   time, the job's timeout): the attempt fails, and the job is tried again, up to
+//!   `max_attempts`, with exponential backoff;
+//! - infrastructure (no proper answer from any mcp-server replica): never the job's
+//!   fault, retried with capped backoff for as long as it lasts, while [`JobRunner::health`]
+//!   tells the source to stop fetching.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use mcp_jobs_contract::{JobType, ScheduledJobEnvelope};
+use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::object;
+use serde_json::{Map, Value};
+use tokio::sync::watch;
+
+use crate::outcome::{Failure, Outcome, Status};
+use crate::retry::{exponential_backoff, infrastructure_backoff};
+use crate::tool_client::{CallError, ToolClient};
+
+/// Extra time the worker waits beyond a call's deadline, which mcp-server enforces
+/// itself, before deciding mcp-server is not answering.
+const SERVER_GRACE: Duration = Duration::from_secs(5);
+
+/// Failure kinds another attempt may cure. Everything else (an invalid job, a refused
+/// config, an upstream rejecting the request) fails the same way every time.
+const RETRIABLE_KINDS: [&str; 4] = [
+    "tool_error",
+    "upstream_unavailable",
+    "upstream_timeout",
+    "job_timeout",
+];
+
+/// `_meta` keys carrying the job's identity on every call, so tools can deduplicate.
+pub const META_JOB_ID: &str = "mcp-jobs/jobId";
+pub const META_ATTEMPT: &str = "mcp-jobs/attempt";
+
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// Deadline of one attempt when the job gives no `timeoutMs`.
+    pub job_timeout: Duration,
+    pub max_attempts: u32,
+    /// Wait before the second attempt; doubled (with jitter) for each later one.
+    pub retry_backoff: Duration,
+    /// Cap on every backoff, job retries and infrastructure waits alike.
+    pub retry_max_backoff: Duration,
+    pub max_message_bytes: usize,
+    /// Names this worker in result records.
+    pub worker_id: String,
+}
+
+pub struct JobRunner {
+    client: ToolClient,
+    settings: RunnerSettings,
+    /// `true` while mcp-server answers; `false` from a call that got no proper answer
+    /// until one does.
+    health: watch::Sender<bool>,
+}
+
+impl JobRunner {
+    pub fn new(client: ToolClient, settings: RunnerSettings) -> Self {
+        Self {
+            client,
+            settings,
+            health: watch::Sender::new(true),
+        }
+    }
+
+    /// Whether mcp-server is answering; sources pause fetching while it is not.
+    pub fn health(&self) -> watch::Receiver<bool> {
+        self.health.subscribe()
+    }
+
+    /// Parses and runs `message`. Always returns an outcome; it may wait indefinitely
+    /// while mcp-server is unreachable (the caller decides when to give up waiting).
+    pub async fn run(&self, message: &[u8]) -> Outcome {
+        let started_at = Utc::now();
+        let (job_id, job_type, attempts, result) = match ScheduledJobEnvelope::from_slice_limited(
+            message,
+            self.settings.max_message_bytes,
+        ) {
+            Err(e) => (
+                ScheduledJobEnvelope::job_id_of(message),
+                None,
+                1,
+                Err(Failure {
+                    kind: e.kind().to_owned(),
+                    message: e.to_string(),
+                }),
+            ),
+            Ok(job) => {
+                let (attempts, result) = self.run_attempts(&job).await;
+                (
+                    Some(job.job_id.clone()),
+                    Some(job.job_type.as_str().to_owned()),
+                    attempts,
+                    result,
+                )
+            }
+        };
+        let (status, results, error) = match result {
+            Ok(results) => (Status::Succeeded, Some(results), None),
+            Err(failure) => (Status::Failed, None, Some(failure)),
+        };
+        Outcome {
+            job_id,
+            job_type,
+            status,
+            results,
+            error,
+            attempts,
+            started_at,
+            finished_at: Utc::now(),
+            worker: self.settings.worker_id.clone(),
+        }
+    }
+
+    async fn run_attempts(
+        &self,
+        job: &ScheduledJobEnvelope,
+    ) -> (u32, Result<Map<String, Value>, Failure>) {
+        let mut delays =
+            exponential_backoff(self.settings.retry_backoff, self.settings.retry_max_backoff);
+        let mut attempt = 1;
+        loop {
+            let result = self.attempt(job, attempt).await;
+            match result {
+                Err(failure)
+                    if attempt < self.settings.max_attempts
+                        && RETRIABLE_KINDS.contains(&failure.kind.as_str()) =>
+                {
+                    let delay = delays.next().unwrap_or(self.settings.retry_max_backoff);
+                    tracing::info!(
+                        job_id = %job.job_id, attempt, kind = %failure.kind, error = %failure.message,
+                        retry_in = ?delay, "attempt failed; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                result => return (attempt, result),
+            }
+        }
+    }
+
+    /// One attempt: every call of the job within one deadline. Time spent waiting out
+    /// infrastructure trouble does not count against it.
+    async fn attempt(
+        &self,
+        job: &ScheduledJobEnvelope,
+        attempt: u32,
+    ) -> Result<Map<String, Value>, Failure> {
+        let timeout = job.timeout.unwrap_or(self.settings.job_timeout);
+        let mut budget = timeout;
+        let meta = object!({ META_JOB_ID: job.job_id, META_ATTEMPT: attempt });
+        let out_of_time = || Failure {
+            kind: "job_timeout".into(),
+            message: format!("job {} did not finish within {timeout:?}", job.job_id),
+        };
+        let mut results = Map::new();
+        match job.job_type {
+            JobType::ServerInit | JobType::ListTools => {
+                let tool = if job.job_type == JobType::ServerInit {
+                    "server_initialize"
+                } else {
+                    "list_tools"
+                };
+                for (server, config) in &job.mcp_servers {
+                    if budget.is_zero() {
+                        return Err(out_of_time());
+                    }
+                    let arguments = object!({ "serverName": server, "config": config });
+                    let result = self.call(tool, arguments, &meta, &mut budget).await?;
+                    let output = match result.structured_content {
+                        Some(structured) => structured,
+                        None => to_json(&result),
+                    };
+                    results.insert(server.clone(), output);
+                }
+            }
+            JobType::ToolCall => {
+                for call in &job.calls {
+                    if budget.is_zero() {
+                        return Err(out_of_time());
+                    }
+                    let arguments = object!({
+                        "serverName": call.server,
+                        "config": job.mcp_servers.get(&call.server),
+                        "tool": call.tool,
+                        "arguments": call.arguments,
+                    });
+                    let result = self
+                        .call("call_tool", arguments, &meta, &mut budget)
+                        .await?;
+                    if result.is_error == Some(true) {
+                        return Err(Failure {
+                            kind: "tool_error".into(),
+                            message: format!(
+                                "{}.{} returned an error: {}",
+                                call.server,
+                                call.tool,
+                                text_of(&result)
+                            ),
+                        });
+                    }
+                    results.insert(result_key(&results, &call.server), to_json(&result));
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// Calls mcp-server until it gives an answer, backing off while it cannot. The
+    /// answer's time is taken from `budget`, which mcp-server enforces as `timeoutMs`.
+    async fn call(
+        &self,
+        tool: &str,
+        mut arguments: JsonObject,
+        meta: &JsonObject,
+        budget: &mut Duration,
+    ) -> Result<CallToolResult, Failure> {
+        let mut delays = infrastructure_backoff(self.settings.retry_max_backoff);
+        loop {
+            let timeout_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX).max(1);
+            arguments.insert("timeoutMs".into(), timeout_ms.into());
+            let started = Instant::now();
+            let answer = self
+                .client
+                .call(
+                    tool,
+                    arguments.clone(),
+                    meta.clone(),
+                    *budget + SERVER_GRACE,
+                )
+                .await;
+            let answer = match answer {
+                Ok(result) => Ok(result),
+                Err(CallError::Job { kind, message }) => Err(Failure { kind, message }),
+                Err(CallError::Infrastructure(reason)) => {
+                    self.health
+                        .send_if_modified(|healthy| std::mem::replace(healthy, false));
+                    let delay = delays.next().unwrap_or(self.settings.retry_max_backoff);
+                    tracing::warn!(tool, %reason, retry_in = ?delay, "mcp-server unavailable, retrying");
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            };
+            self.health
+                .send_if_modified(|healthy| !std::mem::replace(healthy, true));
+            *budget = budget.saturating_sub(started.elapsed());
+            return answer;
+        }
+    }
+}
+
+/// Results are keyed by server; a server called again in one job gets `name#2`, `name#3`…
+fn result_key(results: &Map<String, Value>, server: &str) -> String {
+    if !results.contains_key(server) {
+        return server.to_owned();
+    }
+    (2..)
+        .map(|n| format!("{server}#{n}"))
+        .find(|key| !results.contains_key(key))
+        .unwrap_or_else(|| server.to_owned())
+}
+
+fn to_json(result: &CallToolResult) -> Value {
+    serde_json::to_value(result).unwrap_or(Value::Null)
+}
+
+fn text_of(result: &CallToolResult) -> String {
+    let texts: Vec<&str> = result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.as_str()))
+        .collect();
+    if texts.is_empty() {
+        "(no text content)".into()
+    } else {
+        texts.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_servers_get_numbered_keys() {
+        let mut results = Map::new();
+        for _ in 0..3 {
+            let key = result_key(&results, "time");
+            results.insert(key, Value::Null);
+        }
+        let keys: Vec<&String> = results.keys().collect();
+        assert_eq!(keys, ["time", "time#2", "time#3"]);
+    }
+}
