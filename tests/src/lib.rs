@@ -57,12 +57,16 @@ fn log_path(name: &str) -> PathBuf {
     dir.join(format!("{name}-{}-{}.log", std::process::id(), free_port()))
 }
 
-/// `target/<profile>/`: test binaries live in its `deps/`.
+/// `target/<profile>/`: test binaries live in its `deps/`, other binaries in it.
 fn bin_dir() -> PathBuf {
-    std::env::current_exe()
+    let exe_dir = std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
-        .expect("test binary lives in target/<profile>/deps")
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .expect("the running binary has a directory");
+    match exe_dir.file_name() {
+        Some(name) if name == "deps" => exe_dir.parent().map(Path::to_path_buf).unwrap_or(exe_dir),
+        _ => exe_dir,
+    }
 }
 
 /// A child process that is killed (with SIGTERM, then SIGKILL) when dropped.
@@ -206,13 +210,15 @@ impl Broker {
         self.create_topic(&format!("{topic}.dlq"), partitions);
     }
 
-    /// Produces each record on its own (one record per request: Tansu's high
-    /// watermark is only right for single-record batches).
+    /// Produces the records in order, each in a batch of its own (Tansu's high
+    /// watermark is only right for single-record batches), one request at a time so
+    /// the order holds.
     pub fn produce(&self, topic: &str, records: &[(Option<&str>, &[u8])]) {
         let producer: BaseProducer = self
             .client_config()
             .set("linger.ms", "0")
             .set("batch.num.messages", "1")
+            .set("max.in.flight.requests.per.connection", "1")
             .create()
             .expect("producer");
         for (key, payload) in records {
@@ -220,9 +226,22 @@ impl Broker {
             if let Some(key) = key {
                 record = record.key(key);
             }
-            producer.send(record).map_err(|(e, _)| e).expect("enqueue");
-            producer.flush(Duration::from_secs(10)).expect("flush");
+            while let Err((e, returned)) = producer.send(record) {
+                assert!(
+                    matches!(
+                        e,
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull
+                        )
+                    ),
+                    "enqueue: {e}"
+                );
+                producer.poll(Duration::from_millis(10));
+                record = returned;
+            }
+            producer.poll(Duration::ZERO);
         }
+        producer.flush(Duration::from_secs(30)).expect("flush");
     }
 
     /// Reads `topic` from the beginning (no group) until `count` records arrived.
@@ -379,7 +398,8 @@ pub struct McpServer {
 pub const API_KEY: &str = "e2e-test-key";
 
 impl McpServer {
-    /// Starts mcp-server with the test API key, `mcp-server-time` allowed, and `env`.
+    /// Starts mcp-server with the test API key, `mcp-server-time` and [`fixture`]
+    /// allowed, and `env`.
     pub fn start(env: &[(&str, &str)]) -> Self {
         Self::start_on(free_port(), env)
     }
@@ -390,7 +410,10 @@ impl McpServer {
             .env("PORT", port.to_string())
             .env("MCP_BIND", "127.0.0.1")
             .env("MCP_API_KEYS", API_KEY)
-            .env("MCP_ALLOWED_COMMANDS", "mcp-server-time")
+            .env(
+                "MCP_ALLOWED_COMMANDS",
+                format!("mcp-server-time,{}", fixture()),
+            )
             .env("RUST_LOG", "info,mcp_jobs_upstream=debug");
         for (key, value) in env {
             command.env(key, value);
@@ -448,4 +471,54 @@ pub fn results_by_job(
         .iter()
         .map(Record::json)
         .collect()
+}
+
+/// The path of `mcp-fixture`, this workspace's own stdio MCP server for fault cases
+/// and benchmarks (tools `echo`, `sleep`, `fail`, `meta`, `crash`).
+pub fn fixture() -> String {
+    bin("mcp-fixture").display().to_string()
+}
+
+/// A `tool-call` job calling `tool` of [`fixture`] (as server `fx`) with `arguments`.
+pub fn fixture_job(job_id: &str, tool: &str, arguments: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "jobID": job_id,
+        "jobType": "tool-call",
+        "payload": {
+            "mcpServers": { "fx": { "command": fixture() } },
+            "server": "fx", "tool": tool, "arguments": arguments
+        }
+    })
+}
+
+/// Every result record on `<topic>.results` once at least `jobs` distinct job ids
+/// have one (repeats included, so callers can count them).
+pub fn outcomes_of(
+    broker: &Broker,
+    topic: &str,
+    jobs: usize,
+    timeout: Duration,
+) -> Vec<serde_json::Value> {
+    let results_topic = format!("{topic}.results");
+    wait_for(&format!("outcomes of {jobs} jobs"), timeout, || {
+        let outcomes: Vec<serde_json::Value> = broker
+            .read_all(&results_topic)
+            .iter()
+            .map(Record::json)
+            .collect();
+        if distinct_jobs(&outcomes) >= jobs {
+            return Some(outcomes);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        None
+    })
+}
+
+/// How many distinct job ids `outcomes` cover.
+pub fn distinct_jobs(outcomes: &[serde_json::Value]) -> usize {
+    outcomes
+        .iter()
+        .filter_map(|o| o["jobID"].as_str())
+        .collect::<std::collections::HashSet<_>>()
+        .len()
 }

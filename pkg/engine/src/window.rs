@@ -180,20 +180,6 @@ impl<P: Clone + Eq + Hash> Window<P> {
         self.waiting.retain(|(p, _), _| p != partition);
         self.ready.retain(|(p, _)| p != partition);
     }
-
-    /// Drops every message not yet started (shutdown: nothing new begins).
-    pub fn drop_waiting(&mut self) {
-        self.held = self.held.saturating_sub(self.waiting.len());
-        for ((partition, offset), _) in self.waiting.drain() {
-            if let Some(state) = self.partitions.get_mut(&partition) {
-                state.offsets.remove(&offset);
-            }
-        }
-        for state in self.partitions.values_mut() {
-            state.busy_keys.values_mut().for_each(VecDeque::clear);
-        }
-        self.ready.clear();
-    }
 }
 
 #[cfg(test)]
@@ -286,17 +272,5 @@ mod tests {
         );
         let fresh = start_all(&mut window);
         assert_eq!(window.finish(&fresh[0]), Some(10));
-    }
-
-    #[test]
-    fn dropping_waiting_messages_keeps_commits_below_them() {
-        let mut window = Window::new(1);
-        window.admit(delivery(0, 0, None));
-        window.admit(delivery(0, 1, None));
-        let running = start_all(&mut window);
-        window.drop_waiting();
-        assert_eq!(window.held(), 1);
-        assert_eq!(window.finish(&running[0]), Some(0));
-        assert_eq!(window.held(), 0);
     }
 }

@@ -39,8 +39,9 @@ pub enum WorkerError {
 
 type JobConsumer = StreamConsumer<RebalanceContext>;
 
-/// Consumes until `shutdown` is cancelled; then stops fetching, lets running jobs
-/// finish within the grace period, commits what is done and leaves the group.
+/// Consumes until `shutdown` is cancelled; then stops fetching, finishes the jobs in
+/// hand (running and waiting: every one finished means no finished job is repeated by
+/// the next owner) within the grace period, commits what is done and leaves the group.
 pub async fn run(settings: WorkerSettings, shutdown: CancellationToken) -> Result<(), WorkerError> {
     let consumer: JobConsumer = settings
         .kafka_config(&[
@@ -117,21 +118,20 @@ impl Worker {
                 || self.window.is_full()
                 || (self.paused && !self.window.has_room());
             self.set_paused(pause);
-            if grace_ends.is_some() && self.window.running() == 0 {
+            if grace_ends.is_some() && self.window.held() == 0 {
                 return;
             }
             tokio::select! {
                 biased;
                 Some(ticket) = finished.recv() => self.finish(&ticket),
                 _ = shutdown.cancelled(), if grace_ends.is_none() => {
-                    tracing::info!(running = self.window.running(), "shutting down: fetching stopped, letting running jobs finish");
-                    self.window.drop_waiting();
+                    tracing::info!(held = self.window.held(), "shutting down: fetching stopped, finishing the jobs in hand");
                     grace_ends = Some(Instant::now() + grace);
                 }
                 _ = tokio::time::sleep_until(grace_ends.unwrap_or_else(Instant::now)), if grace_ends.is_some() => {
                     tracing::warn!(
-                        running = self.window.running(),
-                        "shutdown grace period over: abandoning running jobs; they will be redelivered"
+                        held = self.window.held(),
+                        "shutdown grace period over: abandoning unfinished jobs; they will be redelivered"
                     );
                     self.running.values().for_each(CancellationToken::cancel);
                     return;

@@ -1,0 +1,398 @@
+//! The worker engine under real conditions: many jobs in flight, retries, key
+//! ordering, poison messages, mcp-server outages, replicas, graceful shutdown and
+//! SIGKILL chaos. Real broker, real mcp-server and kafka-worker processes, and the
+//! workspace's own stdio MCP server (`mcp-fixture`) as the upstream.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use mcp_jobs_e2e::{
+    distinct_jobs, fixture_job, free_port, outcomes_of, start_worker, wait_for, Broker, McpServer,
+    Process,
+};
+use serde_json::{json, Value};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn bytes(job: &Value) -> Vec<u8> {
+    serde_json::to_vec(job).expect("json")
+}
+
+fn by_id(outcomes: &[Value]) -> HashMap<String, Value> {
+    outcomes
+        .iter()
+        .filter_map(|o| Some((o["jobID"].as_str()?.to_owned(), o.clone())))
+        .collect()
+}
+
+fn time_of(outcome: &Value, field: &str) -> DateTime<Utc> {
+    outcome[field]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{field} missing: {outcome:#}"))
+}
+
+/// Publishes `count` fixture jobs `<prefix>-<i>` sleeping `ms` each, keyless.
+fn publish_sleepers(broker: &Broker, topic: &str, prefix: &str, count: usize, ms: u64) {
+    let jobs: Vec<Vec<u8>> = (0..count)
+        .map(|i| {
+            bytes(&fixture_job(
+                &format!("{prefix}-{i}"),
+                "sleep",
+                json!({ "ms": ms }),
+            ))
+        })
+        .collect();
+    let records: Vec<(Option<&str>, &[u8])> = jobs.iter().map(|j| (None, j.as_slice())).collect();
+    broker.produce(topic, &records);
+}
+
+#[test]
+fn job_failures_are_retried_with_the_job_identity_in_meta() {
+    let broker = Broker::start();
+    broker.create_job_topics("retry", 2);
+    let server = McpServer::start(&[]);
+    let _worker = start_worker(
+        &broker,
+        &server.url(),
+        "retry",
+        "g-retry",
+        &[("JOB_RETRY_BACKOFF_MS", "100")],
+    );
+    let mut slow = fixture_job("too-slow", "sleep", json!({ "ms": 5000 }));
+    slow["timeoutMs"] = json!(300);
+    let jobs = [
+        fixture_job("flaky", "fail", json!({ "succeed_from_attempt": 3 })),
+        fixture_job("hopeless", "fail", json!({})),
+        fixture_job("meta", "meta", json!({})),
+        slow,
+        json!({ "jobID": "refused", "jobType": "server-init",
+                "payload": { "mcpServers": { "sh": { "command": "sh" } } } }),
+    ];
+    let encoded: Vec<Vec<u8>> = jobs.iter().map(bytes).collect();
+    let records: Vec<(Option<&str>, &[u8])> =
+        encoded.iter().map(|j| (None, j.as_slice())).collect();
+    broker.produce("retry", &records);
+
+    let outcomes = by_id(&outcomes_of(&broker, "retry", jobs.len(), MINUTE));
+    let flaky = &outcomes["flaky"];
+    assert_eq!(flaky["status"], "succeeded", "{flaky:#}");
+    assert_eq!(flaky["attempts"], 3);
+    let hopeless = &outcomes["hopeless"];
+    assert_eq!(hopeless["status"], "failed");
+    assert_eq!(hopeless["attempts"], 3, "JOB_MAX_ATTEMPTS defaults to 3");
+    assert_eq!(hopeless["error"]["kind"], "tool_error");
+    let too_slow = &outcomes["too-slow"];
+    assert_eq!(
+        too_slow["error"]["kind"], "upstream_timeout",
+        "{too_slow:#}"
+    );
+    assert_eq!(too_slow["attempts"], 3);
+    let refused = &outcomes["refused"];
+    assert_eq!(refused["error"]["kind"], "refused");
+    assert_eq!(refused["attempts"], 1, "a refusal is never retried");
+    let meta = &outcomes["meta"]["results"]["fx"]["structuredContent"]["meta"];
+    assert_eq!(meta["mcp-jobs/jobId"], "meta", "{meta:#}");
+    assert_eq!(meta["mcp-jobs/attempt"], 1);
+
+    let dead = broker.read("retry.dlq", 3, MINUTE);
+    let hopeless_copy = dead
+        .iter()
+        .find(|r| r.header("mcp-jobs-job-id") == Some("hopeless"))
+        .expect("hopeless dead-lettered");
+    assert_eq!(hopeless_copy.header("mcp-jobs-attempts"), Some("3"));
+}
+
+#[test]
+fn jobs_sharing_a_key_run_in_order_while_keyless_jobs_overlap() {
+    let broker = Broker::start();
+    broker.create_job_topics("ordered", 1);
+    let server = McpServer::start(&[]);
+    let _worker = start_worker(
+        &broker,
+        &server.url(),
+        "ordered",
+        "g-ordered",
+        &[("WORKER_CONCURRENCY", "16")],
+    );
+    let mut jobs: Vec<(Option<String>, Value)> = Vec::new();
+    for i in 0..8 {
+        for key in ["a", "b"] {
+            // Earlier jobs sleep longer: run freely, they would finish out of order.
+            let ms = 80 - i * 10;
+            let id = format!("{key}-{i}");
+            jobs.push((
+                Some(key.to_owned()),
+                fixture_job(&id, "sleep", json!({ "ms": ms })),
+            ));
+        }
+        jobs.push((
+            None,
+            fixture_job(&format!("free-{i}"), "sleep", json!({ "ms": 300 })),
+        ));
+    }
+    let encoded: Vec<(Option<String>, Vec<u8>)> =
+        jobs.iter().map(|(k, j)| (k.clone(), bytes(j))).collect();
+    let records: Vec<(Option<&str>, &[u8])> = encoded
+        .iter()
+        .map(|(k, j)| (k.as_deref(), j.as_slice()))
+        .collect();
+    broker.produce("ordered", &records);
+
+    let outcomes = by_id(&outcomes_of(&broker, "ordered", jobs.len(), MINUTE));
+    for key in ["a", "b"] {
+        for i in 1..8 {
+            let before = &outcomes[&format!("{key}-{}", i - 1)];
+            let after = &outcomes[&format!("{key}-{i}")];
+            assert!(
+                time_of(before, "finishedAt") <= time_of(after, "startedAt"),
+                "{key}-{i} started before {key}-{} finished:\n{before:#}\n{after:#}",
+                i - 1
+            );
+        }
+    }
+    let keyless: Vec<(DateTime<Utc>, DateTime<Utc>)> = (0..8)
+        .map(|i| {
+            let o = &outcomes[&format!("free-{i}")];
+            (time_of(o, "startedAt"), time_of(o, "finishedAt"))
+        })
+        .collect();
+    let most_at_once = keyless
+        .iter()
+        .map(|(start, _)| {
+            keyless
+                .iter()
+                .filter(|(s, f)| s <= start && start < f)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        most_at_once >= 4,
+        "keyless 300 ms jobs should overlap; at most {most_at_once} ran at once"
+    );
+}
+
+#[test]
+fn a_poison_message_never_blocks_the_partition_behind_it() {
+    let broker = Broker::start();
+    broker.create_job_topics("poison", 1);
+    let server = McpServer::start(&[]);
+    let _worker = start_worker(
+        &broker,
+        &server.url(),
+        "poison",
+        "g-poison",
+        &[
+            ("WORKER_CONCURRENCY", "4"),
+            ("JOB_MAX_ATTEMPTS", "2"),
+            ("JOB_RETRY_BACKOFF_MS", "500"),
+        ],
+    );
+    let mut hang = fixture_job("hang", "sleep", json!({ "ms": 60000 }));
+    hang["timeoutMs"] = json!(1000);
+    let mut encoded: Vec<Vec<u8>> = vec![b"{ not json".to_vec(), bytes(&hang)];
+    encoded.extend((0..20).map(|i| {
+        bytes(&fixture_job(
+            &format!("after-{i}"),
+            "echo",
+            json!({ "text": "hi" }),
+        ))
+    }));
+    let records: Vec<(Option<&str>, &[u8])> =
+        encoded.iter().map(|j| (None, j.as_slice())).collect();
+    broker.produce("poison", &records);
+
+    let outcomes = outcomes_of(&broker, "poison", 21, MINUTE);
+    let outcomes_by_id = by_id(&outcomes);
+    let hang_outcome = &outcomes_by_id["hang"];
+    assert_eq!(hang_outcome["status"], "failed");
+    assert_eq!(hang_outcome["attempts"], 2);
+    for i in 0..20 {
+        let after = &outcomes_by_id[&format!("after-{i}")];
+        assert_eq!(after["status"], "succeeded", "{after:#}");
+        assert!(
+            time_of(after, "finishedAt") < time_of(hang_outcome, "finishedAt"),
+            "after-{i} waited for the hanging job"
+        );
+    }
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o["error"]["kind"] == "malformed_json"),
+        "the malformed message has its failed record"
+    );
+    wait_for("the commit to pass the poison", MINUTE, || {
+        (broker.committed("g-poison", "poison", 1) == [Some(22)]).then_some(())
+    });
+}
+
+#[test]
+fn an_mcp_server_outage_pauses_the_worker_and_dead_letters_nothing() {
+    let broker = Broker::start();
+    broker.create_job_topics("outage", 3);
+    let port = free_port();
+    let server = McpServer::start_on(port, &[]);
+    let worker = start_worker(
+        &broker,
+        &server.url(),
+        "outage",
+        "g-outage",
+        &[("WORKER_CONCURRENCY", "8")],
+    );
+    publish_sleepers(&broker, "outage", "job", 400, 100);
+    outcomes_of(&broker, "outage", 40, MINUTE);
+    drop(server);
+    let stopped = Instant::now();
+    worker.wait_for_output("pausing consumption", 1, MINUTE);
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(stopped.elapsed()));
+    let _restarted = McpServer::start_on(port, &[]);
+    worker.wait_for_output("resuming consumption", 1, MINUTE);
+
+    let outcomes = outcomes_of(&broker, "outage", 400, 2 * MINUTE);
+    let failed: Vec<&Value> = outcomes
+        .iter()
+        .filter(|o| o["status"] != "succeeded")
+        .collect();
+    assert!(failed.is_empty(), "jobs failed by the outage: {failed:#?}");
+    assert!(broker.read_all("outage.dlq").is_empty());
+}
+
+#[test]
+fn calls_fail_over_when_one_of_two_replicas_dies() {
+    let broker = Broker::start();
+    broker.create_job_topics("replicas", 3);
+    let first = McpServer::start(&[]);
+    let second = McpServer::start(&[]);
+    let urls = format!("{},{}", first.url(), second.url());
+    let _worker = start_worker(
+        &broker,
+        &urls,
+        "replicas",
+        "g-replicas",
+        &[("WORKER_CONCURRENCY", "8")],
+    );
+    publish_sleepers(&broker, "replicas", "job", 400, 100);
+    outcomes_of(&broker, "replicas", 40, MINUTE);
+    for replica in [&first, &second] {
+        // rmcp logs each stateless request it serves.
+        let served = replica
+            .process
+            .output()
+            .matches("Service initialized as server")
+            .count();
+        assert!(
+            served > 10,
+            "replica on port {} served {served} requests",
+            replica.port
+        );
+    }
+    let mut second = second;
+    second.process.kill9();
+
+    let outcomes = outcomes_of(&broker, "replicas", 400, 2 * MINUTE);
+    let failed: Vec<&Value> = outcomes
+        .iter()
+        .filter(|o| o["status"] != "succeeded")
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "jobs failed by the lost replica: {failed:#?}"
+    );
+    assert!(broker.read_all("replicas.dlq").is_empty());
+}
+
+#[test]
+fn sigterm_under_load_exits_cleanly_and_the_next_worker_repeats_nothing() {
+    let broker = Broker::start();
+    broker.create_job_topics("drain", 3);
+    let server = McpServer::start(&[]);
+    let env = [
+        ("WORKER_CONCURRENCY", "16"),
+        ("SHUTDOWN_GRACE_SECONDS", "10"),
+    ];
+    let mut worker = start_worker(&broker, &server.url(), "drain", "g-drain", &env);
+    publish_sleepers(&broker, "drain", "job", 600, 100);
+    outcomes_of(&broker, "drain", 100, MINUTE);
+
+    let asked = Instant::now();
+    let status = worker.terminate(Duration::from_secs(15));
+    assert!(status.success(), "worker exit status {status:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "exit took {:?}, beyond the grace period",
+        asked.elapsed()
+    );
+    let _next = start_worker(&broker, &server.url(), "drain", "g-drain", &env);
+    let outcomes = outcomes_of(&broker, "drain", 600, 2 * MINUTE);
+    assert_eq!(
+        outcomes.len(),
+        600,
+        "{} jobs were run twice",
+        outcomes.len() - distinct_jobs(&outcomes)
+    );
+}
+
+#[test]
+fn sigkilled_workers_lose_no_job_and_repeat_at_most_the_in_flight_window() {
+    const JOBS: usize = 1200;
+    const CONCURRENCY: usize = 4;
+    const TOOL_MS: u64 = 50;
+    const COMMIT_INTERVAL_MS: u64 = 100;
+    const KILLS: usize = 3;
+    let broker = Broker::start();
+    broker.create_job_topics("chaos", 6);
+    let server = McpServer::start(&[]);
+    let concurrency = CONCURRENCY.to_string();
+    let interval = COMMIT_INTERVAL_MS.to_string();
+    let env = [
+        ("WORKER_CONCURRENCY", concurrency.as_str()),
+        ("RDKAFKA_AUTO_COMMIT_INTERVAL_MS", interval.as_str()),
+    ];
+    let start = |name: &str| -> Process {
+        start_worker(
+            &broker,
+            &server.url(),
+            "chaos",
+            "g-chaos",
+            &[env[0], env[1], ("WORKER_ID", name)],
+        )
+    };
+    let _steady = start("steady");
+    let mut victim = start("victim");
+    publish_sleepers(&broker, "chaos", "job", JOBS, TOOL_MS);
+
+    for kill in 1..=KILLS {
+        let seen = distinct_jobs(&outcomes_of(
+            &broker,
+            "chaos",
+            kill * JOBS / (KILLS + 2),
+            2 * MINUTE,
+        ));
+        victim.wait_for_output("partitions assigned", 1, MINUTE);
+        victim.kill9();
+        eprintln!("kill {kill}: SIGKILLed the victim with {seen} jobs done");
+        victim = start("victim");
+    }
+
+    let outcomes = outcomes_of(&broker, "chaos", JOBS, 4 * MINUTE);
+    let distinct = distinct_jobs(&outcomes);
+    let repeated = outcomes.len() - distinct;
+    // A crash repeats what the victim held (≤ 2 × concurrency) and what it finished
+    // since its last commit (≤ its rate × the commit interval); each rebalance may
+    // also cost the steady worker what it held of the partitions it gave up.
+    let finished_per_interval = CONCURRENCY * COMMIT_INTERVAL_MS as usize / TOOL_MS as usize;
+    let per_kill = 2 * CONCURRENCY + finished_per_interval + 2 * CONCURRENCY;
+    let bound = KILLS * per_kill;
+    eprintln!("chaos: {JOBS} jobs, {KILLS} SIGKILLs, {} outcome records, {repeated} repeated (bound {bound})", outcomes.len());
+    assert_eq!(distinct, JOBS, "every job has an outcome");
+    assert!(
+        outcomes.iter().all(|o| o["status"] == "succeeded"),
+        "no job failed"
+    );
+    assert!(
+        repeated <= bound,
+        "{repeated} repeats exceed the in-flight bound {bound}"
+    );
+}
