@@ -522,3 +522,28 @@ pub fn distinct_jobs(outcomes: &[serde_json::Value]) -> usize {
         .collect::<std::collections::HashSet<_>>()
         .len()
 }
+
+/// Hands `record` to `producer`, waiting while its local queue is full.
+pub fn enqueue<K: rdkafka::message::ToBytes + ?Sized>(
+    producer: &BaseProducer,
+    mut record: BaseRecord<'_, K, [u8]>,
+) -> rdkafka::error::KafkaResult<()> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => {
+                producer.poll(Duration::ZERO);
+                return Ok(());
+            }
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                returned,
+            )) => {
+                producer.poll(Duration::from_millis(10));
+                record = returned;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}

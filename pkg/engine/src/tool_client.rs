@@ -46,6 +46,7 @@ pub struct ToolClient {
 struct Replica {
     endpoint: String,
     api_key: Option<String>,
+    concurrency: usize,
     http: reqwest::Client,
     /// One MCP client session, shared by concurrent calls and replaced after
     /// transport failures.
@@ -54,8 +55,9 @@ struct Replica {
 }
 
 impl ToolClient {
-    /// `endpoints` are full Streamable HTTP URLs (…/mcp); at least one.
-    pub fn new(endpoints: &[String], api_key: Option<String>) -> Self {
+    /// `endpoints` are full Streamable HTTP URLs (…/mcp); at least one. Up to
+    /// `concurrency` calls may be in flight to each (rmcp's client allows 16 by default).
+    pub fn new(endpoints: &[String], api_key: Option<String>, concurrency: usize) -> Self {
         // rmcp's default client turns connection pooling off; a busy worker wants it.
         let http = reqwest::Client::new();
         Self {
@@ -64,6 +66,7 @@ impl ToolClient {
                 .map(|endpoint| Replica {
                     endpoint: endpoint.clone(),
                     api_key: api_key.clone(),
+                    concurrency,
                     http: http.clone(),
                     session: Mutex::new(None),
                     failed_at: SyncMutex::new(None),
@@ -150,7 +153,8 @@ impl Replica {
         if let Some(session) = current.as_ref().filter(|s| !s.peer().is_transport_closed()) {
             return Ok(session.clone());
         }
-        let mut config = StreamableHttpClientTransportConfig::with_uri(self.endpoint.as_str());
+        let mut config = StreamableHttpClientTransportConfig::with_uri(self.endpoint.as_str())
+            .max_concurrent_requests(self.concurrency);
         if let Some(key) = &self.api_key {
             config = config.auth_header(key.clone());
         }

@@ -3,9 +3,12 @@
 //! below it has a durable outcome (the engine's [`Window`] decides how far that is).
 //! librdkafka commits stored offsets in the background, on revocation and at shutdown.
 //!
-//! Fetching never stops outright — the group protocol and `max.poll.interval.ms` need
-//! the consumer polled — so back-pressure is partition pause/resume: paused while the
-//! window is full, while mcp-server is unreachable, and while shutting down.
+//! Back-pressure: while the window is full the loop stops taking messages (librdkafka's
+//! bounded prefetch queue holds the rest). The group protocol and `max.poll.interval.ms`
+//! need the consumer polled, so a window full for longer than a moment, an unreachable
+//! mcp-server and shutdown pause the partitions instead and keep polling. Pausing is
+//! not the everyday path: resuming discards librdkafka's prefetched messages and
+//! fetches them again.
 //! A crash repeats at most the window's messages and those finished since the last
 //! commit; it never loses one.
 
@@ -39,6 +42,10 @@ pub enum WorkerError {
 
 type JobConsumer = StreamConsumer<RebalanceContext>;
 
+/// How long the window may stay full with the consumer unpolled before partitions are
+/// paused and polling resumes (a stall of jobs, not the everyday full window).
+const STALL_BEFORE_PAUSE: Duration = Duration::from_secs(1);
+
 /// Consumes until `shutdown` is cancelled; then stops fetching, finishes the jobs in
 /// hand (running and waiting: every one finished means no finished job is repeated by
 /// the next owner) within the grace period, commits what is done and leaves the group.
@@ -65,7 +72,11 @@ pub async fn run(settings: WorkerSettings, shutdown: CancellationToken) -> Resul
         .create()?;
     consumer.subscribe(&[settings.topic.as_str()])?;
     let runner = Arc::new(JobRunner::new(
-        ToolClient::new(&settings.server_urls, settings.api_key.clone()),
+        ToolClient::new(
+            &settings.server_urls,
+            settings.api_key.clone(),
+            settings.concurrency,
+        ),
         settings.runner.clone(),
     ));
     let writer = Arc::new(OutcomeWriter {
@@ -108,16 +119,20 @@ impl Worker {
         let (finished_tx, mut finished) = mpsc::unbounded_channel();
         let mut health = self.runner.health();
         let mut grace_ends: Option<Instant> = None;
+        let mut full_since: Option<Instant> = None;
         loop {
             self.apply_revocations();
             while let Some(ticket) = self.window.next_to_start() {
                 self.start(ticket, finished_tx.clone());
             }
-            let pause = grace_ends.is_some()
-                || !*health.borrow()
-                || self.window.is_full()
-                || (self.paused && !self.window.has_room());
-            self.set_paused(pause);
+            let full = self.window.is_full() || (self.paused && !self.window.has_room());
+            full_since = if full {
+                full_since.or_else(|| Some(Instant::now()))
+            } else {
+                None
+            };
+            let stalled = full_since.is_some_and(|since| since.elapsed() >= STALL_BEFORE_PAUSE);
+            self.set_paused(grace_ends.is_some() || !*health.borrow() || stalled);
             if grace_ends.is_some() && self.window.held() == 0 {
                 return;
             }
@@ -136,6 +151,8 @@ impl Worker {
                     self.running.values().for_each(CancellationToken::cancel);
                     return;
                 }
+                _ = tokio::time::sleep_until(full_since.unwrap_or_else(Instant::now) + STALL_BEFORE_PAUSE),
+                    if full_since.is_some() && !self.paused => {}
                 Ok(()) = health.changed() => {
                     let healthy = *health.borrow_and_update();
                     if healthy {
@@ -144,7 +161,7 @@ impl Worker {
                         tracing::warn!("mcp-server unavailable: pausing consumption until it answers");
                     }
                 }
-                received = self.consumer.recv() => {
+                received = self.consumer.recv(), if self.paused || !full => {
                     let received = received.map(|message| Delivery {
                         partition: message.partition(),
                         offset: message.offset(),

@@ -1,0 +1,470 @@
+//! worker-bench: kafka-worker's throughput, latency and memory against its ceilings,
+//! with broker, mcp-server and worker all on this machine (release builds).
+//!
+//! Each scenario publishes a backlog, starts a worker on it and measures the drain
+//! rate (jobs/s, from the first outcome to the last); then, with the same worker
+//! caught up, it publishes at half that rate and measures latency from publish to the
+//! outcome record. The ceilings are the raw consume rate of the same messages and
+//! mcp-server's own `call_tool` rate at the worker's concurrency, through the same client.
+//! Run with `bash bench/worker.sh`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use mcp_jobs_e2e::{enqueue, fixture, fixture_job, start_worker, Broker, McpServer, API_KEY};
+use mcp_jobs_engine::tool_client::ToolClient;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(about = "kafka-worker throughput, latency and memory against its ceilings")]
+struct Args {
+    /// Backlog of the fast-job scenario (and of the ceilings).
+    #[arg(long, default_value_t = 20_000)]
+    fast_jobs: usize,
+    /// Backlog of the slow-job scenarios at concurrency 128 and 256.
+    #[arg(long, default_value_t = 20_000)]
+    slow_jobs: usize,
+    /// Seconds of paced publishing for the latency measurement.
+    #[arg(long, default_value_t = 5)]
+    paced_seconds: u64,
+    /// Partitions of every benchmark topic.
+    #[arg(long, default_value_t = 6)]
+    partitions: i32,
+}
+
+const SLOW_MS: u64 = 50;
+
+struct Row {
+    name: String,
+    jobs_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    peak_rss_mb: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let broker = Broker::start();
+    // The production log level: per-request rmcp logs would measure the terminal.
+    let server = McpServer::start(&[("RUST_LOG", "info,rmcp=warn")]);
+    eprintln!("broker {} · mcp-server {}", broker.address, server.url());
+
+    let echo = |id: &str| fixture_job(id, "echo", json!({ "text": "hi" }));
+    let sleep = |id: &str| fixture_job(id, "sleep", json!({ "ms": SLOW_MS }));
+
+    broker.create_job_topics("fast", args.partitions);
+    publish_backlog(&broker, "fast", "fast", args.fast_jobs, &echo)?;
+    let consume_ceiling = raw_consume_rate(&broker, "fast", args.fast_jobs)?;
+    let server_ceiling = server_call_rate(
+        &server.url(),
+        64,
+        Duration::from_secs(5),
+        "echo",
+        json!({ "text": "hi" }),
+    )?;
+    let slow_ceiling = server_call_rate(
+        &server.url(),
+        128,
+        Duration::from_secs(5),
+        "sleep",
+        json!({ "ms": SLOW_MS }),
+    )?;
+    eprintln!("slow ceiling {slow_ceiling:.0}/s");
+    eprintln!(
+        "ceilings: consume {consume_ceiling:.0}/s, mcp-server call_tool {server_ceiling:.0}/s"
+    );
+
+    let scenario = Scenario {
+        broker: &broker,
+        server_url: server.url(),
+        paced: Duration::from_secs(args.paced_seconds),
+        partitions: args.partitions,
+    };
+    let fast = scenario.run("fast", 64, args.fast_jobs, true, &echo)?;
+    let slow_1 = scenario.run("slow-c1", 1, 100, false, &sleep)?;
+    let slow_128 = scenario.run("slow-c128", 128, args.slow_jobs, false, &sleep)?;
+    let slow_256 = scenario.run("slow-c256", 256, args.slow_jobs, false, &sleep)?;
+
+    println!();
+    println!("| scenario | concurrency | jobs/s | p50 ms | p99 ms | peak worker RSS MB |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (row, concurrency) in [
+        (&fast, 64),
+        (&slow_1, 1),
+        (&slow_128, 128),
+        (&slow_256, 256),
+    ] {
+        println!(
+            "| {} | {concurrency} | {:.0} | {:.1} | {:.1} | {:.1} |",
+            row.name, row.jobs_per_s, row.p50_ms, row.p99_ms, row.peak_rss_mb
+        );
+    }
+    let lower_ceiling = consume_ceiling.min(server_ceiling);
+    let ideal_128 = 128.0 * 1000.0 / SLOW_MS as f64;
+    println!();
+    println!("| check | measured | target | |");
+    println!("|---|---:|---:|---|");
+    let checks = [
+        (
+            "fast job / lower ceiling",
+            fast.jobs_per_s / lower_ceiling,
+            0.5,
+            format!(
+                "ceilings: raw consume {consume_ceiling:.0}/s, mcp-server call_tool {server_ceiling:.0}/s at 64"
+            ),
+        ),
+        (
+            "slow job @128 / ideal 2560 jobs/s",
+            slow_128.jobs_per_s / ideal_128,
+            0.8,
+            format!(
+                "{:.0}× the one-at-a-time design ({:.1} jobs/s)",
+                slow_128.jobs_per_s / slow_1.jobs_per_s,
+                slow_1.jobs_per_s
+            ),
+        ),
+        (
+            "worker RSS @256 ≤ 64 MB (as fraction of 64)",
+            slow_256.peak_rss_mb / 64.0,
+            1.0,
+            format!("{:.1} MB peak", slow_256.peak_rss_mb),
+        ),
+    ];
+    let mut failed = false;
+    for (name, ratio, target, note) in checks {
+        let pass = if name.starts_with("worker RSS") {
+            ratio <= target
+        } else {
+            ratio >= target
+        };
+        failed |= !pass;
+        let verdict = if pass { "pass" } else { "MISS" };
+        println!("| {name} | {ratio:.2} | {target:.2} | {verdict}: {note} |");
+    }
+    if failed {
+        bail!("a target was missed");
+    }
+    Ok(())
+}
+
+struct Scenario<'a> {
+    broker: &'a Broker,
+    server_url: String,
+    paced: Duration,
+    partitions: i32,
+}
+
+impl Scenario<'_> {
+    /// Drains a backlog of `backlog` jobs with one worker at `concurrency`, then
+    /// measures latency at half the drain rate. `published` says the backlog is
+    /// already on the topic (the ceilings read it first).
+    fn run(
+        &self,
+        topic: &str,
+        concurrency: usize,
+        backlog: usize,
+        published: bool,
+        job: &dyn Fn(&str) -> Value,
+    ) -> anyhow::Result<Row> {
+        if !published {
+            self.broker.create_job_topics(topic, self.partitions);
+            publish_backlog(self.broker, topic, topic, backlog, job)?;
+        }
+        let mut results = ResultStream::new(self.broker, &format!("{topic}.results"))?;
+        let concurrency_var = concurrency.to_string();
+        let worker = start_worker(
+            self.broker,
+            &self.server_url,
+            topic,
+            &format!("bench-{topic}"),
+            &[
+                ("WORKER_CONCURRENCY", &concurrency_var),
+                // Tansu holds a fetch for its full max wait even when records arrive
+                // meanwhile (Apache Kafka answers at once): without this, latency
+                // measures the broker's fetch wait.
+                ("RDKAFKA_FETCH_WAIT_MAX_MS", "10"),
+            ],
+        );
+        let rss = RssSampler::start(worker.pid());
+        let drained = results.collect(backlog, Duration::from_secs(600))?;
+        let (first, last) = drained
+            .values()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        let jobs_per_s = (backlog - 1) as f64 * 1000.0 / (last - first).max(1) as f64;
+
+        let rate = (jobs_per_s / 2.0).max(1.0);
+        let sent = publish_paced(self.broker, topic, rate, self.paced, job)?;
+        let finished = results.collect(sent.len(), Duration::from_secs(600))?;
+        let mut latencies: Vec<f64> = sent
+            .iter()
+            .filter_map(|(id, at)| Some((finished.get(id)? - at) as f64))
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        let peak_rss_mb = rss.stop();
+        drop(worker);
+        let row = Row {
+            name: topic.to_owned(),
+            jobs_per_s,
+            p50_ms: percentile(&latencies, 0.50),
+            p99_ms: percentile(&latencies, 0.99),
+            peak_rss_mb,
+        };
+        eprintln!(
+            "{topic}: {:.0} jobs/s draining {backlog}; at {rate:.0}/s p50 {:.1} ms p99 {:.1} ms; RSS {:.1} MB",
+            row.jobs_per_s, row.p50_ms, row.p99_ms, row.peak_rss_mb
+        );
+        Ok(row)
+    }
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[index]
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+fn producer(broker: &Broker) -> anyhow::Result<BaseProducer> {
+    Ok(broker
+        .client_config()
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?)
+}
+
+fn send(producer: &BaseProducer, topic: &str, payload: &[u8]) -> anyhow::Result<()> {
+    enqueue(producer, BaseRecord::<(), [u8]>::to(topic).payload(payload)).context("producing a job")
+}
+
+fn publish_backlog(
+    broker: &Broker,
+    topic: &str,
+    prefix: &str,
+    count: usize,
+    job: &dyn Fn(&str) -> Value,
+) -> anyhow::Result<()> {
+    let producer = producer(broker)?;
+    for i in 0..count {
+        send(
+            &producer,
+            topic,
+            &serde_json::to_vec(&job(&format!("{prefix}-{i}")))?,
+        )?;
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(60))?;
+    Ok(())
+}
+
+/// Publishes at `rate` jobs/s for `duration`; returns each job's id and send time.
+fn publish_paced(
+    broker: &Broker,
+    topic: &str,
+    rate: f64,
+    duration: Duration,
+    job: &dyn Fn(&str) -> Value,
+) -> anyhow::Result<Vec<(String, i64)>> {
+    let producer = producer(broker)?;
+    let total = (rate * duration.as_secs_f64()).ceil() as usize;
+    let started = Instant::now();
+    let mut sent = Vec::with_capacity(total);
+    for i in 0..total {
+        let due = started + Duration::from_secs_f64(i as f64 / rate);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let id = format!("{topic}-paced-{i}");
+        sent.push((id.clone(), now_ms()));
+        send(&producer, topic, &serde_json::to_vec(&job(&id))?)?;
+    }
+    producer.flush(Duration::from_secs(60))?;
+    Ok(sent)
+}
+
+/// Reads a results topic from the beginning as outcomes arrive.
+struct ResultStream {
+    consumer: BaseConsumer,
+}
+
+impl ResultStream {
+    fn new(broker: &Broker, topic: &str) -> anyhow::Result<Self> {
+        let consumer: BaseConsumer = broker
+            .client_config()
+            .set("group.id", "bench-reader")
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let mut assignment = TopicPartitionList::new();
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            assignment.add_partition_offset(topic, partition.id(), Offset::Beginning)?;
+        }
+        consumer.assign(&assignment)?;
+        Ok(Self { consumer })
+    }
+
+    /// The next `count` distinct jobs' outcome record timestamps (ms), by job id.
+    fn collect(&mut self, count: usize, timeout: Duration) -> anyhow::Result<HashMap<String, i64>> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = HashMap::with_capacity(count);
+        while seen.len() < count {
+            if Instant::now() > deadline {
+                bail!("only {} of {count} outcomes within {timeout:?}", seen.len());
+            }
+            let Some(received) = self.consumer.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let message = received?;
+            let outcome: Value = serde_json::from_slice(message.payload().unwrap_or_default())?;
+            if outcome["status"] != "succeeded" {
+                bail!("a benchmark job failed: {outcome}");
+            }
+            let id = outcome["jobID"].as_str().unwrap_or_default().to_owned();
+            let at = message.timestamp().to_millis().unwrap_or_else(now_ms);
+            seen.entry(id).or_insert(at);
+        }
+        Ok(seen)
+    }
+}
+
+/// Reads the backlog with a bare rdkafka consumer, doing nothing with it.
+fn raw_consume_rate(broker: &Broker, topic: &str, count: usize) -> anyhow::Result<f64> {
+    let stream = ResultStream::new(broker, topic)?;
+    let mut received = 0;
+    let mut first = None;
+    while received < count {
+        if let Some(message) = stream.consumer.poll(Duration::from_secs(10)) {
+            message?;
+            first.get_or_insert_with(Instant::now);
+            received += 1;
+        } else {
+            bail!("raw consumer stalled after {received} of {count}");
+        }
+    }
+    let elapsed = first.map(|f| f.elapsed()).unwrap_or_default();
+    Ok((count - 1) as f64 / elapsed.as_secs_f64().max(1e-6))
+}
+
+/// mcp-server's `call_tool` rate at `concurrency`, through the worker's own client,
+/// with the arguments a fast job sends.
+fn server_call_rate(
+    url: &str,
+    concurrency: usize,
+    duration: Duration,
+    tool: &str,
+    tool_arguments: Value,
+) -> anyhow::Result<f64> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let client = Arc::new(ToolClient::new(
+            &[url.to_owned()],
+            Some(API_KEY.to_owned()),
+            concurrency,
+        ));
+        let arguments = rmcp::object!({
+            "serverName": "fx",
+            "config": { "command": fixture() },
+            "tool": tool,
+            "arguments": tool_arguments,
+            "timeoutMs": 60000,
+        });
+        // Warm up: the first call starts the stdio child.
+        client
+            .call(
+                "call_tool",
+                arguments.clone(),
+                Default::default(),
+                Duration::from_secs(30),
+            )
+            .await
+            .context("warm-up call")?;
+        let calls = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let (client, arguments, calls, stop) = (
+                    client.clone(),
+                    arguments.clone(),
+                    calls.clone(),
+                    stop.clone(),
+                );
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let meta = Default::default();
+                        if client
+                            .call(
+                                "call_tool",
+                                arguments.clone(),
+                                meta,
+                                Duration::from_secs(30),
+                            )
+                            .await
+                            .is_ok()
+                        {
+                            calls.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(duration).await;
+        stop.store(true, Ordering::Relaxed);
+        for task in tasks {
+            task.await?;
+        }
+        Ok(calls.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    })
+}
+
+/// Samples a process's resident set size until stopped; reports the peak in MB.
+struct RssSampler {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut peak_kb = 0;
+            while !flag.load(Ordering::Relaxed) {
+                peak_kb = peak_kb.max(rss_kb(pid).unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            peak_kb
+        });
+        Self { stop, handle }
+    }
+
+    fn stop(self) -> f64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or(0) as f64 / 1024.0
+    }
+}
+
+fn rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
