@@ -133,11 +133,18 @@ impl<P: Clone + Eq + Hash> Window<P> {
         None
     }
 
+    /// Records that a started job's work is over (its outcome is being written, or it
+    /// was abandoned): its slot goes to the next message, while the message itself
+    /// stays held until [`Window::finish`]. Writing outcomes thus never idles a slot.
+    pub fn ran(&mut self) {
+        self.running = self.running.saturating_sub(1);
+    }
+
     /// Records that `ticket`'s outcome is durable (or that it was abandoned, when its
     /// partition was revoked). Returns the highest offset of its partition that may now
     /// be committed (every held offset at or below it is finished), if that advanced.
+    /// Its key's next message may start only now, so outcomes of a key land in order.
     pub fn finish(&mut self, ticket: &Ticket<P>) -> Option<i64> {
-        self.running = self.running.saturating_sub(1);
         let delivery = &ticket.delivery;
         let state = self
             .partitions
@@ -248,9 +255,20 @@ mod tests {
         let tickets = start_all(&mut window);
         assert_eq!(tickets.len(), 2);
         assert_eq!(window.running(), 2);
+        window.ran();
+        assert_eq!(
+            window.running(),
+            1,
+            "a slot frees while the outcome is written"
+        );
+        assert!(
+            window.is_full(),
+            "the message is held until its outcome is durable"
+        );
         window.finish(&tickets[0]);
         assert!(!window.is_full());
         assert!(!window.has_room(), "3 held, 2 may run");
+        window.ran();
         window.finish(&tickets[1]);
         assert!(window.has_room());
     }
@@ -264,12 +282,13 @@ mod tests {
         window.revoke(&1);
         assert_eq!(window.held(), 0);
         window.admit(delivery(1, 10, None));
-        assert_eq!(window.finish(&stale[0]), None, "old epoch");
         assert_eq!(
             window.running(),
-            1,
-            "the stale job still counted until it finished"
+            2,
+            "abandoned jobs hold slots until they stop"
         );
+        window.ran();
+        assert_eq!(window.finish(&stale[0]), None, "old epoch");
         let fresh = start_all(&mut window);
         assert_eq!(window.finish(&fresh[0]), Some(10));
     }

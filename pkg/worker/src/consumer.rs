@@ -58,9 +58,11 @@ pub async fn run(settings: WorkerSettings, shutdown: CancellationToken) -> Resul
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
             ("partition.assignment.strategy", "cooperative-sticky"),
-            // Prefetch is bounded by the window anyway; librdkafka's 64 MB default
-            // per partition would dwarf everything else the worker holds.
-            ("queued.max.messages.kbytes", "4096"),
+            // The window bounds what runs; prefetch only has to cover the next
+            // fetch. librdkafka's defaults (64 MB or 100,000 messages per partition)
+            // would dwarf everything else the worker holds.
+            ("queued.max.messages.kbytes", "1024"),
+            ("queued.min.messages", "1000"),
         ])
         .create_with_context(RebalanceContext::default())?;
     let producer: FutureProducer = settings
@@ -103,6 +105,13 @@ pub async fn run(settings: WorkerSettings, shutdown: CancellationToken) -> Resul
     Ok(())
 }
 
+/// What a job task reports: its work is over (the slot is free), then its outcome is
+/// durable (the message may be committed).
+enum JobEvent {
+    Ran,
+    Finished(Ticket<i32>),
+}
+
 struct Worker {
     consumer: JobConsumer,
     topic: String,
@@ -116,14 +125,14 @@ struct Worker {
 
 impl Worker {
     async fn consume(&mut self, shutdown: &CancellationToken, grace: Duration) {
-        let (finished_tx, mut finished) = mpsc::unbounded_channel();
+        let (events_tx, mut events) = mpsc::unbounded_channel();
         let mut health = self.runner.health();
         let mut grace_ends: Option<Instant> = None;
         let mut full_since: Option<Instant> = None;
         loop {
             self.apply_revocations();
             while let Some(ticket) = self.window.next_to_start() {
-                self.start(ticket, finished_tx.clone());
+                self.start(ticket, events_tx.clone());
             }
             let full = self.window.is_full() || (self.paused && !self.window.has_room());
             full_since = if full {
@@ -138,7 +147,10 @@ impl Worker {
             }
             tokio::select! {
                 biased;
-                Some(ticket) = finished.recv() => self.finish(&ticket),
+                Some(event) = events.recv() => match event {
+                    JobEvent::Ran => self.window.ran(),
+                    JobEvent::Finished(ticket) => self.finish(&ticket),
+                },
                 _ = shutdown.cancelled(), if grace_ends.is_none() => {
                     tracing::info!(held = self.window.held(), "shutting down: fetching stopped, finishing the jobs in hand");
                     grace_ends = Some(Instant::now() + grace);
@@ -191,7 +203,7 @@ impl Worker {
         }
     }
 
-    fn start(&mut self, ticket: Ticket<i32>, finished: mpsc::UnboundedSender<Ticket<i32>>) {
+    fn start(&mut self, ticket: Ticket<i32>, events: mpsc::UnboundedSender<JobEvent>) {
         let cancel = self
             .running
             .entry(ticket.delivery.partition)
@@ -206,27 +218,39 @@ impl Worker {
         };
         tokio::spawn(async move {
             let delivery = &ticket.delivery;
-            let job = async {
-                let outcome = runner.run(&delivery.payload).await;
-                writer
-                    .write(
-                        &outcome,
-                        &delivery.payload,
-                        delivery.key.as_deref(),
-                        &source,
-                    )
-                    .await;
-                log_outcome(&outcome, &source);
-            };
-            tokio::select! {
-                () = job => {}
-                () = cancel.cancelled() => tracing::info!(
-                    partition = source.partition, offset = source.offset,
-                    "job abandoned: its partition was revoked or the worker is stopping"
-                ),
-            }
+            let mut ran = false;
             // The receiver is gone only when the worker has stopped: nothing to report to.
-            let _ = finished.send(ticket);
+            let abandoned = {
+                let job = async {
+                    let outcome = runner.run(&delivery.payload).await;
+                    ran = true;
+                    let _ = events.send(JobEvent::Ran);
+                    writer
+                        .write(
+                            &outcome,
+                            &delivery.payload,
+                            delivery.key.as_deref(),
+                            &source,
+                        )
+                        .await;
+                    log_outcome(&outcome, &source);
+                };
+                tokio::select! {
+                    () = job => false,
+                    () = cancel.cancelled() => true,
+                }
+            };
+            if abandoned {
+                tracing::info!(
+                    partition = source.partition,
+                    offset = source.offset,
+                    "job abandoned: its partition was revoked or the worker is stopping"
+                );
+                if !ran {
+                    let _ = events.send(JobEvent::Ran);
+                }
+            }
+            let _ = events.send(JobEvent::Finished(ticket));
         });
     }
 
