@@ -33,19 +33,22 @@ fn time_of(outcome: &Value, field: &str) -> DateTime<Utc> {
         .unwrap_or_else(|| panic!("{field} missing: {outcome:#}"))
 }
 
+/// Publishes `(key, message)` pairs, in order.
+fn publish(broker: &Broker, topic: &str, messages: &[(Option<&str>, Vec<u8>)]) {
+    let records: Vec<(Option<&str>, &[u8])> =
+        messages.iter().map(|(k, m)| (*k, m.as_slice())).collect();
+    broker.produce(topic, &records);
+}
+
 /// Publishes `count` fixture jobs `<prefix>-<i>` sleeping `ms` each, keyless.
 fn publish_sleepers(broker: &Broker, topic: &str, prefix: &str, count: usize, ms: u64) {
-    let jobs: Vec<Vec<u8>> = (0..count)
+    let jobs: Vec<(Option<&str>, Vec<u8>)> = (0..count)
         .map(|i| {
-            bytes(&fixture_job(
-                &format!("{prefix}-{i}"),
-                "sleep",
-                json!({ "ms": ms }),
-            ))
+            let job = fixture_job(&format!("{prefix}-{i}"), "sleep", json!({ "ms": ms }));
+            (None, bytes(&job))
         })
         .collect();
-    let records: Vec<(Option<&str>, &[u8])> = jobs.iter().map(|j| (None, j.as_slice())).collect();
-    broker.produce(topic, &records);
+    publish(broker, topic, &jobs);
 }
 
 #[test]
@@ -70,10 +73,8 @@ fn job_failures_are_retried_with_the_job_identity_in_meta() {
         json!({ "jobID": "refused", "jobType": "server-init",
                 "payload": { "mcpServers": { "sh": { "command": "sh" } } } }),
     ];
-    let encoded: Vec<Vec<u8>> = jobs.iter().map(bytes).collect();
-    let records: Vec<(Option<&str>, &[u8])> =
-        encoded.iter().map(|j| (None, j.as_slice())).collect();
-    broker.produce("retry", &records);
+    let messages: Vec<(Option<&str>, Vec<u8>)> = jobs.iter().map(|j| (None, bytes(j))).collect();
+    publish(&broker, "retry", &messages);
 
     let outcomes = by_id(&outcomes_of(&broker, "retry", jobs.len(), MINUTE));
     let flaky = &outcomes["flaky"];
@@ -132,13 +133,9 @@ fn jobs_sharing_a_key_run_in_order_while_keyless_jobs_overlap() {
             fixture_job(&format!("free-{i}"), "sleep", json!({ "ms": 300 })),
         ));
     }
-    let encoded: Vec<(Option<String>, Vec<u8>)> =
-        jobs.iter().map(|(k, j)| (k.clone(), bytes(j))).collect();
-    let records: Vec<(Option<&str>, &[u8])> = encoded
-        .iter()
-        .map(|(k, j)| (k.as_deref(), j.as_slice()))
-        .collect();
-    broker.produce("ordered", &records);
+    let messages: Vec<(Option<&str>, Vec<u8>)> =
+        jobs.iter().map(|(k, j)| (k.as_deref(), bytes(j))).collect();
+    publish(&broker, "ordered", &messages);
 
     let outcomes = by_id(&outcomes_of(&broker, "ordered", jobs.len(), MINUTE));
     for key in ["a", "b"] {
@@ -200,9 +197,8 @@ fn a_poison_message_never_blocks_the_partition_behind_it() {
             json!({ "text": "hi" }),
         ))
     }));
-    let records: Vec<(Option<&str>, &[u8])> =
-        encoded.iter().map(|j| (None, j.as_slice())).collect();
-    broker.produce("poison", &records);
+    let messages: Vec<(Option<&str>, Vec<u8>)> = encoded.into_iter().map(|m| (None, m)).collect();
+    publish(&broker, "poison", &messages);
 
     let outcomes = outcomes_of(&broker, "poison", 21, MINUTE);
     let outcomes_by_id = by_id(&outcomes);

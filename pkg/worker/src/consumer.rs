@@ -27,7 +27,7 @@ use rdkafka::consumer::{
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use rdkafka::{ClientContext, Message};
+use rdkafka::{ClientContext, Message, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -325,11 +325,7 @@ impl ClientContext for RebalanceContext {}
 impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(partitions) = rebalance {
-            let revoked: Vec<i32> = partitions
-                .elements()
-                .iter()
-                .map(|p| p.partition())
-                .collect();
+            let revoked = partition_numbers(partitions);
             tracing::info!(?revoked, "partitions revoked: committing finished work");
             if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
                 tracing::debug!(error = %e, "commit on revoke");
@@ -343,14 +339,18 @@ impl ConsumerContext for RebalanceContext {
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(partitions) = rebalance {
-            let assigned: Vec<i32> = partitions
-                .elements()
-                .iter()
-                .map(|p| p.partition())
-                .collect();
+            let assigned = partition_numbers(partitions);
             tracing::info!(?assigned, "partitions assigned");
         }
     }
+}
+
+fn partition_numbers(partitions: &TopicPartitionList) -> Vec<i32> {
+    partitions
+        .elements()
+        .iter()
+        .map(|p| p.partition())
+        .collect()
 }
 
 fn log_outcome(outcome: &Outcome, source: &Source) {
