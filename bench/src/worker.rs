@@ -17,9 +17,11 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use mcp_jobs_e2e::{enqueue, fixture, fixture_job, start_worker, Broker, McpServer, API_KEY};
 use mcp_jobs_engine::tool_client::ToolClient;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -178,7 +180,7 @@ impl Scenario<'_> {
             self.broker.create_job_topics(topic, self.partitions);
             publish_backlog(self.broker, topic, topic, backlog, job)?;
         }
-        let mut results = ResultStream::new(self.broker, &format!("{topic}.results"))?;
+        let mut results = TopicReader::new(self.broker, &format!("{topic}.results"));
         let concurrency_var = concurrency.to_string();
         let worker = start_worker(
             self.broker,
@@ -297,25 +299,25 @@ fn publish_paced(
     Ok(sent)
 }
 
-/// Reads a results topic from the beginning as outcomes arrive.
-struct ResultStream {
+/// Reads a topic from the beginning as records arrive (outcomes, or the raw backlog).
+struct TopicReader {
     consumer: BaseConsumer,
 }
 
-impl ResultStream {
-    fn new(broker: &Broker, topic: &str) -> anyhow::Result<Self> {
-        let consumer: BaseConsumer = broker
-            .client_config()
-            .set("group.id", "bench-reader")
-            .set("enable.auto.commit", "false")
-            .create()?;
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        let mut assignment = TopicPartitionList::new();
-        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            assignment.add_partition_offset(topic, partition.id(), Offset::Beginning)?;
+impl TopicReader {
+    fn new(broker: &Broker, topic: &str) -> Self {
+        Self {
+            consumer: broker.reader(topic).0,
         }
-        consumer.assign(&assignment)?;
-        Ok(Self { consumer })
+    }
+
+    /// The next record, skipping the end-of-partition events the reader reports.
+    fn next(&self, wait: Duration) -> anyhow::Result<Option<BorrowedMessage<'_>>> {
+        match self.consumer.poll(wait) {
+            Some(Ok(message)) => Ok(Some(message)),
+            Some(Err(KafkaError::PartitionEOF(_))) | None => Ok(None),
+            Some(Err(e)) => Err(e.into()),
+        }
     }
 
     /// The next `count` distinct jobs' outcome record timestamps (ms), by job id.
@@ -326,10 +328,9 @@ impl ResultStream {
             if Instant::now() > deadline {
                 bail!("only {} of {count} outcomes within {timeout:?}", seen.len());
             }
-            let Some(received) = self.consumer.poll(Duration::from_millis(100)) else {
+            let Some(message) = self.next(Duration::from_millis(100))? else {
                 continue;
             };
-            let message = received?;
             let outcome: Value = serde_json::from_slice(message.payload().unwrap_or_default())?;
             if outcome["status"] != "succeeded" {
                 bail!("a benchmark job failed: {outcome}");
@@ -344,16 +345,17 @@ impl ResultStream {
 
 /// Reads the backlog with a bare rdkafka consumer, doing nothing with it.
 fn raw_consume_rate(broker: &Broker, topic: &str, count: usize) -> anyhow::Result<f64> {
-    let stream = ResultStream::new(broker, topic)?;
+    let reader = TopicReader::new(broker, topic);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut received = 0;
     let mut first = None;
     while received < count {
-        if let Some(message) = stream.consumer.poll(Duration::from_secs(10)) {
-            message?;
+        if Instant::now() > deadline {
+            bail!("raw consumer stalled after {received} of {count}");
+        }
+        if reader.next(Duration::from_millis(100))?.is_some() {
             first.get_or_insert_with(Instant::now);
             received += 1;
-        } else {
-            bail!("raw consumer stalled after {received} of {count}");
         }
     }
     let elapsed = first.map(|f| f.elapsed()).unwrap_or_default();

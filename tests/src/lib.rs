@@ -279,7 +279,7 @@ impl Broker {
 
     /// A consumer assigned to every partition of `topic` from the beginning, outside any
     /// group, reporting the end of each partition; and the partition count.
-    fn reader(&self, topic: &str) -> (BaseConsumer, usize) {
+    pub fn reader(&self, topic: &str) -> (BaseConsumer, usize) {
         let consumer: BaseConsumer = self
             .client_config()
             .set("group.id", "e2e-reader")

@@ -108,9 +108,7 @@ impl ToolClient {
     fn rotation(&self) -> Vec<&Replica> {
         let n = self.replicas.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut order: Vec<&Replica> = (0..n)
-            .map(|i| &self.replicas[(start + i) % n.max(1)])
-            .collect();
+        let mut order: Vec<&Replica> = (0..n).map(|i| &self.replicas[(start + i) % n]).collect();
         order.sort_by_key(|replica| replica.cooling_down());
         order
     }
