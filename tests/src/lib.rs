@@ -432,6 +432,79 @@ impl McpServer {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/mcp", self.port)
     }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Sends an authenticated `tools/call` of `tool` to `/mcp` and returns the
+    /// JSON-RPC response (a result or an error).
+    pub fn call(&self, tool: &str, arguments: serde_json::Value) -> serde_json::Value {
+        let response = reqwest::blocking::Client::new()
+            .post(self.url())
+            .bearer_auth(API_KEY)
+            .header("Accept", "application/json, text/event-stream")
+            .json(&serde_json::json!({
+                "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": { "name": tool, "arguments": arguments },
+            }))
+            .send()
+            .expect("mcp-server answers");
+        assert!(response.status().is_success(), "{}", response.status());
+        response.json().expect("a JSON-RPC response")
+    }
+
+    /// The server's `/stats` document.
+    pub fn stats(&self) -> serde_json::Value {
+        reqwest::blocking::Client::new()
+            .get(self.endpoint("/stats"))
+            .bearer_auth(API_KEY)
+            .send()
+            .and_then(|r| r.json())
+            .expect("/stats")
+    }
+}
+
+/// One process as `/proc/<pid>/stat` describes it.
+#[derive(Debug, Clone)]
+pub struct ProcInfo {
+    pub pid: u32,
+    pub parent: u32,
+    /// `R`, `S`, `Z` (zombie)…
+    pub state: char,
+}
+
+/// Every process on the machine.
+pub fn processes() -> Vec<ProcInfo> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The command name is in parentheses and may hold spaces: split after it.
+            let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+            let state = fields.next()?.chars().next()?;
+            let parent = fields.next()?.parse().ok()?;
+            Some(ProcInfo { pid, parent, state })
+        })
+        .collect()
+}
+
+/// Processes whose environment holds `NAME=value` (a marker a test gives its children).
+pub fn processes_with_env(name: &str, value: &str) -> Vec<u32> {
+    let needle = format!("{name}={value}");
+    processes()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{}/environ", p.pid))
+                .map(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// A `kafka-worker` process consuming `topic` in `group`.

@@ -20,19 +20,9 @@ fn tool_call(tool: &str, arguments: Value) -> Value {
     json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": tool, "arguments": arguments } })
 }
 
-/// Sends an authenticated call and returns the JSON-RPC response.
-fn call(server: &McpServer, tool: &str, arguments: Value) -> Value {
-    let response = post(server, &tool_call(tool, arguments))
-        .bearer_auth(API_KEY)
-        .send()
-        .expect("request");
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().expect("JSON-RPC response")
-}
-
 /// Calls `tool` and checks mcp-server's policy refused it with a message containing `expected`.
 fn assert_refused(server: &McpServer, tool: &str, arguments: Value, expected: &str) {
-    let response = call(server, tool, arguments);
+    let response = server.call(tool, arguments);
     let message = response["error"]["message"]
         .as_str()
         .unwrap_or_else(|| panic!("expected an error: {response:#}"));
@@ -217,9 +207,7 @@ fn host_header_guard_is_configurable() {
 #[test]
 fn secrets_stay_out_of_the_log() {
     let server = McpServer::start(&[]);
-    let response = call(
-        &server,
-        "call_tool",
+    let response = server.call("call_tool",
         json!({ "serverName": "time", "config": { "command": "mcp-server-time", "env": { "API_TOKEN": "hunter2-secret" } },
                 "tool": "get_current_time", "arguments": { "timezone": "UTC" } }),
     );
@@ -258,17 +246,13 @@ fn remote_streamable_http_upstreams_are_reached_with_their_headers() {
     let server = McpServer::start(&[("MCP_ALLOWED_REMOTE_HOSTS", host.as_str())]);
     let remote = |authorization: &str| json!({ "serverName": "remote", "config": { "url": upstream.url(), "headers": { "Authorization": authorization } } });
 
-    let response = call(
-        &server,
-        "server_initialize",
-        remote(&format!("Bearer {API_KEY}")),
-    );
+    let response = server.call("server_initialize", remote(&format!("Bearer {API_KEY}")));
     let info = &response["result"]["structuredContent"];
     assert_eq!(info["serverInfo"]["name"], "mcp-jobs", "{response:#}");
     let tools = info["tools"].as_array().map(Vec::len);
     assert_eq!(tools, Some(3), "{response:#}");
 
-    let refused = call(&server, "list_tools", remote("Bearer wrong-key"));
+    let refused = server.call("list_tools", remote("Bearer wrong-key"));
     assert_eq!(
         refused["error"]["data"]["kind"], "upstream_unavailable",
         "{refused:#}"

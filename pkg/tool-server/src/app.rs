@@ -1,55 +1,93 @@
-//! The HTTP application: MCP Streamable HTTP at `/mcp` behind the API-key gate, and
-//! `/health` for probes. Stateless: no MCP sessions, so any replica answers any request.
+//! The HTTP application: MCP Streamable HTTP at `/mcp`, the REST/SSE/WebSocket gateway,
+//! `/stats`, all behind the API-key gate; `/health` and `/ready` for probes. Stateless:
+//! no MCP sessions, so any replica answers any request.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{middleware, Json, Router};
-use mcp_jobs_upstream::{Allowlist, Connector};
+use mcp_jobs_upstream::{Allowlist, Pool};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::require_api_key;
 use crate::config::{Auth, ServerSettings};
+use crate::gateway;
+use crate::stats::RequestStats;
 use crate::tools::JobTools;
 
 /// How often idle upstream connections are looked for.
 const REAP_EVERY: Duration = Duration::from_secs(5);
 
-/// Builds the application around `connector`; `stop` ends open MCP streams on shutdown.
-pub fn router(
-    settings: &ServerSettings,
-    connector: Arc<Connector>,
-    stop: CancellationToken,
-) -> Router {
+/// Builds the application around `pool`; `stop` ends open MCP streams on shutdown and
+/// turns `/ready` to 503, so load balancers stop sending before the listener closes.
+pub fn router(settings: &ServerSettings, pool: Pool, stop: CancellationToken) -> Router {
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_max_request_body_bytes(settings.max_body_bytes)
-        .with_cancellation_token(stop);
+        .with_cancellation_token(stop.clone());
     mcp_config = match &settings.allowed_hosts {
         Allowlist::Any => mcp_config.disable_allowed_hosts(),
         Allowlist::Only(hosts) => mcp_config.with_allowed_hosts(hosts.iter().cloned()),
     };
-    let tools = JobTools::new(connector);
+    let tools = JobTools::new(
+        pool,
+        Arc::new(RequestStats::default()),
+        settings.max_argument_bytes,
+    );
     let mcp = StreamableHttpService::new(
-        move || Ok(tools.clone()),
+        {
+            let tools = tools.clone();
+            move || Ok(tools.clone())
+        },
         Arc::new(NeverSessionManager::default()),
         mcp_config,
     );
+    let draining = Arc::new(AtomicBool::new(false));
+    tokio::spawn({
+        let draining = draining.clone();
+        async move {
+            stop.cancelled().await;
+            draining.store(true, Ordering::Relaxed);
+        }
+    });
     Router::new()
         .nest_service("/mcp", mcp)
+        .merge(gateway::routes().with_state(tools.clone()))
+        .route("/stats", get(stats).with_state(tools))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(middleware::from_fn_with_state(
             settings.auth.clone(),
             require_api_key,
         ))
-        .route(
-            "/health",
-            get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
+        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/ready", get(ready).with_state(draining))
+}
+
+async fn stats(State(tools): State<JobTools>) -> Json<Value> {
+    Json(json!({
+        "requests": tools.stats().snapshot(),
+        "pool": tools.pool().stats(),
+    }))
+}
+
+async fn ready(State(draining): State<Arc<AtomicBool>>) -> (StatusCode, Json<Value>) {
+    if draining.load(Ordering::Relaxed) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
         )
+    } else {
+        (StatusCode::OK, Json(json!({ "status": "ready" })))
+    }
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests and closes every
@@ -64,18 +102,15 @@ pub async fn serve(
     if settings.policy.allowed_commands.is_empty() {
         tracing::warn!("MCP_ALLOWED_COMMANDS is empty: every stdio server will be refused");
     }
-    let connector = Arc::new(Connector::new(
-        settings.policy.clone(),
-        settings.connector.clone(),
-    ));
+    let pool = Pool::new(settings.policy.clone(), settings.pool.clone());
     let stop = CancellationToken::new();
-    let app = router(&settings, connector.clone(), stop.clone());
+    let app = router(&settings, pool.clone(), stop.clone());
 
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "mcp-server listening");
     let reaper = tokio::spawn({
-        let connector = connector.clone();
-        async move { connector.reap_idle(REAP_EVERY).await }
+        let pool = pool.clone();
+        async move { pool.reap_idle(REAP_EVERY).await }
     });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -84,7 +119,7 @@ pub async fn serve(
         })
         .await;
     reaper.abort();
-    connector.shutdown().await;
+    pool.shutdown().await;
     tracing::info!("mcp-server stopped");
     served
 }

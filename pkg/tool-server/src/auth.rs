@@ -1,8 +1,9 @@
 //! The API-key gate. Keys are compared in constant time so response timing says
-//! nothing about how much of a guess was right.
+//! nothing about how much of a guess was right. Browsers cannot set headers on a
+//! WebSocket, so `/ws/` routes also take the key as an `api_key` query parameter.
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,7 +15,11 @@ use crate::config::Auth;
 pub async fn require_api_key(State(auth): State<Auth>, request: Request, next: Next) -> Response {
     match &auth {
         Auth::Disabled => next.run(request).await,
-        Auth::ApiKeys(keys) => match presented_key(request.headers()) {
+        Auth::ApiKeys(keys) => match presented_key(request.headers())
+            .map(str::to_owned)
+            .or_else(|| websocket_query_key(request.uri()))
+            .as_deref()
+        {
             Some(key) if matches_any(keys, key) => next.run(request).await,
             Some(_) => unauthorized("invalid API key"),
             None => unauthorized(
@@ -36,6 +41,15 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
+}
+
+fn websocket_query_key(uri: &Uri) -> Option<String> {
+    if !uri.path().starts_with("/ws/") {
+        return None;
+    }
+    url::form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(name, _)| name == "api_key")
+        .map(|(_, key)| key.into_owned())
 }
 
 /// Checks every key, without stopping at the first match, so the time taken does not

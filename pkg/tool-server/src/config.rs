@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mcp_jobs_env_config::{comma_separated, from_vars, require_positive, EnvError};
-use mcp_jobs_upstream::{Allowlist, ConnectorSettings, Policy};
+use mcp_jobs_upstream::{Allowlist, Policy, PoolSettings};
 use serde::Deserialize;
 
 /// The environment as envy reads it; field names are the variables, lowercased.
@@ -32,8 +32,18 @@ struct Env {
     mcp_max_body_bytes: usize,
     #[serde(default = "default_call_timeout_ms")]
     mcp_call_timeout_ms: u64,
+    #[serde(default = "default_max_argument_bytes")]
+    mcp_max_argument_bytes: usize,
     #[serde(default = "default_pool_max_total")]
     mcp_pool_max_total: usize,
+    #[serde(default = "default_pool_max_per_server")]
+    mcp_pool_max_per_server: usize,
+    #[serde(default = "default_pool_max_calls_per_child")]
+    mcp_pool_max_calls_per_child: usize,
+    #[serde(default = "default_pool_restart_backoff_ms")]
+    mcp_pool_restart_backoff_ms: u64,
+    #[serde(default = "default_pool_restart_backoff_max_ms")]
+    mcp_pool_restart_backoff_max_ms: u64,
     #[serde(default = "default_pool_idle_seconds")]
     mcp_pool_idle_seconds: u64,
     #[serde(default = "default_child_env")]
@@ -55,8 +65,23 @@ fn default_max_body_bytes() -> usize {
 fn default_call_timeout_ms() -> u64 {
     60_000
 }
+fn default_max_argument_bytes() -> usize {
+    1024 * 1024
+}
 fn default_pool_max_total() -> usize {
     64
+}
+fn default_pool_max_per_server() -> usize {
+    4
+}
+fn default_pool_max_calls_per_child() -> usize {
+    32
+}
+fn default_pool_restart_backoff_ms() -> u64 {
+    250
+}
+fn default_pool_restart_backoff_max_ms() -> u64 {
+    30_000
 }
 fn default_pool_idle_seconds() -> u64 {
     300
@@ -91,8 +116,10 @@ pub struct ServerSettings {
     /// which a server behind a Kubernetes Service needs unless its names are listed.
     pub allowed_hosts: Allowlist,
     pub max_body_bytes: usize,
+    /// The largest `arguments` object a tool call may carry, serialized.
+    pub max_argument_bytes: usize,
     pub policy: Policy,
-    pub connector: ConnectorSettings,
+    pub pool: PoolSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +169,16 @@ impl ServerSettings {
         require_positive(&[
             ("MCP_MAX_BODY_BYTES", env.mcp_max_body_bytes as u64),
             ("MCP_CALL_TIMEOUT_MS", env.mcp_call_timeout_ms),
+            ("MCP_MAX_ARGUMENT_BYTES", env.mcp_max_argument_bytes as u64),
             ("MCP_POOL_MAX_TOTAL", env.mcp_pool_max_total as u64),
+            (
+                "MCP_POOL_MAX_PER_SERVER",
+                env.mcp_pool_max_per_server as u64,
+            ),
+            (
+                "MCP_POOL_MAX_CALLS_PER_CHILD",
+                env.mcp_pool_max_calls_per_child as u64,
+            ),
             ("MCP_POOL_IDLE_SECONDS", env.mcp_pool_idle_seconds),
         ])?;
         Ok(Self {
@@ -150,16 +186,24 @@ impl ServerSettings {
             auth,
             allowed_hosts: Allowlist::parse(&env.mcp_allowed_hosts),
             max_body_bytes: env.mcp_max_body_bytes,
+            max_argument_bytes: env.mcp_max_argument_bytes,
             policy: Policy {
                 allowed_commands: Allowlist::parse(&env.mcp_allowed_commands),
                 env_dir: env.mcp_env_dir,
                 allowed_remote_hosts: Allowlist::parse(&env.mcp_allowed_remote_hosts),
                 inherited_env: comma_separated(&env.mcp_child_env),
             },
-            connector: ConnectorSettings {
-                max_connections: env.mcp_pool_max_total,
+            pool: PoolSettings {
+                max_per_server: env.mcp_pool_max_per_server,
+                max_total: env.mcp_pool_max_total,
+                max_calls_per_child: env.mcp_pool_max_calls_per_child,
                 idle_timeout: Duration::from_secs(env.mcp_pool_idle_seconds),
                 default_deadline: Duration::from_millis(env.mcp_call_timeout_ms),
+                restart_backoff: Duration::from_millis(env.mcp_pool_restart_backoff_ms),
+                restart_backoff_max: Duration::from_millis(
+                    env.mcp_pool_restart_backoff_max_ms
+                        .max(env.mcp_pool_restart_backoff_ms),
+                ),
             },
         })
     }

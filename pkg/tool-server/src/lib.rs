@@ -1,13 +1,18 @@
 //! mcp-server: the stateless MCP tool server that runs what jobs describe.
 //!
 //! - [`config`]: settings from the environment, checked at start.
-//! - [`auth`]: the API-key gate in front of every endpoint but `/health`.
+//! - [`auth`]: the API-key gate in front of every endpoint but `/health` and `/ready`.
 //! - [`tools`]: the MCP tools `server_initialize`, `list_tools` and `call_tool`.
-//! - [`app`]: the HTTP application — `/mcp` (Streamable HTTP), `/health` — and its lifecycle.
+//! - [`gateway`]: the same tools over REST, Server-Sent Events and WebSocket.
+//! - [`stats`]: request counts by tool and outcome, for `/stats`.
+//! - [`app`]: the HTTP application — `/mcp`, the gateway, `/stats`, `/health`, `/ready` —
+//!   and its lifecycle.
 
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod gateway;
+pub mod stats;
 pub mod tools;
 
 pub use app::{router, serve};

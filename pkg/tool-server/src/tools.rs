@@ -9,17 +9,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_jobs_contract::ServerConfig;
-use mcp_jobs_upstream::{Connector, FailureKind, ServerPeerInfo, Tool, UpstreamError};
+use mcp_jobs_upstream::{
+    relay_progress, FailureKind, Pool, Progress, ProgressSink, ServerPeerInfo, Tool, UpstreamError,
+};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ContentBlock, ErrorCode, Implementation, InitializeResult, JsonObject,
-    MetaObject, RequestMetaObject, ServerCapabilities,
+    MetaObject, ProgressNotificationParam, RequestMetaObject, ServerCapabilities,
 };
-use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler};
+use rmcp::service::RequestContext;
+use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler};
 use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use crate::stats::RequestStats;
 
 /// Names a described server.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -50,16 +58,20 @@ pub struct CallToolParams {
 /// The tool handler; cheap to clone, one per request.
 #[derive(Clone)]
 pub struct JobTools {
-    connector: Arc<Connector>,
+    pool: Pool,
+    stats: Arc<RequestStats>,
+    max_argument_bytes: usize,
     /// Built once: building it derives every tool's JSON schema.
     tool_router: Arc<ToolRouter<Self>>,
 }
 
 #[tool_router]
 impl JobTools {
-    pub fn new(connector: Arc<Connector>) -> Self {
+    pub fn new(pool: Pool, stats: Arc<RequestStats>, max_argument_bytes: usize) -> Self {
         Self {
-            connector,
+            pool,
+            stats,
+            max_argument_bytes,
             tool_router: Arc::new(Self::tool_router()),
         }
     }
@@ -71,16 +83,7 @@ impl JobTools {
         &self,
         Parameters(params): Parameters<ServerParams>,
     ) -> Result<CallToolResult, ErrorData> {
-        let (info, tools) = self
-            .connector
-            .initialize(
-                &params.server_name,
-                &params.config,
-                deadline(params.timeout_ms),
-            )
-            .await
-            .map_err(into_error_data)?;
-        Ok(initialize_result(&params.server_name, &info, &tools))
+        self.run_server_initialize(params).await
     }
 
     #[tool(description = "List the tools of the described MCP server.")]
@@ -88,42 +91,167 @@ impl JobTools {
         &self,
         Parameters(params): Parameters<ServerParams>,
     ) -> Result<CallToolResult, ErrorData> {
-        let tools = self
-            .connector
+        self.run_list_tools(params).await
+    }
+
+    #[tool(
+        description = "Call a tool of the described MCP server and return its result (content, structuredContent, isError) unchanged. With a progress token, relays the upstream's progress notifications."
+    )]
+    async fn call_tool(
+        &self,
+        context: RequestContext<RoleServer>,
+        Parameters(params): Parameters<CallToolParams>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let Some(token) = context.meta.get_progress_token() else {
+            return self
+                .run_call_tool(params, forwarded_meta(context.meta), None)
+                .await;
+        };
+        let (sink, updates) = mpsc::unbounded_channel();
+        let call = self.run_call_tool(params, forwarded_meta(context.meta), Some(&sink));
+        let peer = context.peer;
+        relay_progress(
+            call,
+            UnboundedReceiverStream::new(updates),
+            |update: Progress| {
+                let mut notification =
+                    ProgressNotificationParam::new(token.clone(), update.progress);
+                notification.total = update.total;
+                notification.message = update.message;
+                let peer = peer.clone();
+                async move {
+                    // A caller that stopped listening does not stop the call.
+                    let _ = peer.notify_progress(notification).await;
+                }
+            },
+        )
+        .await
+    }
+}
+
+impl JobTools {
+    /// The tools, with their descriptions and input schemas.
+    pub fn catalog(&self) -> Vec<Tool> {
+        self.tool_router.list_all()
+    }
+
+    pub fn stats(&self) -> &RequestStats {
+        &self.stats
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Runs a tool by name with JSON arguments: the REST and WebSocket gateway's way
+    /// in (MCP requests go through the tool router instead).
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+        progress: Option<&ProgressSink>,
+    ) -> Result<CallToolResult, ErrorData> {
+        match name {
+            "server_initialize" => self.run_server_initialize(parse(name, arguments)?).await,
+            "list_tools" => self.run_list_tools(parse(name, arguments)?).await,
+            "call_tool" => {
+                self.run_call_tool(parse(name, arguments)?, None, progress)
+                    .await
+            }
+            unknown => Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!(
+                    "there is no tool {unknown:?}; the tools are server_initialize, list_tools and call_tool"
+                ),
+                Some(json!({ "kind": "unknown_tool" })),
+            )),
+        }
+    }
+
+    async fn run_server_initialize(
+        &self,
+        params: ServerParams,
+    ) -> Result<CallToolResult, ErrorData> {
+        let result = self
+            .pool
+            .initialize(
+                &params.server_name,
+                &params.config,
+                deadline(params.timeout_ms),
+            )
+            .await
+            .map(|(info, tools)| initialize_result(&params.server_name, &info, &tools));
+        self.recorded("server_initialize", result)
+    }
+
+    async fn run_list_tools(&self, params: ServerParams) -> Result<CallToolResult, ErrorData> {
+        let result = self
+            .pool
             .list_tools(
                 &params.server_name,
                 &params.config,
                 deadline(params.timeout_ms),
             )
             .await
-            .map_err(into_error_data)?;
-        let mut result = CallToolResult::structured(json!({ "tools": tools }));
-        result.content = vec![ContentBlock::text(tool_summary(
-            &params.server_name,
-            &tools,
-        ))];
-        Ok(result)
+            .map(|tools| {
+                let mut result = CallToolResult::structured(json!({ "tools": tools }));
+                result.content = vec![ContentBlock::text(tool_summary(
+                    &params.server_name,
+                    &tools,
+                ))];
+                result
+            });
+        self.recorded("list_tools", result)
     }
 
-    #[tool(
-        description = "Call a tool of the described MCP server and return its result (content, structuredContent, isError) unchanged."
-    )]
-    async fn call_tool(
+    async fn run_call_tool(
         &self,
-        meta: RequestMetaObject,
-        Parameters(params): Parameters<CallToolParams>,
+        params: CallToolParams,
+        meta: Option<RequestMetaObject>,
+        progress: Option<&ProgressSink>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.connector
+        let size = json_size(&params.arguments);
+        if size > self.max_argument_bytes {
+            self.stats
+                .record("call_tool", FailureKind::Refused.as_str());
+            return Err(ErrorData::new(
+                ErrorCode(REFUSED),
+                format!(
+                    "the arguments for tool {:?} are {size} bytes; MCP_MAX_ARGUMENT_BYTES allows {}",
+                    params.tool, self.max_argument_bytes
+                ),
+                Some(json!({ "kind": FailureKind::Refused.as_str() })),
+            ));
+        }
+        let result = self
+            .pool
             .call_tool(
                 &params.server_name,
                 &params.config,
                 &params.tool,
                 params.arguments,
-                forwarded_meta(meta),
+                meta,
+                progress,
                 deadline(params.timeout_ms),
             )
-            .await
-            .map_err(into_error_data)
+            .await;
+        self.recorded("call_tool", result)
+    }
+
+    /// Counts the request by tool and outcome, and turns an upstream failure into the
+    /// JSON-RPC error callers see.
+    fn recorded(
+        &self,
+        tool: &'static str,
+        result: Result<CallToolResult, UpstreamError>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let outcome = match &result {
+            Ok(r) if r.is_error == Some(true) => "tool_error",
+            Ok(_) => "ok",
+            Err(e) => e.kind().as_str(),
+        };
+        self.stats.record(tool, outcome);
+        result.map_err(into_error_data)
     }
 }
 
@@ -146,6 +274,35 @@ fn forwarded_meta(meta: RequestMetaObject) -> Option<RequestMetaObject> {
     let mut fields = meta.0 .0;
     fields.retain(|key, _| key != "progressToken" && !key.starts_with("io.modelcontextprotocol/"));
     (!fields.is_empty()).then_some(RequestMetaObject(MetaObject(fields)))
+}
+
+/// Parses a tool's arguments given as JSON (the gateway's path; rmcp does it for MCP).
+fn parse<P: DeserializeOwned>(tool: &str, arguments: JsonObject) -> Result<P, ErrorData> {
+    serde_json::from_value(Value::Object(arguments)).map_err(|e| {
+        ErrorData::new(
+            ErrorCode::INVALID_PARAMS,
+            format!("invalid arguments for tool {tool:?}: {e}"),
+            Some(json!({ "kind": "invalid_arguments" })),
+        )
+    })
+}
+
+/// The serialized size of `value`, counted without building the string.
+fn json_size(value: &JsonObject) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing into a counter cannot fail, and a JSON object always serializes.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 fn deadline(timeout_ms: Option<u64>) -> Option<Duration> {
@@ -179,10 +336,12 @@ fn tool_summary(server: &str, tools: &[Tool]) -> String {
 }
 
 /// Implementation-defined JSON-RPC server error codes, one per failure kind.
+const REFUSED: i32 = -32001;
+
 fn into_error_data(error: UpstreamError) -> ErrorData {
     let kind = error.kind();
     let code = match kind {
-        FailureKind::Refused => -32001,
+        FailureKind::Refused => REFUSED,
         FailureKind::Unavailable => -32002,
         FailureKind::Timeout => -32003,
         FailureKind::Rejected => -32004,

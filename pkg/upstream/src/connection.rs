@@ -1,31 +1,70 @@
 //! One live MCP client session with an upstream server: a stdio child in its own
-//! process group, or a Streamable HTTP session with a remote server.
+//! process group, or a remote server over Streamable HTTP or legacy SSE.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
 use reqwest::header::{HeaderName, HeaderValue};
+use rmcp::handler::client::progress::ProgressDispatcher;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
-    JsonObject, RequestMetaObject, ServerPeerInfo, Tool,
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
+    Implementation, JsonObject, MetaObject, NumberOrString, PingRequest, ProgressNotificationParam,
+    ProgressToken, RequestMetaObject, ServerPeerInfo, Tool,
 };
-use rmcp::service::{RunningService, ServiceError};
+use rmcp::service::{NotificationContext, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use mcp_jobs_contract::RemoteTransport;
+
 use crate::error::UpstreamError;
+use crate::legacy_sse::LegacySseTransport;
 use crate::policy::Target;
+use crate::progress::{relay_progress, Progress, ProgressSink};
+use crate::redact::Secrets;
+
+/// Our side of an upstream session: announces mcp-jobs and routes the upstream's
+/// progress notifications to the call that asked for them.
+struct UpstreamClient {
+    info: ClientConfig,
+    progress: ProgressDispatcher,
+}
+
+impl ClientHandler for UpstreamClient {
+    fn get_info(&self) -> ClientConfig {
+        self.info.clone()
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress.handle_notification(params).await;
+    }
+}
+
+/// How long a child closing politely (stdin closed) gets before its group is killed.
+/// Short, because a closing child still holds its slot in the pool.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Tokens only need to be unique among one session's calls in flight.
+static NEXT_PROGRESS_TOKEN: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) struct Connection {
     server: String,
-    service: RunningService<RoleClient, ClientConfig>,
-    last_used: Mutex<Instant>,
+    service: RunningService<RoleClient, UpstreamClient>,
+    progress: ProgressDispatcher,
+    /// The stdio child's process group (its pid: it leads the group); `None` for remotes.
+    process_group: Option<Pid>,
 }
 
 impl Connection {
@@ -33,13 +72,23 @@ impl Connection {
     pub(crate) async fn open(
         server: &str,
         target: &Target,
+        secrets: &Secrets,
         http: &reqwest::Client,
         deadline: Duration,
     ) -> Result<Self, UpstreamError> {
-        let client = ClientConfig::new(
-            ClientCapabilities::default(),
-            Implementation::new("mcp-jobs", env!("CARGO_PKG_VERSION")),
-        );
+        let progress = ProgressDispatcher::new();
+        let client = UpstreamClient {
+            info: ClientConfig::new(
+                ClientCapabilities::default(),
+                Implementation::new("mcp-jobs", env!("CARGO_PKG_VERSION")),
+            ),
+            progress: progress.clone(),
+        };
+        let handshake_failed = |reason: String| UpstreamError::Handshake {
+            server: server.to_owned(),
+            reason: secrets.redact(&reason).into_owned(),
+        };
+        let mut process_group = None;
         let handshake = async {
             match target {
                 Target::Stdio {
@@ -48,11 +97,15 @@ impl Connection {
                     env,
                     cwd,
                 } => {
-                    client
-                        .serve(spawn_child(server, command, args, env, cwd.as_deref())?)
-                        .await
+                    let child = spawn_child(server, command, args, env, cwd.as_deref(), secrets)?;
+                    process_group = child.id().map(|pid| Pid::from_raw(pid as i32));
+                    client.serve(child).await
                 }
-                Target::Remote { url, headers } => {
+                Target::Remote {
+                    url,
+                    transport: RemoteTransport::StreamableHttp,
+                    headers,
+                } => {
                     let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
                         .custom_headers(header_map(headers)?);
                     client
@@ -62,23 +115,46 @@ impl Connection {
                         ))
                         .await
                 }
+                Target::Remote {
+                    url,
+                    transport: RemoteTransport::Sse,
+                    headers,
+                } => {
+                    let transport = LegacySseTransport::connect(
+                        http.clone(),
+                        url,
+                        header_map(headers)?.into_iter().collect(),
+                    )
+                    .await
+                    .map_err(|e| handshake_failed(e.to_string()))?;
+                    client.serve(transport).await
+                }
             }
-            .map_err(|e| UpstreamError::Handshake {
-                server: server.to_owned(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| handshake_failed(e.to_string()))
         };
-        let service = tokio::time::timeout(deadline, handshake)
-            .await
-            .map_err(|_| UpstreamError::Timeout {
+        let failure = match tokio::time::timeout(deadline, handshake).await {
+            Ok(Ok(service)) => {
+                return Ok(Self {
+                    server: server.to_owned(),
+                    service,
+                    progress,
+                    process_group,
+                })
+            }
+            Ok(Err(e)) => e,
+            Err(_) => UpstreamError::Timeout {
                 server: server.to_owned(),
                 after: deadline,
-            })??;
-        Ok(Self {
-            server: server.to_owned(),
-            service,
-            last_used: Mutex::new(Instant::now()),
-        })
+            },
+        };
+        // Whatever the child started before failing goes with it.
+        kill_group(process_group);
+        Err(failure)
+    }
+
+    /// The name the job gave the server this session was opened for.
+    pub(crate) fn server(&self) -> &str {
+        &self.server
     }
 
     /// What the server said about itself in the initialize handshake.
@@ -91,35 +167,73 @@ impl Connection {
             .await
     }
 
+    /// Calls `tool`; with a `progress` sink, asks the upstream for progress notifications
+    /// and forwards them there until the call ends.
     pub(crate) async fn call_tool(
         &self,
         tool: &str,
         arguments: JsonObject,
         meta: Option<RequestMetaObject>,
+        progress: Option<&ProgressSink>,
         deadline: Duration,
     ) -> Result<CallToolResult, UpstreamError> {
         let mut params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
-        params.meta = meta;
-        self.with_deadline(deadline, self.service.call_tool(params))
-            .await
+        let Some(sink) = progress else {
+            params.meta = meta;
+            return self
+                .with_deadline(deadline, self.service.call_tool(params))
+                .await;
+        };
+        let token = ProgressToken(NumberOrString::String(
+            format!(
+                "mcp-jobs-{}",
+                NEXT_PROGRESS_TOKEN.fetch_add(1, Ordering::Relaxed)
+            )
+            .into(),
+        ));
+        let mut fields = meta.map(|m| m.0 .0).unwrap_or_default();
+        fields.insert("progressToken".into(), serde_json::json!(token.0));
+        params.meta = Some(RequestMetaObject(MetaObject(fields)));
+        let updates = self.progress.subscribe(token).await;
+        let call = self.with_deadline(deadline, self.service.call_tool(params));
+        relay_progress(call, updates, |update: ProgressNotificationParam| {
+            // A caller that went away just stops listening; the call goes on.
+            let _ = sink.send(Progress {
+                progress: update.progress,
+                total: update.total,
+                message: update.message,
+            });
+            std::future::ready(())
+        })
+        .await
+    }
+
+    /// Whether the server still answers a ping within `deadline`: tells a hung child
+    /// from one whose tool is merely slow.
+    pub(crate) async fn answers_ping(&self, deadline: Duration) -> bool {
+        let ping = self
+            .service
+            .send_request(ClientRequest::PingRequest(PingRequest::default()));
+        matches!(tokio::time::timeout(deadline, ping).await, Ok(Ok(_)))
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.service.peer().is_transport_closed()
     }
 
-    pub(crate) fn idle_for(&self) -> Duration {
-        self.last_used
-            .lock()
-            .map(|t| t.elapsed())
-            .unwrap_or_default()
+    /// Kills the child's whole process group at once; for children that crashed or hung.
+    pub(crate) fn kill(&self) {
+        kill_group(self.process_group);
     }
 
-    /// Ends the session: closes the child's stdin, then SIGTERM, then SIGKILL to its group.
+    /// Ends the session: closes the child's stdin and gives it [`CLOSE_GRACE`] to exit,
+    /// then kills its whole process group (which also ends a wrapper's leftovers).
     pub(crate) async fn close(self) {
-        if let Err(e) = self.service.cancel().await {
+        let closed = tokio::time::timeout(CLOSE_GRACE, self.service.cancel()).await;
+        if let Ok(Err(e)) = closed {
             tracing::warn!(server = %self.server, error = %e, "closing upstream connection failed");
         }
+        kill_group(self.process_group);
     }
 
     async fn with_deadline<T>(
@@ -127,9 +241,6 @@ impl Connection {
         deadline: Duration,
         request: impl std::future::Future<Output = Result<T, ServiceError>>,
     ) -> Result<T, UpstreamError> {
-        if let Ok(mut last_used) = self.last_used.lock() {
-            *last_used = Instant::now();
-        }
         let server = self.server.clone();
         match tokio::time::timeout(deadline, request).await {
             Err(_) => Err(UpstreamError::Timeout {
@@ -153,14 +264,23 @@ impl Connection {
     }
 }
 
+/// SIGKILL to a process group; one that is already gone is fine.
+fn kill_group(group: Option<Pid>) {
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+}
+
 /// Spawns a stdio server as the leader of its own process group, so that closing it
 /// also ends whatever it started (`sh -c`, `npx`, `uvx` wrappers), and killed on drop.
+/// Its stderr goes to our log under the server's name, secrets taken out.
 fn spawn_child(
     server: &str,
     command: &str,
     args: &[String],
     env: &BTreeMap<String, String>,
     cwd: Option<&Path>,
+    secrets: &Secrets,
 ) -> Result<TokioChildProcess, UpstreamError> {
     let mut cmd = tokio::process::Command::new(command);
     cmd.args(args).env_clear().envs(env);
@@ -178,10 +298,11 @@ fn spawn_child(
         })?;
     if let Some(stderr) = stderr {
         let server = server.to_owned();
+        let secrets = secrets.clone();
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                tracing::info!(target: "upstream_stderr", server = %server, "{line}");
+                tracing::info!(target: "upstream_stderr", server = %server, "{}", secrets.redact(&line));
             }
         });
     }

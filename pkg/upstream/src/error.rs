@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::redact::Secrets;
+
 /// Whether a failure is the job's (it will fail the same way again) or the upstream's
 /// (it may work on another attempt).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +51,6 @@ pub enum UpstreamError {
     #[error("invalid remote server config: {reason}")]
     InvalidRemote { reason: String },
 
-    #[error("the legacy SSE transport is not supported yet; use type \"streamable-http\"")]
-    SseNotSupported,
-
     #[error("could not start {command:?}: {source}")]
     Spawn {
         command: String,
@@ -65,14 +64,51 @@ pub enum UpstreamError {
     #[error("server {server:?} did not answer within {after:?}")]
     Timeout { server: String, after: Duration },
 
-    #[error("server {server:?} went away: {reason}")]
+    #[error("server {server:?} went away mid-call ({reason}); it is replaced for the next call")]
     Disconnected { server: String, reason: String },
+
+    #[error(
+        "server {server:?} failed {failures} times in a row; the next start is in {retry_in:?}"
+    )]
+    Restarting {
+        server: String,
+        failures: u32,
+        retry_in: Duration,
+    },
+
+    #[error("no free child for server {server:?} within {after:?}: every child is at MCP_POOL_MAX_CALLS_PER_CHILD and the pool at its MCP_POOL_MAX_PER_SERVER / MCP_POOL_MAX_TOTAL bound")]
+    PoolBusy { server: String, after: Duration },
 
     #[error("server {server:?} refused the request: {message}")]
     Rejected { server: String, message: String },
 }
 
 impl UpstreamError {
+    /// The same error with `secrets` taken out of the text that came from elsewhere
+    /// (an upstream's own messages, a transport's reasons).
+    pub fn redacted(self, secrets: &Secrets) -> Self {
+        let clean = |text: String| secrets.redact(&text).into_owned();
+        match self {
+            Self::Handshake { server, reason } => Self::Handshake {
+                server,
+                reason: clean(reason),
+            },
+            Self::Disconnected { server, reason } => Self::Disconnected {
+                server,
+                reason: clean(reason),
+            },
+            Self::Rejected { server, message } => Self::Rejected {
+                server,
+                message: clean(message),
+            },
+            Self::EnvFileUnreadable { path, reason } => Self::EnvFileUnreadable {
+                path,
+                reason: clean(reason),
+            },
+            other => other,
+        }
+    }
+
     pub fn kind(&self) -> FailureKind {
         match self {
             Self::CommandNotAllowed { .. }
@@ -80,12 +116,12 @@ impl UpstreamError {
             | Self::EnvFileOutsideDir { .. }
             | Self::EnvFileUnreadable { .. }
             | Self::HostNotAllowed { .. }
-            | Self::InvalidRemote { .. }
-            | Self::SseNotSupported => FailureKind::Refused,
-            Self::Spawn { .. } | Self::Handshake { .. } | Self::Disconnected { .. } => {
-                FailureKind::Unavailable
-            }
-            Self::Timeout { .. } => FailureKind::Timeout,
+            | Self::InvalidRemote { .. } => FailureKind::Refused,
+            Self::Spawn { .. }
+            | Self::Handshake { .. }
+            | Self::Disconnected { .. }
+            | Self::Restarting { .. } => FailureKind::Unavailable,
+            Self::Timeout { .. } | Self::PoolBusy { .. } => FailureKind::Timeout,
             Self::Rejected { .. } => FailureKind::Rejected,
         }
     }

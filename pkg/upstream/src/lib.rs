@@ -3,18 +3,26 @@
 //! - [`Policy`]: what a job may ask for — allowed commands, the env-file directory,
 //!   allowed remote hosts — checked before anything is spawned or dialled.
 //! - [`Target`]: a server config resolved under the policy (env file read, env built);
-//!   two jobs describing the same target share one connection.
-//! - [`Connector`]: the bounded cache of live connections (stdio children in their own
-//!   process group, or remote Streamable HTTP sessions) with idle reaping and shutdown.
+//!   equal targets share children, any difference gets its own.
+//! - [`Pool`]: the supervised pool of live connections — stdio children in their own
+//!   process group, remote Streamable HTTP or legacy SSE sessions — bounded, shared by
+//!   concurrent calls, reaped when idle, replaced with backoff when they crash or hang.
+//! - [`relay_progress`]: upstream progress notifications, relayed hop by hop to the caller.
+//! - [`Secrets`]: the values of a config that must never reach a log or a result.
 //! - [`UpstreamError`]: why a server could not be reached or used, with a [`FailureKind`]
 //!   that tells callers whether retrying can help.
 
 mod connection;
-mod connector;
 mod error;
+mod legacy_sse;
 mod policy;
+mod pool;
+mod progress;
+mod redact;
 
-pub use connector::{Connector, ConnectorSettings};
 pub use error::{FailureKind, UpstreamError};
-pub use policy::{Allowlist, Policy, Target};
+pub use policy::{Allowlist, Policy, Resolved, Target};
+pub use pool::{Pool, PoolSettings, PoolStats, ServerStats};
+pub use progress::{relay_progress, Progress, ProgressSink};
+pub use redact::{Secrets, REDACTED};
 pub use rmcp::model::{CallToolResult, ServerPeerInfo, Tool};

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use mcp_jobs_contract::{RemoteTransport, ServerConfig};
 
 use crate::error::UpstreamError;
+use crate::redact::Secrets;
 
 /// A comma-separated allowlist from the environment; `*` alone allows anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,13 +72,20 @@ pub enum Target {
     },
     Remote {
         url: String,
+        transport: RemoteTransport,
         headers: BTreeMap<String, String>,
     },
 }
 
+/// A target together with the values in it that must not leak.
+pub struct Resolved {
+    pub target: Target,
+    pub secrets: Secrets,
+}
+
 impl Policy {
     /// Checks `config` against the policy and reads its env file.
-    pub async fn resolve(&self, config: &ServerConfig) -> Result<Target, UpstreamError> {
+    pub async fn resolve(&self, config: &ServerConfig) -> Result<Resolved, UpstreamError> {
         match config {
             ServerConfig::Stdio(stdio) => {
                 if !self.allowed_commands.allows(&stdio.command) {
@@ -90,21 +98,30 @@ impl Policy {
                     .iter()
                     .filter_map(|name| std::env::var(name).ok().map(|value| (name.clone(), value)))
                     .collect();
-                if let Some(path) = &stdio.env_file {
-                    env.extend(self.read_env_file(path).await?);
-                }
+                let from_file = match &stdio.env_file {
+                    Some(path) => self.read_env_file(path).await?,
+                    None => Vec::new(),
+                };
+                // What the job supplied is secret; what mcp-server itself passes on is not.
+                let secrets = Secrets::new(
+                    from_file
+                        .iter()
+                        .map(|(_, v)| v.as_str())
+                        .chain(stdio.env.values().map(String::as_str)),
+                );
+                env.extend(from_file);
                 env.extend(stdio.env.clone());
-                Ok(Target::Stdio {
-                    command: stdio.command.clone(),
-                    args: stdio.args.clone(),
-                    env,
-                    cwd: stdio.cwd.as_ref().map(PathBuf::from),
+                Ok(Resolved {
+                    target: Target::Stdio {
+                        command: stdio.command.clone(),
+                        args: stdio.args.clone(),
+                        env,
+                        cwd: stdio.cwd.as_ref().map(PathBuf::from),
+                    },
+                    secrets,
                 })
             }
             ServerConfig::Remote(remote) => {
-                if remote.transport == RemoteTransport::Sse {
-                    return Err(UpstreamError::SseNotSupported);
-                }
                 let url =
                     url::Url::parse(&remote.url).map_err(|e| UpstreamError::InvalidRemote {
                         reason: format!("url is not valid: {e}"),
@@ -119,9 +136,20 @@ impl Policy {
                 {
                     return Err(UpstreamError::HostNotAllowed { host: host_port });
                 }
-                Ok(Target::Remote {
-                    url: remote.url.clone(),
-                    headers: remote.headers.clone(),
+                let secrets = Secrets::new(
+                    remote
+                        .headers
+                        .values()
+                        .map(String::as_str)
+                        .chain(url.password()),
+                );
+                Ok(Resolved {
+                    target: Target::Remote {
+                        url: remote.url.clone(),
+                        transport: remote.transport,
+                        headers: remote.headers.clone(),
+                    },
+                    secrets,
                 })
             }
         }
@@ -182,6 +210,26 @@ fn lexically_inside(relative: &Path) -> bool {
     true
 }
 
+impl Target {
+    /// What the target is, safe to show: the command (its args may hold secrets), or
+    /// the remote's origin and transport.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Stdio { command, .. } => command.clone(),
+            Self::Remote { url, transport, .. } => {
+                let origin = url::Url::parse(url)
+                    .map(|u| u.origin().ascii_serialization())
+                    .unwrap_or_default();
+                let transport = match transport {
+                    RemoteTransport::StreamableHttp => "streamable-http",
+                    RemoteTransport::Sse => "sse",
+                };
+                format!("{origin} ({transport})")
+            }
+        }
+    }
+}
+
 /// Env values and headers are secrets: Debug shows names only.
 impl fmt::Debug for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -198,7 +246,11 @@ impl fmt::Debug for Target {
                 .field("env", &env.keys().collect::<Vec<_>>())
                 .field("cwd", cwd)
                 .finish(),
-            Self::Remote { url, headers } => f
+            Self::Remote {
+                url,
+                transport,
+                headers,
+            } => f
                 .debug_struct("Remote")
                 .field(
                     "host",
@@ -206,6 +258,7 @@ impl fmt::Debug for Target {
                         .ok()
                         .and_then(|u| u.host_str().map(str::to_owned)),
                 )
+                .field("transport", transport)
                 .field("headers", &headers.keys().collect::<Vec<_>>())
                 .finish(),
         }

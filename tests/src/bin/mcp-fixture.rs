@@ -1,6 +1,6 @@
 //! A small stdio MCP server of our own, for what no published server can do on
 //! demand: a tool that sleeps, one that fails until a given attempt, one that reports
-//! the `_meta` it received, one that kills its own process. The tests and `bench/`
+//! the `_meta` it received, one that reads its environment, one that kills its own process. The tests and `bench/`
 //! drive mcp-server and kafka-worker through it like any other upstream.
 
 use std::time::Duration;
@@ -20,6 +20,12 @@ use serde_json::json;
 struct EchoParams {
     #[serde(default)]
     text: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct EnvParams {
+    /// The environment variable to return.
+    name: String,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -76,6 +82,12 @@ impl Fixture {
     #[tool(description = "Return the request's _meta as structured content.")]
     async fn meta(&self, meta: RequestMetaObject) -> CallToolResult {
         CallToolResult::structured(json!({ "meta": meta.0 .0 }))
+    }
+
+    #[tool(description = "Return the value of one of the server's environment variables.")]
+    async fn env(&self, Parameters(p): Parameters<EnvParams>) -> CallToolResult {
+        let value = std::env::var(&p.name).unwrap_or_default();
+        CallToolResult::success(vec![ContentBlock::text(format!("{}={value}", p.name))])
     }
 
     #[tool(description = "Exit the server process at once, mid-call.")]

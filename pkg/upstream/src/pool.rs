@@ -1,0 +1,695 @@
+//! The supervised pool of upstream connections. A connection is a cache entry, not
+//! state: any call could be served by a fresh one. So connections are keyed by their
+//! whole resolved config (different environments never share a child), bounded per
+//! config and in total, shared by a bounded number of concurrent calls each, reaped
+//! when idle, evicted least-recently-used when the pool is full, and replaced (with
+//! backoff when they keep dying) when they crash or hang.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use mcp_jobs_contract::ServerConfig;
+use rmcp::model::{CallToolResult, JsonObject, RequestMetaObject, ServerPeerInfo, Tool};
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::connection::Connection;
+use crate::error::{FailureKind, UpstreamError};
+use crate::policy::{Policy, Resolved, Target};
+use crate::progress::ProgressSink;
+use crate::redact::Secrets;
+
+/// The pool's bounds and timings.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Children (or remote sessions) kept at most for one config.
+    pub max_per_server: usize,
+    /// Children kept at most in all, starting and closing ones included.
+    pub max_total: usize,
+    /// Calls one child serves at once; past that a call goes to another child.
+    pub max_calls_per_child: usize,
+    /// A child unused this long is closed.
+    pub idle_timeout: Duration,
+    /// Deadline of a call (connecting included) when the caller gives none.
+    pub default_deadline: Duration,
+    /// Wait before restarting a config whose child just failed; doubles per failure.
+    pub restart_backoff: Duration,
+    /// The longest wait between restarts.
+    pub restart_backoff_max: Duration,
+}
+
+/// How long a child whose call timed out gets to answer a ping before it counts as hung.
+const PING_DEADLINE: Duration = Duration::from_secs(2);
+
+/// A cheap handle to the pool; clones share it.
+#[derive(Clone)]
+pub struct Pool(Arc<Inner>);
+
+struct Inner {
+    policy: Policy,
+    settings: PoolSettings,
+    http: reqwest::Client,
+    state: Mutex<State>,
+    /// Signalled whenever a call slot or a child slot frees up.
+    freed: Notify,
+    counters: Counters,
+}
+
+#[derive(Default)]
+struct Counters {
+    spawned: AtomicU64,
+    spawn_failures: AtomicU64,
+    crashed: AtomicU64,
+    hung: AtomicU64,
+    evicted: AtomicU64,
+    reaped: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    groups: HashMap<Target, Group>,
+    /// Children starting, serving or closing, over all groups: what `max_total` bounds.
+    live: usize,
+}
+
+/// The children of one config.
+struct Group {
+    key: String,
+    server: String,
+    label: String,
+    members: Vec<Arc<Member>>,
+    starting: usize,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+struct Member {
+    target: Target,
+    connection: Connection,
+    /// Changed only under the state lock; atomic so leases can share the member.
+    in_flight: AtomicUsize,
+    last_used: Mutex<Instant>,
+}
+
+/// How a leased call ended, for the pool's bookkeeping.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Answered,
+    /// The session broke: the child died or the remote went away.
+    Broke,
+    /// No answer in time: the child may be hung.
+    TimedOut,
+}
+
+/// One call's claim on a member; gives the call slot back when dropped.
+struct Lease {
+    pool: Pool,
+    member: Arc<Member>,
+    outcome: Outcome,
+}
+
+/// A child slot reserved while a child starts; given back if the start fails or the
+/// caller goes away.
+struct Starting {
+    pool: Pool,
+    target: Target,
+    done: bool,
+}
+
+/// What the pool looks like now, for `/stats`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolStats {
+    pub children: usize,
+    pub max_total: usize,
+    pub in_flight: usize,
+    pub spawned: u64,
+    pub spawn_failures: u64,
+    pub crashed: u64,
+    pub hung: u64,
+    pub evicted: u64,
+    pub reaped: u64,
+    pub servers: Vec<ServerStats>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerStats {
+    /// A hash of the whole config: equal keys share children.
+    pub key: String,
+    /// The name the config was last used under.
+    pub server: String,
+    /// The command, or the remote's origin (never args, env or headers: they may hold secrets).
+    pub target: String,
+    pub children: usize,
+    pub starting: usize,
+    pub in_flight: usize,
+    pub consecutive_failures: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_in_ms: Option<u64>,
+}
+
+impl Pool {
+    pub fn new(policy: Policy, settings: PoolSettings) -> Self {
+        Self(Arc::new(Inner {
+            policy,
+            settings,
+            http: reqwest::Client::new(),
+            state: Mutex::new(State::default()),
+            freed: Notify::new(),
+            counters: Counters::default(),
+        }))
+    }
+
+    /// Connects (or reuses a child) and returns the server's initialize result together
+    /// with its tool list.
+    pub async fn initialize(
+        &self,
+        server: &str,
+        config: &ServerConfig,
+        deadline: Option<Duration>,
+    ) -> Result<(ServerPeerInfo, Vec<Tool>), UpstreamError> {
+        let until = self.until(deadline);
+        let (mut lease, secrets) = self.checkout(server, config, until).await?;
+        let info = lease.connection().info();
+        let tools = lease.settle(lease.connection().list_tools(remaining(until)).await);
+        let tools = tools.map_err(|e| e.redacted(&secrets))?;
+        let info = info.ok_or_else(|| UpstreamError::Handshake {
+            server: server.to_owned(),
+            reason: "the server sent no initialize result".into(),
+        })?;
+        Ok((info, tools))
+    }
+
+    pub async fn list_tools(
+        &self,
+        server: &str,
+        config: &ServerConfig,
+        deadline: Option<Duration>,
+    ) -> Result<Vec<Tool>, UpstreamError> {
+        let until = self.until(deadline);
+        let (mut lease, secrets) = self.checkout(server, config, until).await?;
+        let tools = lease.settle(lease.connection().list_tools(remaining(until)).await);
+        tools.map_err(|e| e.redacted(&secrets))
+    }
+
+    /// Calls `tool` on the described server; progress notifications go to `progress`.
+    /// Secrets of the config are taken out of the result.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn call_tool(
+        &self,
+        server: &str,
+        config: &ServerConfig,
+        tool: &str,
+        arguments: JsonObject,
+        meta: Option<RequestMetaObject>,
+        progress: Option<&ProgressSink>,
+        deadline: Option<Duration>,
+    ) -> Result<CallToolResult, UpstreamError> {
+        let until = self.until(deadline);
+        let (mut lease, secrets) = self.checkout(server, config, until).await?;
+        let result =
+            lease
+                .connection()
+                .call_tool(tool, arguments, meta, progress, remaining(until));
+        let result = lease.settle(result.await);
+        result
+            .map(|r| secrets.redact_result(r))
+            .map_err(|e| e.redacted(&secrets))
+    }
+
+    /// Closes children idle longer than the idle timeout and drops dead ones, every
+    /// `every`, until the future is dropped.
+    pub async fn reap_idle(&self, every: Duration) {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            let idle = self.take_idle();
+            if !idle.is_empty() {
+                tracing::debug!(count = idle.len(), "closing idle upstream connections");
+            }
+            futures::future::join_all(idle.into_iter().map(|m| self.close(m))).await;
+        }
+    }
+
+    /// Closes every child, waiting for each to exit (or be killed with its group).
+    pub async fn shutdown(&self) {
+        let all: Vec<Arc<Member>> = {
+            let mut state = self.lock();
+            state
+                .groups
+                .drain()
+                .flat_map(|(_, group)| group.members)
+                .collect()
+        };
+        futures::future::join_all(all.into_iter().map(|m| self.close(m))).await;
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let now = Instant::now();
+        let state = self.lock();
+        let servers: Vec<ServerStats> = state
+            .groups
+            .values()
+            .map(|group| ServerStats {
+                key: group.key.clone(),
+                server: group.server.clone(),
+                target: group.label.clone(),
+                children: group.members.len(),
+                starting: group.starting,
+                in_flight: group.in_flight(),
+                consecutive_failures: group.failures,
+                restart_in_ms: group
+                    .retry_at
+                    .filter(|at| *at > now)
+                    .map(|at| (at - now).as_millis() as u64),
+            })
+            .collect();
+        let c = &self.0.counters;
+        PoolStats {
+            children: state.live,
+            max_total: self.0.settings.max_total,
+            in_flight: servers.iter().map(|s| s.in_flight).sum(),
+            spawned: c.spawned.load(Ordering::Relaxed),
+            spawn_failures: c.spawn_failures.load(Ordering::Relaxed),
+            crashed: c.crashed.load(Ordering::Relaxed),
+            hung: c.hung.load(Ordering::Relaxed),
+            evicted: c.evicted.load(Ordering::Relaxed),
+            reaped: c.reaped.load(Ordering::Relaxed),
+            servers,
+        }
+    }
+
+    /// Resolves `config` under the policy and leases a member for it.
+    async fn checkout(
+        &self,
+        server: &str,
+        config: &ServerConfig,
+        until: Instant,
+    ) -> Result<(Lease, Secrets), UpstreamError> {
+        let Resolved { target, secrets } = self.0.policy.resolve(config).await?;
+        let lease = self
+            .lease(server, &target, &secrets, until)
+            .await
+            .map_err(|e| e.redacted(&secrets))?;
+        Ok((lease, secrets))
+    }
+
+    /// A member of `target`'s group with a free call slot: an existing one, least
+    /// loaded first, or a newly started one if the bounds allow; otherwise waits for a
+    /// slot to free up, until `until`.
+    async fn lease(
+        &self,
+        server: &str,
+        target: &Target,
+        secrets: &Secrets,
+        until: Instant,
+    ) -> Result<Lease, UpstreamError> {
+        let settings = &self.0.settings;
+        let asked_at = Instant::now();
+        loop {
+            let freed = self.0.freed.notified();
+            let step = {
+                let mut guard = self.lock();
+                let state = &mut *guard;
+                let group = state
+                    .groups
+                    .entry(target.clone())
+                    .or_insert_with(|| Group::new(server, target));
+                let dead = group.bury_dead(settings, &self.0.counters);
+                if let Some(member) = group.least_loaded(settings.max_calls_per_child) {
+                    member.in_flight.fetch_add(1, Ordering::Relaxed);
+                    let member = member.clone();
+                    state.live -= dead;
+                    return Ok(self.lease_of(member));
+                }
+                let now = Instant::now();
+                let step = if group.members.len() + group.starting >= settings.max_per_server {
+                    Step::Wait
+                } else if let Some(at) = group.retry_at.filter(|at| *at > now) {
+                    if group.members.is_empty() && group.starting == 0 {
+                        Step::Backoff(at, group.failures)
+                    } else {
+                        Step::Wait
+                    }
+                } else {
+                    Step::Start
+                };
+                if step == Step::Start {
+                    group.starting += 1;
+                }
+                state.live -= dead;
+                if step != Step::Start {
+                    step
+                } else if state.live < settings.max_total {
+                    state.live += 1;
+                    Step::Start
+                } else {
+                    // Full: free a slot for the next round (an eviction gives its slot
+                    // back once the evicted child has exited) and wait for it.
+                    if let Some(group) = state.groups.get_mut(target) {
+                        group.starting -= 1;
+                    }
+                    self.evict_lru(state, target);
+                    Step::Wait
+                }
+            };
+            match step {
+                Step::Start => return self.start(server, target, secrets, until).await,
+                Step::Backoff(at, failures) if at > until => {
+                    return Err(UpstreamError::Restarting {
+                        server: server.to_owned(),
+                        failures,
+                        retry_in: at - Instant::now(),
+                    })
+                }
+                Step::Backoff(at, _) => tokio::time::sleep_until(at).await,
+                Step::Wait => {
+                    if tokio::time::timeout_at(until, freed).await.is_err() {
+                        return Err(UpstreamError::PoolBusy {
+                            server: server.to_owned(),
+                            after: asked_at.elapsed(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts a child for `target` in a slot already reserved by `lease`.
+    async fn start(
+        &self,
+        server: &str,
+        target: &Target,
+        secrets: &Secrets,
+        until: Instant,
+    ) -> Result<Lease, UpstreamError> {
+        let mut reservation = Starting {
+            pool: self.clone(),
+            target: target.clone(),
+            done: false,
+        };
+        let opened =
+            Connection::open(server, target, secrets, &self.0.http, remaining(until)).await;
+        let mut state = self.lock();
+        let group = state
+            .groups
+            .entry(target.clone())
+            .or_insert_with(|| Group::new(server, target));
+        match opened {
+            Ok(connection) => {
+                let member = Arc::new(Member {
+                    target: target.clone(),
+                    connection,
+                    in_flight: AtomicUsize::new(1),
+                    last_used: Mutex::new(Instant::now()),
+                });
+                group.starting -= 1;
+                group.members.push(member.clone());
+                drop(state);
+                reservation.done = true;
+                self.0.counters.spawned.fetch_add(1, Ordering::Relaxed);
+                Ok(self.lease_of(member))
+            }
+            Err(e) => {
+                if e.kind() != FailureKind::Refused {
+                    group.failed(&self.0.settings);
+                    self.0
+                        .counters
+                        .spawn_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                drop(state);
+                tracing::warn!(server, error = %e, "upstream failed to start");
+                drop(reservation);
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes room in a full pool by closing the least recently used idle child of
+    /// another config; nothing to do if every child is busy.
+    fn evict_lru(&self, state: &mut State, except: &Target) {
+        let lru = state
+            .groups
+            .iter()
+            .filter(|(target, _)| *target != except)
+            .flat_map(|(target, group)| group.members.iter().map(move |m| (target, m)))
+            .filter(|(_, m)| m.in_flight.load(Ordering::Relaxed) == 0)
+            .max_by_key(|(_, m)| m.idle_for())
+            .map(|(target, m)| (target.clone(), m.clone()));
+        let Some((target, member)) = lru else {
+            return;
+        };
+        if let Some(group) = state.groups.get_mut(&target) {
+            group.members.retain(|m| !Arc::ptr_eq(m, &member));
+        }
+        self.0.counters.evicted.fetch_add(1, Ordering::Relaxed);
+        let pool = self.clone();
+        tokio::spawn(async move { pool.close(member).await });
+    }
+
+    fn lease_of(&self, member: Arc<Member>) -> Lease {
+        Lease {
+            pool: self.clone(),
+            member,
+            outcome: Outcome::Answered,
+        }
+    }
+
+    /// Gives a call slot back and acts on how the call ended.
+    fn release(&self, member: &Arc<Member>, outcome: Outcome) {
+        {
+            let mut state = self.lock();
+            member.in_flight.fetch_sub(1, Ordering::Relaxed);
+            if let Ok(mut last_used) = member.last_used.lock() {
+                *last_used = Instant::now();
+            }
+            match outcome {
+                Outcome::Answered => {
+                    if let Some(group) = state.groups.get_mut(&member.target) {
+                        group.failures = 0;
+                        group.retry_at = None;
+                    }
+                }
+                Outcome::Broke => {
+                    if self.retire(&mut state, member) {
+                        self.0.counters.crashed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Outcome::TimedOut => {
+                    let pool = self.clone();
+                    let member = member.clone();
+                    tokio::spawn(async move { pool.check_hung(member).await });
+                }
+            }
+        }
+        self.0.freed.notify_waiters();
+    }
+
+    /// After a timeout: a member that does not answer a ping is hung, and killed.
+    async fn check_hung(&self, member: Arc<Member>) {
+        if member.connection.answers_ping(PING_DEADLINE).await {
+            return;
+        }
+        let retired = self.retire(&mut self.lock(), &member);
+        if retired {
+            self.0.counters.hung.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(server = %member.connection.server(), "upstream child hung (no answer to ping); killed");
+            self.0.freed.notify_waiters();
+        }
+    }
+
+    /// Takes a broken or hung member out of its group and kills its process group now.
+    /// False if it had already left the group.
+    fn retire(&self, state: &mut State, member: &Arc<Member>) -> bool {
+        let Some(group) = state.groups.get_mut(&member.target) else {
+            return false;
+        };
+        let before = group.members.len();
+        group.members.retain(|m| !Arc::ptr_eq(m, member));
+        if group.members.len() == before {
+            return false;
+        }
+        group.failed(&self.0.settings);
+        state.live -= 1;
+        member.connection.kill();
+        true
+    }
+
+    /// Members idle past the timeout, taken out of their groups (still counted live
+    /// until closed); dead members and empty groups are dropped on the way.
+    fn take_idle(&self) -> Vec<Arc<Member>> {
+        let settings = &self.0.settings;
+        let now = Instant::now();
+        let mut state = self.lock();
+        let mut idle = Vec::new();
+        let mut dead = 0;
+        state.groups.retain(|_, group| {
+            dead += group.bury_dead(settings, &self.0.counters);
+            let (expired, kept): (Vec<_>, Vec<_>) = group.members.drain(..).partition(|m| {
+                m.in_flight.load(Ordering::Relaxed) == 0 && m.idle_for() >= settings.idle_timeout
+            });
+            group.members = kept;
+            idle.extend(expired);
+            !group.members.is_empty()
+                || group.starting > 0
+                || group.retry_at.is_some_and(|at| at > now)
+        });
+        state.live -= dead;
+        self.0
+            .counters
+            .reaped
+            .fetch_add(idle.len() as u64, Ordering::Relaxed);
+        idle
+    }
+
+    /// Closes a member that has left its group, then gives its child slot back.
+    async fn close(&self, member: Arc<Member>) {
+        match Arc::try_unwrap(member) {
+            Ok(member) => member.connection.close().await,
+            // A call still holds it: kill now; the last holder's drop reaps the child.
+            Err(member) => member.connection.kill(),
+        }
+        self.lock().live -= 1;
+        self.0.freed.notify_waiters();
+    }
+
+    fn until(&self, deadline: Option<Duration>) -> Instant {
+        Instant::now() + deadline.unwrap_or(self.0.settings.default_deadline)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock in a way that leaves the map
+        // half-updated: recover it rather than fail every later call.
+        self.0
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Start,
+    Wait,
+    Backoff(Instant, u32),
+}
+
+impl Group {
+    fn new(server: &str, target: &Target) -> Self {
+        let mut hasher = std::hash::DefaultHasher::new();
+        target.hash(&mut hasher);
+        Self {
+            key: format!("{:016x}", hasher.finish()),
+            server: server.to_owned(),
+            label: target.label(),
+            members: Vec::new(),
+            starting: 0,
+            failures: 0,
+            retry_at: None,
+        }
+    }
+
+    fn least_loaded(&self, max_calls: usize) -> Option<&Arc<Member>> {
+        self.members
+            .iter()
+            .map(|m| (m, m.in_flight.load(Ordering::Relaxed)))
+            .filter(|(_, calls)| *calls < max_calls)
+            .min_by_key(|(_, calls)| *calls)
+            .map(|(m, _)| m)
+    }
+
+    fn in_flight(&self) -> usize {
+        self.members
+            .iter()
+            .map(|m| m.in_flight.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Drops members whose session has ended (the child exited on its own) and returns
+    /// how many; each counts as a failure of the config.
+    fn bury_dead(&mut self, settings: &PoolSettings, counters: &Counters) -> usize {
+        let before = self.members.len();
+        self.members.retain(|m| {
+            let closed = m.connection.is_closed();
+            if closed {
+                m.connection.kill();
+            }
+            !closed
+        });
+        let dead = before - self.members.len();
+        for _ in 0..dead {
+            self.failed(settings);
+            counters.crashed.fetch_add(1, Ordering::Relaxed);
+        }
+        dead
+    }
+
+    /// Records a failure: the next start waits `restart_backoff`, doubled per failure
+    /// in a row, at most `restart_backoff_max`.
+    fn failed(&mut self, settings: &PoolSettings) {
+        self.failures = self.failures.saturating_add(1);
+        let doublings = self.failures.saturating_sub(1).min(20);
+        let wait = settings
+            .restart_backoff
+            .saturating_mul(1 << doublings)
+            .min(settings.restart_backoff_max);
+        self.retry_at = Some(Instant::now() + wait);
+    }
+}
+
+impl Member {
+    fn idle_for(&self) -> Duration {
+        self.last_used
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+    }
+}
+
+impl Lease {
+    fn connection(&self) -> &Connection {
+        &self.member.connection
+    }
+
+    /// Notes how the call ended, for [`Pool::release`] when the lease drops.
+    fn settle<T>(&mut self, result: Result<T, UpstreamError>) -> Result<T, UpstreamError> {
+        self.outcome = match &result {
+            Err(e) if e.kind() == FailureKind::Unavailable => Outcome::Broke,
+            Err(e) if e.kind() == FailureKind::Timeout => Outcome::TimedOut,
+            _ => Outcome::Answered,
+        };
+        result
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.pool.release(&self.member, self.outcome);
+    }
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        {
+            let mut state = self.pool.lock();
+            state.live -= 1;
+            if let Some(group) = state.groups.get_mut(&self.target) {
+                group.starting -= 1;
+            }
+        }
+        self.pool.0.freed.notify_waiters();
+    }
+}
+
+fn remaining(until: Instant) -> Duration {
+    until.saturating_duration_since(Instant::now())
+}
