@@ -78,7 +78,8 @@ pub struct Process {
 }
 
 impl Process {
-    fn spawn(name: &str, command: &mut Command) -> Self {
+    /// Starts `command` with its output going to a log file under `target/`.
+    pub fn spawn(name: &str, command: &mut Command) -> Self {
         let log = log_path(name);
         let file = std::fs::File::create(&log).expect("log file");
         let child = command

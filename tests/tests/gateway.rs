@@ -263,8 +263,13 @@ fn progress_is_relayed_over_mcp_to_a_caller_with_a_progress_token() {
     assert_eq!(progress[3]["params"]["progress"], 4.0);
     let last = messages.last().expect("a response");
     assert_eq!(last["id"], 7);
-    let text = last["result"]["content"][0]["text"].as_str().unwrap_or_default();
-    assert!(text.contains("Long running operation completed"), "{last:#}");
+    let text = last["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.contains("Long running operation completed"),
+        "{last:#}"
+    );
 }
 
 #[test]

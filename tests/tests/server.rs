@@ -1,9 +1,10 @@
-//! mcp-server over real HTTP: authentication, the policy's refusals, body limits,
-//! the Host guard, and a cross-check with the official Python MCP SDK.
+//! mcp-server over real HTTP: authentication, the policy's refusals, body and argument
+//! limits, the Host guard, secret redaction, and remote upstreams of both transports.
 
 use std::process::Command;
+use std::time::Duration;
 
-use mcp_jobs_e2e::{bin, McpServer, API_KEY};
+use mcp_jobs_e2e::{bin, fixture, free_port, server_everything, McpServer, Process, API_KEY};
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -205,37 +206,90 @@ fn host_header_guard_is_configurable() {
 }
 
 #[test]
-fn secrets_stay_out_of_the_log() {
-    let server = McpServer::start(&[]);
-    let response = server.call("call_tool",
+fn secrets_stay_out_of_logs_and_results() {
+    let server = McpServer::start(&[(
+        "MCP_ALLOWED_COMMANDS",
+        &format!("sh,mcp-server-time,{}", fixture()),
+    )]);
+    let response = server.call(
+        "call_tool",
         json!({ "serverName": "time", "config": { "command": "mcp-server-time", "env": { "API_TOKEN": "hunter2-secret" } },
                 "tool": "get_current_time", "arguments": { "timezone": "UTC" } }),
     );
     assert_eq!(response["result"]["isError"], false, "{response:#}");
+
+    // A child that prints its token to stderr (which mcp-server logs) and returns it.
+    let leaky = json!({ "serverName": "leaky", "config": {
+        "command": "sh",
+        "args": ["-c", format!("echo \"my token is $API_TOKEN\" >&2; exec {}", fixture())],
+        "env": { "API_TOKEN": "hunter2-secret" },
+    }, "tool": "env", "arguments": { "name": "API_TOKEN" } });
+    let response = server.call("call_tool", leaky);
+    assert_eq!(
+        response["result"]["content"][0]["text"], "API_TOKEN=[redacted]",
+        "{response:#}"
+    );
+    server
+        .process
+        .wait_for_output("my token is [redacted]", 1, Duration::from_secs(10));
+    assert!(
+        server.process.output().contains("server=leaky"),
+        "stderr is logged under the server's name"
+    );
     assert!(!server.process.output().contains("hunter2-secret"));
 }
 
 #[test]
-fn the_official_python_sdk_lists_and_calls_tools() {
-    let server = McpServer::start(&[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/sdk_client.py");
-    let output = Command::new("python3")
-        .args([script, &server.url(), API_KEY])
-        .output()
-        .expect("python3 with the mcp package (scripts/install-test-deps.sh)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "python SDK client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+fn oversized_tool_arguments_are_refused() {
+    let server = McpServer::start(&[("MCP_MAX_ARGUMENT_BYTES", "1000")]);
+    let arguments = |text: String| json!({ "serverName": "f", "config": { "command": fixture() }, "tool": "echo", "arguments": { "text": text } });
+    assert_refused(
+        &server,
+        "call_tool",
+        arguments("x".repeat(2000)),
+        "MCP_MAX_ARGUMENT_BYTES allows 1000",
     );
-    for line in [
-        "initialized: mcp-jobs",
-        "tools: ['call_tool', 'list_tools', 'server_initialize']",
-        "call_tool: ",
-    ] {
-        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
-    }
+    let fits = server.call("call_tool", arguments("x".repeat(900)));
+    assert_eq!(fits["result"]["isError"], false, "{fits:#}");
+}
+
+#[test]
+fn legacy_sse_upstreams_are_reached() {
+    let port = free_port();
+    let entry = server_everything()["args"][0]
+        .as_str()
+        .expect("entry")
+        .to_owned();
+    let everything = Process::spawn(
+        "everything-sse",
+        Command::new("node")
+            .args([entry.as_str(), "sse"])
+            .env("PORT", port.to_string()),
+    );
+    everything.wait_for_output("Server is running", 1, Duration::from_secs(20));
+    let host = format!("127.0.0.1:{port}");
+    let server = McpServer::start(&[("MCP_ALLOWED_REMOTE_HOSTS", host.as_str())]);
+    let remote = json!({ "url": format!("http://{host}/sse"), "type": "sse" });
+
+    let response = server.call(
+        "server_initialize",
+        json!({ "serverName": "everything", "config": remote }),
+    );
+    let info = &response["result"]["structuredContent"];
+    assert!(
+        info["serverInfo"]["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("everything")),
+        "{response:#}"
+    );
+    let response = server.call(
+        "call_tool",
+        json!({ "serverName": "everything", "config": remote, "tool": "echo", "arguments": { "message": "over SSE" } }),
+    );
+    assert_eq!(
+        response["result"]["content"][0]["text"], "Echo: over SSE",
+        "{response:#}"
+    );
 }
 
 #[test]

@@ -1,0 +1,154 @@
+//! mcp-server through MCP clients nobody here wrote: the official Python SDK (also
+//! across two replicas with no stickiness), the inspector CLI, and the conformance suite.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use mcp_jobs_e2e::{fixture, McpServer, API_KEY};
+use serde_json::Value;
+
+/// Runs a client to completion and returns its stdout, failing the test with its
+/// output if it failed.
+fn run(what: &str, command: &mut Command) -> String {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {e} (scripts/install-deps.sh installs it)"));
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    assert!(
+        status.success(),
+        "{what} failed ({status}):\n{stdout}\n{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    stdout
+}
+
+fn python(script: &str) -> Command {
+    let mut command = Command::new("python3");
+    command.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("python")
+            .join(script),
+    );
+    command
+}
+
+fn node_modules() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/node/node_modules"))
+}
+
+#[test]
+fn the_official_python_sdk_lists_and_calls_tools() {
+    let server = McpServer::start(&[]);
+    let stdout = run(
+        "python SDK client",
+        python("sdk_client.py").args([&server.url(), API_KEY]),
+    );
+    for line in [
+        "initialized: mcp-jobs",
+        "tools: ['call_tool', 'list_tools', 'server_initialize']",
+        "call_tool: ",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn one_client_alternating_between_two_replicas_works() {
+    let replicas = [McpServer::start(&[]), McpServer::start(&[])];
+    let stdout = run(
+        "alternating python SDK client",
+        python("alternating_client.py").args([
+            &replicas[0].url(),
+            &replicas[1].url(),
+            API_KEY,
+            &fixture(),
+        ]),
+    );
+    let sent: Vec<u64> = stdout
+        .trim()
+        .strip_prefix("sent: ")
+        .and_then(|list| serde_json::from_str(list).ok())
+        .unwrap_or_else(|| panic!("unexpected output: {stdout}"));
+    assert!(
+        sent.iter().all(|n| *n >= 5),
+        "every replica served: {sent:?}"
+    );
+    assert!(
+        sent[0].abs_diff(sent[1]) <= 1,
+        "strict alternation: {sent:?}"
+    );
+    for replica in &replicas {
+        let served = &replica.stats()["requests"]["byTool"]["call_tool"]["ok"];
+        assert_eq!(served, 4, "each replica ran half the tool calls");
+    }
+}
+
+#[test]
+fn the_inspector_cli_lists_and_calls_tools() {
+    let server = McpServer::start(&[]);
+    // inspector-cli 1.0.3 looks for its package.json relative to the working directory
+    // as well as to itself; from `node_modules` both lookups find it.
+    let inspector = |args: &[&str]| {
+        let stdout = run(
+            "inspector-cli",
+            Command::new(node_modules().join(".bin/mcp-inspector-cli"))
+                .current_dir(node_modules())
+                .args(["--cli", &server.url(), "--transport", "http"])
+                .args(["--header", &format!("Authorization: Bearer {API_KEY}")])
+                .args(args),
+        );
+        let json = &stdout[stdout.find('{').unwrap_or(0)..];
+        serde_json::from_str::<Value>(json).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    };
+    let listed = inspector(&["--method", "tools/list"]);
+    let names: Vec<&str> = listed["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["call_tool", "list_tools", "server_initialize"]);
+
+    let called = inspector(&[
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "call_tool",
+        "--tool-arg",
+        "serverName=time",
+        "--tool-arg",
+        r#"config={"command":"mcp-server-time"}"#,
+        "--tool-arg",
+        "tool=get_current_time",
+        "--tool-arg",
+        r#"arguments={"timezone":"Europe/Paris"}"#,
+    ]);
+    assert_eq!(called["isError"], false, "{called:#}");
+    assert_eq!(called["structuredContent"]["timezone"], "Europe/Paris");
+}
+
+#[test]
+fn the_conformance_suite_passes_server_initialize_and_tools_list() {
+    // The suite sends no credentials, so this server runs with auth explicitly off.
+    let server = McpServer::start(&[("MCP_AUTH", "none")]);
+    for scenario in ["server-initialize", "tools-list"] {
+        let stdout = run(
+            scenario,
+            Command::new(node_modules().join(".bin/conformance")).args([
+                "server",
+                "--url",
+                &server.url(),
+                "--scenario",
+                scenario,
+            ]),
+        );
+        assert!(
+            stdout.contains("Passed: 1/1, 0 failed"),
+            "{scenario}:\n{stdout}"
+        );
+    }
+}
