@@ -144,7 +144,10 @@ fn the_pool_stays_bounded_and_leaves_nothing_behind() {
 
     let status = server.process.terminate(Duration::from_secs(20));
     assert!(status.success(), "mcp-server exits cleanly: {status}");
-    let left = processes_with_env("POOL_TEST_MARKER", &marker);
+    let left: Vec<String> = processes_with_env("POOL_TEST_MARKER", &marker)
+        .into_iter()
+        .map(|pid| std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+        .collect();
     assert!(
         left.is_empty(),
         "processes left after mcp-server exited: {left:?}"
@@ -204,4 +207,27 @@ fn summary(tally: &[(Kind, &'static str)]) -> Vec<((Kind, &'static str), usize)>
         }
     }
     counts
+}
+
+#[test]
+fn idle_children_are_reaped() {
+    let server = McpServer::start(&[("MCP_POOL_IDLE_SECONDS", "1")]);
+    let echo = json!({ "serverName": "f", "config": { "command": fixture() }, "tool": "echo", "arguments": { "text": "once" } });
+    assert_eq!(server.call("call_tool", echo)["result"]["isError"], false);
+    assert_eq!(server.stats()["pool"]["children"], 1);
+    let pool = wait_for(
+        "the idle child to be reaped",
+        Duration::from_secs(10),
+        || {
+            let pool = server.stats()["pool"].clone();
+            (pool["children"] == 0).then_some(pool)
+        },
+    );
+    assert_eq!(pool["reaped"], 1, "{pool:#}");
+    wait_for("the reaped child to exit", Duration::from_secs(10), || {
+        processes()
+            .iter()
+            .all(|p| p.parent != server.process.pid())
+            .then_some(())
+    });
 }

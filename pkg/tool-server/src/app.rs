@@ -14,6 +14,7 @@ use axum::{middleware, Json, Router};
 use mcp_jobs_upstream::{Allowlist, Pool};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::ServerHandler;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -23,53 +24,69 @@ use crate::gateway;
 use crate::stats::RequestStats;
 use crate::tools::JobTools;
 
-/// How often idle upstream connections are looked for.
+/// How often idle upstream connections are looked for, at most: a short idle timeout
+/// is checked more often, so children never outlive it by much.
 const REAP_EVERY: Duration = Duration::from_secs(5);
 
 /// Builds the application around `pool`; `stop` ends open MCP streams on shutdown and
 /// turns `/ready` to 503, so load balancers stop sending before the listener closes.
 pub fn router(settings: &ServerSettings, pool: Pool, stop: CancellationToken) -> Router {
-    let mut mcp_config = StreamableHttpServerConfig::default()
-        .with_legacy_session_mode(false)
-        .with_json_response(true)
-        .with_max_request_body_bytes(settings.max_body_bytes)
-        .with_cancellation_token(stop.clone());
-    mcp_config = match &settings.allowed_hosts {
-        Allowlist::Any => mcp_config.disable_allowed_hosts(),
-        Allowlist::Only(hosts) => mcp_config.with_allowed_hosts(hosts.iter().cloned()),
-    };
     let tools = JobTools::new(
         pool,
         Arc::new(RequestStats::default()),
         settings.max_argument_bytes,
     );
-    let mcp = StreamableHttpService::new(
-        {
-            let tools = tools.clone();
-            move || Ok(tools.clone())
-        },
-        Arc::new(NeverSessionManager::default()),
-        mcp_config,
-    );
     let draining = Arc::new(AtomicBool::new(false));
     tokio::spawn({
         let draining = draining.clone();
+        let stop = stop.clone();
         async move {
             stop.cancelled().await;
             draining.store(true, Ordering::Relaxed);
         }
     });
-    Router::new()
-        .nest_service("/mcp", mcp)
+    let api = Router::new()
+        .nest_service("/mcp", mcp_service(tools.clone(), settings, stop))
         .merge(gateway::routes().with_state(tools.clone()))
-        .route("/stats", get(stats).with_state(tools))
+        .route("/stats", get(stats).with_state(tools));
+    guarded(api, settings)
+        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/ready", get(ready).with_state(draining))
+}
+
+/// rmcp's Streamable HTTP service for `handler`, the way mcp-server runs it: stateless,
+/// JSON answers (SSE only when a tool sends progress), the body limit and Host guard
+/// from `settings`.
+pub fn mcp_service<H: ServerHandler + Clone>(
+    handler: H,
+    settings: &ServerSettings,
+    stop: CancellationToken,
+) -> StreamableHttpService<H, NeverSessionManager> {
+    let mut config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_max_request_body_bytes(settings.max_body_bytes)
+        .with_cancellation_token(stop);
+    config = match &settings.allowed_hosts {
+        Allowlist::Any => config.disable_allowed_hosts(),
+        Allowlist::Only(hosts) => config.with_allowed_hosts(hosts.iter().cloned()),
+    };
+    StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    )
+}
+
+/// `routes` behind what guards every endpoint but the probes: the body limit and the
+/// API-key gate.
+pub fn guarded(routes: Router, settings: &ServerSettings) -> Router {
+    routes
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(middleware::from_fn_with_state(
             settings.auth.clone(),
             require_api_key,
         ))
-        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
-        .route("/ready", get(ready).with_state(draining))
 }
 
 async fn stats(State(tools): State<JobTools>) -> Json<Value> {
@@ -110,7 +127,8 @@ pub async fn serve(
     tracing::info!(address = %listener.local_addr()?, "mcp-server listening");
     let reaper = tokio::spawn({
         let pool = pool.clone();
-        async move { pool.reap_idle(REAP_EVERY).await }
+        let every = (settings.pool.idle_timeout / 2).clamp(Duration::from_millis(100), REAP_EVERY);
+        async move { pool.reap_idle(every).await }
     });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {

@@ -16,6 +16,7 @@ use rmcp::model::{CallToolResult, JsonObject, RequestMetaObject, ServerPeerInfo,
 use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use crate::connection::Connection;
 use crate::error::{FailureKind, UpstreamError};
@@ -56,6 +57,9 @@ struct Inner {
     state: Mutex<State>,
     /// Signalled whenever a call slot or a child slot frees up.
     freed: Notify,
+    /// Closes running in the background (evictions), which shutdown waits for: a
+    /// process left half-closed when mcp-server exits would outlive it.
+    closing: TaskTracker,
     counters: Counters,
 }
 
@@ -161,6 +165,7 @@ impl Pool {
             http: reqwest::Client::new(),
             state: Mutex::new(State::default()),
             freed: Notify::new(),
+            closing: TaskTracker::new(),
             counters: Counters::default(),
         }))
     }
@@ -236,7 +241,8 @@ impl Pool {
         }
     }
 
-    /// Closes every child, waiting for each to exit (or be killed with its group).
+    /// Closes every child, waiting for each to exit (or be killed with its group),
+    /// evicted ones still closing included.
     pub async fn shutdown(&self) {
         let all: Vec<Arc<Member>> = {
             let mut state = self.lock();
@@ -247,6 +253,8 @@ impl Pool {
                 .collect()
         };
         futures::future::join_all(all.into_iter().map(|m| self.close(m))).await;
+        self.0.closing.close();
+        self.0.closing.wait().await;
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -450,7 +458,9 @@ impl Pool {
         }
         self.0.counters.evicted.fetch_add(1, Ordering::Relaxed);
         let pool = self.clone();
-        tokio::spawn(async move { pool.close(member).await });
+        self.0
+            .closing
+            .spawn(async move { pool.close(member).await });
     }
 
     fn lease_of(&self, member: Arc<Member>) -> Lease {

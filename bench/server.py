@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""mcp-server against its peers, side by side in one run (bench/server.sh builds and
+installs what this needs, then runs it).
+
+Part 1, a trivial `add` tool over stateless Streamable HTTP (JSON answers): our HTTP
+stack (API-key gate, limits, logging) vs bare rmcp, the official TypeScript SDK and
+the official Python SDK.
+
+Part 2, proxying `tools/call echo` to one stdio server (server-everything): mcp-server's
+`call_tool` vs supergateway (stateful) and mcp-proxy (stateless) in front of the same
+server, and vs an rmcp client driving the server directly (the ceiling).
+
+Every HTTP contender gets the same load: wrk, one thread, --connections connections,
+--seconds seconds, bench/peers/mcp-call.lua (which counts failed answers). RSS is the
+peak (VmHWM) of the server's process tree.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PEERS = ROOT / "bench" / "peers"
+RELEASE = ROOT / "target" / "release"
+EVERYTHING = ["node", str(PEERS / "node_modules/@modelcontextprotocol/server-everything/dist/index.js"), "stdio"]
+API_KEY = "bench-key"
+ECHO_ARGS = {"message": "hi"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
+    """Starts a contender in its own session (so it can be killed with everything it
+    started) and waits until its port accepts connections."""
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{command[0]} exited during start-up")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"{command[0]} did not listen on {port}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def tree(pid: int) -> list[int]:
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid] + [p for c in children for p in tree(int(c))]
+
+
+def peak_rss_mb(pid: int) -> float:
+    total = 0
+    for p in tree(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+        total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+def post(url: str, body: dict, headers: dict[str, str]) -> tuple[dict[str, str], str]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream", **headers},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return dict(response.headers), response.read().decode()
+
+
+def open_session(url: str) -> str:
+    """Initializes a stateful server once; every wrk connection then shares the session."""
+    headers, _ = post(url, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}}, {})
+    session = next(v for k, v in headers.items() if k.lower() == "mcp-session-id")
+    post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, {"Mcp-Session-Id": session})
+    return session
+
+
+def wrk(url: str, tool: str, arguments: dict, args, auth: str = "", session: str = "") -> dict:
+    # Warm up (children started, connections made) before measuring.
+    headers = {"Authorization": auth} if auth else {}
+    if session:
+        headers["Mcp-Session-Id"] = session
+    _, body = post(url, {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                         "params": {"name": tool, "arguments": arguments}}, headers)
+    if '"error"' in body or '"isError":true' in body:
+        sys.exit(f"{url}: the warm-up call failed: {body[:300]}")
+    env = {**os.environ, "BENCH_TOOL": tool, "BENCH_ARGS": json.dumps(arguments),
+           "BENCH_AUTH": auth, "BENCH_SESSION": session}
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout", "10s", "--latency",
+         "-s", str(PEERS / "mcp-call.lua"), url],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout
+    line = next(l for l in output.splitlines() if l.startswith("mcp-call:"))
+    fields = dict(item.split("=") for item in line.split()[1:])
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "rps": float(fields["rps"]),
+        "p50_ms": float(fields["p50_ms"]),
+        "p99_ms": float(fields["p99_ms"]),
+        "failed": int(fields["requests"]) - int(fields["ok"]),
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
+    }
+
+
+def measure(name: str, command: list[str], env: dict, tool: str, arguments: dict, args,
+            auth: str = "", stateful: bool = False) -> dict:
+    port = free_port()
+    env = {**env, "PORT": str(port)}
+    command = [part.replace("{port}", str(port)) for part in command]
+    process = start(command, env, port)
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        session = open_session(url) if stateful else ""
+        result = wrk(url, tool, arguments, args, auth, session)
+        result["rss_mb"] = peak_rss_mb(process.pid)
+    finally:
+        stop(process)
+    result["name"] = name
+    print(f"  {name}: {result}", file=sys.stderr)
+    return result
+
+
+def direct(args) -> dict:
+    output = subprocess.run(
+        [str(RELEASE / "stdio-direct"), "--connections", str(args.connections), "--seconds", str(args.seconds),
+         "--", *EVERYTHING],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    result.update(name="direct stdio client (ceiling)", failed=result.pop("errors"), rss_mb=float("nan"))
+    print(f"  direct: {result}", file=sys.stderr)
+    return result
+
+
+def table(rows: list[dict], base: dict) -> None:
+    print(f"| {'contender':<34} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'peak RSS MB':>11} | {'failed':>6} | {'ours ÷ it':>9} |")
+    print(f"|{'-' * 36}|{'-' * 10}:|{'-' * 8}:|{'-' * 8}:|{'-' * 12}:|{'-' * 7}:|{'-' * 10}:|")
+    for row in rows:
+        ratio = base["rps"] / row["rps"] if row["rps"] else float("inf")
+        rss = "" if row["rss_mb"] != row["rss_mb"] else f"{row['rss_mb']:.1f}"
+        print(f"| {row['name']:<34} | {row['rps']:>8.0f} | {row['p50_ms']:>7.2f} | {row['p99_ms']:>7.2f} | {rss:>11} | {row['failed']:>6} | {ratio:>9.2f} |")
+
+
+def check(what: str, ok: bool, detail: str) -> bool:
+    print(f"- {'PASS' if ok else 'FAIL'} {what}: {detail}")
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=50)
+    args = parser.parse_args()
+    auth = f"Bearer {API_KEY}"
+    ours_env = {"MCP_API_KEYS": API_KEY, "MCP_BIND": "127.0.0.1", "MCP_ALLOWED_COMMANDS": "node"}
+    add = {"a": 1, "b": 2}
+
+    print("part 1: add tool", file=sys.stderr)
+    ours = measure("ours (mcp-server's stack, auth on)", [str(RELEASE / "our-add-server")], ours_env, "add", add, args, auth)
+    part1 = [
+        ours,
+        measure("bare rmcp 3.9", [str(RELEASE / "bare-rmcp-add")], {}, "add", add, args),
+        measure("TypeScript SDK (Express)", ["node", str(PEERS / "ts-add-server.mjs")], {}, "add", add, args),
+        measure("Python SDK MCPServer", [sys.executable, str(PEERS / "py_add_server.py")], {}, "add", add, args),
+    ]
+
+    print("part 2: proxying echo to server-everything", file=sys.stderr)
+    call = {"serverName": "everything", "config": {"command": EVERYTHING[0], "args": EVERYTHING[1:]},
+            "tool": "echo", "arguments": ECHO_ARGS}
+    proxy_ours = measure("ours (mcp-server call_tool)", [str(RELEASE / "mcp-server")], ours_env, "call_tool", call, args, auth)
+    part2 = [
+        proxy_ours,
+        measure("supergateway 4 (stateful)", [str(PEERS / "node_modules/.bin/supergateway"), "--stdio", " ".join(EVERYTHING),
+                "--outputTransport", "streamableHttp", "--stateful", "--port", "{port}", "--streamableHttpPath", "/mcp",
+                "--logLevel", "none"], {}, "echo", ECHO_ARGS, args, stateful=True),
+        measure("mcp-proxy 0.13 (stateless)", [str(PEERS / ".venv-mcp-proxy/bin/mcp-proxy"), "--host", "127.0.0.1", "--port", "{port}",
+                "--stateless", "--log-level", "WARNING", "--", *EVERYTHING], {}, "echo", ECHO_ARGS, args),
+        direct(args),
+    ]
+
+    print(f"\nPart 1: `add` tool, stateless JSON, wrk -t1 -c{args.connections} -d{args.seconds}s\n")
+    table(part1, ours)
+    print(f"\nPart 2: tools/call echo proxied to one server-everything, wrk -t1 -c{args.connections} -d{args.seconds}s\n")
+    table(part2, proxy_ours)
+
+    bare, ts, py = part1[1], part1[2], part1[3]
+    faster_peer = max(part2[1:3], key=lambda r: r["rps"])
+    ceiling = part2[3]
+    print("\nTargets:")
+    results = [
+        check("ours ≥ 80% of bare rmcp", ours["rps"] >= 0.8 * bare["rps"], f"{ours['rps'] / bare['rps']:.2f}"),
+        check("ours ≥ 15× TypeScript SDK", ours["rps"] >= 15 * ts["rps"], f"{ours['rps'] / ts['rps']:.1f}×"),
+        check("ours ≥ 25× Python SDK", ours["rps"] >= 25 * py["rps"], f"{ours['rps'] / py['rps']:.1f}×"),
+        check("ours p99 ≤ 5 ms", ours["p99_ms"] <= 5, f"{ours['p99_ms']:.2f} ms"),
+        check("ours RSS ≤ 30 MB", ours["rss_mb"] <= 30, f"{ours['rss_mb']:.1f} MB"),
+        check(f"proxy ≥ 3× the faster peer ({faster_peer['name']})", proxy_ours["rps"] >= 3 * faster_peer["rps"],
+              f"{proxy_ours['rps'] / faster_peer['rps']:.2f}×"),
+        check("proxy ≥ 70% of the direct ceiling", proxy_ours["rps"] >= 0.7 * ceiling["rps"],
+              f"{proxy_ours['rps'] / ceiling['rps']:.2f}"),
+        check("proxy p99 no worse than the peers'", proxy_ours["p99_ms"] <= min(r["p99_ms"] for r in part2[1:3]),
+              f"{proxy_ours['p99_ms']:.2f} ms vs {min(r['p99_ms'] for r in part2[1:3]):.2f} ms"),
+        check("no failed requests", all(r["failed"] == 0 for r in part1 + part2), "all answers were successes"),
+    ]
+    sys.exit(0 if all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
