@@ -10,6 +10,7 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{middleware, Json, Router};
 use mcp_jobs_upstream::{Allowlist, Pool};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -107,6 +108,14 @@ async fn ready(State(draining): State<Arc<AtomicBool>>) -> (StatusCode, Json<Val
     }
 }
 
+/// Answers are small and each is one write: sending at once, without waiting to
+/// coalesce (Nagle), is what keeps tail latency down.
+pub fn no_delay(stream: &mut tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+}
+
 /// Serves until `shutdown` resolves, then finishes in-flight requests and closes every
 /// upstream connection (children exit or are killed with their process group).
 pub async fn serve(
@@ -125,6 +134,7 @@ pub async fn serve(
 
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "mcp-server listening");
+    let listener = listener.tap_io(no_delay);
     let reaper = tokio::spawn({
         let pool = pool.clone();
         let every = (settings.pool.idle_timeout / 2).clamp(Duration::from_millis(100), REAP_EVERY);

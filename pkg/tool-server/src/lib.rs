@@ -15,5 +15,5 @@ pub mod gateway;
 pub mod stats;
 pub mod tools;
 
-pub use app::{guarded, mcp_service, router, serve};
+pub use app::{guarded, mcp_service, no_delay, router, serve};
 pub use config::{ConfigError, ServerSettings};

@@ -336,10 +336,15 @@ impl Pool {
                     return Ok(self.lease_of(member));
                 }
                 let now = Instant::now();
-                let step = if group.members.len() + group.starting >= settings.max_per_server {
+                // One start at a time per config: a burst of calls fills the child that
+                // is starting before another is started, so children track the load
+                // (calls ÷ MCP_POOL_MAX_CALLS_PER_CHILD) rather than the burst.
+                let step = if group.members.len() + group.starting >= settings.max_per_server
+                    || group.starting > 0
+                {
                     Step::Wait
                 } else if let Some(at) = group.retry_at.filter(|at| *at > now) {
-                    if group.members.is_empty() && group.starting == 0 {
+                    if group.members.is_empty() {
                         Step::Backoff(at, group.failures)
                     } else {
                         Step::Wait
@@ -367,7 +372,9 @@ impl Pool {
                 }
             };
             match step {
-                Step::Start => return self.start(server, target, secrets, until).await,
+                // Boxed: starting is rare, and its future is large enough that carrying
+                // it inline would make every call's future costly to move.
+                Step::Start => return Box::pin(self.start(server, target, secrets, until)).await,
                 Step::Backoff(at, failures) if at > until => {
                     return Err(UpstreamError::Restarting {
                         server: server.to_owned(),
@@ -420,6 +427,8 @@ impl Pool {
                 group.members.push(member.clone());
                 drop(state);
                 reservation.done = true;
+                // Calls waiting for this child can have it now.
+                self.0.freed.notify_waiters();
                 self.0.counters.spawned.fetch_add(1, Ordering::Relaxed);
                 Ok(self.lease_of(member))
             }
