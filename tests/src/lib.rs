@@ -302,6 +302,46 @@ impl Broker {
     }
 
     /// The group's committed offset of each partition of `topic` (`None`: nothing committed).
+    /// Produces `count` records to one partition, one produce request each (Tansu's
+    /// high watermark is only right for single-record batches: see TESTING.md).
+    pub fn produce_to(&self, topic: &str, partition: i32, count: usize) {
+        let producer: BaseProducer = self
+            .client_config()
+            .set("linger.ms", "0")
+            .create()
+            .expect("producer");
+        for n in 0..count {
+            let payload = format!("record {n}");
+            producer
+                .send(
+                    BaseRecord::<(), str>::to(topic)
+                        .partition(partition)
+                        .payload(&payload),
+                )
+                .map_err(|(e, _)| e)
+                .expect("enqueue");
+            producer.flush(Duration::from_secs(10)).expect("flush");
+        }
+    }
+
+    /// Commits `offsets` (partition, next offset to read) for `group`, as a consumer of
+    /// that group would.
+    pub fn commit(&self, group: &str, topic: &str, offsets: &[(i32, i64)]) {
+        let consumer: BaseConsumer = self
+            .client_config()
+            .set("group.id", group)
+            .create()
+            .expect("consumer");
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in offsets {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .expect("offset");
+        }
+        consumer
+            .commit(&list, rdkafka::consumer::CommitMode::Sync)
+            .expect("commit");
+    }
+
     pub fn committed(&self, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
         let consumer: BaseConsumer = self
             .client_config()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mcp_jobs_worker::{admin, consumer, publish, WorkerSettings};
+use mcp_jobs_worker::{admin, consumer, lag, publish, WorkerSettings};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -31,6 +31,19 @@ enum Command {
         /// Wait this many seconds for the job's result record and print it.
         #[arg(long, value_name = "SECONDS")]
         wait: Option<u64>,
+    },
+    /// Print the group's lag per partition and in total; with --replicas, only the
+    /// number of worker replicas it calls for (for `kubectl scale --replicas=$(...)`).
+    Lag {
+        /// Print only clamp(ceil(total lag / LAG_PER_REPLICA), MIN_REPLICAS, min(MAX_REPLICAS, partitions)).
+        #[arg(long)]
+        replicas: bool,
+        #[arg(long, env = "LAG_PER_REPLICA", default_value_t = 1000)]
+        lag_per_replica: u64,
+        #[arg(long, env = "MIN_REPLICAS", default_value_t = 1)]
+        min_replicas: u32,
+        #[arg(long, env = "MAX_REPLICAS", default_value_t = 10)]
+        max_replicas: u32,
     },
     /// Create KAFKA_TOPIC and its results and dead-letter topics (existing ones are kept).
     CreateTopics {
@@ -84,6 +97,29 @@ async fn main() -> anyhow::Result<()> {
                     anyhow::bail!("job {} failed", published.job_id);
                 }
             }
+        }
+        Command::Lag {
+            replicas,
+            lag_per_replica,
+            min_replicas,
+            max_replicas,
+        } => {
+            // The admin calls block: keep them off the async workers.
+            let lag = tokio::task::block_in_place(|| lag::group_lag(&settings))
+                .context("reading the consumer group's lag")?;
+            let policy = lag::ScalePolicy {
+                lag_per_replica,
+                min_replicas,
+                max_replicas,
+            };
+            let wanted = policy.replicas(lag.total(), lag.partitions.len());
+            let mut out = std::io::stdout();
+            if replicas {
+                writeln!(out, "{wanted}")
+            } else {
+                writeln!(out, "{lag}\nreplicas {wanted} (LAG_PER_REPLICA={lag_per_replica}, MIN_REPLICAS={min_replicas}, MAX_REPLICAS={max_replicas})")
+            }
+            .context("printing the lag")?;
         }
         Command::CreateTopics {
             partitions,

@@ -3,11 +3,13 @@
 //! - [`config`]: settings from the environment (incl. `RDKAFKA_*` overrides), checked at start.
 //! - [`consumer`]: the Kafka loop — fetch, run many jobs at once, write outcomes, store
 //!   offsets only behind finished work, pause on back-pressure, handle rebalances.
-//! - [`publish`] and [`admin`]: the operator subcommands (send a job, create the topics).
+//! - [`publish`], [`admin`] and [`lag`]: the operator subcommands (send a job, create the
+//!   topics, report the group's lag and the replicas it calls for).
 
 pub mod admin;
 pub mod config;
 pub mod consumer;
+pub mod lag;
 pub mod publish;
 
 pub use config::{ConfigError, WorkerSettings};

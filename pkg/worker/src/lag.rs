@@ -1,0 +1,208 @@
+//! `kafka-worker lag`: how far the consumer group is behind, per partition and in
+//! total, and how many worker replicas that calls for — so that
+//! `kubectl scale deployment kafka-worker --replicas=$(kafka-worker lag --replicas)`
+//! scales on the same figure KEDA's Kafka scaler uses.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::config::WorkerSettings;
+
+/// How long one broker request may take before the command gives up.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LagError {
+    #[error("Kafka client: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("topic {topic:?} does not exist on {brokers} (KAFKA_TOPIC)")]
+    NoTopic { topic: String, brokers: String },
+    #[error("consumer group {group:?} does not exist on {brokers} (MCP_CONSUMER_GROUP): no member has joined it and it has committed nothing")]
+    NoGroup { group: String, brokers: String },
+}
+
+/// One partition's position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    pub partition: i32,
+    /// The group's committed offset (the next record it will read); `None` if it has
+    /// committed nothing on this partition, in which case it starts at `start`.
+    pub committed: Option<i64>,
+    /// The oldest record still retained.
+    pub start: i64,
+    /// The offset the next produced record will get.
+    pub end: i64,
+}
+
+impl PartitionLag {
+    /// Records the group has yet to consume.
+    pub fn lag(&self) -> i64 {
+        (self.end - self.committed.unwrap_or(self.start).max(self.start)).max(0)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupLag {
+    pub topic: String,
+    pub group: String,
+    pub partitions: Vec<PartitionLag>,
+}
+
+impl GroupLag {
+    pub fn total(&self) -> i64 {
+        self.partitions.iter().map(PartitionLag::lag).sum()
+    }
+}
+
+/// The table `kafka-worker lag` prints.
+impl std::fmt::Display for GroupLag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "topic {}, group {}", self.topic, self.group)?;
+        writeln!(
+            f,
+            "{:>9} {:>12} {:>12} {:>12}",
+            "partition", "committed", "end", "lag"
+        )?;
+        for p in &self.partitions {
+            let committed = p.committed.map_or("-".to_owned(), |c| c.to_string());
+            writeln!(
+                f,
+                "{:>9} {:>12} {:>12} {:>12}",
+                p.partition,
+                committed,
+                p.end,
+                p.lag()
+            )?;
+        }
+        write!(f, "total lag {}", self.total())
+    }
+}
+
+/// How `--replicas` turns lag into a replica count.
+#[derive(Debug, Clone, Copy)]
+pub struct ScalePolicy {
+    /// Lag one replica is expected to keep up with.
+    pub lag_per_replica: u64,
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+}
+
+impl ScalePolicy {
+    /// `clamp(ceil(total_lag / lag_per_replica), min, min(max, partitions))`: more
+    /// replicas than partitions would sit idle, since a partition has one consumer.
+    pub fn replicas(&self, total_lag: i64, partitions: usize) -> u32 {
+        let wanted = (total_lag.max(0) as u64).div_ceil(self.lag_per_replica.max(1));
+        let ceiling = self
+            .max_replicas
+            .min(u32::try_from(partitions).unwrap_or(u32::MAX));
+        let wanted = u32::try_from(wanted).unwrap_or(u32::MAX);
+        wanted.min(ceiling).max(self.min_replicas)
+    }
+}
+
+/// Reads the group's committed offsets and the partitions' start and end offsets.
+pub fn group_lag(settings: &WorkerSettings) -> Result<GroupLag, LagError> {
+    let consumer: BaseConsumer = settings
+        .kafka_config(&[
+            ("group.id", &settings.group),
+            ("enable.auto.commit", "false"),
+        ])
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(&settings.topic), TIMEOUT)?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == settings.topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(LagError::NoTopic {
+            topic: settings.topic.clone(),
+            brokers: settings.brokers.clone(),
+        });
+    }
+    let groups = consumer.fetch_group_list(Some(&settings.group), TIMEOUT)?;
+    let known = groups
+        .groups()
+        .iter()
+        .any(|g| g.name() == settings.group && g.state() != "Dead");
+    let mut wanted = TopicPartitionList::new();
+    for partition in &partitions {
+        wanted.add_partition(&settings.topic, *partition);
+    }
+    let committed = consumer.committed_offsets(wanted, TIMEOUT)?;
+    let committed_at = |partition: i32| match committed
+        .find_partition(&settings.topic, partition)
+        .map(|p| p.offset())
+    {
+        Some(Offset::Offset(offset)) => Some(offset),
+        _ => None,
+    };
+    if !known && partitions.iter().all(|p| committed_at(*p).is_none()) {
+        return Err(LagError::NoGroup {
+            group: settings.group.clone(),
+            brokers: settings.brokers.clone(),
+        });
+    }
+    let partitions = partitions
+        .into_iter()
+        .map(|partition| {
+            let (start, end) = consumer.fetch_watermarks(&settings.topic, partition, TIMEOUT)?;
+            Ok(PartitionLag {
+                partition,
+                committed: committed_at(partition),
+                start,
+                end,
+            })
+        })
+        .collect::<Result<Vec<_>, LagError>>()?;
+    Ok(GroupLag {
+        topic: settings.topic.clone(),
+        group: settings.group.clone(),
+        partitions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_follow_lag_within_bounds() {
+        let policy = ScalePolicy {
+            lag_per_replica: 100,
+            min_replicas: 1,
+            max_replicas: 10,
+        };
+        assert_eq!(policy.replicas(0, 6), 1, "never below the minimum");
+        assert_eq!(policy.replicas(1, 6), 1);
+        assert_eq!(policy.replicas(250, 6), 3, "rounded up");
+        assert_eq!(policy.replicas(10_000, 6), 6, "no more than partitions");
+        assert_eq!(policy.replicas(10_000, 60), 10, "no more than the maximum");
+        let idle = ScalePolicy {
+            min_replicas: 0,
+            ..policy
+        };
+        assert_eq!(idle.replicas(0, 6), 0, "scale to zero when allowed");
+    }
+
+    #[test]
+    fn lag_counts_from_the_commit_or_the_oldest_record() {
+        let at = |committed, start, end| PartitionLag {
+            partition: 0,
+            committed,
+            start,
+            end,
+        };
+        assert_eq!(at(Some(3), 0, 10).lag(), 7);
+        assert_eq!(at(None, 4, 10).lag(), 6, "no commit: everything retained");
+        assert_eq!(
+            at(Some(2), 4, 10).lag(),
+            6,
+            "a commit before retention starts"
+        );
+        assert_eq!(at(Some(10), 0, 10).lag(), 0);
+    }
+}
