@@ -1,5 +1,5 @@
 //! The REST gateway, Server-Sent Events, WebSocket, `/stats` and `/ready` over real HTTP
-//! and WebSocket clients, and progress relayed from server-everything's long-running
+//! and WebSocket clients (with readiness draining on shutdown), and progress relayed from server-everything's long-running
 //! tool on every path, MCP included.
 
 use std::net::TcpStream;
@@ -308,4 +308,31 @@ fn stats_and_readiness() {
     assert_eq!(pool["spawned"], 1);
     assert_eq!(pool["servers"][0]["server"], "fixture");
     assert_eq!(pool["servers"][0]["target"], fixture());
+}
+
+#[test]
+fn ready_turns_503_while_draining_then_the_server_exits() {
+    let mut server = McpServer::start(&[("MCP_DRAIN_SECONDS", "3")]);
+    let ready = || {
+        reqwest::blocking::get(server.endpoint("/ready"))
+            .map(|r| r.status())
+            .ok()
+    };
+    assert_eq!(ready(), Some(StatusCode::OK));
+    server.process.signal(nix::sys::signal::Signal::SIGTERM);
+    mcp_jobs_e2e::wait_for(
+        "/ready to answer 503",
+        std::time::Duration::from_secs(2),
+        || (ready() == Some(StatusCode::SERVICE_UNAVAILABLE)).then_some(()),
+    );
+    assert_eq!(
+        server.call(
+            "list_tools",
+            json!({ "serverName": "x", "config": { "command": "rm" } })
+        )["error"]["data"]["kind"],
+        "refused",
+        "still serving while draining"
+    );
+    let status = server.process.terminate(std::time::Duration::from_secs(10));
+    assert!(status.success(), "{status}");
 }

@@ -103,10 +103,11 @@ fn the_pool_stays_bounded_and_leaves_nothing_behind() {
         );
     }
     assert_eq!(
-        count(Kind::Slow, "timed out"),
+        count(Kind::Slow, "timed out") + count(Kind::Slow, "unavailable"),
         of_kind(Kind::Slow),
-        "a tool past its deadline times out"
+        "a tool past its deadline fails within it"
     );
+    assert!(count(Kind::Slow, "timed out") > 0);
     assert_eq!(
         count(Kind::Silent, "timed out") + count(Kind::Silent, "unavailable"),
         of_kind(Kind::Silent),
@@ -127,16 +128,20 @@ fn the_pool_stays_bounded_and_leaves_nothing_behind() {
     );
     assert!(pool["crashed"].as_u64() > Some(0), "{pool:#}");
 
-    // Direct children of the server: within the bound, and none left unreaped.
-    let children = wait_for("closing children to exit", Duration::from_secs(15), || {
-        let children: Vec<_> = processes()
-            .into_iter()
-            .filter(|p| p.parent == server.process.pid())
-            .collect();
-        (children.len() <= MAX_TOTAL).then_some(children)
-    });
-    let zombies: Vec<_> = children.iter().filter(|p| p.state == 'Z').collect();
-    assert!(zombies.is_empty(), "zombie children: {zombies:?}");
+    // Direct children of the server: within the bound, and none left unreaped once
+    // the closes under way have finished.
+    wait_for(
+        "children within the bound and no zombie",
+        Duration::from_secs(15),
+        || {
+            let children: Vec<_> = processes()
+                .into_iter()
+                .filter(|p| p.parent == server.process.pid())
+                .collect();
+            let zombies = children.iter().filter(|p| p.state == 'Z').count();
+            (children.len() <= MAX_TOTAL && zombies == 0).then_some(())
+        },
+    );
     assert!(
         !processes_with_env("POOL_TEST_MARKER", &marker).is_empty(),
         "the pool keeps some children warm"
@@ -144,13 +149,15 @@ fn the_pool_stays_bounded_and_leaves_nothing_behind() {
 
     let status = server.process.terminate(Duration::from_secs(20));
     assert!(status.success(), "mcp-server exits cleanly: {status}");
-    let left: Vec<String> = processes_with_env("POOL_TEST_MARKER", &marker)
-        .into_iter()
-        .map(|pid| std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default())
-        .collect();
-    assert!(
-        left.is_empty(),
-        "processes left after mcp-server exited: {left:?}"
+    // SIGKILLed processes vanish from /proc a moment after the kill.
+    wait_for(
+        "no process of the pool left after mcp-server exited",
+        Duration::from_secs(5),
+        || {
+            processes_with_env("POOL_TEST_MARKER", &marker)
+                .is_empty()
+                .then_some(())
+        },
     );
 }
 
@@ -185,12 +192,15 @@ fn one_call(server: &McpServer, call: usize, marker: &str) -> (Kind, &'static st
             );
             "answered"
         }
-        Some("upstream_unavailable") if tool == "crash" => {
-            let message = error["message"].as_str().unwrap_or_default();
-            assert!(message.contains("went away mid-call"), "{message}");
+        Some("upstream_unavailable")
+            if error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("went away mid-call")) =>
+        {
             "crashed"
         }
-        // A crash's restart backoff, or a silent child's, outlasting the call's deadline.
+        // A crash's restart backoff, or a silent child's, outlasting the call's
+        // deadline; or a crash of the child another call was using.
         Some("upstream_unavailable") => "unavailable",
         Some("upstream_timeout") => "timed out",
         Some(other) => panic!("call {call} ({kind:?}) failed as {other}: {response:#}"),
@@ -211,7 +221,7 @@ fn summary(tally: &[(Kind, &'static str)]) -> Vec<((Kind, &'static str), usize)>
 
 #[test]
 fn idle_children_are_reaped() {
-    let server = McpServer::start(&[("MCP_POOL_IDLE_SECONDS", "1")]);
+    let server = McpServer::start(&[("MCP_POOL_IDLE_SECONDS", "2")]);
     let echo = json!({ "serverName": "f", "config": { "command": fixture() }, "tool": "echo", "arguments": { "text": "once" } });
     assert_eq!(server.call("call_tool", echo)["result"]["isError"], false);
     assert_eq!(server.stats()["pool"]["children"], 1);

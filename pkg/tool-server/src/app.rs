@@ -3,7 +3,6 @@
 //! no MCP sessions, so any replica answers any request.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,23 +28,19 @@ use crate::tools::JobTools;
 /// is checked more often, so children never outlive it by much.
 const REAP_EVERY: Duration = Duration::from_secs(5);
 
-/// Builds the application around `pool`; `stop` ends open MCP streams on shutdown and
-/// turns `/ready` to 503, so load balancers stop sending before the listener closes.
-pub fn router(settings: &ServerSettings, pool: Pool, stop: CancellationToken) -> Router {
+/// Builds the application around `pool`. Once `draining` is cancelled `/ready` answers
+/// 503, so load balancers stop sending; `stop` then ends open MCP streams.
+pub fn router(
+    settings: &ServerSettings,
+    pool: Pool,
+    draining: CancellationToken,
+    stop: CancellationToken,
+) -> Router {
     let tools = JobTools::new(
         pool,
         Arc::new(RequestStats::default()),
         settings.max_argument_bytes,
     );
-    let draining = Arc::new(AtomicBool::new(false));
-    tokio::spawn({
-        let draining = draining.clone();
-        let stop = stop.clone();
-        async move {
-            stop.cancelled().await;
-            draining.store(true, Ordering::Relaxed);
-        }
-    });
     let api = Router::new()
         .nest_service("/mcp", mcp_service(tools.clone(), settings, stop))
         .merge(gateway::routes().with_state(tools.clone()))
@@ -97,8 +92,8 @@ async fn stats(State(tools): State<JobTools>) -> Json<Value> {
     }))
 }
 
-async fn ready(State(draining): State<Arc<AtomicBool>>) -> (StatusCode, Json<Value>) {
-    if draining.load(Ordering::Relaxed) {
+async fn ready(State(draining): State<CancellationToken>) -> (StatusCode, Json<Value>) {
+    if draining.is_cancelled() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "draining" })),
@@ -128,13 +123,16 @@ pub async fn serve(
     if settings.policy.allowed_commands.is_empty() {
         tracing::warn!("MCP_ALLOWED_COMMANDS is empty: every stdio server will be refused");
     }
-    let pool = Pool::new(settings.policy.clone(), settings.pool.clone());
+    let pool =
+        Pool::new(settings.policy.clone(), settings.pool.clone()).map_err(std::io::Error::other)?;
+    let draining = CancellationToken::new();
     let stop = CancellationToken::new();
-    let app = router(&settings, pool.clone(), stop.clone());
+    let app = router(&settings, pool.clone(), draining.clone(), stop.clone());
 
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "mcp-server listening");
     let listener = listener.tap_io(no_delay);
+    let drain = settings.drain;
     let reaper = tokio::spawn({
         let pool = pool.clone();
         let every = (settings.pool.idle_timeout / 2).clamp(Duration::from_millis(100), REAP_EVERY);
@@ -143,6 +141,11 @@ pub async fn serve(
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
+            // Not ready first, still serving: the load balancer has MCP_DRAIN_SECONDS
+            // to notice before the listener closes.
+            draining.cancel();
+            tracing::info!(seconds = drain.as_secs(), "draining");
+            tokio::time::sleep(drain).await;
             stop.cancel();
         })
         .await;

@@ -48,6 +48,8 @@ struct Env {
     mcp_pool_idle_seconds: u64,
     #[serde(default = "default_child_env")]
     mcp_child_env: String,
+    #[serde(default)]
+    mcp_drain_seconds: u64,
 }
 
 fn default_port() -> u16 {
@@ -120,6 +122,8 @@ pub struct ServerSettings {
     pub max_argument_bytes: usize,
     pub policy: Policy,
     pub pool: PoolSettings,
+    /// How long `/ready` answers 503 before the listener closes on shutdown.
+    pub drain: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +197,7 @@ impl ServerSettings {
                 allowed_remote_hosts: Allowlist::parse(&env.mcp_allowed_remote_hosts),
                 inherited_env: comma_separated(&env.mcp_child_env),
             },
+            drain: Duration::from_secs(env.mcp_drain_seconds),
             pool: PoolSettings {
                 max_per_server: env.mcp_pool_max_per_server,
                 max_total: env.mcp_pool_max_total,

@@ -52,7 +52,7 @@ impl ClientHandler for UpstreamClient {
 }
 
 /// How long to wait for progress updates that trail a call's result.
-const PROGRESS_LINGER: Duration = Duration::from_millis(25);
+const PROGRESS_LINGER: Duration = Duration::from_millis(100);
 
 /// How long a child closing politely (stdin closed) gets before its group is killed.
 /// Short, because a closing child still holds its slot in the pool.
@@ -194,8 +194,10 @@ impl Connection {
             let updates = self.progress.subscribe(handle.progress_token.clone()).await;
             Ok((handle, updates))
         };
+        let until = tokio::time::Instant::now() + deadline;
         let (handle, updates) = self.with_deadline(deadline, call).await?;
-        let response = self.with_deadline(deadline, handle.await_response());
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let response = self.with_deadline(left, handle.await_response());
         // rmcp hands notifications to the client in tasks of their own, so the last
         // update can land just after the result it came before.
         let response = relay_progress(
@@ -323,7 +325,7 @@ fn spawn_child(
     Ok(child)
 }
 
-fn header_map(
+pub(crate) fn header_map(
     headers: &BTreeMap<String, String>,
 ) -> Result<HashMap<HeaderName, HeaderValue>, UpstreamError> {
     headers

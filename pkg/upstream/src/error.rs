@@ -76,6 +76,9 @@ pub enum UpstreamError {
         retry_in: Duration,
     },
 
+    #[error("mcp-server is shutting down; the call was not started")]
+    ShuttingDown,
+
     #[error("no free child for server {server:?} within {after:?}: every child is at MCP_POOL_MAX_CALLS_PER_CHILD and the pool at its MCP_POOL_MAX_PER_SERVER / MCP_POOL_MAX_TOTAL bound")]
     PoolBusy { server: String, after: Duration },
 
@@ -120,7 +123,8 @@ impl UpstreamError {
             Self::Spawn { .. }
             | Self::Handshake { .. }
             | Self::Disconnected { .. }
-            | Self::Restarting { .. } => FailureKind::Unavailable,
+            | Self::Restarting { .. }
+            | Self::ShuttingDown => FailureKind::Unavailable,
             Self::Timeout { .. } | Self::PoolBusy { .. } => FailureKind::Timeout,
             Self::Rejected { .. } => FailureKind::Rejected,
         }

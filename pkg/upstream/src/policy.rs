@@ -136,6 +136,8 @@ impl Policy {
                 {
                     return Err(UpstreamError::HostNotAllowed { host: host_port });
                 }
+                // Bad headers are refused here, before a pool slot is taken for them.
+                crate::connection::header_map(&remote.headers)?;
                 let secrets = Secrets::new(
                     remote
                         .headers

@@ -43,6 +43,10 @@ pub struct PoolSettings {
     pub restart_backoff_max: Duration,
 }
 
+/// A start given less time than this (the caller's deadline nearly spent) that times
+/// out is not held against the server.
+const FAIR_START: Duration = Duration::from_secs(1);
+
 /// How long a child whose call timed out gets to answer a ping before it counts as hung.
 const PING_DEADLINE: Duration = Duration::from_secs(2);
 
@@ -78,6 +82,8 @@ struct State {
     groups: HashMap<Target, Group>,
     /// Children starting, serving or closing, over all groups: what `max_total` bounds.
     live: usize,
+    /// Set by shutdown: no new leases, no new children.
+    closed: bool,
 }
 
 /// The children of one config.
@@ -87,6 +93,8 @@ struct Group {
     label: String,
     members: Vec<Arc<Member>>,
     starting: usize,
+    /// An eviction made on this config's behalf is still closing its child.
+    making_room: bool,
     failures: u32,
     retry_at: Option<Instant>,
 }
@@ -102,6 +110,8 @@ struct Member {
 /// How a leased call ended, for the pool's bookkeeping.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
+    /// The caller went away before the call ended: says nothing about the upstream.
+    Abandoned,
     Answered,
     /// The session broke: the child died or the remote went away.
     Broke,
@@ -158,16 +168,22 @@ pub struct ServerStats {
 }
 
 impl Pool {
-    pub fn new(policy: Policy, settings: PoolSettings) -> Self {
-        Self(Arc::new(Inner {
+    /// Fails only if the HTTP client for remote upstreams cannot be built (no TLS).
+    pub fn new(policy: Policy, settings: PoolSettings) -> Result<Self, reqwest::Error> {
+        // Redirects are not followed: the allowlist approved the host a job named,
+        // not wherever that host points us (with the job's headers attached).
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self(Arc::new(Inner {
             policy,
             settings,
-            http: reqwest::Client::new(),
+            http,
             state: Mutex::new(State::default()),
             freed: Notify::new(),
             closing: TaskTracker::new(),
             counters: Counters::default(),
-        }))
+        })))
     }
 
     /// Connects (or reuses a child) and returns the server's initialize result together
@@ -246,6 +262,7 @@ impl Pool {
     pub async fn shutdown(&self) {
         let all: Vec<Arc<Member>> = {
             let mut state = self.lock();
+            state.closed = true;
             state
                 .groups
                 .drain()
@@ -321,18 +338,26 @@ impl Pool {
         let asked_at = Instant::now();
         loop {
             let freed = self.0.freed.notified();
-            let step = {
+            let (step, buried) = {
                 let mut guard = self.lock();
                 let state = &mut *guard;
+                if state.closed {
+                    return Err(UpstreamError::ShuttingDown);
+                }
                 let group = state
                     .groups
                     .entry(target.clone())
                     .or_insert_with(|| Group::new(server, target));
+                group.server = server.to_owned();
                 let dead = group.bury_dead(settings, &self.0.counters);
                 if let Some(member) = group.least_loaded(settings.max_calls_per_child) {
                     member.in_flight.fetch_add(1, Ordering::Relaxed);
                     let member = member.clone();
-                    state.live -= dead;
+                    state.live = state.live.saturating_sub(dead);
+                    drop(guard);
+                    if dead > 0 {
+                        self.0.freed.notify_waiters();
+                    }
                     return Ok(self.lease_of(member));
                 }
                 let now = Instant::now();
@@ -352,25 +377,30 @@ impl Pool {
                 } else {
                     Step::Start
                 };
-                if step == Step::Start {
-                    group.starting += 1;
-                }
-                state.live -= dead;
-                if step != Step::Start {
+                let making_room = group.making_room;
+                state.live = state.live.saturating_sub(dead);
+                let step = if step != Step::Start {
                     step
                 } else if state.live < settings.max_total {
                     state.live += 1;
+                    if let Some(group) = state.groups.get_mut(target) {
+                        group.starting += 1;
+                    }
                     Step::Start
                 } else {
-                    // Full: free a slot for the next round (an eviction gives its slot
-                    // back once the evicted child has exited) and wait for it.
-                    if let Some(group) = state.groups.get_mut(target) {
-                        group.starting -= 1;
+                    // Full: close the least recently used idle child of another config
+                    // (its slot comes back once it has exited) and wait for that. One
+                    // such eviction at a time per config, however many calls wait.
+                    if !making_room {
+                        self.evict_lru(state, target);
                     }
-                    self.evict_lru(state, target);
                     Step::Wait
-                }
+                };
+                (step, dead > 0)
             };
+            if buried {
+                self.0.freed.notify_waiters();
+            }
             match step {
                 // Boxed: starting is rare, and its future is large enough that carrying
                 // it inline would make every call's future costly to move.
@@ -408,13 +438,21 @@ impl Pool {
             target: target.clone(),
             done: false,
         };
-        let opened =
-            Connection::open(server, target, secrets, &self.0.http, remaining(until)).await;
-        let mut state = self.lock();
-        let group = state
-            .groups
-            .entry(target.clone())
-            .or_insert_with(|| Group::new(server, target));
+        let budget = remaining(until);
+        let opened = Connection::open(server, target, secrets, &self.0.http, budget).await;
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let group = match state.groups.get_mut(target) {
+            Some(group) if !state.closed => group,
+            // mcp-server began shutting down while this child started.
+            _ => {
+                drop(guard);
+                if let Ok(connection) = opened {
+                    connection.kill();
+                }
+                return Err(UpstreamError::ShuttingDown);
+            }
+        };
         match opened {
             Ok(connection) => {
                 let member = Arc::new(Member {
@@ -423,9 +461,9 @@ impl Pool {
                     in_flight: AtomicUsize::new(1),
                     last_used: Mutex::new(Instant::now()),
                 });
-                group.starting -= 1;
+                group.starting = group.starting.saturating_sub(1);
                 group.members.push(member.clone());
-                drop(state);
+                drop(guard);
                 reservation.done = true;
                 // Calls waiting for this child can have it now.
                 self.0.freed.notify_waiters();
@@ -433,14 +471,17 @@ impl Pool {
                 Ok(self.lease_of(member))
             }
             Err(e) => {
-                if e.kind() != FailureKind::Refused {
+                // A start cut short by the caller's own nearly spent deadline says
+                // nothing about the server: only a fair try counts against it.
+                let fair_try = !(e.kind() == FailureKind::Timeout && budget < FAIR_START);
+                if e.kind() != FailureKind::Refused && fair_try {
                     group.failed(&self.0.settings);
                     self.0
                         .counters
                         .spawn_failures
                         .fetch_add(1, Ordering::Relaxed);
                 }
-                drop(state);
+                drop(guard);
                 tracing::warn!(server, error = %e, "upstream failed to start");
                 drop(reservation);
                 Err(e)
@@ -448,13 +489,13 @@ impl Pool {
         }
     }
 
-    /// Makes room in a full pool by closing the least recently used idle child of
-    /// another config; nothing to do if every child is busy.
-    fn evict_lru(&self, state: &mut State, except: &Target) {
+    /// Makes room in a full pool for `for_target` by closing the least recently used
+    /// idle child of another config; nothing to do if every child is busy.
+    fn evict_lru(&self, state: &mut State, for_target: &Target) {
         let lru = state
             .groups
             .iter()
-            .filter(|(target, _)| *target != except)
+            .filter(|(target, _)| *target != for_target)
             .flat_map(|(target, group)| group.members.iter().map(move |m| (target, m)))
             .filter(|(_, m)| m.in_flight.load(Ordering::Relaxed) == 0)
             .max_by_key(|(_, m)| m.idle_for())
@@ -465,18 +506,26 @@ impl Pool {
         if let Some(group) = state.groups.get_mut(&target) {
             group.members.retain(|m| !Arc::ptr_eq(m, &member));
         }
+        if let Some(group) = state.groups.get_mut(for_target) {
+            group.making_room = true;
+        }
         self.0.counters.evicted.fetch_add(1, Ordering::Relaxed);
         let pool = self.clone();
-        self.0
-            .closing
-            .spawn(async move { pool.close(member).await });
+        let for_target = for_target.clone();
+        self.0.closing.spawn(async move {
+            pool.close(member).await;
+            if let Some(group) = pool.lock().groups.get_mut(&for_target) {
+                group.making_room = false;
+            }
+            pool.0.freed.notify_waiters();
+        });
     }
 
     fn lease_of(&self, member: Arc<Member>) -> Lease {
         Lease {
             pool: self.clone(),
             member,
-            outcome: Outcome::Answered,
+            outcome: Outcome::Abandoned,
         }
     }
 
@@ -489,6 +538,7 @@ impl Pool {
                 *last_used = Instant::now();
             }
             match outcome {
+                Outcome::Abandoned => {}
                 Outcome::Answered => {
                     if let Some(group) = state.groups.get_mut(&member.target) {
                         group.failures = 0;
@@ -535,7 +585,7 @@ impl Pool {
             return false;
         }
         group.failed(&self.0.settings);
-        state.live -= 1;
+        state.live = state.live.saturating_sub(1);
         member.connection.kill();
         true
     }
@@ -559,7 +609,11 @@ impl Pool {
                 || group.starting > 0
                 || group.retry_at.is_some_and(|at| at > now)
         });
-        state.live -= dead;
+        state.live = state.live.saturating_sub(dead);
+        drop(state);
+        if dead > 0 {
+            self.0.freed.notify_waiters();
+        }
         self.0
             .counters
             .reaped
@@ -574,7 +628,10 @@ impl Pool {
             // A call still holds it: kill now; the last holder's drop reaps the child.
             Err(member) => member.connection.kill(),
         }
-        self.lock().live -= 1;
+        {
+            let mut state = self.lock();
+            state.live = state.live.saturating_sub(1);
+        }
         self.0.freed.notify_waiters();
     }
 
@@ -609,6 +666,7 @@ impl Group {
             label: target.label(),
             members: Vec::new(),
             starting: 0,
+            making_room: false,
             failures: 0,
             retry_at: None,
         }
@@ -700,9 +758,9 @@ impl Drop for Starting {
         }
         {
             let mut state = self.pool.lock();
-            state.live -= 1;
+            state.live = state.live.saturating_sub(1);
             if let Some(group) = state.groups.get_mut(&self.target) {
-                group.starting -= 1;
+                group.starting = group.starting.saturating_sub(1);
             }
         }
         self.pool.0.freed.notify_waiters();

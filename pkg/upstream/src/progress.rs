@@ -24,8 +24,8 @@ pub type ProgressSink = mpsc::UnboundedSender<Progress>;
 
 /// Awaits `call`, handing each update from `updates` to `relay` as it comes; updates
 /// already sent when the call finishes are relayed before its result is returned, and
-/// so are those that arrive within `linger` of each other after it (for sources that
-/// may deliver an update a moment after the result it preceded).
+/// so are those that arrive within `linger` after it (for sources that may deliver an
+/// update a moment after the result it preceded).
 pub async fn relay_progress<T, U, R: Future<Output = ()>>(
     call: impl Future<Output = T>,
     mut updates: impl Stream<Item = U> + Unpin,
@@ -41,7 +41,8 @@ pub async fn relay_progress<T, U, R: Future<Output = ()>>(
                 while let Some(Some(update)) = updates.next().now_or_never() {
                     relay(update).await;
                 }
-                while let Ok(Some(update)) = tokio::time::timeout(linger, updates.next()).await {
+                let until = tokio::time::Instant::now() + linger;
+                while let Ok(Some(update)) = tokio::time::timeout_at(until, updates.next()).await {
                     relay(update).await;
                 }
                 return result;

@@ -5,15 +5,15 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use rmcp::model::CallToolResult;
+use rmcp::model::{CallToolResult, ContentBlock, MetaObject, ResourceContents};
 use serde_json::Value;
 
 /// What a secret is replaced with.
 pub const REDACTED: &str = "[redacted]";
 
-/// Values shorter than this are not treated as secrets: redacting `1` or `on` would
-/// mangle every line while protecting nothing.
-const MIN_SECRET_LEN: usize = 4;
+/// Values shorter than this are not treated as secrets: redacting `1`, `on` or `info`
+/// would mangle every line while protecting nothing a guess would not find.
+const MIN_SECRET_LEN: usize = 6;
 
 /// The secret values of one upstream; cheap to clone.
 #[derive(Clone, Default)]
@@ -27,7 +27,7 @@ impl Secrets {
             .map(str::to_owned)
             .collect();
         // Longest first, so a secret that contains another is replaced whole.
-        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         values.dedup();
         Self(values.into())
     }
@@ -47,7 +47,7 @@ impl Secrets {
         text
     }
 
-    /// Redacts every string (keys included) inside `value`.
+    /// Redacts every string value inside `value` (object keys are names, not data).
     pub fn redact_json(&self, value: &mut Value) {
         match value {
             Value::String(s) => {
@@ -56,33 +56,51 @@ impl Secrets {
                 }
             }
             Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
-            Value::Object(fields) => {
-                let dirty: Vec<String> = fields
-                    .keys()
-                    .filter(|k| matches!(self.redact(k), Cow::Owned(_)))
-                    .cloned()
-                    .collect();
-                for key in dirty {
-                    if let Some(v) = fields.remove(&key) {
-                        fields.insert(self.redact(&key).into_owned(), v);
-                    }
-                }
-                fields.values_mut().for_each(|v| self.redact_json(v));
-            }
+            Value::Object(fields) => fields.values_mut().for_each(|v| self.redact_json(v)),
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
     }
 
-    /// A tool result with the secrets taken out of its text, structured content and `_meta`.
-    pub fn redact_result(&self, result: CallToolResult) -> CallToolResult {
+    /// A tool result with the secrets taken out of its data: text blocks, embedded text
+    /// resources, structured content and `_meta`. Type tags and other protocol fields
+    /// are left alone, so the result stays a valid result whatever the secrets are.
+    pub fn redact_result(&self, mut result: CallToolResult) -> CallToolResult {
         if self.is_empty() {
             return result;
         }
-        let Ok(mut value) = serde_json::to_value(&result) else {
-            return result;
+        let redact_meta = |meta: &mut Option<MetaObject>| {
+            if let Some(meta) = meta {
+                meta.0.values_mut().for_each(|v| self.redact_json(v));
+            }
         };
-        self.redact_json(&mut value);
-        serde_json::from_value(value).unwrap_or(result)
+        for block in &mut result.content {
+            match block {
+                ContentBlock::Text(text) => {
+                    self.redact_in_place(&mut text.text);
+                    redact_meta(&mut text.meta);
+                }
+                ContentBlock::Resource(embedded) => {
+                    if let ResourceContents::TextResourceContents { text, meta, .. } =
+                        &mut embedded.resource
+                    {
+                        self.redact_in_place(text);
+                        redact_meta(meta);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(structured) = &mut result.structured_content {
+            self.redact_json(structured);
+        }
+        redact_meta(&mut result.meta);
+        result
+    }
+
+    fn redact_in_place(&self, text: &mut String) {
+        if let Cow::Owned(clean) = self.redact(text) {
+            *text = clean;
+        }
     }
 }
 
@@ -93,22 +111,36 @@ mod tests {
 
     #[test]
     fn replaces_every_secret_and_ignores_short_values() {
-        let secrets = Secrets::new(["hunter2-secret", "hunter2", "on"]);
+        let secrets = Secrets::new(["hunter2-secret", "hunter2", "info"]);
         assert_eq!(
-            secrets.redact("token=hunter2-secret other=hunter2 flag=on"),
-            "token=[redacted] other=[redacted] flag=on"
+            secrets.redact("token=hunter2-secret other=hunter2 level=info"),
+            "token=[redacted] other=[redacted] level=info"
         );
         assert!(matches!(secrets.redact("nothing here"), Cow::Borrowed(_)));
     }
 
     #[test]
-    fn redacts_inside_json() {
+    fn redacts_inside_json_values() {
         let secrets = Secrets::new(["s3cr3t-value"]);
-        let mut value = json!({ "a": ["x s3cr3t-value y", 1], "s3cr3t-value": true });
+        let mut value = json!({ "a": ["x s3cr3t-value y", 1], "b": { "c": "s3cr3t-value" } });
         secrets.redact_json(&mut value);
         assert_eq!(
             value,
-            json!({ "a": ["x [redacted] y", 1], "[redacted]": true })
+            json!({ "a": ["x [redacted] y", 1], "b": { "c": "[redacted]" } })
         );
+    }
+
+    #[test]
+    fn a_secret_that_looks_like_a_protocol_word_leaves_the_result_valid() {
+        // "text" is too short to be a secret; "resource" is not, and must not break tags.
+        let secrets = Secrets::new(["text", "resource", "hunter2-secret"]);
+        let result = CallToolResult::success(vec![ContentBlock::text(
+            "token hunter2-secret, type resource",
+        )]);
+        let redacted = secrets.redact_result(result);
+        let ContentBlock::Text(text) = &redacted.content[0] else {
+            panic!("still a text block: {redacted:?}");
+        };
+        assert_eq!(text.text, "token [redacted], type [redacted]");
     }
 }
