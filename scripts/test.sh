@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+bash scripts/validate-deploy.sh
 # The end-to-end tests start the binaries, so build them first.
 cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then
