@@ -1,6 +1,6 @@
 //! "Ours" in the server benchmark: the `add` tool behind exactly what mcp-server puts in
 //! front of its own tools — its settings from the environment, its allocator and
-//! logging, TCP_NODELAY, the API-key gate, body limit and Host guard — so the difference from
+//! logging, metrics, TCP_NODELAY, the API-key gate, body limit and Host guard — so the difference from
 //! `bare-rmcp-add` is what mcp-server adds to every request.
 
 use axum::serve::ListenerExt;
@@ -14,6 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     mcp_jobs_runtime::init_logging();
+    let _metrics = mcp_jobs_runtime::install_metrics()?;
     let settings = ServerSettings::from_env()?;
     let mcp = mcp_service(AddServer::default(), &settings, CancellationToken::new());
     let app = guarded(axum::Router::new().nest_service("/mcp", mcp), &settings);

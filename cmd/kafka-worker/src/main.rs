@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mcp_jobs_worker::{admin, consumer, lag, publish, WorkerSettings};
+use mcp_jobs_worker::{admin, consumer, health, lag, publish, WorkerSettings};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -61,6 +61,13 @@ async fn main() -> anyhow::Result<()> {
     let settings = WorkerSettings::from_env().context("kafka-worker configuration")?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
+            let metrics = mcp_jobs_runtime::install_metrics().context("metrics recorder")?;
+            let ready = health::Readiness::default();
+            health::serve(settings.metrics_port, metrics, ready.clone())
+                .await
+                .with_context(|| {
+                    format!("serving /metrics on METRICS_PORT={}", settings.metrics_port)
+                })?;
             let shutdown = CancellationToken::new();
             tokio::spawn({
                 let shutdown = shutdown.clone();
@@ -69,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
                     shutdown.cancel();
                 }
             });
-            consumer::run(settings, shutdown)
+            consumer::run(settings, ready, shutdown)
                 .await
                 .context("kafka-worker failed")?;
         }

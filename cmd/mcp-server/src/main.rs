@@ -13,7 +13,8 @@ async fn main() -> anyhow::Result<()> {
     mcp_jobs_runtime::init_logging();
     let settings =
         mcp_jobs_tool_server::ServerSettings::from_env().context("mcp-server configuration")?;
-    mcp_jobs_tool_server::serve(settings, mcp_jobs_runtime::shutdown_signal())
+    let metrics = mcp_jobs_runtime::install_metrics().context("metrics recorder")?;
+    mcp_jobs_tool_server::serve(settings, metrics, mcp_jobs_runtime::shutdown_signal())
         .await
         .context("mcp-server failed")
 }

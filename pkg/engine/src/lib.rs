@@ -8,7 +8,9 @@
 //! - [`tool_client`]: the MCP client of mcp-server, spread over replicas with failover.
 //! - [`outcome`]: the result and dead-letter records every message ends in.
 //! - [`retry`]: the backoff schedules.
+//! - [`metrics`]: the job metrics every source reports alike.
 
+pub mod metrics;
 pub mod outcome;
 pub mod retry;
 pub mod runner;

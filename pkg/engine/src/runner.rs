@@ -19,6 +19,7 @@ use rmcp::object;
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
+use crate::metrics;
 use crate::outcome::{Failure, Outcome, Status};
 use crate::retry::{exponential_backoff, infrastructure_backoff};
 use crate::tool_client::{CallError, ToolClient};
@@ -107,7 +108,7 @@ impl JobRunner {
             Ok(results) => (Status::Succeeded, Some(results), None),
             Err(failure) => (Status::Failed, None, Some(failure)),
         };
-        Outcome {
+        let outcome = Outcome {
             job_id,
             job_type,
             status,
@@ -117,7 +118,9 @@ impl JobRunner {
             started_at,
             finished_at: Utc::now(),
             worker: self.settings.worker_id.clone(),
-        }
+        };
+        metrics::job_finished(&outcome);
+        outcome
     }
 
     async fn run_attempts(
@@ -135,6 +138,7 @@ impl JobRunner {
                         && RETRIABLE_KINDS.contains(&failure.kind.as_str()) =>
                 {
                     let delay = delays.next().unwrap_or(self.settings.retry_max_backoff);
+                    metrics::retried(&failure.kind);
                     tracing::info!(
                         job_id = %job.job_id, attempt, kind = %failure.kind, error = %failure.message,
                         retry_in = ?delay, "attempt failed; retrying"
@@ -244,6 +248,7 @@ impl JobRunner {
                     self.health
                         .send_if_modified(|healthy| std::mem::replace(healthy, false));
                     let delay = delays.next().unwrap_or(self.settings.retry_max_backoff);
+                    metrics::retried("mcp_server_unavailable");
                     tracing::warn!(tool, %reason, retry_in = ?delay, "mcp-server unavailable, retrying");
                     tokio::time::sleep(delay).await;
                     continue;

@@ -1,4 +1,5 @@
-//! What both binaries set up around their work: logging, and the shutdown signal.
+//! What both binaries set up around their work: logging, the metrics recorder, and the
+//! shutdown signal.
 //!
 //! Logging: `RUST_LOG` filters (default `info,rmcp=warn`); `LOG_FORMAT=json` gives one JSON object
 //! per line for log shippers, anything else readable text. Logs go to stderr so that
@@ -6,6 +7,8 @@
 
 use std::io::IsTerminal;
 
+use metrics_exporter_prometheus::PrometheusBuilder;
+pub use metrics_exporter_prometheus::{BuildError, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global log subscriber; call once, first thing in `main`.
@@ -23,6 +26,29 @@ pub fn init_logging() {
     } else {
         builder.init();
     }
+}
+
+/// Latency buckets (seconds) for every histogram: from a fast tool call to a long job.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+/// Installs the global Prometheus recorder (the `metrics` macros record into it) and
+/// returns the handle that renders `/metrics`. Call once, at start.
+pub fn install_metrics() -> Result<PrometheusHandle, BuildError> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets(LATENCY_BUCKETS)?
+        .install_recorder()?;
+    // Histograms are kept in rolling buffers that need draining now and then.
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
 }
 
 /// Resolves on SIGTERM (what Kubernetes and docker send) or SIGINT (Ctrl-C).

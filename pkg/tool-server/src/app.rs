@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{middleware, Json, Router};
+use mcp_jobs_runtime::PrometheusHandle;
 use mcp_jobs_upstream::{Allowlist, Pool};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::require_api_key;
 use crate::config::{Auth, ServerSettings};
 use crate::gateway;
+use crate::metrics;
 use crate::stats::RequestStats;
 use crate::tools::JobTools;
 
@@ -33,9 +35,17 @@ const REAP_EVERY: Duration = Duration::from_secs(5);
 pub fn router(
     settings: &ServerSettings,
     pool: Pool,
+    metrics: PrometheusHandle,
     draining: CancellationToken,
     stop: CancellationToken,
 ) -> Router {
+    let scrape = {
+        let pool = pool.clone();
+        move || async move {
+            metrics::record_pool(&pool);
+            metrics.render()
+        }
+    };
     let tools = JobTools::new(
         pool,
         Arc::new(RequestStats::default()),
@@ -48,6 +58,7 @@ pub fn router(
     guarded(api, settings)
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(ready).with_state(draining))
+        .route("/metrics", get(scrape))
 }
 
 /// rmcp's Streamable HTTP service for `handler`, the way mcp-server runs it: stateless,
@@ -75,9 +86,10 @@ pub fn mcp_service<H: ServerHandler + Clone>(
 }
 
 /// `routes` behind what guards every endpoint but the probes: the body limit and the
-/// API-key gate.
+/// API-key gate; and counted and timed in the metrics.
 pub fn guarded(routes: Router, settings: &ServerSettings) -> Router {
     routes
+        .route_layer(middleware::from_fn(metrics::track_http))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(middleware::from_fn_with_state(
             settings.auth.clone(),
@@ -115,6 +127,7 @@ pub fn no_delay(stream: &mut tokio::net::TcpStream) {
 /// upstream connection (children exit or are killed with their process group).
 pub async fn serve(
     settings: ServerSettings,
+    metrics: PrometheusHandle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if matches!(settings.auth, Auth::Disabled) {
@@ -127,7 +140,13 @@ pub async fn serve(
         Pool::new(settings.policy.clone(), settings.pool.clone()).map_err(std::io::Error::other)?;
     let draining = CancellationToken::new();
     let stop = CancellationToken::new();
-    let app = router(&settings, pool.clone(), draining.clone(), stop.clone());
+    let app = router(
+        &settings,
+        pool.clone(),
+        metrics,
+        draining.clone(),
+        stop.clone(),
+    );
 
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "mcp-server listening");

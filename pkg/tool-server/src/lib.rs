@@ -5,6 +5,7 @@
 //! - [`tools`]: the MCP tools `server_initialize`, `list_tools` and `call_tool`.
 //! - [`gateway`]: the same tools over REST, Server-Sent Events and WebSocket.
 //! - [`stats`]: request counts by tool and outcome, for `/stats`.
+//! - [`metrics`]: the Prometheus metrics behind `/metrics`.
 //! - [`app`]: the HTTP application — `/mcp`, the gateway, `/stats`, `/health`, `/ready` —
 //!   and its lifecycle.
 
@@ -12,6 +13,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod gateway;
+pub mod metrics;
 pub mod stats;
 pub mod tools;
 

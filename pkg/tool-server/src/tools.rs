@@ -6,7 +6,7 @@
 //! upstream tool's own `isError` result is passed through untouched.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mcp_jobs_contract::ServerConfig;
 use mcp_jobs_upstream::{
@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
+use crate::metrics;
 use crate::stats::RequestStats;
 
 /// Names a described server.
@@ -173,6 +174,7 @@ impl JobTools {
         &self,
         params: ServerParams,
     ) -> Result<CallToolResult, ErrorData> {
+        let started = Instant::now();
         let result = self
             .pool
             .initialize(
@@ -182,10 +184,11 @@ impl JobTools {
             )
             .await
             .map(|(info, tools)| initialize_result(&params.server_name, &info, &tools));
-        self.recorded("server_initialize", result)
+        self.recorded("server_initialize", started, result)
     }
 
     async fn run_list_tools(&self, params: ServerParams) -> Result<CallToolResult, ErrorData> {
+        let started = Instant::now();
         let result = self
             .pool
             .list_tools(
@@ -202,7 +205,7 @@ impl JobTools {
                 ))];
                 result
             });
-        self.recorded("list_tools", result)
+        self.recorded("list_tools", started, result)
     }
 
     async fn run_call_tool(
@@ -211,32 +214,28 @@ impl JobTools {
         meta: Option<RequestMetaObject>,
         progress: Option<&ProgressSink>,
     ) -> Result<CallToolResult, ErrorData> {
+        let started = Instant::now();
         let size = json_size(&params.arguments);
-        if size > self.max_argument_bytes {
-            self.stats
-                .record("call_tool", FailureKind::Refused.as_str());
-            return Err(ErrorData::new(
-                ErrorCode(REFUSED),
-                format!(
-                    "the arguments for tool {:?} are {size} bytes; MCP_MAX_ARGUMENT_BYTES allows {}",
-                    params.tool, self.max_argument_bytes
-                ),
-                Some(json!({ "kind": FailureKind::Refused.as_str() })),
-            ));
-        }
-        let result = self
-            .pool
-            .call_tool(
-                &params.server_name,
-                &params.config,
-                &params.tool,
-                params.arguments,
-                meta,
-                progress,
-                deadline(params.timeout_ms),
-            )
-            .await;
-        self.recorded("call_tool", result)
+        let result = if size > self.max_argument_bytes {
+            Err(UpstreamError::ArgumentsTooLarge {
+                tool: params.tool,
+                size,
+                limit: self.max_argument_bytes,
+            })
+        } else {
+            self.pool
+                .call_tool(
+                    &params.server_name,
+                    &params.config,
+                    &params.tool,
+                    params.arguments,
+                    meta,
+                    progress,
+                    deadline(params.timeout_ms),
+                )
+                .await
+        };
+        self.recorded("call_tool", started, result)
     }
 
     /// Counts the request by tool and outcome, and turns an upstream failure into the
@@ -244,6 +243,7 @@ impl JobTools {
     fn recorded(
         &self,
         tool: &'static str,
+        started: Instant,
         result: Result<CallToolResult, UpstreamError>,
     ) -> Result<CallToolResult, ErrorData> {
         let outcome = match &result {
@@ -252,6 +252,7 @@ impl JobTools {
             Err(e) => e.kind().as_str(),
         };
         self.stats.record(tool, outcome);
+        metrics::tool_call(tool, outcome, started);
         result.map_err(into_error_data)
     }
 }
@@ -337,12 +338,10 @@ fn tool_summary(server: &str, tools: &[Tool]) -> String {
 }
 
 /// Implementation-defined JSON-RPC server error codes, one per failure kind.
-const REFUSED: i32 = -32001;
-
 fn into_error_data(error: UpstreamError) -> ErrorData {
     let kind = error.kind();
     let code = match kind {
-        FailureKind::Refused => REFUSED,
+        FailureKind::Refused => -32001,
         FailureKind::Unavailable => -32002,
         FailureKind::Timeout => -32003,
         FailureKind::Rejected => -32004,

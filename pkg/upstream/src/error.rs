@@ -48,6 +48,15 @@ pub enum UpstreamError {
     #[error("remote host {host:?} is not allowed: add it to MCP_ALLOWED_REMOTE_HOSTS to let jobs reach it")]
     HostNotAllowed { host: String },
 
+    #[error(
+        "the arguments for tool {tool:?} are {size} bytes; MCP_MAX_ARGUMENT_BYTES allows {limit}"
+    )]
+    ArgumentsTooLarge {
+        tool: String,
+        size: usize,
+        limit: usize,
+    },
+
     #[error("invalid remote server config: {reason}")]
     InvalidRemote { reason: String },
 
@@ -119,7 +128,8 @@ impl UpstreamError {
             | Self::EnvFileOutsideDir { .. }
             | Self::EnvFileUnreadable { .. }
             | Self::HostNotAllowed { .. }
-            | Self::InvalidRemote { .. } => FailureKind::Refused,
+            | Self::InvalidRemote { .. }
+            | Self::ArgumentsTooLarge { .. } => FailureKind::Refused,
             Self::Spawn { .. }
             | Self::Handshake { .. }
             | Self::Disconnected { .. }

@@ -38,6 +38,8 @@ struct Env {
     retry_max_backoff_ms: u64,
     #[serde(default = "default_shutdown_grace_seconds")]
     shutdown_grace_seconds: u64,
+    #[serde(default = "default_metrics_port")]
+    metrics_port: u16,
     worker_id: Option<String>,
     hostname: Option<String>,
 }
@@ -72,6 +74,9 @@ fn default_retry_max_backoff_ms() -> u64 {
 fn default_shutdown_grace_seconds() -> u64 {
     25
 }
+fn default_metrics_port() -> u16 {
+    9090
+}
 
 #[derive(Clone)]
 pub struct WorkerSettings {
@@ -88,6 +93,8 @@ pub struct WorkerSettings {
     pub concurrency: usize,
     pub runner: RunnerSettings,
     pub shutdown_grace: Duration,
+    /// Where `/metrics`, `/health` and `/ready` are served.
+    pub metrics_port: u16,
     /// `RDKAFKA_SESSION_TIMEOUT_MS=6000` → `session.timeout.ms=6000`; applied last, so
     /// they override anything the worker sets.
     pub rdkafka_overrides: BTreeMap<String, String>,
@@ -188,6 +195,7 @@ impl WorkerSettings {
                 worker_id,
             },
             shutdown_grace: Duration::from_secs(env.shutdown_grace_seconds),
+            metrics_port: env.metrics_port,
             rdkafka_overrides,
         })
     }

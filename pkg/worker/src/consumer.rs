@@ -13,9 +13,11 @@
 //! commit; it never loses one.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::outcome::{Outcome, Source, Status};
 use mcp_jobs_engine::retry::infrastructure_backoff;
 use mcp_jobs_engine::runner::JobRunner;
@@ -26,6 +28,7 @@ use rdkafka::consumer::{
 };
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::statistics::Statistics;
 use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, Message, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -33,6 +36,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WorkerSettings;
+use crate::health::Readiness;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -49,7 +53,11 @@ const STALL_BEFORE_PAUSE: Duration = Duration::from_secs(1);
 /// Consumes until `shutdown` is cancelled; then stops fetching, finishes the jobs in
 /// hand (running and waiting: every one finished means no finished job is repeated by
 /// the next owner) within the grace period, commits what is done and leaves the group.
-pub async fn run(settings: WorkerSettings, shutdown: CancellationToken) -> Result<(), WorkerError> {
+pub async fn run(
+    settings: WorkerSettings,
+    ready: Readiness,
+    shutdown: CancellationToken,
+) -> Result<(), WorkerError> {
     let consumer: JobConsumer = settings
         .kafka_config(&[
             ("group.id", &settings.group),
@@ -63,6 +71,8 @@ pub async fn run(settings: WorkerSettings, shutdown: CancellationToken) -> Resul
             // would dwarf everything else the worker holds.
             ("queued.max.messages.kbytes", "1024"),
             ("queued.min.messages", "1000"),
+            // Per-partition lag and committed offsets for /metrics.
+            ("statistics.interval.ms", "5000"),
         ])
         .create_with_context(RebalanceContext::default())?;
     let producer: FutureProducer = settings
@@ -100,7 +110,9 @@ pub async fn run(settings: WorkerSettings, shutdown: CancellationToken) -> Resul
         running: HashMap::new(),
         paused: false,
     };
+    ready.store(true, Ordering::Relaxed);
     worker.consume(&shutdown, settings.shutdown_grace).await;
+    ready.store(false, Ordering::Relaxed);
     worker.leave();
     Ok(())
 }
@@ -134,6 +146,7 @@ impl Worker {
             while let Some(ticket) = self.window.next_to_start() {
                 self.start(ticket, events_tx.clone());
             }
+            metrics::in_flight(self.window.running());
             let full = self.window.is_full() || (self.paused && !self.window.has_room());
             full_since = if full {
                 full_since.or_else(|| Some(Instant::now()))
@@ -278,6 +291,7 @@ impl Worker {
         if pause != self.paused {
             self.pause_assignment(pause);
             self.paused = pause;
+            ::metrics::gauge!("mcp_jobs_worker_paused").set(if pause { 1.0 } else { 0.0 });
         }
     }
 
@@ -320,7 +334,27 @@ impl RebalanceContext {
     }
 }
 
-impl ClientContext for RebalanceContext {}
+impl ClientContext for RebalanceContext {
+    /// librdkafka's own view of each assigned partition, every `statistics.interval.ms`.
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in &statistics.topics {
+            for (partition, p) in stats.partitions.iter().filter(|(id, _)| **id >= 0) {
+                let labels = [
+                    ("topic", topic.clone()),
+                    ("partition", partition.to_string()),
+                ];
+                if p.consumer_lag >= 0 {
+                    ::metrics::gauge!("mcp_jobs_worker_consumer_lag", &labels)
+                        .set(p.consumer_lag as f64);
+                }
+                if p.committed_offset >= 0 {
+                    ::metrics::gauge!("mcp_jobs_worker_committed_offset", &labels)
+                        .set(p.committed_offset as f64);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

@@ -3,12 +3,14 @@
 //! - [`config`]: settings from the environment (incl. `RDKAFKA_*` overrides), checked at start.
 //! - [`consumer`]: the Kafka loop — fetch, run many jobs at once, write outcomes, store
 //!   offsets only behind finished work, pause on back-pressure, handle rebalances.
+//! - [`health`]: `/metrics`, `/health` and `/ready` on `METRICS_PORT`.
 //! - [`publish`], [`admin`] and [`lag`]: the operator subcommands (send a job, create the
 //!   topics, report the group's lag and the replicas it calls for).
 
 pub mod admin;
 pub mod config;
 pub mod consumer;
+pub mod health;
 pub mod lag;
 pub mod publish;
 
