@@ -327,11 +327,7 @@ impl Broker {
     /// Commits `offsets` (partition, next offset to read) for `group`, as a consumer of
     /// that group would.
     pub fn commit(&self, group: &str, topic: &str, offsets: &[(i32, i64)]) {
-        let consumer: BaseConsumer = self
-            .client_config()
-            .set("group.id", group)
-            .create()
-            .expect("consumer");
+        let consumer = self.group_consumer(group);
         let mut list = TopicPartitionList::new();
         for (partition, offset) in offsets {
             list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
@@ -342,12 +338,16 @@ impl Broker {
             .expect("commit");
     }
 
-    pub fn committed(&self, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
-        let consumer: BaseConsumer = self
-            .client_config()
+    /// A consumer of `group` that never joins it: for reading and writing its offsets.
+    fn group_consumer(&self, group: &str) -> BaseConsumer {
+        self.client_config()
             .set("group.id", group)
             .create()
-            .expect("consumer");
+            .expect("consumer")
+    }
+
+    pub fn committed(&self, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
+        let consumer = self.group_consumer(group);
         let mut list = TopicPartitionList::new();
         for partition in 0..partitions {
             list.add_partition(topic, partition);
@@ -538,6 +538,14 @@ pub fn sse_events(body: &str) -> Vec<(String, serde_json::Value)> {
             Some((name, data))
         })
         .collect()
+}
+
+/// The names in a `{"tools": [{"name": ...}, ...]}` listing, in order.
+pub fn tool_names(listing: &serde_json::Value) -> Vec<&str> {
+    listing["tools"]
+        .as_array()
+        .map(|tools| tools.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default()
 }
 
 /// One sample of a Prometheus text exposition: `name{labels} value`.

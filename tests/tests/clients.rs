@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use mcp_jobs_e2e::{fixture, McpServer, API_KEY};
+use mcp_jobs_e2e::{fixture, tool_names, McpServer, API_KEY};
 use serde_json::Value;
 
 /// Runs a client to completion and returns its stdout, failing the test with its
@@ -114,13 +114,10 @@ fn the_inspector_cli_lists_and_calls_tools() {
         serde_json::from_str::<Value>(json).unwrap_or_else(|e| panic!("{e}: {stdout}"))
     };
     let listed = inspector(&["--method", "tools/list"]);
-    let names: Vec<&str> = listed["tools"]
-        .as_array()
-        .expect("tools")
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
-    assert_eq!(names, ["call_tool", "list_tools", "server_initialize"]);
+    assert_eq!(
+        tool_names(&listed),
+        ["call_tool", "list_tools", "server_initialize"]
+    );
 
     let called = inspector(&[
         "--method",

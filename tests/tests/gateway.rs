@@ -4,7 +4,7 @@
 
 use std::net::TcpStream;
 
-use mcp_jobs_e2e::{fixture, server_everything, sse_events, McpServer, API_KEY};
+use mcp_jobs_e2e::{fixture, server_everything, sse_events, tool_names, McpServer, API_KEY};
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -40,13 +40,10 @@ fn rest_lists_and_calls_tools_with_statuses_that_say_whose_fault() {
         .send()
         .and_then(|r| r.json())
         .expect("GET /tools");
-    let names: Vec<&str> = listed["tools"]
-        .as_array()
-        .expect("tools")
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
-    assert_eq!(names, ["call_tool", "list_tools", "server_initialize"]);
+    assert_eq!(
+        tool_names(&listed),
+        ["call_tool", "list_tools", "server_initialize"]
+    );
     assert!(listed["tools"][0]["inputSchema"]["properties"]["config"].is_object());
     assert!(listed["tools"][0]["description"].is_string());
 
