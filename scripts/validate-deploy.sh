@@ -32,6 +32,7 @@ python3 -c 'import kubernetes_validate' 2>/dev/null ||
   pip_install "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
 
 exec python3 - <<'PY'
+import fnmatch
 import glob
 import json
 import os
@@ -570,6 +571,23 @@ for df, ctx in sorted(dockerfiles.items()):
             if not glob.glob(os.path.join(ctx, src)):
                 missing.append(src)
     check(not missing, f"{df}: every COPY/ADD source exists in build context {ctx}", f"missing {missing}")
+    ignore_file = os.path.join(ctx, ".dockerignore")
+    ignored = []
+    if os.path.isfile(ignore_file):
+        with open(ignore_file) as f:
+            patterns = [l.strip().rstrip("/") for l in f if l.strip() and not l.startswith("#")]
+        for word, rest in ins:
+            if word not in ("COPY", "ADD") or "--from=" in rest:
+                continue
+            for src in shlex.split(rest)[:-1]:
+                parts = os.path.normpath(src).split(os.sep)
+                for pattern in patterns:
+                    bare = pattern.removeprefix("**/")
+                    if any(fnmatch.fnmatch("/".join(parts[:n]), bare) for n in range(1, len(parts) + 1)) or \
+                       (pattern.startswith("**/") and any(fnmatch.fnmatch(part, bare) for part in parts)):
+                        ignored.append(f"{src} ({pattern})")
+    check(os.path.isfile(ignore_file), f"{ctx}/.dockerignore keeps build output and dependencies out of the context")
+    check(not ignored, f"{df}: no COPY source is excluded by .dockerignore", f"excluded {ignored}")
     final = ins[final_start:]
     users = [rest for word, rest in final if word == "USER"]
     check(users and users[-1].split(":")[0] not in ("root", "0"), f"{df}: final stage runs as a non-root USER ({users[-1] if users else 'none'})")

@@ -1,12 +1,19 @@
 //! What the benchmarks share: the trivial `add` tool the server benchmark serves from
 //! every contender, so that they all do the same work per request.
 
+use mcp_jobs_tool_server::trace::mcp_call_span;
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, InitializeResult, ServerCapabilities};
-use rmcp::{tool, tool_handler, tool_router, ServerHandler};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, InitializeResult,
+    ServerCapabilities,
+};
+use rmcp::service::RequestContext;
+use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler};
 use schemars::JsonSchema;
 use serde::Deserialize;
+use tracing::{Instrument, Span};
 
 #[derive(Deserialize, JsonSchema)]
 pub struct AddParams {
@@ -18,12 +25,16 @@ pub struct AddParams {
 #[derive(Clone)]
 pub struct AddServer {
     tool_router: std::sync::Arc<ToolRouter<Self>>,
+    traced: bool,
 }
 
-impl Default for AddServer {
-    fn default() -> Self {
+impl AddServer {
+    /// `traced`: each call gets the span mcp-server gives its own tool calls,
+    /// continuing the caller's trace (what "ours" pays for tracing).
+    pub fn new(traced: bool) -> Self {
         Self {
             tool_router: std::sync::Arc::new(Self::tool_router()),
+            traced,
         }
     }
 }
@@ -38,6 +49,22 @@ impl AddServer {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for AddServer {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let span = if self.traced {
+            mcp_call_span(&request.name, &context)
+        } else {
+            Span::none()
+        };
+        self.tool_router
+            .call(ToolCallContext::new(self, request, context))
+            .instrument(span)
+            .await
+    }
+
     fn get_info(&self) -> InitializeResult {
         InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
     }

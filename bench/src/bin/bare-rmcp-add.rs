@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true);
-    let handler = AddServer::default();
+    let handler = AddServer::new(false);
     let service = StreamableHttpService::new(
         move || Ok(handler.clone()),
         Arc::new(NeverSessionManager::default()),

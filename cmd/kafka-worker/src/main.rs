@@ -56,12 +56,13 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    mcp_jobs_runtime::init_logging();
+    // Held to the end: dropping it sends the last spans.
+    let _telemetry = mcp_jobs_telemetry::init("kafka-worker").context("telemetry")?;
     let cli = Cli::parse();
     let settings = WorkerSettings::from_env().context("kafka-worker configuration")?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
-            let metrics = mcp_jobs_runtime::install_metrics().context("metrics recorder")?;
+            let metrics = mcp_jobs_telemetry::install_metrics().context("metrics recorder")?;
             let ready = health::Readiness::default();
             health::serve(settings.metrics_port, metrics, ready.clone())
                 .await

@@ -10,10 +10,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    mcp_jobs_runtime::init_logging();
+    // Held to the end: dropping it sends the last spans.
+    let _telemetry = mcp_jobs_telemetry::init("mcp-server").context("telemetry")?;
     let settings =
         mcp_jobs_tool_server::ServerSettings::from_env().context("mcp-server configuration")?;
-    let metrics = mcp_jobs_runtime::install_metrics().context("metrics recorder")?;
+    let metrics = mcp_jobs_telemetry::install_metrics().context("metrics recorder")?;
     mcp_jobs_tool_server::serve(settings, metrics, mcp_jobs_runtime::shutdown_signal())
         .await
         .context("mcp-server failed")

@@ -4,6 +4,7 @@
 //! - [`McpServersConfig`] / [`ServerConfig`]: the MCP servers a job describes, stdio or remote.
 //! - [`JobType`] and [`ToolCall`]: what the job asks for, already checked against its servers.
 //! - [`ContractError`]: why a message was refused, naming the offending field.
+//! - [`META_JOB_ID`] / [`META_ATTEMPT`]: the `_meta` keys naming the job on every call it makes.
 //!
 //! This crate does no I/O: the worker parses with it, mcp-server validates tool
 //! arguments with it, and both agree on one definition of a valid job.
@@ -15,3 +16,10 @@ mod servers;
 pub use envelope::{JobType, ScheduledJobEnvelope, ToolCall, MAX_JOB_ID_CHARS};
 pub use error::ContractError;
 pub use servers::{McpServersConfig, RemoteServer, RemoteTransport, ServerConfig, StdioServer};
+
+/// `_meta` key carrying the job's id on every MCP call the worker makes for it, so tools
+/// (and the traces and logs of mcp-server) can tell which job a call belongs to and
+/// deduplicate redelivered jobs.
+pub const META_JOB_ID: &str = "mcp-jobs/jobId";
+/// `_meta` key carrying the attempt number (1 for the first) beside [`META_JOB_ID`].
+pub const META_ATTEMPT: &str = "mcp-jobs/attempt";

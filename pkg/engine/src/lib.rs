@@ -6,6 +6,7 @@
 //! - [`runner`]: runs one message to an [`outcome::Outcome`], with job retries and
 //!   indefinite waits for infrastructure.
 //! - [`tool_client`]: the MCP client of mcp-server, spread over replicas with failover.
+//! - [`traced_http`]: its HTTP client, sending each call's trace context as W3C headers.
 //! - [`outcome`]: the result and dead-letter records every message ends in.
 //! - [`retry`]: the backoff schedules.
 //! - [`metrics`]: the job metrics every source reports alike.
@@ -15,4 +16,5 @@ pub mod outcome;
 pub mod retry;
 pub mod runner;
 pub mod tool_client;
+pub mod traced_http;
 pub mod window;

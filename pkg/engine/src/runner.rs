@@ -13,14 +13,17 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use mcp_jobs_contract::{JobType, ScheduledJobEnvelope};
+use mcp_jobs_contract::{JobType, ScheduledJobEnvelope, META_ATTEMPT, META_JOB_ID};
+use mcp_jobs_telemetry::propagation::{self, Context};
 use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::object;
 use serde_json::{Map, Value};
 use tokio::sync::watch;
+use tracing::field::Empty;
+use tracing::Span;
 
 use crate::metrics;
-use crate::outcome::{Failure, Outcome, Status};
+use crate::outcome::{Failure, Outcome, Source, Status};
 use crate::retry::{exponential_backoff, infrastructure_backoff};
 use crate::tool_client::{CallError, ToolClient};
 
@@ -36,10 +39,6 @@ const RETRIABLE_KINDS: [&str; 4] = [
     "upstream_timeout",
     "job_timeout",
 ];
-
-/// `_meta` keys carrying the job's identity on every call, so tools can deduplicate.
-pub const META_JOB_ID: &str = "mcp-jobs/jobId";
-pub const META_ATTEMPT: &str = "mcp-jobs/attempt";
 
 #[derive(Debug, Clone)]
 pub struct RunnerSettings {
@@ -63,6 +62,24 @@ pub struct JobRunner {
     health: watch::Sender<bool>,
 }
 
+/// The span one message runs in, from receipt to durable outcome: a child of the
+/// producer's trace when the message carried one, else the root of a new trace.
+pub fn job_span(source: &Source, parent: Context) -> Span {
+    let span = tracing::info_span!(
+        "job",
+        otel.kind = "consumer",
+        topic = %source.topic,
+        partition = source.partition,
+        offset = source.offset,
+        job_id = Empty,
+        job_type = Empty,
+        trace_id = Empty,
+        otel.status_code = Empty,
+    );
+    propagation::continue_trace(&span, parent);
+    span
+}
+
 impl JobRunner {
     pub fn new(client: ToolClient, settings: RunnerSettings) -> Self {
         Self {
@@ -79,8 +96,10 @@ impl JobRunner {
 
     /// Parses and runs `message`. Always returns an outcome; it may wait indefinitely
     /// while mcp-server is unreachable (the caller decides when to give up waiting).
+    /// Run it inside a [`job_span`], whose job fields it fills in.
     pub async fn run(&self, message: &[u8]) -> Outcome {
         let started_at = Utc::now();
+        let span = Span::current();
         let (job_id, job_type, attempts, result) = match ScheduledJobEnvelope::from_slice_limited(
             message,
             self.settings.max_message_bytes,
@@ -95,6 +114,8 @@ impl JobRunner {
                 }),
             ),
             Ok(job) => {
+                span.record("job_id", job.job_id.as_str());
+                span.record("job_type", job.job_type.as_str());
                 let (attempts, result) = self.run_attempts(&job).await;
                 (
                     Some(job.job_id.clone()),
@@ -120,6 +141,9 @@ impl JobRunner {
             worker: self.settings.worker_id.clone(),
         };
         metrics::job_finished(&outcome);
+        if outcome.status == Status::Failed {
+            span.record("otel.status_code", "ERROR");
+        }
         outcome
     }
 

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::{Duration, Instant};
 
+use mcp_jobs_telemetry::propagation;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
     JsonObject, MetaObject, RequestMetaObject,
@@ -20,6 +21,10 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{RoleClient, ServiceExt};
 use tokio::sync::Mutex;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument;
+
+use crate::traced_http::TracedHttp;
 
 type Session = Arc<RunningService<RoleClient, ClientConfig>>;
 
@@ -47,7 +52,7 @@ struct Replica {
     endpoint: String,
     api_key: Option<String>,
     concurrency: usize,
-    http: reqwest::Client,
+    http: TracedHttp,
     /// One MCP client session, shared by concurrent calls and replaced after
     /// transport failures.
     session: Mutex<Option<Session>>,
@@ -59,7 +64,7 @@ impl ToolClient {
     /// `concurrency` calls may be in flight to each (rmcp's client allows 16 by default).
     pub fn new(endpoints: &[String], api_key: Option<String>, concurrency: usize) -> Self {
         // rmcp's default client turns connection pooling off; a busy worker wants it.
-        let http = reqwest::Client::new();
+        let http = TracedHttp(reqwest::Client::new());
         Self {
             replicas: endpoints
                 .iter()
@@ -77,16 +82,32 @@ impl ToolClient {
     }
 
     /// Calls `tool` on mcp-server with `meta` as the request's `_meta`; `timeout`
-    /// bounds the wait for each replica's answer.
+    /// bounds the wait for each replica's answer. The call is a span of the current
+    /// trace, and its context travels in `_meta` (and so in the HTTP headers).
     pub async fn call(
         &self,
         tool: &str,
         arguments: JsonObject,
-        meta: JsonObject,
+        mut meta: JsonObject,
         timeout: Duration,
     ) -> Result<CallToolResult, CallError> {
+        let span = tracing::info_span!(
+            "mcp-server call",
+            otel.name = format!("tools/call {tool}"),
+            otel.kind = "client",
+            tool,
+        );
+        propagation::inject_meta(&span, &mut meta);
         let mut params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
         params.meta = Some(RequestMetaObject(MetaObject(meta)));
+        self.call_replicas(params, timeout).instrument(span).await
+    }
+
+    async fn call_replicas(
+        &self,
+        params: CallToolRequestParams,
+        timeout: Duration,
+    ) -> Result<CallToolResult, CallError> {
         let mut last_failure = String::from("no mcp-server replica configured");
         for replica in self.rotation() {
             match replica.call(params.clone(), timeout).await {
@@ -161,12 +182,17 @@ impl Replica {
             ClientCapabilities::default(),
             Implementation::new("kafka-worker", env!("CARGO_PKG_VERSION")),
         );
-        let session = Arc::new(
-            client
-                .serve(transport)
-                .await
-                .map_err(|e| CallError::Infrastructure(format!("connecting: {e}")))?,
-        );
+        // Connected from a task of its own: the session serves many jobs, so its
+        // long-lived tasks must not hang under (and hold open) the span of the job that
+        // happened to open it. Dropping the future aborts the connect.
+        let connecting = AbortOnDropHandle::new(tokio::spawn(client.serve(transport)));
+        let session = match connecting.await {
+            Ok(served) => {
+                served.map_err(|e| CallError::Infrastructure(format!("connecting: {e}")))?
+            }
+            Err(e) => return Err(CallError::Infrastructure(format!("connecting: {e}"))),
+        };
+        let session = Arc::new(session);
         *current = Some(session.clone());
         Ok(session)
     }

@@ -14,6 +14,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::Hash;
 
+use mcp_jobs_telemetry::propagation::Context;
+
 /// One received message, as the source hands it over.
 #[derive(Debug, Clone)]
 pub struct Delivery<P> {
@@ -21,6 +23,8 @@ pub struct Delivery<P> {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
+    /// The producer's trace context (W3C headers on the message), or an empty one.
+    pub trace: Context,
 }
 
 /// A message allowed to start; hand it back to [`Window::finish`] when its outcome is durable.
@@ -199,6 +203,7 @@ mod tests {
             offset,
             key: key.map(|k| k.as_bytes().to_vec()),
             payload: Vec::new(),
+            trace: Context::new(),
         }
     }
 

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{middleware, Json, Router};
-use mcp_jobs_runtime::PrometheusHandle;
+use mcp_jobs_telemetry::PrometheusHandle;
 use mcp_jobs_upstream::{Allowlist, Pool};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};

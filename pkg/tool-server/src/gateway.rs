@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,8 +26,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use tracing::Instrument;
 
 use crate::tools::JobTools;
+use crate::trace;
 
 pub fn routes() -> Router<JobTools> {
     Router::new()
@@ -80,9 +82,15 @@ async fn list_tools(State(tools): State<JobTools>) -> Json<Value> {
 async fn call_tool(
     State(tools): State<JobTools>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     Json(request): Json<ToolRequest>,
 ) -> Response {
-    match tools.call(&name, request.arguments, None).await {
+    let span = trace::tool_call_span(&name, Some(&headers), &JsonObject::new());
+    match tools
+        .call(&name, request.arguments, None)
+        .instrument(span)
+        .await
+    {
         Ok(result) => Json(result).into_response(),
         Err(error) => {
             let body = ErrorBody::from(error);
@@ -94,9 +102,10 @@ async fn call_tool(
 async fn stream_tool(
     State(tools): State<JobTools>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     Json(request): Json<ToolRequest>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let events = run_streaming(tools, name, request).map(|tagged| {
+    let events = run_streaming(tools, name, request, &headers).map(|tagged| {
         let name = event_name(&tagged.event);
         Ok(Event::default()
             .event(name)
@@ -109,13 +118,15 @@ async fn stream_tool(
 async fn websocket_tool(
     State(tools): State<JobTools>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    upgrade.on_upgrade(move |socket| serve_websocket(socket, tools, name))
+    upgrade.on_upgrade(move |socket| serve_websocket(socket, tools, name, headers))
 }
 
-/// Runs each request on the socket in turn until the client closes it.
-async fn serve_websocket(mut socket: WebSocket, tools: JobTools, name: String) {
+/// Runs each request on the socket in turn until the client closes it. Every request
+/// continues the trace of the upgrade request, if it carried one.
+async fn serve_websocket(mut socket: WebSocket, tools: JobTools, name: String, headers: HeaderMap) {
     while let Some(Ok(message)) = socket.recv().await {
         let text = match message {
             Message::Text(text) => text,
@@ -123,7 +134,7 @@ async fn serve_websocket(mut socket: WebSocket, tools: JobTools, name: String) {
             _ => continue,
         };
         let mut events = match serde_json::from_str::<ToolRequest>(&text) {
-            Ok(request) => run_streaming(tools.clone(), name.clone(), request).boxed(),
+            Ok(request) => run_streaming(tools.clone(), name.clone(), request, &headers).boxed(),
             Err(e) => futures::stream::iter([Tagged {
                 id: None,
                 event: GatewayEvent::Error(ErrorBody {
@@ -152,7 +163,9 @@ fn run_streaming(
     tools: JobTools,
     name: String,
     request: ToolRequest,
+    headers: &HeaderMap,
 ) -> impl Stream<Item = Tagged> + Send {
+    let span = trace::tool_call_span(&name, Some(headers), &JsonObject::new());
     let (events, received) = mpsc::unbounded_channel();
     let id = request.id;
     let emit = move |event| {
@@ -161,32 +174,35 @@ fn run_streaming(
             event,
         });
     };
-    let task = tokio::spawn(async move {
-        emit(GatewayEvent::Started { tool: name.clone() });
-        let (sink, updates) = mpsc::unbounded_channel();
-        let call = tools.call(&name, request.arguments, Some(&sink));
-        let result = relay_progress(
-            call,
-            UnboundedReceiverStream::new(updates),
-            Duration::ZERO,
-            |update| {
-                emit(GatewayEvent::Progress(update));
-                std::future::ready(())
-            },
-        )
-        .await;
-        let status = match result {
-            Ok(result) => {
-                emit(GatewayEvent::Result { result });
-                "complete"
-            }
-            Err(error) => {
-                emit(GatewayEvent::Error(error.into()));
-                "failed"
-            }
-        };
-        emit(GatewayEvent::Done { status });
-    });
+    let task = tokio::spawn(
+        async move {
+            emit(GatewayEvent::Started { tool: name.clone() });
+            let (sink, updates) = mpsc::unbounded_channel();
+            let call = tools.call(&name, request.arguments, Some(&sink));
+            let result = relay_progress(
+                call,
+                UnboundedReceiverStream::new(updates),
+                Duration::ZERO,
+                |update| {
+                    emit(GatewayEvent::Progress(update));
+                    std::future::ready(())
+                },
+            )
+            .await;
+            let status = match result {
+                Ok(result) => {
+                    emit(GatewayEvent::Result { result });
+                    "complete"
+                }
+                Err(error) => {
+                    emit(GatewayEvent::Error(error.into()));
+                    "failed"
+                }
+            };
+            emit(GatewayEvent::Done { status });
+        }
+        .instrument(span),
+    );
     let guard = AbortOnDrop(task.abort_handle());
     UnboundedReceiverStream::new(received).map(move |event| {
         let _ = &guard;

@@ -6,6 +6,7 @@
 //! - [`gateway`]: the same tools over REST, Server-Sent Events and WebSocket.
 //! - [`stats`]: request counts by tool and outcome, for `/stats`.
 //! - [`metrics`]: the Prometheus metrics behind `/metrics`.
+//! - [`trace`]: the spans of a tool call, continuing the caller's trace.
 //! - [`app`]: the HTTP application — `/mcp`, the gateway, `/stats`, `/health`, `/ready` —
 //!   and its lifecycle.
 
@@ -16,6 +17,7 @@ pub mod gateway;
 pub mod metrics;
 pub mod stats;
 pub mod tools;
+pub mod trace;
 
 pub use app::{guarded, mcp_service, no_delay, router, serve};
 pub use config::{ConfigError, ServerSettings};

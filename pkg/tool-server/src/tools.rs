@@ -9,14 +9,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mcp_jobs_contract::ServerConfig;
+use mcp_jobs_telemetry::propagation;
 use mcp_jobs_upstream::{
     relay_progress, FailureKind, Pool, Progress, ProgressSink, ServerPeerInfo, Tool, UpstreamError,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, ErrorCode, Implementation, InitializeResult, JsonObject,
-    MetaObject, ProgressNotificationParam, RequestMetaObject, ServerCapabilities,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
+    Implementation, InitializeResult, JsonObject, MetaObject, ProgressNotificationParam,
+    RequestMetaObject, ServerCapabilities,
 };
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler};
@@ -26,9 +29,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use tracing::Instrument;
 
-use crate::metrics;
 use crate::stats::RequestStats;
+use crate::{metrics, trace};
 
 /// Names a described server.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -182,6 +186,7 @@ impl JobTools {
                 &params.config,
                 deadline(params.timeout_ms),
             )
+            .instrument(trace::upstream_span("initialize", &params.server_name))
             .await
             .map(|(info, tools)| initialize_result(&params.server_name, &info, &tools));
         self.recorded("server_initialize", started, result)
@@ -196,6 +201,7 @@ impl JobTools {
                 &params.config,
                 deadline(params.timeout_ms),
             )
+            .instrument(trace::upstream_span("tools/list", &params.server_name))
             .await
             .map(|tools| {
                 let mut result = CallToolResult::structured(json!({ "tools": tools }));
@@ -223,16 +229,21 @@ impl JobTools {
                 limit: self.max_argument_bytes,
             })
         } else {
+            let upstream = trace::upstream_span("tools/call", &params.server_name);
+            // The upstream server sees this call as the parent of its work.
+            let mut meta = meta.map(|meta| meta.0 .0).unwrap_or_default();
+            propagation::inject_meta(&upstream, &mut meta);
             self.pool
                 .call_tool(
                     &params.server_name,
                     &params.config,
                     &params.tool,
                     params.arguments,
-                    meta,
+                    Some(RequestMetaObject(MetaObject(meta))),
                     progress,
                     deadline(params.timeout_ms),
                 )
+                .instrument(upstream)
                 .await
         };
         self.recorded("call_tool", started, result)
@@ -259,6 +270,19 @@ impl JobTools {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for JobTools {
+    /// Every MCP tool call runs in a span that continues the caller's trace.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let span = trace::mcp_call_span(&request.name, &context);
+        self.tool_router
+            .call(ToolCallContext::new(self, request, context))
+            .instrument(span)
+            .await
+    }
+
     fn get_info(&self) -> InitializeResult {
         InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("mcp-jobs", env!("CARGO_PKG_VERSION")))

@@ -18,9 +18,11 @@ use rmcp::model::{
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::IntoTransport;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_util::task::AbortOnDropHandle;
 
 use mcp_jobs_contract::RemoteTransport;
 
@@ -98,7 +100,7 @@ impl Connection {
                 } => {
                     let child = spawn_child(server, command, args, env, cwd.as_deref(), secrets)?;
                     process_group = child.id().map(|pid| Pid::from_raw(pid as i32));
-                    client.serve(child).await
+                    serve_detached(client, child).await
                 }
                 Target::Remote {
                     url,
@@ -107,12 +109,9 @@ impl Connection {
                 } => {
                     let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
                         .custom_headers(header_map(headers)?);
-                    client
-                        .serve(StreamableHttpClientTransport::with_client(
-                            http.clone(),
-                            config,
-                        ))
-                        .await
+                    let transport =
+                        StreamableHttpClientTransport::with_client(http.clone(), config);
+                    serve_detached(client, transport).await
                 }
                 Target::Remote {
                     url,
@@ -126,7 +125,7 @@ impl Connection {
                     )
                     .await
                     .map_err(|e| handshake_failed(e.to_string()))?;
-                    client.serve(transport).await
+                    serve_detached(client, transport).await
                 }
             }
             .map_err(|e| handshake_failed(e.to_string()))
@@ -323,6 +322,24 @@ fn spawn_child(
         });
     }
     Ok(child)
+}
+
+/// Runs the MCP handshake in a task of its own. The session outlives the call that
+/// happens to start it, so its long-lived tasks must not hang under (and hold open)
+/// that call's span. Dropping the future aborts the handshake.
+async fn serve_detached<T, E, A>(
+    client: UpstreamClient,
+    transport: T,
+) -> Result<RunningService<RoleClient, UpstreamClient>, String>
+where
+    T: IntoTransport<RoleClient, E, A> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+    A: 'static,
+{
+    match AbortOnDropHandle::new(tokio::spawn(client.serve(transport))).await {
+        Ok(served) => served.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("the handshake task ended: {e}")),
+    }
 }
 
 pub(crate) fn header_map(

@@ -20,7 +20,7 @@ use std::time::Duration;
 use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::outcome::{Outcome, Source, Status};
 use mcp_jobs_engine::retry::infrastructure_backoff;
-use mcp_jobs_engine::runner::JobRunner;
+use mcp_jobs_engine::runner::{job_span, JobRunner};
 use mcp_jobs_engine::tool_client::ToolClient;
 use mcp_jobs_engine::window::{Delivery, Ticket, Window};
 use rdkafka::consumer::{
@@ -34,9 +34,11 @@ use rdkafka::{ClientContext, Message, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::config::WorkerSettings;
 use crate::health::Readiness;
+use crate::trace_headers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -192,6 +194,7 @@ impl Worker {
                         offset: message.offset(),
                         key: message.key().map(<[u8]>::to_vec),
                         payload: message.payload().unwrap_or_default().to_vec(),
+                        trace: trace_headers::context_of(message.headers()),
                     });
                     match received {
                         Ok(delivery) if grace_ends.is_none() => self.admit(delivery),
@@ -229,7 +232,8 @@ impl Worker {
             partition: ticket.delivery.partition,
             offset: ticket.delivery.offset,
         };
-        tokio::spawn(async move {
+        let span = job_span(&source, ticket.delivery.trace.clone());
+        let job = async move {
             let delivery = &ticket.delivery;
             let mut ran = false;
             // The receiver is gone only when the worker has stopped: nothing to report to.
@@ -264,7 +268,8 @@ impl Worker {
                 }
             }
             let _ = events.send(JobEvent::Finished(ticket));
-        });
+        };
+        tokio::spawn(job.instrument(span));
     }
 
     fn finish(&mut self, ticket: &Ticket<i32>) {

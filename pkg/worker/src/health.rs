@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use mcp_jobs_runtime::PrometheusHandle;
+use mcp_jobs_telemetry::PrometheusHandle;
 use tokio::net::TcpListener;
 
 /// Whether the worker is consuming: set once it has subscribed, cleared when it

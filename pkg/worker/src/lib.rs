@@ -4,6 +4,7 @@
 //! - [`consumer`]: the Kafka loop — fetch, run many jobs at once, write outcomes, store
 //!   offsets only behind finished work, pause on back-pressure, handle rebalances.
 //! - [`health`]: `/metrics`, `/health` and `/ready` on `METRICS_PORT`.
+//! - [`trace_headers`]: W3C trace context in Kafka record headers.
 //! - [`publish`], [`admin`] and [`lag`]: the operator subcommands (send a job, create the
 //!   topics, report the group's lag and the replicas it calls for).
 
@@ -13,5 +14,6 @@ pub mod consumer;
 pub mod health;
 pub mod lag;
 pub mod publish;
+pub mod trace_headers;
 
 pub use config::{ConfigError, WorkerSettings};

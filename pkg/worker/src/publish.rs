@@ -9,8 +9,10 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::config::WorkerSettings;
+use crate::trace_headers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -47,13 +49,17 @@ pub async fn publish(
     let job = ScheduledJobEnvelope::from_slice_limited(message, settings.runner.max_message_bytes)?;
     let producer: FutureProducer = settings.kafka_config(&[("acks", "all")]).create()?;
     let published_at_ms = chrono::Utc::now().timestamp_millis();
-    let mut record: FutureRecord<'_, str, [u8]> =
-        FutureRecord::to(&settings.topic).payload(message);
+    // The job's trace starts here: the worker's job span becomes a child of this one.
+    let span = tracing::info_span!("publish", otel.kind = "producer", job_id = %job.job_id);
+    let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(&settings.topic)
+        .payload(message)
+        .headers(trace_headers::headers_of(&span));
     if let Some(key) = key {
         record = record.key(key);
     }
     let delivery = producer
         .send(record, Timeout::After(Duration::from_secs(30)))
+        .instrument(span)
         .await
         .map_err(|(e, _)| e)?;
     Ok(Published {

@@ -1,0 +1,41 @@
+//! W3C trace context (`traceparent`, `tracestate`) in Kafka record headers: read from
+//! each job the producer traced, written by `kafka-worker publish`.
+
+use mcp_jobs_telemetry::propagation::{self, Context, Extractor};
+use rdkafka::message::{BorrowedHeaders, Header, Headers, OwnedHeaders};
+
+/// The trace context a received record carries; empty when it carries none.
+pub fn context_of(headers: Option<&BorrowedHeaders>) -> Context {
+    headers
+        .map(|headers| propagation::extract(&RecordHeaders(headers)))
+        .unwrap_or_default()
+}
+
+/// `span`'s context as record headers.
+pub fn headers_of(span: &tracing::Span) -> OwnedHeaders {
+    let mut fields = std::collections::HashMap::new();
+    propagation::inject(span, &mut fields);
+    fields
+        .iter()
+        .fold(OwnedHeaders::new(), |headers, (key, value)| {
+            headers.insert(Header {
+                key,
+                value: Some(value),
+            })
+        })
+}
+
+struct RecordHeaders<'a>(&'a BorrowedHeaders);
+
+impl Extractor for RecordHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|header| header.key.eq_ignore_ascii_case(key))
+            .and_then(|header| std::str::from_utf8(header.value?).ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|header| header.key).collect()
+    }
+}
