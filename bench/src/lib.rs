@@ -1,7 +1,7 @@
 //! What the benchmarks share: the trivial `add` tool the server benchmark serves from
 //! every contender, so that they all do the same work per request.
 
-use mcp_jobs_tool_server::trace::mcp_call_span;
+use mcp_jobs_tool_server::trace::call_traced;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
@@ -13,7 +13,6 @@ use rmcp::service::RequestContext;
 use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use tracing::{Instrument, Span};
 
 #[derive(Deserialize, JsonSchema)]
 pub struct AddParams {
@@ -54,15 +53,13 @@ impl ServerHandler for AddServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let span = if self.traced {
-            mcp_call_span(&request.name, &context)
+        if self.traced {
+            call_traced(&self.tool_router, self, request, context).await
         } else {
-            Span::none()
-        };
-        self.tool_router
-            .call(ToolCallContext::new(self, request, context))
-            .instrument(span)
-            .await
+            self.tool_router
+                .call(ToolCallContext::new(self, request, context))
+                .await
+        }
     }
 
     fn get_info(&self) -> InitializeResult {

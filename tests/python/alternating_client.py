@@ -41,7 +41,7 @@ async def main(url_a: str, url_b: str, api_key: str, fixture: str) -> None:
         async with ClientSession(read, write) as session:
             await session.initialize()
             names = sorted(tool.name for tool in (await session.list_tools()).tools)
-            assert names == ["call_tool", "list_tools", "server_initialize"], names
+            assert {"call_tool", "list_tools", "server_initialize"} <= set(names), names
             config = {"command": fixture}
             for n in range(8):
                 result = await session.call_tool(

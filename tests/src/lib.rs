@@ -484,8 +484,17 @@ impl McpServer {
     /// Sends an authenticated `tools/call` of `tool` to `/mcp` and returns the
     /// JSON-RPC response (a result or an error).
     pub fn call(&self, tool: &str, arguments: serde_json::Value) -> serde_json::Value {
-        let response = reqwest::blocking::Client::new()
-            .post(self.url())
+        Self::call_url(&self.url(), tool, arguments)
+    }
+
+    /// [`McpServer::call`] by URL, for threads that do not own the server.
+    pub fn call_url(url: &str, tool: &str, arguments: serde_json::Value) -> serde_json::Value {
+        let response = reqwest::blocking::Client::builder()
+            // Blocking tools (send_message_and_wait) outlast reqwest's 30 s default.
+            .timeout(Duration::from_secs(300))
+            .build()
+            .expect("HTTP client")
+            .post(url)
             .bearer_auth(API_KEY)
             .header("Accept", "application/json, text/event-stream")
             .json(&serde_json::json!({
@@ -543,6 +552,23 @@ pub fn sse_events(body: &str) -> Vec<(String, serde_json::Value)> {
 }
 
 /// The names in a `{"tools": [{"name": ...}, ...]}` listing, in order.
+/// Every tool mcp-server serves by default (all toolsets), as listed: by name.
+pub const ALL_TOOLS: [&str; 13] = [
+    "add_stream_message",
+    "call_tool",
+    "checkin_client",
+    "create_consumer_group",
+    "get_messages",
+    "get_my_identity",
+    "get_stream_messages",
+    "list_groups",
+    "list_streams",
+    "list_tools",
+    "send_message",
+    "send_message_and_wait",
+    "server_initialize",
+];
+
 pub fn tool_names(listing: &serde_json::Value) -> Vec<&str> {
     listing["tools"]
         .as_array()
@@ -866,4 +892,72 @@ fn received_spans(
         }
     }
     spans
+}
+
+/// A Redis server of the test's own (no persistence) on its own port, so a test can
+/// stop and restart it without touching anyone else's.
+pub struct RedisServer {
+    process: Process,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    fn start_on(port: u16) -> Self {
+        let process = Process::spawn(
+            "redis",
+            Command::new("redis-server").args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]),
+        );
+        wait_for("redis-server to listen", Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        Self { process, port }
+    }
+
+    /// The value for `REDIS_URL`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        self.process.kill9();
+    }
+
+    /// Starts again on the same port (empty: nothing persists).
+    pub fn restart(&mut self) {
+        self.kill();
+        *self = Self::start_on(self.port);
+    }
+}
+
+/// A tool call's result from a JSON-RPC response: whether it is an error result, its
+/// structured content, and its text.
+pub fn tool_result(response: &serde_json::Value) -> (bool, serde_json::Value, String) {
+    let result = &response["result"];
+    assert!(result.is_object(), "not a tool result: {response:#}");
+    let text = result["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|block| block["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    (
+        result["isError"] == true,
+        result["structuredContent"].clone(),
+        text,
+    )
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use mcp_jobs_e2e::{fixture, tool_names, McpServer, API_KEY};
+use mcp_jobs_e2e::{fixture, tool_names, McpServer, ALL_TOOLS, API_KEY};
 use serde_json::Value;
 
 /// Runs a client to completion and returns its stdout, failing the test with its
@@ -47,11 +47,8 @@ fn the_official_python_sdk_lists_and_calls_tools() {
         "python SDK client",
         python("sdk_client.py").args([&server.url(), API_KEY]),
     );
-    for line in [
-        "initialized: mcp-jobs",
-        "tools: ['call_tool', 'list_tools', 'server_initialize']",
-        "call_tool: ",
-    ] {
+    let tools = format!("tools: ['{}']", ALL_TOOLS.join("', '"));
+    for line in ["initialized: mcp-jobs", &tools, "call_tool: "] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
 }
@@ -114,10 +111,7 @@ fn the_inspector_cli_lists_and_calls_tools() {
         serde_json::from_str::<Value>(json).unwrap_or_else(|e| panic!("{e}: {stdout}"))
     };
     let listed = inspector(&["--method", "tools/list"]);
-    assert_eq!(
-        tool_names(&listed),
-        ["call_tool", "list_tools", "server_initialize"]
-    );
+    assert_eq!(tool_names(&listed), ALL_TOOLS);
 
     let called = inspector(&[
         "--method",

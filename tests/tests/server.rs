@@ -4,7 +4,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use mcp_jobs_e2e::{bin, fixture, free_port, server_everything, McpServer, Process, API_KEY};
+use mcp_jobs_e2e::{
+    bin, fixture, free_port, server_everything, McpServer, Process, ALL_TOOLS, API_KEY,
+};
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -69,7 +71,7 @@ fn callers_need_a_valid_api_key() {
         let body: Value = response.json().expect("json");
         assert_eq!(
             body["result"]["tools"].as_array().map(Vec::len),
-            Some(3),
+            Some(ALL_TOOLS.len()),
             "{name}: {body:#}"
         );
     }
@@ -304,7 +306,7 @@ fn remote_streamable_http_upstreams_are_reached_with_their_headers() {
     let info = &response["result"]["structuredContent"];
     assert_eq!(info["serverInfo"]["name"], "mcp-jobs", "{response:#}");
     let tools = info["tools"].as_array().map(Vec::len);
-    assert_eq!(tools, Some(3), "{response:#}");
+    assert_eq!(tools, Some(ALL_TOOLS.len()), "{response:#}");
 
     let refused = server.call("list_tools", remote("Bearer wrong-key"));
     assert_eq!(

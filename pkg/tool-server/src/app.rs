@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{middleware, Json, Router};
+use mcp_jobs_shared_state::{Mailboxes, Store, Streams};
 use mcp_jobs_telemetry::PrometheusHandle;
 use mcp_jobs_upstream::{Allowlist, Pool};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -23,18 +24,19 @@ use crate::auth::require_api_key;
 use crate::config::{Auth, ServerSettings};
 use crate::gateway;
 use crate::metrics;
-use crate::stats::RequestStats;
-use crate::tools::JobTools;
+use crate::tools::ServerTools;
 
 /// How often idle upstream connections are looked for, at most: a short idle timeout
 /// is checked more often, so children never outlive it by much.
 const REAP_EVERY: Duration = Duration::from_secs(5);
 
-/// Builds the application around `pool`. Once `draining` is cancelled `/ready` answers
-/// 503, so load balancers stop sending; `stop` then ends open MCP streams.
+/// Builds the application around `pool` and the `shared` Redis state. Once `draining`
+/// is cancelled `/ready` answers 503, so load balancers stop sending; `stop` then ends
+/// open MCP streams.
 pub fn router(
     settings: &ServerSettings,
     pool: Pool,
+    shared: Store,
     metrics: PrometheusHandle,
     draining: CancellationToken,
     stop: CancellationToken,
@@ -46,9 +48,11 @@ pub fn router(
             metrics.render()
         }
     };
-    let tools = JobTools::new(
+    let tools = ServerTools::new(
         pool,
-        Arc::new(RequestStats::default()),
+        Mailboxes::new(shared.clone(), settings.messaging.clone()),
+        Streams::new(shared),
+        settings.toolsets,
         settings.max_argument_bytes,
     );
     let api = Router::new()
@@ -97,7 +101,7 @@ pub fn guarded(routes: Router, settings: &ServerSettings) -> Router {
         ))
 }
 
-async fn stats(State(tools): State<JobTools>) -> Json<Value> {
+async fn stats(State(tools): State<ServerTools>) -> Json<Value> {
     Json(json!({
         "requests": tools.stats().snapshot(),
         "pool": tools.pool().stats(),
@@ -138,11 +142,13 @@ pub async fn serve(
     }
     let pool =
         Pool::new(settings.policy.clone(), settings.pool.clone()).map_err(std::io::Error::other)?;
+    let shared = Store::open(&settings.redis_url).map_err(std::io::Error::other)?;
     let draining = CancellationToken::new();
     let stop = CancellationToken::new();
     let app = router(
         &settings,
         pool.clone(),
+        shared,
         metrics,
         draining.clone(),
         stop.clone(),

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mcp_jobs_env_config::{comma_separated, from_vars, require_positive, EnvError};
+use mcp_jobs_shared_state::{MessagingSettings, Store};
 use mcp_jobs_upstream::{Allowlist, Policy, PoolSettings};
 use serde::Deserialize;
 
@@ -50,6 +51,16 @@ struct Env {
     mcp_child_env: String,
     #[serde(default)]
     mcp_drain_seconds: u64,
+    #[serde(default = "default_toolsets")]
+    mcp_toolsets: String,
+    #[serde(default = "default_redis_url")]
+    redis_url: String,
+    #[serde(default = "default_message_ttl_seconds")]
+    messaging_message_ttl_seconds: u64,
+    #[serde(default = "default_max_message_bytes")]
+    messaging_max_message_bytes: usize,
+    #[serde(default = "default_max_wait_seconds")]
+    messaging_max_wait_seconds: u64,
 }
 
 fn default_port() -> u16 {
@@ -88,6 +99,21 @@ fn default_pool_restart_backoff_max_ms() -> u64 {
 fn default_pool_idle_seconds() -> u64 {
     300
 }
+fn default_toolsets() -> String {
+    "jobs,messaging,streams".into()
+}
+fn default_redis_url() -> String {
+    "redis://127.0.0.1:6379".into()
+}
+fn default_message_ttl_seconds() -> u64 {
+    300
+}
+fn default_max_message_bytes() -> usize {
+    64 * 1024
+}
+fn default_max_wait_seconds() -> u64 {
+    600
+}
 fn default_child_env() -> String {
     "PATH,HOME,LANG,LC_ALL,TZ,TMPDIR,USER".into()
 }
@@ -110,6 +136,32 @@ impl std::fmt::Debug for Auth {
     }
 }
 
+/// Which groups of tools are served (`MCP_TOOLSETS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Toolsets {
+    pub jobs: bool,
+    pub messaging: bool,
+    pub streams: bool,
+}
+
+impl Toolsets {
+    fn parse(list: &str) -> Result<Self, ConfigError> {
+        let mut toolsets = Self::default();
+        for name in comma_separated(list) {
+            match name.as_str() {
+                "jobs" => toolsets.jobs = true,
+                "messaging" => toolsets.messaging = true,
+                "streams" => toolsets.streams = true,
+                _ => return Err(ConfigError::UnknownToolset(name)),
+            }
+        }
+        if toolsets == Self::default() {
+            return Err(ConfigError::NoToolset);
+        }
+        Ok(toolsets)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
@@ -124,6 +176,10 @@ pub struct ServerSettings {
     pub pool: PoolSettings,
     /// How long `/ready` answers 503 before the listener closes on shutdown.
     pub drain: Duration,
+    pub toolsets: Toolsets,
+    /// Where messaging and stream state lives, shared by every replica.
+    pub redis_url: String,
+    pub messaging: MessagingSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +196,12 @@ pub enum ConfigError {
     AuthMode(String),
     #[error("MCP_API_KEYS is empty: set at least one key, or MCP_AUTH=none to run without authentication")]
     NoApiKeys,
+    #[error("MCP_TOOLSETS names {0:?}; the toolsets are jobs, messaging and streams")]
+    UnknownToolset(String),
+    #[error("MCP_TOOLSETS is empty: name at least one of jobs, messaging, streams")]
+    NoToolset,
+    #[error("REDIS_URL is not a Redis URL (redis://[:password@]host:port[/db]): {0}")]
+    RedisUrl(String),
 }
 
 impl ServerSettings {
@@ -184,7 +246,18 @@ impl ServerSettings {
                 env.mcp_pool_max_calls_per_child as u64,
             ),
             ("MCP_POOL_IDLE_SECONDS", env.mcp_pool_idle_seconds),
+            (
+                "MESSAGING_MESSAGE_TTL_SECONDS",
+                env.messaging_message_ttl_seconds,
+            ),
+            (
+                "MESSAGING_MAX_MESSAGE_BYTES",
+                env.messaging_max_message_bytes as u64,
+            ),
+            ("MESSAGING_MAX_WAIT_SECONDS", env.messaging_max_wait_seconds),
         ])?;
+        let toolsets = Toolsets::parse(&env.mcp_toolsets)?;
+        Store::check_url(&env.redis_url).map_err(|e| ConfigError::RedisUrl(e.to_string()))?;
         Ok(Self {
             listen,
             auth,
@@ -198,6 +271,13 @@ impl ServerSettings {
                 inherited_env: comma_separated(&env.mcp_child_env),
             },
             drain: Duration::from_secs(env.mcp_drain_seconds),
+            toolsets,
+            redis_url: env.redis_url,
+            messaging: MessagingSettings {
+                message_ttl: Duration::from_secs(env.messaging_message_ttl_seconds),
+                max_message_bytes: env.messaging_max_message_bytes,
+                max_wait: Duration::from_secs(env.messaging_max_wait_seconds),
+            },
             pool: PoolSettings {
                 max_per_server: env.mcp_pool_max_per_server,
                 max_total: env.mcp_pool_max_total,
@@ -243,6 +323,7 @@ mod tests {
             settings.policy.allowed_remote_hosts.is_empty(),
             "no remote host is allowed by default"
         );
+        assert!(settings.toolsets.jobs && settings.toolsets.messaging && settings.toolsets.streams);
     }
 
     #[test]
@@ -254,5 +335,11 @@ mod tests {
         let err = ServerSettings::from_vars([("MCP_AUTH", "none"), ("MCP_POOL_MAX_TOTAL", "0")])
             .unwrap_err();
         assert!(err.to_string().contains("MCP_POOL_MAX_TOTAL"), "{err}");
+        let err = ServerSettings::from_vars([("MCP_AUTH", "none"), ("MCP_TOOLSETS", "jobs,chat")])
+            .unwrap_err();
+        assert!(err.to_string().contains("\"chat\""), "{err}");
+        let err = ServerSettings::from_vars([("MCP_AUTH", "none"), ("REDIS_URL", "http://x")])
+            .unwrap_err();
+        assert!(err.to_string().contains("REDIS_URL"), "{err}");
     }
 }

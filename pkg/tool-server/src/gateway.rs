@@ -28,10 +28,10 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tracing::Instrument;
 
-use crate::tools::JobTools;
+use crate::tools::ServerTools;
 use crate::trace;
 
-pub fn routes() -> Router<JobTools> {
+pub fn routes() -> Router<ServerTools> {
     Router::new()
         .route("/tools", get(list_tools))
         .route("/tools/{name}", post(call_tool))
@@ -75,12 +75,12 @@ struct Tagged {
     event: GatewayEvent,
 }
 
-async fn list_tools(State(tools): State<JobTools>) -> Json<Value> {
+async fn list_tools(State(tools): State<ServerTools>) -> Json<Value> {
     Json(json!({ "tools": tools.catalog() }))
 }
 
 async fn call_tool(
-    State(tools): State<JobTools>,
+    State(tools): State<ServerTools>,
     Path(name): Path<String>,
     headers: HeaderMap,
     Json(request): Json<ToolRequest>,
@@ -100,7 +100,7 @@ async fn call_tool(
 }
 
 async fn stream_tool(
-    State(tools): State<JobTools>,
+    State(tools): State<ServerTools>,
     Path(name): Path<String>,
     headers: HeaderMap,
     Json(request): Json<ToolRequest>,
@@ -116,7 +116,7 @@ async fn stream_tool(
 }
 
 async fn websocket_tool(
-    State(tools): State<JobTools>,
+    State(tools): State<ServerTools>,
     Path(name): Path<String>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
@@ -126,7 +126,12 @@ async fn websocket_tool(
 
 /// Runs each request on the socket in turn until the client closes it. Every request
 /// continues the trace of the upgrade request, if it carried one.
-async fn serve_websocket(mut socket: WebSocket, tools: JobTools, name: String, headers: HeaderMap) {
+async fn serve_websocket(
+    mut socket: WebSocket,
+    tools: ServerTools,
+    name: String,
+    headers: HeaderMap,
+) {
     while let Some(Ok(message)) = socket.recv().await {
         let text = match message {
             Message::Text(text) => text,
@@ -160,7 +165,7 @@ async fn serve_websocket(mut socket: WebSocket, tools: JobTools, name: String, h
 /// Runs the tool in its own task and streams its events. Dropping the stream (the
 /// client went away) cancels the call.
 fn run_streaming(
-    tools: JobTools,
+    tools: ServerTools,
     name: String,
     request: ToolRequest,
     headers: &HeaderMap,

@@ -5,11 +5,27 @@
 
 use mcp_jobs_contract::META_JOB_ID;
 use mcp_jobs_telemetry::propagation;
-use rmcp::model::JsonObject;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{CallToolRequestParams, CallToolResponse, JsonObject};
 use rmcp::service::RequestContext;
-use rmcp::RoleServer;
+use rmcp::{ErrorData, RoleServer};
 use tracing::field::Empty;
-use tracing::Span;
+use tracing::{Instrument, Span};
+
+/// Routes an MCP `tools/call` through `router`, inside the span of [`mcp_call_span`].
+pub async fn call_traced<S: Send + Sync + 'static>(
+    router: &ToolRouter<S>,
+    handler: &S,
+    request: CallToolRequestParams,
+    context: RequestContext<RoleServer>,
+) -> Result<CallToolResponse, ErrorData> {
+    let span = mcp_call_span(&request.name, &context);
+    router
+        .call(ToolCallContext::new(handler, request, context))
+        .instrument(span)
+        .await
+}
 
 /// The span of an MCP `tools/call` request to mcp-server.
 pub fn mcp_call_span(tool: &str, context: &RequestContext<RoleServer>) -> Span {

@@ -1,38 +1,33 @@
-//! The MCP tools workers call. Each takes a server's name and its config inline, so
+//! The job tools workers call. Each takes a server's name and its config inline, so
 //! any replica can answer any call: nothing about a job is kept between calls.
 //!
 //! Failures of mcp-server itself (a refused config, an upstream that will not start or
 //! answer) are JSON-RPC errors whose `data.kind` says whether retrying can help; an
 //! upstream tool's own `isError` result is passed through untouched.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mcp_jobs_contract::ServerConfig;
 use mcp_jobs_telemetry::propagation;
 use mcp_jobs_upstream::{
-    relay_progress, FailureKind, Pool, Progress, ProgressSink, ServerPeerInfo, Tool, UpstreamError,
+    relay_progress, FailureKind, Progress, ProgressSink, ServerPeerInfo, Tool, UpstreamError,
 };
-use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
-    Implementation, InitializeResult, JsonObject, MetaObject, ProgressNotificationParam,
-    RequestMetaObject, ServerCapabilities,
+    CallToolResult, ContentBlock, ErrorCode, JsonObject, MetaObject, ProgressNotificationParam,
+    RequestMetaObject,
 };
 use rmcp::service::RequestContext;
-use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler};
+use rmcp::{tool, tool_router, ErrorData, RoleServer};
 use schemars::JsonSchema;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tracing::Instrument;
 
-use crate::stats::RequestStats;
-use crate::{metrics, trace};
+use super::{parse, ServerTools};
+use crate::trace;
 
 /// Names a described server.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -60,27 +55,8 @@ pub struct CallToolParams {
     pub timeout_ms: Option<u64>,
 }
 
-/// The tool handler; cheap to clone, one per request.
-#[derive(Clone)]
-pub struct JobTools {
-    pool: Pool,
-    stats: Arc<RequestStats>,
-    max_argument_bytes: usize,
-    /// Built once: building it derives every tool's JSON schema.
-    tool_router: Arc<ToolRouter<Self>>,
-}
-
-#[tool_router]
-impl JobTools {
-    pub fn new(pool: Pool, stats: Arc<RequestStats>, max_argument_bytes: usize) -> Self {
-        Self {
-            pool,
-            stats,
-            max_argument_bytes,
-            tool_router: Arc::new(Self::tool_router()),
-        }
-    }
-
+#[tool_router(router = jobs_router, vis = "pub(super)")]
+impl ServerTools {
     #[tool(
         description = "Connect to the described MCP server, run the initialize handshake, and return its serverInfo, protocolVersion, capabilities, instructions and tools."
     )]
@@ -135,23 +111,13 @@ impl JobTools {
     }
 }
 
-impl JobTools {
-    /// The tools, with their descriptions and input schemas.
-    pub fn catalog(&self) -> Vec<Tool> {
-        self.tool_router.list_all()
-    }
+/// The job tools' names, as routed.
+pub(super) const TOOLS: [&str; 3] = ["server_initialize", "list_tools", "call_tool"];
 
-    pub fn stats(&self) -> &RequestStats {
-        &self.stats
-    }
-
-    pub fn pool(&self) -> &Pool {
-        &self.pool
-    }
-
-    /// Runs a tool by name with JSON arguments: the REST and WebSocket gateway's way
-    /// in (MCP requests go through the tool router instead).
-    pub async fn call(
+impl ServerTools {
+    /// Runs a job tool by name with JSON arguments: the gateway's way in (MCP requests
+    /// go through the tool router instead).
+    pub(super) async fn call_job_tool(
         &self,
         name: &str,
         arguments: JsonObject,
@@ -160,17 +126,10 @@ impl JobTools {
         match name {
             "server_initialize" => self.run_server_initialize(parse(name, arguments)?).await,
             "list_tools" => self.run_list_tools(parse(name, arguments)?).await,
-            "call_tool" => {
+            _ => {
                 self.run_call_tool(parse(name, arguments)?, None, progress)
                     .await
             }
-            unknown => Err(ErrorData::new(
-                ErrorCode::METHOD_NOT_FOUND,
-                format!(
-                    "there is no tool {unknown:?}; the tools are server_initialize, list_tools and call_tool"
-                ),
-                Some(json!({ "kind": "unknown_tool" })),
-            )),
         }
     }
 
@@ -262,34 +221,8 @@ impl JobTools {
             Ok(_) => "ok",
             Err(e) => e.kind().as_str(),
         };
-        self.stats.record(tool, outcome);
-        metrics::tool_call(tool, outcome, started);
+        self.record(tool, outcome, started);
         result.map_err(into_error_data)
-    }
-}
-
-#[tool_handler(router = self.tool_router)]
-impl ServerHandler for JobTools {
-    /// Every MCP tool call runs in a span that continues the caller's trace.
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        let span = trace::mcp_call_span(&request.name, &context);
-        self.tool_router
-            .call(ToolCallContext::new(self, request, context))
-            .instrument(span)
-            .await
-    }
-
-    fn get_info(&self) -> InitializeResult {
-        InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("mcp-jobs", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "Runs MCP work described inline: each tool takes a server's name and its config \
-                 (stdio command or remote URL), connects to it, and speaks MCP to it.",
-            )
     }
 }
 
@@ -300,17 +233,6 @@ fn forwarded_meta(meta: RequestMetaObject) -> Option<RequestMetaObject> {
     let mut fields = meta.0 .0;
     fields.retain(|key, _| key != "progressToken" && !key.starts_with("io.modelcontextprotocol/"));
     (!fields.is_empty()).then_some(RequestMetaObject(MetaObject(fields)))
-}
-
-/// Parses a tool's arguments given as JSON (the gateway's path; rmcp does it for MCP).
-fn parse<P: DeserializeOwned>(tool: &str, arguments: JsonObject) -> Result<P, ErrorData> {
-    serde_json::from_value(Value::Object(arguments)).map_err(|e| {
-        ErrorData::new(
-            ErrorCode::INVALID_PARAMS,
-            format!("invalid arguments for tool {tool:?}: {e}"),
-            Some(json!({ "kind": "invalid_arguments" })),
-        )
-    })
 }
 
 /// The serialized size of `value`, counted without building the string.
