@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mcp_jobs_worker::{admin, consumer, health, lag, publish, WorkerSettings};
+use mcp_jobs_worker::{
+    admin, consumer, health, lag, publish, redis_source, JobSource, WorkerSettings,
+};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -77,9 +79,11 @@ async fn main() -> anyhow::Result<()> {
                     shutdown.cancel();
                 }
             });
-            consumer::run(settings, ready, shutdown)
-                .await
-                .context("kafka-worker failed")?;
+            match settings.source {
+                JobSource::Kafka => consumer::run(settings, ready, shutdown).await,
+                JobSource::Redis => redis_source::run(settings, ready, shutdown).await,
+            }
+            .context("kafka-worker failed")?;
         }
         Command::Publish { file, key, wait } => {
             let message = read_job(file.as_ref())?;

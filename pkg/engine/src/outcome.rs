@@ -47,6 +47,23 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The outcome of a message the source refuses to run (e.g. delivered too often
+    /// without an outcome): failed, with no attempt made.
+    pub fn refused(job_id: Option<String>, failure: Failure, worker: &str) -> Self {
+        let now = Utc::now();
+        Self {
+            job_id,
+            job_type: None,
+            status: Status::Failed,
+            results: None,
+            error: Some(failure),
+            attempts: 0,
+            started_at: now,
+            finished_at: now,
+            worker: worker.to_owned(),
+        }
+    }
+
     pub fn record(&self) -> Vec<u8> {
         // An Outcome holds only strings, numbers, timestamps and JSON values: it always serializes.
         serde_json::to_vec(self).unwrap_or_default()

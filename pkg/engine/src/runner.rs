@@ -23,7 +23,7 @@ use tracing::field::Empty;
 use tracing::Span;
 
 use crate::metrics;
-use crate::outcome::{Failure, Outcome, Source, Status};
+use crate::outcome::{Failure, Outcome, Status};
 use crate::retry::{exponential_backoff, infrastructure_backoff};
 use crate::tool_client::{CallError, ToolClient};
 
@@ -64,13 +64,12 @@ pub struct JobRunner {
 
 /// The span one message runs in, from receipt to durable outcome: a child of the
 /// producer's trace when the message carried one, else the root of a new trace.
-pub fn job_span(source: &Source, parent: Context) -> Span {
+/// `source` says where the message came from (`topic[partition]@offset`, `stream/id`).
+pub fn job_span(source: &str, parent: Context) -> Span {
     let span = tracing::info_span!(
         "job",
         otel.kind = "consumer",
-        topic = %source.topic,
-        partition = source.partition,
-        offset = source.offset,
+        source,
         job_id = Empty,
         job_type = Empty,
         trace_id = Empty,

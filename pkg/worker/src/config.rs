@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use mcp_jobs_engine::runner::RunnerSettings;
+use mcp_jobs_engine::runner::{JobRunner, RunnerSettings};
+use mcp_jobs_engine::tool_client::ToolClient;
 use mcp_jobs_env_config::{
     comma_separated, from_prefixed_vars, from_vars, require_non_empty, require_positive, EnvError,
 };
@@ -14,7 +15,9 @@ use serde::Deserialize;
 /// The environment as envy reads it; field names are the variables, lowercased.
 #[derive(Deserialize)]
 struct Env {
-    kafka_brokers: String,
+    #[serde(default = "default_job_source")]
+    job_source: String,
+    kafka_brokers: Option<String>,
     #[serde(default = "default_topic")]
     kafka_topic: String,
     kafka_results_topic: Option<String>,
@@ -42,8 +45,30 @@ struct Env {
     metrics_port: u16,
     worker_id: Option<String>,
     hostname: Option<String>,
+    #[serde(default = "default_redis_url")]
+    redis_url: String,
+    #[serde(default = "default_topic")]
+    redis_stream: String,
+    redis_results_stream: Option<String>,
+    redis_dlq_stream: Option<String>,
+    #[serde(default = "default_redis_claim_idle_ms")]
+    redis_claim_idle_ms: u64,
+    #[serde(default = "default_redis_max_deliveries")]
+    redis_max_deliveries: u64,
 }
 
+fn default_job_source() -> String {
+    "kafka".into()
+}
+fn default_redis_url() -> String {
+    "redis://127.0.0.1:6379".into()
+}
+fn default_redis_claim_idle_ms() -> u64 {
+    30_000
+}
+fn default_redis_max_deliveries() -> u64 {
+    5
+}
 fn default_topic() -> String {
     "mcp-jobs".into()
 }
@@ -78,8 +103,30 @@ fn default_metrics_port() -> u16 {
     9090
 }
 
+/// Where jobs come from (`JOB_SOURCE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobSource {
+    Kafka,
+    Redis,
+}
+
+/// The Redis Streams source's settings (`JOB_SOURCE=redis`).
+#[derive(Debug, Clone)]
+pub struct RedisSourceSettings {
+    pub url: String,
+    pub stream: String,
+    pub results_stream: String,
+    pub dlq_stream: String,
+    /// Entries pending this long on a consumer are taken to be abandoned and claimed.
+    pub claim_idle: Duration,
+    /// An entry delivered this many times is dead-lettered instead of run again.
+    pub max_deliveries: u64,
+}
+
 #[derive(Clone)]
 pub struct WorkerSettings {
+    pub source: JobSource,
+    pub redis: RedisSourceSettings,
     pub brokers: String,
     pub topic: String,
     pub results_topic: String,
@@ -122,6 +169,8 @@ pub enum ConfigError {
     Env(#[from] EnvError),
     #[error("MCP_SERVER_URL entry {url:?} is not an http(s) URL: {reason}")]
     ServerUrl { url: String, reason: String },
+    #[error("JOB_SOURCE={0:?}: the job sources are kafka (the default) and redis")]
+    JobSource(String),
 }
 
 impl WorkerSettings {
@@ -144,10 +193,23 @@ impl WorkerSettings {
                 .map(|(name, value)| (name.to_lowercase().replace('_', "."), value))
                 .collect();
 
+        let source = match env.job_source.trim() {
+            "kafka" => JobSource::Kafka,
+            "redis" => JobSource::Redis,
+            other => return Err(ConfigError::JobSource(other.to_owned())),
+        };
+        // The Kafka source, `publish` and `lag` need brokers; the Redis source does not.
+        let brokers = env.kafka_brokers.unwrap_or_default();
+        if source == JobSource::Kafka && brokers.trim().is_empty() {
+            return Err(EnvError::Missing {
+                name: "KAFKA_BROKERS".into(),
+            }
+            .into());
+        }
         require_non_empty(&[
-            ("KAFKA_BROKERS", &env.kafka_brokers),
             ("KAFKA_TOPIC", &env.kafka_topic),
             ("MCP_CONSUMER_GROUP", &env.mcp_consumer_group),
+            ("REDIS_STREAM", &env.redis_stream),
         ])?;
         require_positive(&[
             ("JOB_TIMEOUT_MS", env.job_timeout_ms),
@@ -155,6 +217,8 @@ impl WorkerSettings {
             ("JOB_MAX_ATTEMPTS", env.job_max_attempts),
             ("MAX_MESSAGE_BYTES", env.max_message_bytes as u64),
             ("RETRY_MAX_BACKOFF_MS", env.retry_max_backoff_ms),
+            ("REDIS_CLAIM_IDLE_MS", env.redis_claim_idle_ms),
+            ("REDIS_MAX_DELIVERIES", env.redis_max_deliveries),
         ])?;
         let server_urls = comma_separated(&env.mcp_server_url)
             .into_iter()
@@ -174,13 +238,26 @@ impl WorkerSettings {
             )
         });
         Ok(Self {
+            source,
+            redis: RedisSourceSettings {
+                results_stream: env
+                    .redis_results_stream
+                    .unwrap_or_else(|| format!("{}.results", env.redis_stream)),
+                dlq_stream: env
+                    .redis_dlq_stream
+                    .unwrap_or_else(|| format!("{}.dlq", env.redis_stream)),
+                url: env.redis_url,
+                stream: env.redis_stream,
+                claim_idle: Duration::from_millis(env.redis_claim_idle_ms),
+                max_deliveries: env.redis_max_deliveries,
+            },
             results_topic: env
                 .kafka_results_topic
                 .unwrap_or_else(|| format!("{}.results", env.kafka_topic)),
             dlq_topic: env
                 .kafka_dlq_topic
                 .unwrap_or_else(|| format!("{}.dlq", env.kafka_topic)),
-            brokers: env.kafka_brokers,
+            brokers,
             topic: env.kafka_topic,
             group: env.mcp_consumer_group,
             server_urls,
@@ -198,6 +275,15 @@ impl WorkerSettings {
             metrics_port: env.metrics_port,
             rdkafka_overrides,
         })
+    }
+
+    /// The engine's job runner, calling the configured mcp-server replicas: the same
+    /// for every job source.
+    pub fn job_runner(&self) -> JobRunner {
+        JobRunner::new(
+            ToolClient::new(&self.server_urls, self.api_key.clone(), self.concurrency),
+            self.runner.clone(),
+        )
     }
 
     /// A librdkafka config with the brokers, `base` settings, then the operator's overrides.
@@ -240,6 +326,17 @@ mod tests {
     fn missing_brokers_is_named() {
         let err = WorkerSettings::from_vars(Vec::<(&str, &str)>::new()).unwrap_err();
         assert_eq!(err.to_string(), "KAFKA_BROKERS is not set");
+    }
+
+    #[test]
+    fn the_redis_source_needs_no_brokers() {
+        let settings = WorkerSettings::from_vars([("JOB_SOURCE", "redis")]).expect("valid");
+        assert_eq!(settings.source, JobSource::Redis);
+        assert_eq!(settings.redis.stream, "mcp-jobs");
+        assert_eq!(settings.redis.results_stream, "mcp-jobs.results");
+        assert_eq!(settings.redis.max_deliveries, 5);
+        let err = WorkerSettings::from_vars([("JOB_SOURCE", "rabbit")]).unwrap_err();
+        assert!(err.to_string().contains("JOB_SOURCE=\"rabbit\""), "{err}");
     }
 
     #[test]

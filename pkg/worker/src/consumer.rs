@@ -21,7 +21,6 @@ use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::outcome::{Outcome, Source, Status};
 use mcp_jobs_engine::retry::infrastructure_backoff;
 use mcp_jobs_engine::runner::{job_span, JobRunner};
-use mcp_jobs_engine::tool_client::ToolClient;
 use mcp_jobs_engine::window::{Delivery, Ticket, Window};
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -44,6 +43,8 @@ use crate::trace_headers;
 pub enum WorkerError {
     #[error("Kafka client setup failed: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("Redis job source setup failed: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 type JobConsumer = StreamConsumer<RebalanceContext>;
@@ -85,14 +86,7 @@ pub async fn run(
         ])
         .create()?;
     consumer.subscribe(&[settings.topic.as_str()])?;
-    let runner = Arc::new(JobRunner::new(
-        ToolClient::new(
-            &settings.server_urls,
-            settings.api_key.clone(),
-            settings.concurrency,
-        ),
-        settings.runner.clone(),
-    ));
+    let runner = Arc::new(settings.job_runner());
     let writer = Arc::new(OutcomeWriter {
         producer,
         results_topic: settings.results_topic.clone(),
@@ -232,7 +226,10 @@ impl Worker {
             partition: ticket.delivery.partition,
             offset: ticket.delivery.offset,
         };
-        let span = job_span(&source, ticket.delivery.trace.clone());
+        let span = job_span(
+            &format!("{}[{}]@{}", source.topic, source.partition, source.offset),
+            ticket.delivery.trace.clone(),
+        );
         let job = async move {
             let delivery = &ticket.delivery;
             let mut ran = false;

@@ -1,8 +1,12 @@
-//! kafka-worker: the Kafka job source of the engine ([`mcp_jobs_engine`]).
+//! kafka-worker: the job sources of the engine ([`mcp_jobs_engine`]), Kafka by default,
+//! Redis Streams with `JOB_SOURCE=redis`.
 //!
 //! - [`config`]: settings from the environment (incl. `RDKAFKA_*` overrides), checked at start.
 //! - [`consumer`]: the Kafka loop — fetch, run many jobs at once, write outcomes, store
 //!   offsets only behind finished work, pause on back-pressure, handle rebalances.
+//! - [`redis_source`]: the Redis Streams loop — blocking group reads, acknowledgement
+//!   after the outcome, claims of a dead worker's entries, dead-lettering after too
+//!   many deliveries.
 //! - [`health`]: `/metrics`, `/health` and `/ready` on `METRICS_PORT`.
 //! - [`trace_headers`]: W3C trace context in Kafka record headers.
 //! - [`publish`], [`admin`] and [`lag`]: the operator subcommands (send a job, create the
@@ -14,6 +18,7 @@ pub mod consumer;
 pub mod health;
 pub mod lag;
 pub mod publish;
+pub mod redis_source;
 pub mod trace_headers;
 
-pub use config::{ConfigError, WorkerSettings};
+pub use config::{ConfigError, JobSource, RedisSourceSettings, WorkerSettings};

@@ -1,0 +1,233 @@
+//! The Redis Streams job source (`JOB_SOURCE=redis`) against a real Redis and real
+//! kafka-worker and mcp-server processes: 500 jobs with a worker SIGKILLed twice while
+//! another claims what it abandoned (every job gets an outcome, none is lost), and a
+//! poison entry that is dead-lettered after the maximum deliveries.
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::Duration;
+
+use mcp_jobs_e2e::{
+    bin, fixture_job, free_port, wait_for, McpServer, Process, RedisServer, API_KEY,
+};
+use redis::streams::{StreamPendingCountReply, StreamRangeReply};
+use redis::{Commands, Connection};
+use serde_json::{json, Value};
+
+const JOBS: &str = "jobs:queue:main";
+
+fn redis_worker(redis: &RedisServer, server: &McpServer, env: &[(&str, &str)]) -> Process {
+    let mut command = Command::new(bin("kafka-worker"));
+    command
+        .env("JOB_SOURCE", "redis")
+        .env("REDIS_URL", redis.url())
+        .env("REDIS_STREAM", JOBS)
+        .env("MCP_CONSUMER_GROUP", "workers")
+        .env("MCP_SERVER_URL", server.url())
+        .env("MCP_API_KEY", API_KEY)
+        .env("METRICS_PORT", free_port().to_string())
+        .env("RETRY_MAX_BACKOFF_MS", "1000");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    Process::spawn("kafka-worker-redis", &mut command)
+}
+
+fn connect(redis: &RedisServer) -> Connection {
+    redis::Client::open(redis.url())
+        .and_then(|client| client.get_connection())
+        .expect("Redis connection")
+}
+
+fn publish(connection: &mut Connection, job: &Value) {
+    let _: String = connection
+        .xadd(JOBS, "*", &[("job", job.to_string())])
+        .expect("XADD");
+}
+
+/// Every entry of `stream`, as field maps.
+fn entries(
+    connection: &mut Connection,
+    stream: &str,
+) -> Vec<std::collections::HashMap<String, String>> {
+    let reply: StreamRangeReply = connection.xrange_all(stream).expect("XRANGE");
+    reply
+        .ids
+        .into_iter()
+        .map(|entry| {
+            entry
+                .map
+                .into_iter()
+                .filter_map(|(k, v)| redis::from_redis_value::<String>(v).ok().map(|v| (k, v)))
+                .collect()
+        })
+        .collect()
+}
+
+fn outcomes(connection: &mut Connection) -> Vec<Value> {
+    entries(connection, &format!("{JOBS}.results"))
+        .iter()
+        .filter_map(|fields| serde_json::from_str(fields.get("record")?).ok())
+        .collect()
+}
+
+/// The group's pending entries; none before a worker has created the group.
+fn pending(connection: &mut Connection) -> StreamPendingCountReply {
+    let reply = redis::cmd("XPENDING")
+        .arg(JOBS)
+        .arg("workers")
+        .arg("-")
+        .arg("+")
+        .arg(1000)
+        .query(connection);
+    match reply {
+        Ok(pending) => pending,
+        Err(e) if e.code() == Some("NOGROUP") => StreamPendingCountReply::default(),
+        Err(e) => panic!("XPENDING: {e}"),
+    }
+}
+
+#[test]
+fn failover_loses_no_job() {
+    let redis = RedisServer::start();
+    let server = McpServer::start(&[]);
+    let env = [
+        ("REDIS_CLAIM_IDLE_MS", "1500"),
+        ("WORKER_CONCURRENCY", "16"),
+    ];
+    let mut doomed = redis_worker(&redis, &server, &env);
+    let survivor = redis_worker(&redis, &server, &env);
+    let mut connection = connect(&redis);
+    for n in 0..500 {
+        publish(
+            &mut connection,
+            &fixture_job(&format!("job-{n}"), "sleep", json!({ "ms": 30 })),
+        );
+    }
+    let distinct = |connection: &mut Connection| -> usize {
+        outcomes(connection)
+            .iter()
+            .filter_map(|o| o["jobID"].as_str().map(str::to_owned))
+            .collect::<HashSet<_>>()
+            .len()
+    };
+    for (round, after) in [100, 250].into_iter().enumerate() {
+        wait_for(
+            &format!("{after} outcomes"),
+            Duration::from_secs(120),
+            || (distinct(&mut connection) >= after).then_some(()),
+        );
+        doomed.kill9();
+        assert!(
+            pending(&mut connection)
+                .ids
+                .iter()
+                .any(|p| p.times_delivered >= 1),
+            "round {round}: the killed worker left entries pending"
+        );
+        doomed = redis_worker(&redis, &server, &env);
+    }
+    wait_for("outcomes of all 500 jobs", Duration::from_secs(180), || {
+        (distinct(&mut connection) == 500).then_some(())
+    });
+    let all = outcomes(&mut connection);
+    let succeeded: HashSet<&str> = all
+        .iter()
+        .filter(|o| o["status"] == "succeeded")
+        .filter_map(|o| o["jobID"].as_str())
+        .collect();
+    assert_eq!(succeeded.len(), 500, "every job succeeded at least once");
+    wait_for("every entry acknowledged", Duration::from_secs(30), || {
+        pending(&mut connection).ids.is_empty().then_some(())
+    });
+    assert!(entries(&mut connection, &format!("{JOBS}.dlq")).is_empty());
+    let claimed = format!("{}{}", survivor.output(), doomed.output());
+    assert!(
+        claimed.contains("claimed entries abandoned by a dead worker"),
+        "a live worker claimed the dead one's entries"
+    );
+}
+
+#[test]
+fn a_poison_entry_is_dead_lettered_after_the_maximum_deliveries() {
+    let redis = RedisServer::start();
+    let server = McpServer::start(&[]);
+    let env = [
+        ("REDIS_CLAIM_IDLE_MS", "1000"),
+        ("REDIS_MAX_DELIVERIES", "2"),
+    ];
+    let mut connection = connect(&redis);
+    // A job no worker lives to finish: each is killed while running it.
+    let mut poison = fixture_job("poison", "sleep", json!({ "ms": 600_000 }));
+    poison["timeoutMs"] = json!(900_000);
+    publish(&mut connection, &poison);
+    let _: String = connection
+        .xadd(JOBS, "*", &[("note", "no job field")])
+        .expect("XADD");
+
+    let mut first = redis_worker(&redis, &server, &env);
+    wait_for(
+        "the poison to be delivered once",
+        Duration::from_secs(30),
+        || {
+            pending(&mut connection)
+                .ids
+                .iter()
+                .any(|p| p.times_delivered == 1)
+                .then_some(())
+        },
+    );
+    first.kill9();
+    let mut second = redis_worker(&redis, &server, &env);
+    wait_for(
+        "the poison to be claimed: delivered twice",
+        Duration::from_secs(30),
+        || {
+            pending(&mut connection)
+                .ids
+                .iter()
+                .any(|p| p.times_delivered == 2)
+                .then_some(())
+        },
+    );
+    second.kill9();
+    let _third = redis_worker(&redis, &server, &env);
+    let dead = wait_for(
+        "the poison in the dead-letter stream",
+        Duration::from_secs(30),
+        || {
+            let dead = entries(&mut connection, &format!("{JOBS}.dlq"));
+            dead.iter()
+                .any(|d| d.get("jobID").map(String::as_str) == Some("poison"))
+                .then_some(dead)
+        },
+    );
+    let poisoned = dead
+        .iter()
+        .find(|d| d.get("jobID").map(String::as_str) == Some("poison"))
+        .expect("poison dead-lettered");
+    assert_eq!(poisoned["errorKind"], "max_deliveries");
+    assert!(
+        poisoned["error"].contains("delivered 2 times"),
+        "{poisoned:?}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&poisoned["job"]).expect("the original job"),
+        poison
+    );
+    let missing = dead
+        .iter()
+        .find(|d| d.get("errorKind").map(String::as_str) == Some("missing_field"))
+        .unwrap_or_else(|| panic!("the entry without a job field is dead-lettered: {dead:?}"));
+    assert!(missing["error"].contains("no `job` field"), "{missing:?}");
+    let results = outcomes(&mut connection);
+    assert!(
+        results
+            .iter()
+            .any(|o| o["jobID"] == "poison" && o["error"]["kind"] == "max_deliveries"),
+        "{results:#?}"
+    );
+    wait_for("nothing left pending", Duration::from_secs(10), || {
+        pending(&mut connection).ids.is_empty().then_some(())
+    });
+}
