@@ -190,7 +190,7 @@ def main() -> None:
     add = {"a": 1, "b": 2}
 
     print("part 1: add tool", file=sys.stderr)
-    ours = measure("ours (mcp-server's stack, auth on)", [str(RELEASE / "our-add-server")], ours_env, "add", add, args, auth)
+    ours = measure("ours (mcp-server's stack: auth, metrics, tracing)", [str(RELEASE / "our-add-server")], ours_env, "add", add, args, auth)
     part1 = [
         ours,
         measure("bare rmcp 3.9", [str(RELEASE / "bare-rmcp-add")], {}, "add", add, args),
