@@ -12,13 +12,16 @@ server, and vs an rmcp client driving the server directly (the ceiling).
 
 Every HTTP contender gets the same load: wrk, one thread, --connections connections,
 --seconds seconds, bench/peers/mcp-call.lua (which counts failed answers). RSS is the
-peak (VmHWM) of the server's process tree.
+peak (VmHWM) of the server's process tree. CPU per request is the user + system time
+each process spent during the measurement (from /proc, and getrusage for wrk) divided
+by the requests answered; part 2 ends with what those costs allow on this machine.
 """
 
 import argparse
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -89,6 +92,28 @@ def peak_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14, 15)
+
+
+def tree_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds of a process, and of all its descendants together."""
+    return cpu_seconds(pid), sum(cpu_seconds(p) for p in tree(pid)[1:])
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def post(url: str, body: dict, headers: dict[str, str]) -> tuple[dict[str, str], str]:
     request = urllib.request.Request(
         url,
@@ -108,7 +133,7 @@ def open_session(url: str) -> str:
     return session
 
 
-def wrk(url: str, tool: str, arguments: dict, args, auth: str = "", session: str = "") -> dict:
+def wrk(url: str, tool: str, arguments: dict, args, pid: int, auth: str = "", session: str = "") -> dict:
     # Warm up (children started, connections made) before measuring.
     headers = {"Authorization": auth} if auth else {}
     if session:
@@ -119,15 +144,22 @@ def wrk(url: str, tool: str, arguments: dict, args, auth: str = "", session: str
         sys.exit(f"{url}: the warm-up call failed: {body[:300]}")
     env = {**os.environ, "BENCH_TOOL": tool, "BENCH_ARGS": json.dumps(arguments),
            "BENCH_AUTH": auth, "BENCH_SESSION": session}
+    server_before, children_before, wrk_before = *tree_cpu(pid), children_cpu()
     output = subprocess.run(
         ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout", "10s", "--latency",
          "-s", str(PEERS / "mcp-call.lua"), url],
         env=env, capture_output=True, text=True, check=True,
     ).stdout
+    server_after, children_after = tree_cpu(pid)
+    wrk_cpu = children_cpu() - wrk_before
     line = next(l for l in output.splitlines() if l.startswith("mcp-call:"))
     fields = dict(item.split("=") for item in line.split()[1:])
     socket_errors = re.search(r"Socket errors: (.*)", output)
+    per_request = 1e6 / max(int(fields["requests"]), 1)
     return {
+        "server_us": (server_after - server_before) * per_request,
+        "child_us": (children_after - children_before) * per_request,
+        "wrk_us": wrk_cpu * per_request,
         "rps": float(fields["rps"]),
         "p50_ms": float(fields["p50_ms"]),
         "p99_ms": float(fields["p99_ms"]),
@@ -145,7 +177,7 @@ def measure(name: str, command: list[str], env: dict, tool: str, arguments: dict
     try:
         url = f"http://127.0.0.1:{port}/mcp"
         session = open_session(url) if stateful else ""
-        result = wrk(url, tool, arguments, args, auth, session)
+        result = wrk(url, tool, arguments, args, process.pid, auth, session)
         result["rss_mb"] = peak_rss_mb(process.pid)
     finally:
         stop(process)
@@ -161,18 +193,43 @@ def direct(args) -> dict:
         capture_output=True, text=True, check=True, cwd=ROOT,
     ).stdout
     result = json.loads(output.strip().splitlines()[-1])
-    result.update(name="direct stdio client (ceiling)", failed=result.pop("errors"), rss_mb=float("nan"))
+    per_request = 1e6 / TICK / max(result.pop("requests"), 1)
+    result.update(name="direct stdio client (ceiling)", failed=result.pop("errors"), rss_mb=float("nan"),
+                  server_us=result.pop("cpu_ticks") * per_request,
+                  child_us=result.pop("child_cpu_ticks") * per_request, wrk_us=0.0)
     print(f"  direct: {result}", file=sys.stderr)
     return result
 
 
 def table(rows: list[dict], base: dict) -> None:
-    print(f"| {'contender':<34} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'peak RSS MB':>11} | {'failed':>6} | {'ours ÷ it':>9} |")
-    print(f"|{'-' * 36}|{'-' * 10}:|{'-' * 8}:|{'-' * 8}:|{'-' * 12}:|{'-' * 7}:|{'-' * 10}:|")
+    print(f"| {'contender':<34} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'peak RSS MB':>11} | {'CPU µs/req':>10} | {'failed':>6} | {'ours ÷ it':>9} |")
+    print(f"|{'-' * 36}|{'-' * 10}:|{'-' * 8}:|{'-' * 8}:|{'-' * 12}:|{'-' * 11}:|{'-' * 7}:|{'-' * 10}:|")
     for row in rows:
         ratio = base["rps"] / row["rps"] if row["rps"] else float("inf")
         rss = "" if row["rss_mb"] != row["rss_mb"] else f"{row['rss_mb']:.1f}"
-        print(f"| {row['name']:<34} | {row['rps']:>8.0f} | {row['p50_ms']:>7.2f} | {row['p99_ms']:>7.2f} | {rss:>11} | {row['failed']:>6} | {ratio:>9.2f} |")
+        cpu = row["server_us"] + row["child_us"]
+        print(f"| {row['name']:<34} | {row['rps']:>8.0f} | {row['p50_ms']:>7.2f} | {row['p99_ms']:>7.2f} | {rss:>11} | {cpu:>10.1f} | {row['failed']:>6} | {ratio:>9.2f} |")
+
+
+def budget(ours_add: dict, proxy: dict, ceiling: dict) -> None:
+    """What the measured CPU costs allow: every process of a proxied call shares this
+    machine's cores, so no proxy can pass the rate at which they are all used up."""
+    cores = os.cpu_count() or 1
+    parts = [
+        ("wrk, per request (proxy run)", proxy["wrk_us"]),
+        ("mcp-server's HTTP + MCP floor (part 1, ours, add)", ours_add["server_us"]),
+        ("a stdio client, at least (direct client)", ceiling["server_us"]),
+        ("server-everything, at least (direct run)", ceiling["child_us"]),
+    ]
+    floor = sum(us for _, us in parts)
+    bound = cores * 1e6 / floor
+    print(f"\nCPU per proxied call on this machine ({cores} cores), µs:\n")
+    for what, us in parts:
+        print(f"- {what}: {us:.1f}")
+    print(f"- sum: {floor:.1f}, so no proxy on this stack passes {bound:.0f} req/s "
+          f"= {bound / ceiling['rps']:.2f} of the direct ceiling")
+    print(f"- ours spent: mcp-server {proxy['server_us']:.1f}, server-everything {proxy['child_us']:.1f}, "
+          f"wrk {proxy['wrk_us']:.1f}")
 
 
 def check(what: str, ok: bool, detail: str) -> bool:
@@ -201,7 +258,10 @@ def main() -> None:
     print("part 2: proxying echo to server-everything", file=sys.stderr)
     call = {"serverName": "everything", "config": {"command": EVERYTHING[0], "args": EVERYTHING[1:]},
             "tool": "echo", "arguments": ECHO_ARGS}
-    proxy_ours = measure("ours (mcp-server call_tool)", [str(RELEASE / "mcp-server")], ours_env, "call_tool", call, args, auth)
+    # One child, as each peer and the direct client drive: the pool would otherwise
+    # start a second one past MCP_POOL_MAX_CALLS_PER_CHILD calls in flight.
+    one_child = {**ours_env, "MCP_POOL_MAX_PER_SERVER": "1", "MCP_POOL_MAX_CALLS_PER_CHILD": str(args.connections)}
+    proxy_ours = measure("ours (mcp-server call_tool)", [str(RELEASE / "mcp-server")], one_child, "call_tool", call, args, auth)
     part2 = [
         proxy_ours,
         measure("supergateway 4 (stateful)", [str(PEERS / "node_modules/.bin/supergateway"), "--stdio", " ".join(EVERYTHING),
@@ -216,6 +276,7 @@ def main() -> None:
     table(part1, ours)
     print(f"\nPart 2: tools/call echo proxied to one server-everything, wrk -t1 -c{args.connections} -d{args.seconds}s\n")
     table(part2, proxy_ours)
+    budget(ours, proxy_ours, part2[3])
 
     bare, ts, py = part1[1], part1[2], part1[3]
     faster_peer = max(part2[1:3], key=lambda r: r["rps"])

@@ -1,6 +1,8 @@
 //! The ceiling of the proxy benchmark: an rmcp client driving a stdio MCP server
 //! directly, `--connections` calls in flight, for `--seconds`. Prints one JSON line:
-//! `{"rps":…,"p50_ms":…,"p99_ms":…,"errors":…}`.
+//! `{"rps":…,"p50_ms":…,"p99_ms":…,"errors":…,"requests":…,"cpu_ticks":…,"child_cpu_ticks":…}`,
+//! the last two being the CPU time (in clock ticks) this client and the server spent
+//! during the measurement, read from `/proc`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +34,12 @@ async fn main() -> anyhow::Result<()> {
     let arguments: rmcp::model::JsonObject = serde_json::from_str(&args.arguments)?;
     let mut command = tokio::process::Command::new(&args.command[0]);
     command.args(&args.command[1..]);
-    let client = Arc::new(().serve(TokioChildProcess::new(command)?).await?);
+    let transport = TokioChildProcess::new(command)?;
+    let child = transport
+        .id()
+        .ok_or_else(|| anyhow::anyhow!("the server exited at once"))?;
+    let client = Arc::new(().serve(transport).await?);
+    let cpu_before = (cpu_ticks("self")?, cpu_ticks(&child.to_string())?);
     let until = Instant::now() + Duration::from_secs(args.seconds);
     let callers = (0..args.connections).map(|_| {
         let client = client.clone();
@@ -60,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         errors += e;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = (cpu_ticks("self")?, cpu_ticks(&child.to_string())?);
     latencies.sort();
     let percentile = |p: f64| {
         latencies
@@ -73,7 +81,29 @@ async fn main() -> anyhow::Result<()> {
             "p50_ms": percentile(0.50),
             "p99_ms": percentile(0.99),
             "errors": errors,
+            "requests": latencies.len(),
+            "cpu_ticks": cpu_after.0 - cpu_before.0,
+            "child_cpu_ticks": cpu_after.1 - cpu_before.1,
         })
     );
     Ok(())
+}
+
+/// User plus system CPU time of a process (`self` or a pid) so far, in clock ticks.
+fn cpu_ticks(pid: &str) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |n: usize| -> anyhow::Result<u64> {
+        let value = fields
+            .get(n)
+            .ok_or_else(|| anyhow::anyhow!("/proc/{pid}/stat is short"))?;
+        Ok(value.parse()?)
+    };
+    // utime and stime: fields 14 and 15 of proc_pid_stat(5); the first field after the
+    // name is field 3.
+    Ok(field(11)? + field(12)?)
 }
