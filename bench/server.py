@@ -211,13 +211,13 @@ def table(rows: list[dict], base: dict) -> None:
         print(f"| {row['name']:<34} | {row['rps']:>8.0f} | {row['p50_ms']:>7.2f} | {row['p99_ms']:>7.2f} | {rss:>11} | {cpu:>10.1f} | {row['failed']:>6} | {ratio:>9.2f} |")
 
 
-def budget(ours_add: dict, proxy: dict, ceiling: dict) -> None:
+def budget(bare_add: dict, proxy: dict, ceiling: dict) -> None:
     """What the measured CPU costs allow: every process of a proxied call shares this
     machine's cores, so no proxy can pass the rate at which they are all used up."""
     cores = os.cpu_count() or 1
     parts = [
         ("wrk, per request (proxy run)", proxy["wrk_us"]),
-        ("mcp-server's HTTP + MCP floor (part 1, ours, add)", ours_add["server_us"]),
+        ("an rmcp HTTP server answering a tool call (part 1, bare rmcp, add)", bare_add["server_us"]),
         ("a stdio client, at least (direct client)", ceiling["server_us"]),
         ("server-everything, at least (direct run)", ceiling["child_us"]),
     ]
@@ -276,7 +276,7 @@ def main() -> None:
     table(part1, ours)
     print(f"\nPart 2: tools/call echo proxied to one server-everything, wrk -t1 -c{args.connections} -d{args.seconds}s\n")
     table(part2, proxy_ours)
-    budget(ours, proxy_ours, part2[3])
+    budget(part1[1], proxy_ours, part2[3])
 
     bare, ts, py = part1[1], part1[2], part1[3]
     faster_peer = max(part2[1:3], key=lambda r: r["rps"])
