@@ -1,16 +1,19 @@
 //! The Redis Streams job source (`JOB_SOURCE=redis`) against a real Redis and real
 //! kafka-worker and mcp-server processes: 500 jobs with a worker SIGKILLed twice while
 //! another claims what it abandoned (every job gets an outcome, none is lost), and a
-//! poison entry that is dead-lettered after the maximum deliveries.
+//! poison entry that is dead-lettered after the maximum deliveries; `kafka-worker lag`
+//! for a stream group.
 
 use std::collections::HashSet;
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
     bin, fixture_job, free_port, wait_for, McpServer, Process, RedisServer, API_KEY,
 };
-use redis::streams::{StreamPendingCountReply, StreamRangeReply};
+use redis::streams::{
+    StreamPendingCountReply, StreamRangeReply, StreamReadOptions, StreamReadReply,
+};
 use redis::{Commands, Connection};
 use serde_json::{json, Value};
 
@@ -230,4 +233,77 @@ fn a_poison_entry_is_dead_lettered_after_the_maximum_deliveries() {
     wait_for("nothing left pending", Duration::from_secs(10), || {
         pending(&mut connection).ids.is_empty().then_some(())
     });
+}
+
+fn lag(redis: &RedisServer, group: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(bin("kafka-worker"))
+        .arg("lag")
+        .args(args)
+        .env("JOB_SOURCE", "redis")
+        .env("REDIS_URL", redis.url())
+        .env("REDIS_STREAM", JOBS)
+        .env("MCP_CONSUMER_GROUP", group)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run kafka-worker lag")
+}
+
+#[test]
+fn lag_counts_undelivered_and_pending_entries() {
+    let redis = RedisServer::start();
+    let mut connection = connect(&redis);
+    let refused = |group: &str| {
+        let output = lag(&redis, group, &["--replicas"], &[]);
+        assert!(!output.status.success(), "lag of {group} should fail");
+        assert!(output.stdout.is_empty(), "nothing for kubectl to read");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = refused("workers");
+    assert!(
+        stderr.contains(&format!("stream \"{JOBS}\" does not exist")),
+        "{stderr}"
+    );
+
+    for n in 0..7 {
+        publish(&mut connection, &json!({ "n": n }));
+    }
+    let stderr = refused("workers");
+    assert!(
+        stderr.contains("consumer group \"workers\" does not exist"),
+        "{stderr}"
+    );
+
+    let _: () = connection
+        .xgroup_create(JOBS, "workers", "0")
+        .expect("XGROUP CREATE");
+    // Two entries delivered and not acknowledged: running, as far as Redis knows.
+    let _: StreamReadReply = connection
+        .xread_options(
+            &[JOBS],
+            &[">"],
+            &StreamReadOptions::default().group("workers", "w1").count(2),
+        )
+        .expect("XREADGROUP");
+    let output = lag(&redis, "workers", &[], &[]);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{:?}", output);
+    for line in ["undelivered 5", "pending 2", "total lag 7"] {
+        assert!(report.lines().any(|l| l == line), "{line:?} in {report}");
+    }
+    let replicas = |env: &[(&str, &str)]| {
+        let output = lag(&redis, "workers", &["--replicas"], env);
+        assert!(output.status.success(), "{:?}", output);
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    assert_eq!(replicas(&[("LAG_PER_REPLICA", "3")]), "3", "ceil(7 / 3)");
+    assert_eq!(
+        replicas(&[("LAG_PER_REPLICA", "1")]),
+        "7",
+        "no partitions to cap a stream"
+    );
+    assert_eq!(
+        replicas(&[("LAG_PER_REPLICA", "1"), ("MAX_REPLICAS", "4")]),
+        "4",
+        "capped at MAX_REPLICAS"
+    );
 }

@@ -34,10 +34,12 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         wait: Option<u64>,
     },
-    /// Print the group's lag per partition and in total; with --replicas, only the
+    /// Print the group's lag per partition and in total (with JOB_SOURCE=redis: the
+    /// stream group's undelivered and pending entries); with --replicas, only the
     /// number of worker replicas it calls for (for `kubectl scale --replicas=$(...)`).
     Lag {
-        /// Print only clamp(ceil(total lag / LAG_PER_REPLICA), MIN_REPLICAS, min(MAX_REPLICAS, partitions)).
+        /// Print only clamp(ceil(total lag / LAG_PER_REPLICA), MIN_REPLICAS, min(MAX_REPLICAS, partitions));
+        /// a Redis stream has no partitions to cap it.
         #[arg(long)]
         replicas: bool,
         #[arg(long, env = "LAG_PER_REPLICA", default_value_t = 1000)]
@@ -116,20 +118,31 @@ async fn main() -> anyhow::Result<()> {
             min_replicas,
             max_replicas,
         } => {
-            // The admin calls block: keep them off the async workers.
-            let lag = tokio::task::block_in_place(|| lag::group_lag(&settings))
-                .context("reading the consumer group's lag")?;
+            let (report, total, partitions) = match settings.source {
+                JobSource::Kafka => {
+                    // The admin calls block: keep them off the async workers.
+                    let lag = tokio::task::block_in_place(|| lag::group_lag(&settings))
+                        .context("reading the consumer group's lag")?;
+                    (lag.to_string(), lag.total(), Some(lag.partitions.len()))
+                }
+                JobSource::Redis => {
+                    let backlog = lag::stream_backlog(&settings)
+                        .await
+                        .context("reading the stream group's lag")?;
+                    (backlog.to_string(), backlog.total(), None)
+                }
+            };
             let policy = lag::ScalePolicy {
                 lag_per_replica,
                 min_replicas,
                 max_replicas,
             };
-            let wanted = policy.replicas(lag.total(), lag.partitions.len());
+            let wanted = policy.replicas(total, partitions);
             let mut out = std::io::stdout();
             if replicas {
                 writeln!(out, "{wanted}")
             } else {
-                writeln!(out, "{lag}\nreplicas {wanted} (LAG_PER_REPLICA={lag_per_replica}, MIN_REPLICAS={min_replicas}, MAX_REPLICAS={max_replicas})")
+                writeln!(out, "{report}\nreplicas {wanted} (LAG_PER_REPLICA={lag_per_replica}, MIN_REPLICAS={min_replicas}, MAX_REPLICAS={max_replicas})")
             }
             .context("printing the lag")?;
         }
