@@ -17,13 +17,13 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LagError {
-    #[error("Kafka client: {0}")]
+    #[error("Kafka client")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("topic {topic:?} does not exist on {brokers} (KAFKA_TOPIC)")]
     NoTopic { topic: String, brokers: String },
     #[error("consumer group {group:?} does not exist on {brokers} (MCP_CONSUMER_GROUP): no member has joined it and it has committed nothing")]
     NoGroup { group: String, brokers: String },
-    #[error("Redis: {0}")]
+    #[error("Redis at REDIS_URL")]
     Redis(#[from] redis::RedisError),
     #[error("Redis did not answer within {0:?} (REDIS_URL)")]
     RedisTimeout(Duration),
