@@ -150,8 +150,9 @@ def wrk(url: str, tool: str, arguments: dict, args, pid: int, auth: str = "", se
          "-s", str(PEERS / "mcp-call.lua"), url],
         env=env, capture_output=True, text=True, check=True,
     ).stdout
-    server_after, children_after = tree_cpu(pid)
+    # wrk's share first: tree_cpu runs `ps`, whose own CPU would count as wrk's.
     wrk_cpu = children_cpu() - wrk_before
+    server_after, children_after = tree_cpu(pid)
     line = next(l for l in output.splitlines() if l.startswith("mcp-call:"))
     fields = dict(item.split("=") for item in line.split()[1:])
     socket_errors = re.search(r"Socket errors: (.*)", output)
