@@ -244,7 +244,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     args = parser.parse_args()
     auth = f"Bearer {API_KEY}"
-    ours_env = {"MCP_API_KEYS": API_KEY, "MCP_BIND": "127.0.0.1", "MCP_ALLOWED_COMMANDS": "node"}
+    ours_env = {"MCP_API_KEYS": API_KEY, "MCP_BIND": "127.0.0.1", "MCP_ALLOWED_COMMANDS": f"node {EVERYTHING[1]}"}
     add = {"a": 1, "b": 2}
 
     print("part 1: add tool", file=sys.stderr)

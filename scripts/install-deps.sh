@@ -29,7 +29,16 @@ if [ ! -f tests/node/node_modules/.package-lock.json ] ||
 fi
 
 # The shared-state tests start Redis servers of their own (the machine's stays untouched).
+# A fresh machine may have no package lists yet: update them only if the install needs it.
+apt_install() {
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get install -y -q "$@" >/dev/null 2>&1 ||
+    { "${sudo[@]}" apt-get update -q >/dev/null && "${sudo[@]}" apt-get install -y -q "$@" >/dev/null; }
+}
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "installing redis-server" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -q redis-server >/dev/null; else sudo apt-get install -y -q redis-server >/dev/null; fi
+  apt_install redis-server
 fi
+# The policy tests build a small shared object to try LD_PRELOAD with.
+command -v cc >/dev/null 2>&1 || { echo "installing gcc" >&2; apt_install gcc; }

@@ -441,8 +441,8 @@ pub struct McpServer {
 pub const API_KEY: &str = "e2e-test-key";
 
 impl McpServer {
-    /// Starts mcp-server with the test API key, `mcp-server-time`, `node` and [`fixture`]
-    /// allowed, and `env`.
+    /// Starts mcp-server with the test API key, `mcp-server-time`, [`server_everything`]
+    /// (node pinned to its entry point) and [`fixture`] allowed, and `env`.
     pub fn start(env: &[(&str, &str)]) -> Self {
         Self::start_on(free_port(), env)
     }
@@ -455,7 +455,11 @@ impl McpServer {
             .env("MCP_API_KEYS", API_KEY)
             .env(
                 "MCP_ALLOWED_COMMANDS",
-                format!("mcp-server-time,node,{}", fixture()),
+                format!(
+                    "mcp-server-time,node {},{}",
+                    server_everything_entry(),
+                    fixture()
+                ),
             )
             .env("RUST_LOG", "info,mcp_jobs_upstream=debug");
         for (key, value) in env {
@@ -521,6 +525,10 @@ impl McpServer {
 /// `@modelcontextprotocol/server-everything` (installed by scripts/install-deps.sh in
 /// `tests/node`) as a stdio server config: echo, a long-running tool with progress…
 pub fn server_everything() -> serde_json::Value {
+    serde_json::json!({ "command": "node", "args": [server_everything_entry(), "stdio"] })
+}
+
+fn server_everything_entry() -> &'static str {
     let entry = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
@@ -529,7 +537,7 @@ pub fn server_everything() -> serde_json::Value {
         Path::new(entry).exists(),
         "{entry} is missing: run scripts/install-deps.sh"
     );
-    serde_json::json!({ "command": "node", "args": [entry, "stdio"] })
+    entry
 }
 
 /// The events of a finished Server-Sent Events body: `(event name, JSON data)`.
@@ -941,6 +949,19 @@ impl RedisServer {
         self.kill();
         *self = Self::start_on(self.port);
     }
+}
+
+/// Checks that a JSON-RPC response is mcp-server's policy refusing the call with a
+/// message that contains `expected`.
+pub fn assert_refused(response: &serde_json::Value, expected: &str) {
+    let message = response["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a refusal containing {expected:?}: {response:#}"));
+    assert!(
+        message.contains(expected),
+        "{message:?} should contain {expected:?}"
+    );
+    assert_eq!(response["error"]["data"]["kind"], "refused", "{response:#}");
 }
 
 /// A tool call's result from a JSON-RPC response: whether it is an error result, its

@@ -25,15 +25,7 @@ fn tool_call(tool: &str, arguments: Value) -> Value {
 
 /// Calls `tool` and checks mcp-server's policy refused it with a message containing `expected`.
 fn assert_refused(server: &McpServer, tool: &str, arguments: Value, expected: &str) {
-    let response = server.call(tool, arguments);
-    let message = response["error"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("expected an error: {response:#}"));
-    assert!(
-        message.contains(expected),
-        "{message:?} should contain {expected:?}"
-    );
-    assert_eq!(response["error"]["data"]["kind"], "refused", "{response:#}");
+    mcp_jobs_e2e::assert_refused(&server.call(tool, arguments), expected);
 }
 
 const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;

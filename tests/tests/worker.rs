@@ -78,7 +78,10 @@ fn seed_style_job_succeeds_and_its_offset_is_committed() {
 fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
     let broker = Broker::start();
     broker.create_job_topics("mixed", 2);
-    let server = McpServer::start(&[]);
+    let server = McpServer::start(&[(
+        "MCP_ALLOWED_COMMANDS",
+        "mcp-server-time,/nonexistent/mcp-server",
+    )]);
     let mut worker = start_worker(
         &broker,
         &server.url(),
@@ -104,7 +107,9 @@ fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
         ("unknown-server", br#"{"jobID":"unknown-server","jobType":"tool-call","payload":{"mcpServers":{"time":{"command":"mcp-server-time"}},"server":"clock","tool":"get_current_time"}}"#.to_vec(), "unknown_server"),
         ("too-big", oversized, "too_large"),
         ("not-allowed", br#"{"jobID":"not-allowed","jobType":"server-init","payload":{"mcpServers":{"sh":{"command":"sh","args":["-c","echo pwned"]}}}}"#.to_vec(), "refused"),
-        ("cannot-start", br#"{"jobID":"cannot-start","jobType":"list-tools","payload":{"mcpServers":{"time":{"command":"mcp-server-time","cwd":"/nonexistent/dir"}}}}"#.to_vec(), "upstream_unavailable"),
+        ("cwd-refused", br#"{"jobID":"cwd-refused","jobType":"list-tools","payload":{"mcpServers":{"time":{"command":"mcp-server-time","cwd":"/tmp"}}}}"#.to_vec(), "refused"),
+        ("env-refused", br#"{"jobID":"env-refused","jobType":"list-tools","payload":{"mcpServers":{"time":{"command":"mcp-server-time","env":{"LD_PRELOAD":"/tmp/x.so"}}}}}"#.to_vec(), "refused"),
+        ("cannot-start", br#"{"jobID":"cannot-start","jobType":"list-tools","payload":{"mcpServers":{"gone":{"command":"/nonexistent/mcp-server"}}}}"#.to_vec(), "upstream_unavailable"),
         ("tool-error", time_call("tool-error", "Not/AZone"), "tool_error"),
     ];
     let good: Vec<(String, Vec<u8>)> = (0..6)

@@ -13,7 +13,7 @@ use axum::serve::ListenerExt;
 use axum::{middleware, Json, Router};
 use mcp_jobs_shared_state::{Mailboxes, Store, Streams};
 use mcp_jobs_telemetry::PrometheusHandle;
-use mcp_jobs_upstream::{Allowlist, Pool};
+use mcp_jobs_upstream::{Allowlist, CommandAllowlist, EnvRules, Policy, Pool};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::ServerHandler;
@@ -127,6 +127,29 @@ pub fn no_delay(stream: &mut tokio::net::TcpStream) {
     }
 }
 
+/// Says at start what the policy lets jobs do that an operator may not have meant.
+fn warn_about_policy(policy: &Policy) {
+    match &policy.allowed_commands {
+        CommandAllowlist::Any => {
+            tracing::warn!("MCP_ALLOWED_COMMANDS=*: jobs may run any command with any arguments")
+        }
+        list if list.is_empty() => {
+            tracing::warn!("MCP_ALLOWED_COMMANDS is empty: every stdio server will be refused")
+        }
+        list => {
+            for command in list.unpinned_launchers() {
+                tracing::warn!(
+                    command,
+                    "MCP_ALLOWED_COMMANDS allows {command:?} with any arguments, which allows any code: pin its arguments (e.g. \"uvx mcp-server-time\")"
+                );
+            }
+        }
+    }
+    if policy.allowed_env == EnvRules::Any {
+        tracing::warn!("MCP_ALLOWED_ENV=*: jobs may set any variable, including those that make a child load other code (LD_PRELOAD, PYTHONPATH, NODE_OPTIONS…)");
+    }
+}
+
 /// Serves until `shutdown` resolves, then finishes in-flight requests and closes every
 /// upstream connection (children exit or are killed with their process group).
 pub async fn serve(
@@ -137,9 +160,7 @@ pub async fn serve(
     if matches!(settings.auth, Auth::Disabled) {
         tracing::warn!("MCP_AUTH=none: authentication is OFF, anyone who can reach this port can run allowed commands");
     }
-    if settings.policy.allowed_commands.is_empty() {
-        tracing::warn!("MCP_ALLOWED_COMMANDS is empty: every stdio server will be refused");
-    }
+    warn_about_policy(&settings.policy);
     let pool =
         Pool::new(settings.policy.clone(), settings.pool.clone()).map_err(std::io::Error::other)?;
     let shared = Store::open(&settings.redis_url).map_err(std::io::Error::other)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mcp_jobs_env_config::{comma_separated, from_vars, require_positive, EnvError};
 use mcp_jobs_shared_state::{MessagingSettings, Store};
-use mcp_jobs_upstream::{Allowlist, Policy, PoolSettings};
+use mcp_jobs_upstream::{Allowlist, CommandAllowlist, EnvRules, Policy, PoolSettings};
 use serde::Deserialize;
 
 /// The environment as envy reads it; field names are the variables, lowercased.
@@ -24,7 +24,11 @@ struct Env {
     #[serde(default)]
     mcp_allowed_commands: String,
     #[serde(default)]
+    mcp_allowed_env: Option<String>,
+    #[serde(default)]
     mcp_env_dir: Option<PathBuf>,
+    #[serde(default)]
+    mcp_work_dir: Option<PathBuf>,
     #[serde(default)]
     mcp_allowed_remote_hosts: String,
     #[serde(default = "default_allowed_hosts")]
@@ -265,8 +269,10 @@ impl ServerSettings {
             max_body_bytes: env.mcp_max_body_bytes,
             max_argument_bytes: env.mcp_max_argument_bytes,
             policy: Policy {
-                allowed_commands: Allowlist::parse(&env.mcp_allowed_commands),
+                allowed_commands: CommandAllowlist::parse(&env.mcp_allowed_commands),
+                allowed_env: EnvRules::parse(env.mcp_allowed_env.as_deref()),
                 env_dir: env.mcp_env_dir,
+                work_dir: env.mcp_work_dir,
                 allowed_remote_hosts: Allowlist::parse(&env.mcp_allowed_remote_hosts),
                 inherited_env: comma_separated(&env.mcp_child_env),
             },
@@ -324,6 +330,12 @@ mod tests {
             "no remote host is allowed by default"
         );
         assert!(settings.toolsets.jobs && settings.toolsets.messaging && settings.toolsets.streams);
+        assert_eq!(
+            settings.policy.allowed_env,
+            EnvRules::RefuseCodeLoading,
+            "code-loading variables are refused by default"
+        );
+        assert!(settings.policy.work_dir.is_none(), "no cwd by default");
     }
 
     #[test]

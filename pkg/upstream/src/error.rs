@@ -36,11 +36,40 @@ pub enum UpstreamError {
     )]
     CommandNotAllowed { command: String },
 
+    #[error("command {command:?} is allowed only with pinned leading arguments ({}): these arguments do not start with them", allowed.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", "))]
+    ArgumentsNotPinned {
+        command: String,
+        allowed: Vec<String>,
+    },
+
+    #[error("argument {index} of {command:?} holds a NUL byte, which no process can be given")]
+    NulInArgument { command: String, index: usize },
+
+    #[error("env variable {name:?}{origin} is refused: {reason}")]
+    EnvNotAllowed {
+        name: String,
+        /// Where it was set: empty for `env`, ` (from envFile "x")` for a file.
+        origin: String,
+        reason: String,
+    },
+
+    #[error("cwd {cwd:?} is refused: MCP_WORK_DIR is not set, so a job may not choose its working directory")]
+    WorkDirNotConfigured { cwd: String },
+
+    #[error("cwd {cwd:?} is outside MCP_WORK_DIR")]
+    CwdOutsideDir { cwd: String },
+
+    #[error("cwd {cwd:?} cannot be used: {reason}")]
+    CwdUnusable { cwd: String, reason: String },
+
     #[error("envFile {path:?} is refused: MCP_ENV_DIR is not set, so no env file may be read")]
     EnvDirNotConfigured { path: String },
 
     #[error("envFile {path:?} is outside MCP_ENV_DIR")]
     EnvFileOutsideDir { path: String },
+
+    #[error("envFile {path:?} line {line} expands a variable ($NAME or ${{NAME}}), which would read mcp-server's own environment: put the value in single quotes or escape the $")]
+    EnvFileSubstitutes { path: String, line: usize },
 
     #[error("envFile {path:?} cannot be read: {reason}")]
     EnvFileUnreadable { path: String, reason: String },
@@ -124,9 +153,16 @@ impl UpstreamError {
     pub fn kind(&self) -> FailureKind {
         match self {
             Self::CommandNotAllowed { .. }
+            | Self::ArgumentsNotPinned { .. }
+            | Self::NulInArgument { .. }
+            | Self::EnvNotAllowed { .. }
+            | Self::WorkDirNotConfigured { .. }
+            | Self::CwdOutsideDir { .. }
+            | Self::CwdUnusable { .. }
             | Self::EnvDirNotConfigured { .. }
             | Self::EnvFileOutsideDir { .. }
             | Self::EnvFileUnreadable { .. }
+            | Self::EnvFileSubstitutes { .. }
             | Self::HostNotAllowed { .. }
             | Self::InvalidRemote { .. }
             | Self::ArgumentsTooLarge { .. } => FailureKind::Refused,

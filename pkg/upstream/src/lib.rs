@@ -1,7 +1,8 @@
 //! Connections from mcp-server to the MCP servers that jobs describe.
 //!
-//! - [`Policy`]: what a job may ask for — allowed commands, the env-file directory,
-//!   allowed remote hosts — checked before anything is spawned or dialled.
+//! - [`Policy`]: what a job may ask for — allowed commands and their pinned arguments,
+//!   the variables it may set, the directories of `envFile` and `cwd`, allowed remote
+//!   hosts — checked before anything is spawned or dialled.
 //! - [`Target`]: a server config resolved under the policy (env file read, env built);
 //!   equal targets share children, any difference gets its own.
 //! - [`Pool`]: the supervised pool of live connections — stdio children in their own
@@ -21,7 +22,9 @@ mod progress;
 mod redact;
 
 pub use error::{FailureKind, UpstreamError};
-pub use policy::{Allowlist, Policy, Resolved, Target};
+pub use policy::{
+    Allowlist, CommandAllowlist, CommandRule, EnvRules, Policy, Resolved, Target, CODE_LOADING_ENV,
+};
 pub use pool::{Pool, PoolSettings, PoolStats, ServerStats};
 pub use progress::{relay_progress, Progress, ProgressSink};
 pub use redact::{Secrets, REDACTED};
