@@ -4,6 +4,10 @@
 //! One MCP session carries the requests of many jobs, so the context cannot be a
 //! header of the session; it rides on each request's `_meta`, and this lifts it into
 //! HTTP where proxies, load balancers and mcp-server's span look for it.
+//!
+//! It also takes out the progress token rmcp puts on every request: the worker never
+//! listens to progress, and a token asks mcp-server to relay it (a streamed answer
+//! instead of one JSON body).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,11 +33,12 @@ impl StreamableHttpClient for TracedHttp {
     async fn post_message(
         &self,
         uri: Arc<str>,
-        message: ClientJsonRpcMessage,
+        mut message: ClientJsonRpcMessage,
         session_id: Option<Arc<str>>,
         auth_header: Option<String>,
         mut custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> PostResult {
+        drop_progress_token(&mut message);
         add_trace_headers(&message, &mut custom_headers);
         self.0
             .post_message(uri, message, session_id, auth_header, custom_headers)
@@ -43,12 +48,13 @@ impl StreamableHttpClient for TracedHttp {
     async fn post_message_with_max_sse_event_size(
         &self,
         uri: Arc<str>,
-        message: ClientJsonRpcMessage,
+        mut message: ClientJsonRpcMessage,
         session_id: Option<Arc<str>>,
         auth_header: Option<String>,
         mut custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> PostResult {
+        drop_progress_token(&mut message);
         add_trace_headers(&message, &mut custom_headers);
         self.0
             .post_message_with_max_sse_event_size(
@@ -106,6 +112,16 @@ impl StreamableHttpClient for TracedHttp {
                 max_sse_event_size,
             )
             .await
+    }
+}
+
+fn drop_progress_token(message: &mut ClientJsonRpcMessage) {
+    if let JsonRpcMessage::Request(request) = message {
+        if let ClientRequest::CallToolRequest(call) = &mut request.request {
+            if let Some(meta) = &mut call.params.meta {
+                meta.0 .0.remove("progressToken");
+            }
+        }
     }
 }
 

@@ -9,7 +9,6 @@
 //!   "id": ...}` runs the tool and gets the same events back, tagged with its `id`.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
@@ -184,15 +183,10 @@ fn run_streaming(
             emit(GatewayEvent::Started { tool: name.clone() });
             let (sink, updates) = mpsc::unbounded_channel();
             let call = tools.call(&name, request.arguments, Some(&sink));
-            let result = relay_progress(
-                call,
-                UnboundedReceiverStream::new(updates),
-                Duration::ZERO,
-                |update| {
-                    emit(GatewayEvent::Progress(update));
-                    std::future::ready(())
-                },
-            )
+            let result = relay_progress(call, UnboundedReceiverStream::new(updates), |update| {
+                emit(GatewayEvent::Progress(update));
+                std::future::ready(())
+            })
             .await;
             let status = match result {
                 Ok(result) => {

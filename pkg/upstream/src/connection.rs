@@ -16,9 +16,9 @@ use rmcp::model::{
     ClientRequest, Implementation, JsonObject, PingRequest, ProgressNotificationParam,
     RequestMetaObject, ServerPeerInfo, ServerResult, Tool,
 };
-use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService, ServiceError};
+use rmcp::service::{PeerRequestOptions, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::IntoTransport;
+use rmcp::transport::{IntoTransport, Transport};
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -29,32 +29,20 @@ use mcp_jobs_contract::RemoteTransport;
 use crate::error::UpstreamError;
 use crate::legacy_sse::LegacySseTransport;
 use crate::policy::Target;
-use crate::progress::{relay_progress, Progress, ProgressSink};
+use crate::progress::{relay_progress, Progress, ProgressSink, ProgressTap};
 use crate::redact::Secrets;
 
-/// Our side of an upstream session: announces mcp-jobs and routes the upstream's
-/// progress notifications to the call that asked for them.
+/// Our side of an upstream session: announces mcp-jobs. Progress notifications reach
+/// their calls through the [`ProgressTap`] under the session, not through a handler.
 struct UpstreamClient {
     info: ClientConfig,
-    progress: ProgressDispatcher,
 }
 
 impl ClientHandler for UpstreamClient {
     fn get_info(&self) -> ClientConfig {
         self.info.clone()
     }
-
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        self.progress.handle_notification(params).await;
-    }
 }
-
-/// How long to wait for progress updates that trail a call's result.
-const PROGRESS_LINGER: Duration = Duration::from_millis(100);
 
 /// How long a child closing politely (stdin closed) gets before its group is killed.
 /// Short, because a closing child still holds its slot in the pool.
@@ -83,7 +71,6 @@ impl Connection {
                 ClientCapabilities::default(),
                 Implementation::new("mcp-jobs", env!("CARGO_PKG_VERSION")),
             ),
-            progress: progress.clone(),
         };
         let handshake_failed = |reason: String| UpstreamError::Handshake {
             server: server.to_owned(),
@@ -100,7 +87,7 @@ impl Connection {
                 } => {
                     let child = spawn_child(server, command, args, env, cwd.as_deref(), secrets)?;
                     process_group = child.id().map(|pid| Pid::from_raw(pid as i32));
-                    serve_detached(client, child).await
+                    serve_detached(client, tapped(child, &progress)).await
                 }
                 Target::Remote {
                     url,
@@ -111,7 +98,7 @@ impl Connection {
                         .custom_headers(header_map(headers)?);
                     let transport =
                         StreamableHttpClientTransport::with_client(http.clone(), config);
-                    serve_detached(client, transport).await
+                    serve_detached(client, tapped(transport, &progress)).await
                 }
                 Target::Remote {
                     url,
@@ -125,7 +112,7 @@ impl Connection {
                     )
                     .await
                     .map_err(|e| handshake_failed(e.to_string()))?;
-                    serve_detached(client, transport).await
+                    serve_detached(client, tapped(transport, &progress)).await
                 }
             }
             .map_err(|e| handshake_failed(e.to_string()))
@@ -197,22 +184,17 @@ impl Connection {
         let (handle, updates) = self.with_deadline(deadline, call).await?;
         let left = until.saturating_duration_since(tokio::time::Instant::now());
         let response = self.with_deadline(left, handle.await_response());
-        // rmcp hands notifications to the client in tasks of their own, so the last
-        // update can land just after the result it came before.
-        let response = relay_progress(
-            response,
-            updates,
-            PROGRESS_LINGER,
-            |update: ProgressNotificationParam| {
-                // A caller that went away just stops listening; the call goes on.
-                let _ = sink.send(Progress {
-                    progress: update.progress,
-                    total: update.total,
-                    message: update.message,
-                });
-                std::future::ready(())
-            },
-        )
+        // The tap under the session delivers each update before the result is read,
+        // so every update sent before the result is relayed before it.
+        let response = relay_progress(response, updates, |update: ProgressNotificationParam| {
+            // A caller that went away just stops listening; the call goes on.
+            let _ = sink.send(Progress {
+                progress: update.progress,
+                total: update.total,
+                message: update.message,
+            });
+            std::future::ready(())
+        })
         .await?;
         match response {
             ServerResult::CallToolResult(result) => Ok(result),
@@ -322,6 +304,18 @@ fn spawn_child(
         });
     }
     Ok(child)
+}
+
+/// `transport` with progress delivered in wire order (see [`ProgressTap`]).
+fn tapped<T, E, A>(
+    transport: T,
+    progress: &ProgressDispatcher,
+) -> ProgressTap<impl Transport<RoleClient, Error = E>>
+where
+    T: IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    ProgressTap::new(transport.into_transport(), progress.clone())
 }
 
 /// Runs the MCP handshake in a task of its own. The session outlives the call that

@@ -94,7 +94,6 @@ impl ServerTools {
         relay_progress(
             call,
             UnboundedReceiverStream::new(updates),
-            Duration::ZERO,
             |update: Progress| {
                 let mut notification =
                     ProgressNotificationParam::new(token.clone(), update.progress);
