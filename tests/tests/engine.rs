@@ -54,13 +54,15 @@ fn publish_sleepers(broker: &Broker, topic: &str, prefix: &str, count: usize, ms
 #[test]
 fn job_failures_are_retried_with_the_job_identity_in_meta() {
     let broker = Broker::start();
-    broker.create_job_topics("retry", 2);
+    let topic = broker.name("retry");
+    let group = broker.name("g-retry");
+    broker.create_job_topics(&topic, 2);
     let server = McpServer::start(&[]);
     let _worker = start_worker(
         &broker,
         &server.url(),
-        "retry",
-        "g-retry",
+        &topic,
+        &group,
         &[("JOB_RETRY_BACKOFF_MS", "100")],
     );
     let mut slow = fixture_job("too-slow", "sleep", json!({ "ms": 5000 }));
@@ -74,9 +76,9 @@ fn job_failures_are_retried_with_the_job_identity_in_meta() {
                 "payload": { "mcpServers": { "sh": { "command": "sh" } } } }),
     ];
     let messages: Vec<(Option<&str>, Vec<u8>)> = jobs.iter().map(|j| (None, bytes(j))).collect();
-    publish(&broker, "retry", &messages);
+    publish(&broker, &topic, &messages);
 
-    let outcomes = by_id(&outcomes_of(&broker, "retry", jobs.len(), MINUTE));
+    let outcomes = by_id(&outcomes_of(&broker, &topic, jobs.len(), MINUTE));
     let flaky = &outcomes["flaky"];
     assert_eq!(flaky["status"], "succeeded", "{flaky:#}");
     assert_eq!(flaky["attempts"], 3);
@@ -97,7 +99,7 @@ fn job_failures_are_retried_with_the_job_identity_in_meta() {
     assert_eq!(meta["mcp-jobs/jobId"], "meta", "{meta:#}");
     assert_eq!(meta["mcp-jobs/attempt"], 1);
 
-    let dead = broker.read("retry.dlq", 3, MINUTE);
+    let dead = broker.read(&format!("{topic}.dlq"), 3, MINUTE);
     let hopeless_copy = dead
         .iter()
         .find(|r| r.header("mcp-jobs-job-id") == Some("hopeless"))
@@ -108,13 +110,15 @@ fn job_failures_are_retried_with_the_job_identity_in_meta() {
 #[test]
 fn jobs_sharing_a_key_run_in_order_while_keyless_jobs_overlap() {
     let broker = Broker::start();
-    broker.create_job_topics("ordered", 1);
+    let topic = broker.name("ordered");
+    let group = broker.name("g-ordered");
+    broker.create_job_topics(&topic, 1);
     let server = McpServer::start(&[]);
     let _worker = start_worker(
         &broker,
         &server.url(),
-        "ordered",
-        "g-ordered",
+        &topic,
+        &group,
         &[("WORKER_CONCURRENCY", "16")],
     );
     let mut jobs: Vec<(Option<String>, Value)> = Vec::new();
@@ -135,9 +139,9 @@ fn jobs_sharing_a_key_run_in_order_while_keyless_jobs_overlap() {
     }
     let messages: Vec<(Option<&str>, Vec<u8>)> =
         jobs.iter().map(|(k, j)| (k.as_deref(), bytes(j))).collect();
-    publish(&broker, "ordered", &messages);
+    publish(&broker, &topic, &messages);
 
-    let outcomes = by_id(&outcomes_of(&broker, "ordered", jobs.len(), MINUTE));
+    let outcomes = by_id(&outcomes_of(&broker, &topic, jobs.len(), MINUTE));
     for key in ["a", "b"] {
         for i in 1..8 {
             let before = &outcomes[&format!("{key}-{}", i - 1)];
@@ -174,13 +178,15 @@ fn jobs_sharing_a_key_run_in_order_while_keyless_jobs_overlap() {
 #[test]
 fn a_poison_message_never_blocks_the_partition_behind_it() {
     let broker = Broker::start();
-    broker.create_job_topics("poison", 1);
+    let topic = broker.name("poison");
+    let group = broker.name("g-poison");
+    broker.create_job_topics(&topic, 1);
     let server = McpServer::start(&[]);
     let _worker = start_worker(
         &broker,
         &server.url(),
-        "poison",
-        "g-poison",
+        &topic,
+        &group,
         &[
             ("WORKER_CONCURRENCY", "4"),
             ("JOB_MAX_ATTEMPTS", "2"),
@@ -198,9 +204,9 @@ fn a_poison_message_never_blocks_the_partition_behind_it() {
         ))
     }));
     let messages: Vec<(Option<&str>, Vec<u8>)> = encoded.into_iter().map(|m| (None, m)).collect();
-    publish(&broker, "poison", &messages);
+    publish(&broker, &topic, &messages);
 
-    let outcomes = outcomes_of(&broker, "poison", 21, MINUTE);
+    let outcomes = outcomes_of(&broker, &topic, 21, MINUTE);
     let outcomes_by_id = by_id(&outcomes);
     let hang_outcome = &outcomes_by_id["hang"];
     assert_eq!(hang_outcome["status"], "failed");
@@ -220,25 +226,27 @@ fn a_poison_message_never_blocks_the_partition_behind_it() {
         "the malformed message has its failed record"
     );
     wait_for("the commit to pass the poison", MINUTE, || {
-        (broker.committed("g-poison", "poison", 1) == [Some(22)]).then_some(())
+        (broker.committed(&group, &topic, 1) == [Some(22)]).then_some(())
     });
 }
 
 #[test]
 fn an_mcp_server_outage_pauses_the_worker_and_dead_letters_nothing() {
     let broker = Broker::start();
-    broker.create_job_topics("outage", 3);
+    let topic = broker.name("outage");
+    let group = broker.name("g-outage");
+    broker.create_job_topics(&topic, 3);
     let port = free_port();
     let server = McpServer::start_on(port, &[]);
     let worker = start_worker(
         &broker,
         &server.url(),
-        "outage",
-        "g-outage",
+        &topic,
+        &group,
         &[("WORKER_CONCURRENCY", "8")],
     );
-    publish_sleepers(&broker, "outage", "job", 400, 100);
-    outcomes_of(&broker, "outage", 40, MINUTE);
+    publish_sleepers(&broker, &topic, "job", 400, 100);
+    outcomes_of(&broker, &topic, 40, MINUTE);
     drop(server);
     let stopped = Instant::now();
     worker.wait_for_output("pausing consumption", 1, MINUTE);
@@ -246,31 +254,33 @@ fn an_mcp_server_outage_pauses_the_worker_and_dead_letters_nothing() {
     let _restarted = McpServer::start_on(port, &[]);
     worker.wait_for_output("resuming consumption", 1, MINUTE);
 
-    let outcomes = outcomes_of(&broker, "outage", 400, 2 * MINUTE);
+    let outcomes = outcomes_of(&broker, &topic, 400, 2 * MINUTE);
     let failed: Vec<&Value> = outcomes
         .iter()
         .filter(|o| o["status"] != "succeeded")
         .collect();
     assert!(failed.is_empty(), "jobs failed by the outage: {failed:#?}");
-    assert!(broker.read_all("outage.dlq").is_empty());
+    assert!(broker.read_all(&format!("{topic}.dlq")).is_empty());
 }
 
 #[test]
 fn calls_fail_over_when_one_of_two_replicas_dies() {
     let broker = Broker::start();
-    broker.create_job_topics("replicas", 3);
+    let topic = broker.name("replicas");
+    let group = broker.name("g-replicas");
+    broker.create_job_topics(&topic, 3);
     let first = McpServer::start(&[]);
     let second = McpServer::start(&[]);
     let urls = format!("{},{}", first.url(), second.url());
     let _worker = start_worker(
         &broker,
         &urls,
-        "replicas",
-        "g-replicas",
+        &topic,
+        &group,
         &[("WORKER_CONCURRENCY", "8")],
     );
-    publish_sleepers(&broker, "replicas", "job", 400, 100);
-    outcomes_of(&broker, "replicas", 40, MINUTE);
+    publish_sleepers(&broker, &topic, "job", 400, 100);
+    outcomes_of(&broker, &topic, 40, MINUTE);
     for replica in [&first, &second] {
         // rmcp logs each stateless request it serves.
         let served = replica
@@ -287,7 +297,7 @@ fn calls_fail_over_when_one_of_two_replicas_dies() {
     let mut second = second;
     second.process.kill9();
 
-    let outcomes = outcomes_of(&broker, "replicas", 400, 2 * MINUTE);
+    let outcomes = outcomes_of(&broker, &topic, 400, 2 * MINUTE);
     let failed: Vec<&Value> = outcomes
         .iter()
         .filter(|o| o["status"] != "succeeded")
@@ -296,21 +306,23 @@ fn calls_fail_over_when_one_of_two_replicas_dies() {
         failed.is_empty(),
         "jobs failed by the lost replica: {failed:#?}"
     );
-    assert!(broker.read_all("replicas.dlq").is_empty());
+    assert!(broker.read_all(&format!("{topic}.dlq")).is_empty());
 }
 
 #[test]
 fn sigterm_under_load_exits_cleanly_and_the_next_worker_repeats_nothing() {
     let broker = Broker::start();
-    broker.create_job_topics("drain", 3);
+    let topic = broker.name("drain");
+    let group = broker.name("g-drain");
+    broker.create_job_topics(&topic, 3);
     let server = McpServer::start(&[]);
     let env = [
         ("WORKER_CONCURRENCY", "16"),
         ("SHUTDOWN_GRACE_SECONDS", "10"),
     ];
-    let mut worker = start_worker(&broker, &server.url(), "drain", "g-drain", &env);
-    publish_sleepers(&broker, "drain", "job", 600, 100);
-    outcomes_of(&broker, "drain", 100, MINUTE);
+    let mut worker = start_worker(&broker, &server.url(), &topic, &group, &env);
+    publish_sleepers(&broker, &topic, "job", 600, 100);
+    outcomes_of(&broker, &topic, 100, MINUTE);
 
     let asked = Instant::now();
     let status = worker.terminate(Duration::from_secs(15));
@@ -320,8 +332,8 @@ fn sigterm_under_load_exits_cleanly_and_the_next_worker_repeats_nothing() {
         "exit took {:?}, beyond the grace period",
         asked.elapsed()
     );
-    let _next = start_worker(&broker, &server.url(), "drain", "g-drain", &env);
-    let outcomes = outcomes_of(&broker, "drain", 600, 2 * MINUTE);
+    let _next = start_worker(&broker, &server.url(), &topic, &group, &env);
+    let outcomes = outcomes_of(&broker, &topic, 600, 2 * MINUTE);
     assert_eq!(
         outcomes.len(),
         600,
@@ -338,7 +350,9 @@ fn sigkilled_workers_lose_no_job_and_repeat_at_most_the_in_flight_window() {
     const COMMIT_INTERVAL_MS: u64 = 100;
     const KILLS: usize = 3;
     let broker = Broker::start();
-    broker.create_job_topics("chaos", 6);
+    let topic = broker.name("chaos");
+    let group = broker.name("g-chaos");
+    broker.create_job_topics(&topic, 6);
     let server = McpServer::start(&[]);
     let concurrency = CONCURRENCY.to_string();
     let interval = COMMIT_INTERVAL_MS.to_string();
@@ -350,19 +364,19 @@ fn sigkilled_workers_lose_no_job_and_repeat_at_most_the_in_flight_window() {
         start_worker(
             &broker,
             &server.url(),
-            "chaos",
-            "g-chaos",
+            &topic,
+            &group,
             &[env[0], env[1], ("WORKER_ID", name)],
         )
     };
     let _steady = start("steady");
     let mut victim = start("victim");
-    publish_sleepers(&broker, "chaos", "job", JOBS, TOOL_MS);
+    publish_sleepers(&broker, &topic, "job", JOBS, TOOL_MS);
 
     for kill in 1..=KILLS {
         let seen = distinct_jobs(&outcomes_of(
             &broker,
-            "chaos",
+            &topic,
             kill * JOBS / (KILLS + 2),
             2 * MINUTE,
         ));
@@ -372,7 +386,7 @@ fn sigkilled_workers_lose_no_job_and_repeat_at_most_the_in_flight_window() {
         victim = start("victim");
     }
 
-    let outcomes = outcomes_of(&broker, "chaos", JOBS, 4 * MINUTE);
+    let outcomes = outcomes_of(&broker, &topic, JOBS, 4 * MINUTE);
     let distinct = distinct_jobs(&outcomes);
     let repeated = outcomes.len() - distinct;
     // A crash repeats what the victim held (≤ 2 × concurrency) and what it finished

@@ -30,14 +30,15 @@ fn stdout(output: &Output) -> String {
 #[test]
 fn lag_and_replicas_for_a_known_backlog() {
     let broker = Broker::start();
-    broker.create_topic("jobs", 3);
-    broker.produce_to("jobs", 0, 5);
-    broker.produce_to("jobs", 1, 4);
-    broker.produce_to("jobs", 2, 3);
+    let topic = broker.name("jobs");
+    broker.create_topic(&topic, 3);
+    broker.produce_to(&topic, 0, 5);
+    broker.produce_to(&topic, 1, 4);
+    broker.produce_to(&topic, 2, 3);
     // Partition 0 is 2 records in, partition 1 is caught up, partition 2 has no commit.
-    broker.commit("workers", "jobs", &[(0, 2), (1, 4)]);
+    broker.commit("workers", &topic, &[(0, 2), (1, 4)]);
 
-    let table = stdout(&lag(&broker, "jobs", "workers", &[], &[]));
+    let table = stdout(&lag(&broker, &topic, "workers", &[], &[]));
     let rows: Vec<Vec<String>> = table
         .lines()
         .filter_map(|line| {
@@ -57,7 +58,7 @@ fn lag_and_replicas_for_a_known_backlog() {
     assert!(table.contains("total lag 6"), "{table}");
 
     let replicas = |env: &[(&str, &str)]| {
-        stdout(&lag(&broker, "jobs", "workers", &["--replicas"], env))
+        stdout(&lag(&broker, &topic, "workers", &["--replicas"], env))
             .trim()
             .to_owned()
     };
@@ -79,7 +80,7 @@ fn lag_and_replicas_for_a_known_backlog() {
     );
     let flags = stdout(&lag(
         &broker,
-        "jobs",
+        &topic,
         "workers",
         &["--replicas", "--lag-per-replica", "3"],
         &[],
@@ -90,7 +91,8 @@ fn lag_and_replicas_for_a_known_backlog() {
 #[test]
 fn a_missing_group_or_topic_is_a_clear_error() {
     let broker = Broker::start();
-    broker.create_topic("jobs", 2);
+    let topic = broker.name("jobs");
+    broker.create_topic(&topic, 2);
     let failed = |topic: &str, group: &str| {
         let output = lag(&broker, topic, group, &["--replicas"], &[]);
         assert!(!output.status.success(), "{topic}/{group} should fail");
@@ -100,7 +102,7 @@ fn a_missing_group_or_topic_is_a_clear_error() {
         );
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
-    let stderr = failed("jobs", "nobody");
+    let stderr = failed(&topic, "nobody");
     assert!(
         stderr.contains("consumer group \"nobody\" does not exist"),
         "{stderr}"

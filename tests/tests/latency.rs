@@ -114,9 +114,11 @@ fn progress_sent_just_before_the_result_arrives_before_it_every_time() {
 #[test]
 fn a_one_call_job_costs_what_its_call_costs() {
     let broker = Broker::start();
-    broker.create_job_topics("latency", 1);
+    let topic = broker.name("latency");
+    let group = broker.name("g-latency");
+    broker.create_job_topics(&topic, 1);
     let server = McpServer::start(&[]);
-    let _worker = start_worker(&broker, &server.url(), "latency", "g-latency", &[]);
+    let _worker = start_worker(&broker, &server.url(), &topic, &group, &[]);
     let client = Client::new();
     call(&client, &server, &echo(), None);
     let direct = median_ms(|| {
@@ -127,13 +129,13 @@ fn a_one_call_job_costs_what_its_call_costs() {
     for n in 0..CALLS {
         let job = fixture_job(&format!("lat-{n}"), "echo", json!({ "text": "t" }));
         let bytes = serde_json::to_vec(&job).expect("json");
-        broker.produce("latency", &[(None, &bytes)]);
+        broker.produce(&topic, &[(None, &bytes)]);
         let outcome = wait_for(
             &format!("the outcome of lat-{n}"),
             Duration::from_secs(60),
             || {
                 broker
-                    .read_all("latency.results")
+                    .read_all(&format!("{topic}.results"))
                     .into_iter()
                     .map(|r| r.json())
                     .find(|o| o["jobID"] == format!("lat-{n}"))

@@ -12,14 +12,16 @@ use serde_json::json;
 #[test]
 fn scrapes_count_what_happened() {
     let broker = Broker::start();
-    broker.create_job_topics("metrics", 2);
+    let topic = broker.name("metrics");
+    let group = broker.name("g-metrics");
+    broker.create_job_topics(&topic, 2);
     let server = McpServer::start(&[]);
     let metrics_port = free_port();
     let _worker = start_worker(
         &broker,
         &server.url(),
-        "metrics",
-        "g-metrics",
+        &topic,
+        &group,
         &[("METRICS_PORT", &metrics_port.to_string())],
     );
     let worker = |path: &str| format!("http://127.0.0.1:{metrics_port}{path}");
@@ -37,13 +39,13 @@ fn scrapes_count_what_happened() {
     for message in &messages {
         enqueue(
             &producer,
-            BaseRecord::<(), [u8]>::to("metrics").payload(message),
+            BaseRecord::<(), [u8]>::to(&topic).payload(message),
         )
         .expect("enqueue");
     }
     producer.flush(Duration::from_secs(10)).expect("flush");
     // The malformed message has no jobID: 8 distinct ids, 9 outcome records.
-    let outcomes = outcomes_of(&broker, "metrics", 8, Duration::from_secs(60));
+    let outcomes = outcomes_of(&broker, &topic, 8, Duration::from_secs(60));
     assert_eq!(outcomes.len(), 9);
 
     for path in ["/health", "/ready"] {

@@ -28,13 +28,15 @@ fn a_job_is_one_trace_from_producer_to_upstream() {
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
     ];
     let broker = Broker::start();
-    broker.create_job_topics("traced", 1);
+    let topic = broker.name("traced");
+    let group = broker.name("g-traced");
+    broker.create_job_topics(&topic, 1);
     let server = McpServer::start(&otel);
     let worker = start_worker(
         &broker,
         &server.url(),
-        "traced",
-        "g-traced",
+        &topic,
+        &group,
         &[
             otel[0],
             otel[1],
@@ -52,7 +54,7 @@ fn a_job_is_one_trace_from_producer_to_upstream() {
     });
     enqueue(
         &producer,
-        BaseRecord::<(), [u8]>::to("traced")
+        BaseRecord::<(), [u8]>::to(&topic)
             .payload(traced.as_bytes())
             .headers(headers),
     )
@@ -60,7 +62,7 @@ fn a_job_is_one_trace_from_producer_to_upstream() {
     let untraced = fixture_job("untraced-1", "echo", json!({ "text": "hi" })).to_string();
     enqueue(
         &producer,
-        BaseRecord::<(), [u8]>::to("traced").payload(untraced.as_bytes()),
+        BaseRecord::<(), [u8]>::to(&topic).payload(untraced.as_bytes()),
     )
     .expect("enqueue");
     producer.flush(Duration::from_secs(10)).expect("flush");
@@ -73,12 +75,12 @@ fn a_job_is_one_trace_from_producer_to_upstream() {
         .arg("publish")
         .arg(&file)
         .env("KAFKA_BROKERS", &broker.address)
-        .env("KAFKA_TOPIC", "traced")
+        .env("KAFKA_TOPIC", &topic)
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
         .status()
         .expect("kafka-worker publish");
     assert!(status.success());
-    let outcomes = outcomes_of(&broker, "traced", 3, Duration::from_secs(60));
+    let outcomes = outcomes_of(&broker, &topic, 3, Duration::from_secs(60));
     assert!(
         outcomes.iter().all(|o| o["status"] == "succeeded"),
         "{outcomes:#?}"

@@ -46,13 +46,15 @@ fn env_dir() -> tempfile::TempDir {
 #[test]
 fn seed_style_job_succeeds_and_its_offset_is_committed() {
     let broker = Broker::start();
-    broker.create_job_topics("jobs", 1);
+    let topic = broker.name("jobs");
+    let group = broker.name("g-seed");
+    broker.create_job_topics(&topic, 1);
     let envs = env_dir();
     let server = McpServer::start(&[("MCP_ENV_DIR", envs.path().to_str().expect("utf-8 path"))]);
-    let _worker = start_worker(&broker, &server.url(), "jobs", "g-seed", &[]);
+    let _worker = start_worker(&broker, &server.url(), &topic, &group, &[]);
 
-    broker.produce("jobs", &[(None, &seed_style_job("seed-1"))]);
-    let results = results_by_job(&broker, "jobs", 1, MINUTE);
+    broker.produce(&topic, &[(None, &seed_style_job("seed-1"))]);
+    let results = results_by_job(&broker, &topic, 1, MINUTE);
     let result = &results[0];
     assert_eq!(result["status"], "succeeded", "{result:#}");
     assert_eq!(result["jobID"], "seed-1");
@@ -70,14 +72,16 @@ fn seed_style_job_succeeds_and_its_offset_is_committed() {
     assert!(tools.contains(&"get_current_time"), "{tools:?}");
 
     wait_for("the offset after the job to be committed", MINUTE, || {
-        (broker.committed("g-seed", "jobs", 1) == [Some(1)]).then_some(())
+        (broker.committed(&group, &topic, 1) == [Some(1)]).then_some(())
     });
 }
 
 #[test]
 fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
     let broker = Broker::start();
-    broker.create_job_topics("mixed", 2);
+    let topic = broker.name("mixed");
+    let group = broker.name("g-mixed");
+    broker.create_job_topics(&topic, 2);
     let server = McpServer::start(&[(
         "MCP_ALLOWED_COMMANDS",
         "mcp-server-time,/nonexistent/mcp-server",
@@ -85,8 +89,8 @@ fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
     let mut worker = start_worker(
         &broker,
         &server.url(),
-        "mixed",
-        "g-mixed",
+        &topic,
+        &group,
         &[("MAX_MESSAGE_BYTES", "4096")],
     );
 
@@ -129,10 +133,10 @@ fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
             records.push((Some(id), bytes));
         }
     }
-    broker.produce("mixed", &records);
+    broker.produce(&topic, &records);
 
     let total = bad.len() + good.len();
-    let results = broker.read("mixed.results", total, 2 * MINUTE);
+    let results = broker.read(&format!("{topic}.results"), total, 2 * MINUTE);
     assert_eq!(results.len(), total);
     let by_key: HashMap<String, Value> = results
         .iter()
@@ -158,7 +162,7 @@ fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
         );
     }
 
-    let dead_letters = broker.read("mixed.dlq", bad.len(), MINUTE);
+    let dead_letters = broker.read(&format!("{topic}.dlq"), bad.len(), MINUTE);
     assert_eq!(
         dead_letters.len(),
         bad.len(),
@@ -178,7 +182,7 @@ fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
                 .is_some_and(|e| !e.is_empty()),
             "{id}"
         );
-        assert_eq!(letter.header("mcp-jobs-source-topic"), Some("mixed"));
+        assert_eq!(letter.header("mcp-jobs-source-topic"), Some(topic.as_str()));
         assert!(letter.header("mcp-jobs-source-offset").is_some());
     }
     assert!(worker.is_running(), "the worker survived every bad message");
@@ -187,28 +191,30 @@ fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
 #[test]
 fn a_worker_killed_before_committing_leaves_the_job_to_the_next() {
     let broker = Broker::start();
-    broker.create_job_topics("crash", 1);
+    let topic = broker.name("crash");
+    let group = broker.name("g-crash");
+    broker.create_job_topics(&topic, 1);
     let server = McpServer::start(&[]);
     // This worker never gets to commit before it is killed.
     let mut doomed = start_worker(
         &broker,
         &server.url(),
-        "crash",
-        "g-crash",
+        &topic,
+        &group,
         &[NO_BACKGROUND_COMMITS],
     );
-    broker.produce("crash", &[(Some("k"), &time_call("redo-me", "UTC"))]);
-    let first = results_by_job(&broker, "crash", 1, MINUTE);
+    broker.produce(&topic, &[(Some("k"), &time_call("redo-me", "UTC"))]);
+    let first = results_by_job(&broker, &topic, 1, MINUTE);
     assert_eq!(first[0]["status"], "succeeded");
     doomed.kill9();
     assert_eq!(
-        broker.committed("g-crash", "crash", 1),
+        broker.committed(&group, &topic, 1),
         [None],
         "nothing was committed before the crash"
     );
 
-    let mut next = start_worker(&broker, &server.url(), "crash", "g-crash", &[]);
-    let both = results_by_job(&broker, "crash", 2, 2 * MINUTE);
+    let mut next = start_worker(&broker, &server.url(), &topic, &group, &[]);
+    let both = results_by_job(&broker, &topic, 2, 2 * MINUTE);
     assert!(
         both.iter()
             .all(|r| r["jobID"] == "redo-me" && r["status"] == "succeeded"),
@@ -219,7 +225,7 @@ fn a_worker_killed_before_committing_leaves_the_job_to_the_next() {
         "the second worker redid the job"
     );
     wait_for("the redone job's offset to be committed", MINUTE, || {
-        (broker.committed("g-crash", "crash", 1) == [Some(1)]).then_some(())
+        (broker.committed(&group, &topic, 1) == [Some(1)]).then_some(())
     });
     let status = next.terminate(Duration::from_secs(30));
     assert!(status.success(), "SIGTERM is a clean exit: {status}");
@@ -228,33 +234,35 @@ fn a_worker_killed_before_committing_leaves_the_job_to_the_next() {
 #[test]
 fn an_unreachable_mcp_server_is_retried_never_dead_lettered() {
     let broker = Broker::start();
-    broker.create_job_topics("outage", 1);
+    let topic = broker.name("outage");
+    let group = broker.name("g-outage");
+    broker.create_job_topics(&topic, 1);
     // The worker points at a port where nothing listens yet.
     let port = mcp_jobs_e2e::free_port();
     let worker = start_worker(
         &broker,
         &format!("http://127.0.0.1:{port}/mcp"),
-        "outage",
-        "g-outage",
+        &topic,
+        &group,
         &[],
     );
-    broker.produce("outage", &[(None, &time_call("patient", "UTC"))]);
+    broker.produce(&topic, &[(None, &time_call("patient", "UTC"))]);
     // Several failed attempts (backoff is capped at 1 s here) before mcp-server exists.
     worker.wait_for_output("mcp-server unavailable, retrying", 3, MINUTE);
     assert_eq!(
-        broker.committed("g-outage", "outage", 1),
+        broker.committed(&group, &topic, 1),
         [None],
         "no commit past an unfinished job"
     );
     assert!(
-        broker.read_all("outage.results").is_empty(),
+        broker.read_all(&format!("{topic}.results")).is_empty(),
         "no outcome while mcp-server is down"
     );
 
     let _server = McpServer::start_on(port, &[]);
-    let results = results_by_job(&broker, "outage", 1, MINUTE);
+    let results = results_by_job(&broker, &topic, 1, MINUTE);
     assert_eq!(results[0]["status"], "succeeded", "{:#}", results[0]);
-    let dead = broker.read_all("outage.dlq");
+    let dead = broker.read_all(&format!("{topic}.dlq"));
     assert!(
         dead.is_empty(),
         "nothing dead-lettered for an outage: {dead:?}"
@@ -264,24 +272,26 @@ fn an_unreachable_mcp_server_is_retried_never_dead_lettered() {
 #[test]
 fn sigterm_commits_finished_work_and_exits_cleanly() {
     let broker = Broker::start();
-    broker.create_job_topics("stop", 1);
+    let topic = broker.name("stop");
+    let group = broker.name("g-stop");
+    broker.create_job_topics(&topic, 1);
     let server = McpServer::start(&[]);
     let mut worker = start_worker(
         &broker,
         &server.url(),
-        "stop",
-        "g-stop",
+        &topic,
+        &group,
         &[NO_BACKGROUND_COMMITS],
     );
-    broker.produce("stop", &[(None, &time_call("finish-me", "UTC"))]);
-    let results = results_by_job(&broker, "stop", 1, MINUTE);
+    broker.produce(&topic, &[(None, &time_call("finish-me", "UTC"))]);
+    let results = results_by_job(&broker, &topic, 1, MINUTE);
     assert_eq!(results[0]["status"], "succeeded");
-    assert_eq!(broker.committed("g-stop", "stop", 1), [None]);
+    assert_eq!(broker.committed(&group, &topic, 1), [None]);
 
     let status = worker.terminate(Duration::from_secs(30));
     assert!(status.success(), "SIGTERM is a clean exit: {status}");
     assert_eq!(
-        broker.committed("g-stop", "stop", 1),
+        broker.committed(&group, &topic, 1),
         [Some(1)],
         "the shutdown commit stored the finished job"
     );

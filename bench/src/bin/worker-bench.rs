@@ -6,7 +6,12 @@
 //! caught up, it publishes at half that rate and measures latency from publish to the
 //! outcome record. The ceilings are the raw consume rate of the same messages and
 //! mcp-server's own `call_tool` rate at the worker's concurrency, through the same client.
-//! Run with `bash bench/worker.sh`.
+//!
+//! The latency part runs jobs one at a time on a warm child, as a user running
+//! scheduled jobs one after another does: a one-call job and a 50-call job, job
+//! duration (startedAt → finishedAt) and publish → outcome record, next to the same
+//! call made straight to mcp-server through the worker's own client, as ratios.
+//! Run with `bash bench/worker.sh` (`--part latency` for that part alone).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,7 +44,23 @@ struct Args {
     /// Partitions of every benchmark topic.
     #[arg(long, default_value_t = 6)]
     partitions: i32,
+    /// Jobs run one at a time in the latency part, for each job shape.
+    #[arg(long, default_value_t = 200)]
+    latency_jobs: usize,
+    /// Which part to run.
+    #[arg(long, value_enum, default_value_t = Part::All)]
+    part: Part,
 }
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    All,
+    Throughput,
+    Latency,
+}
+
+/// Calls in the long job of the latency part.
+const LONG_JOB_CALLS: usize = 50;
 
 const SLOW_MS: u64 = 50;
 
@@ -58,12 +79,27 @@ fn main() -> anyhow::Result<()> {
     let server = McpServer::start(&[("RUST_LOG", "info,rmcp=warn")]);
     eprintln!("broker {} · mcp-server {}", broker.address, server.url());
 
+    let mut missed = Vec::new();
+    if args.part != Part::Throughput {
+        missed.extend(latency(&broker, &server, args.latency_jobs)?);
+    }
+    if args.part != Part::Latency {
+        missed.extend(throughput(&broker, &server, &args)?);
+    }
+    if !missed.is_empty() {
+        bail!("targets missed: {}", missed.join(", "));
+    }
+    Ok(())
+}
+
+/// The drain-rate scenarios against their ceilings; the names of missed targets.
+fn throughput(broker: &Broker, server: &McpServer, args: &Args) -> anyhow::Result<Vec<String>> {
     let echo = |id: &str| fixture_job(id, "echo", json!({ "text": "hi" }));
     let sleep = |id: &str| fixture_job(id, "sleep", json!({ "ms": SLOW_MS }));
 
     broker.create_job_topics("fast", args.partitions);
-    publish_backlog(&broker, "fast", "fast", args.fast_jobs, &echo)?;
-    let consume_ceiling = raw_consume_rate(&broker, "fast", args.fast_jobs)?;
+    publish_backlog(broker, "fast", "fast", args.fast_jobs, &echo)?;
+    let consume_ceiling = raw_consume_rate(broker, "fast", args.fast_jobs)?;
     let server_ceiling = server_call_rate(
         &server.url(),
         64,
@@ -84,7 +120,7 @@ fn main() -> anyhow::Result<()> {
     );
 
     let scenario = Scenario {
-        broker: &broker,
+        broker,
         server_url: server.url(),
         paced: Duration::from_secs(args.paced_seconds),
         partitions: args.partitions,
@@ -140,21 +176,192 @@ fn main() -> anyhow::Result<()> {
             format!("{:.1} MB peak", slow_256.peak_rss_mb),
         ),
     ];
-    let mut failed = false;
+    let mut missed = Vec::new();
     for (name, ratio, target, note) in checks {
         let pass = if name.starts_with("worker RSS") {
             ratio <= target
         } else {
             ratio >= target
         };
-        failed |= !pass;
+        if !pass {
+            missed.push(name.to_owned());
+        }
         let verdict = if pass { "pass" } else { "MISS" };
         println!("| {name} | {ratio:.2} | {target:.2} | {verdict}: {note} |");
     }
-    if failed {
-        bail!("a target was missed");
+    Ok(missed)
+}
+
+/// Jobs one at a time on a warm child against the same calls made straight to
+/// mcp-server; the names of missed targets.
+fn latency(broker: &Broker, server: &McpServer, jobs: usize) -> anyhow::Result<Vec<String>> {
+    let echo_call = || json!({ "server": "fx", "tool": "echo", "arguments": { "text": "hi" } });
+    let one_call = |id: &str| fixture_job(id, "echo", json!({ "text": "hi" }));
+    let long = |id: &str| {
+        let mut job = fixture_job(id, "echo", json!({}));
+        let payload = &mut job["payload"];
+        payload["calls"] = Value::Array((0..LONG_JOB_CALLS).map(|_| echo_call()).collect());
+        for field in ["server", "tool", "arguments"] {
+            payload.as_object_mut().map(|p| p.remove(field));
+        }
+        job
+    };
+    let direct = direct_call_latency(&server.url(), jobs)?;
+    let topic = "latency";
+    broker.create_job_topics(topic, 1);
+    let worker = start_worker(broker, &server.url(), topic, "bench-latency", &[]);
+    let mut reader = TopicReader::new(broker, &format!("{topic}.results"));
+    let producer: BaseProducer = broker.client_config().set("linger.ms", "0").create()?;
+    let mut run = |name: &str, job: &dyn Fn(&str) -> Value, count: usize| {
+        // The first job of a shape warms the worker's session and the child.
+        sequential_jobs(
+            &producer,
+            &mut reader,
+            topic,
+            &format!("{name}-warm"),
+            1,
+            job,
+        )?;
+        sequential_jobs(&producer, &mut reader, topic, name, count, job)
+    };
+    let one = run("one-call", &one_call, jobs)?;
+    let fifty = run("fifty-call", &long, (jobs / 4).max(10))?;
+    drop(worker);
+
+    println!();
+    println!("Latency, one job at a time (warm child, `echo` of mcp-fixture):");
+    println!();
+    println!("| what | p50 ms | p99 ms |");
+    println!("|---|---:|---:|");
+    println!(
+        "| `call_tool` straight to mcp-server (the worker's client) | {:.2} | {:.2} |",
+        direct.p50, direct.p99
+    );
+    println!(
+        "| one-call job: duration | {:.2} | {:.2} |",
+        one.duration.p50, one.duration.p99
+    );
+    println!(
+        "| one-call job: publish → outcome record | {:.2} | {:.2} |",
+        one.end_to_end.p50, one.end_to_end.p99
+    );
+    println!(
+        "| {LONG_JOB_CALLS}-call job: duration | {:.2} | {:.2} |",
+        fifty.duration.p50, fifty.duration.p99
+    );
+    println!(
+        "| {LONG_JOB_CALLS}-call job: publish → outcome record | {:.2} | {:.2} |",
+        fifty.end_to_end.p50, fifty.end_to_end.p99
+    );
+    let checks = [
+        (
+            "one-call job duration / (1.5 × direct + 2 ms)",
+            one.duration.p50 / (1.5 * direct.p50 + 2.0),
+            format!("{:.2}× the direct call", one.duration.p50 / direct.p50),
+        ),
+        (
+            "50-call job duration / (1.2 × 50 direct calls)",
+            fifty.duration.p50 / (1.2 * LONG_JOB_CALLS as f64 * direct.p50),
+            format!(
+                "{:.2}× 50 direct calls",
+                fifty.duration.p50 / (LONG_JOB_CALLS as f64 * direct.p50)
+            ),
+        ),
+        (
+            "publish → outcome over the direct call / 20 ms",
+            (one.end_to_end.p50 - direct.p50) / 20.0,
+            format!("{:.2} ms over", one.end_to_end.p50 - direct.p50),
+        ),
+    ];
+    println!();
+    println!("| check | measured | target | |");
+    println!("|---|---:|---:|---|");
+    let mut missed = Vec::new();
+    for (name, ratio, note) in checks {
+        let pass = ratio <= 1.0;
+        if !pass {
+            missed.push(name.to_owned());
+        }
+        let verdict = if pass { "pass" } else { "MISS" };
+        println!("| {name} | {ratio:.2} | ≤ 1.00 | {verdict}: {note} |");
     }
-    Ok(())
+    Ok(missed)
+}
+
+/// The p50 and p99 of a set of samples, in ms.
+struct Spread {
+    p50: f64,
+    p99: f64,
+}
+
+impl Spread {
+    fn of(mut samples: Vec<f64>) -> Self {
+        samples.sort_by(f64::total_cmp);
+        Self {
+            p50: percentile(&samples, 0.5),
+            p99: percentile(&samples, 0.99),
+        }
+    }
+}
+
+struct Sequential {
+    duration: Spread,
+    end_to_end: Spread,
+}
+
+/// Publishes `count` jobs one at a time, each once the previous one's outcome is read.
+fn sequential_jobs(
+    producer: &BaseProducer,
+    reader: &mut TopicReader,
+    topic: &str,
+    prefix: &str,
+    count: usize,
+    job: &dyn Fn(&str) -> Value,
+) -> anyhow::Result<Sequential> {
+    let mut durations = Vec::with_capacity(count);
+    let mut end_to_end = Vec::with_capacity(count);
+    for i in 0..count {
+        let id = format!("{prefix}-{i}");
+        let payload = serde_json::to_vec(&job(&id))?;
+        let sent = Instant::now();
+        // Not flush(): rust-rdkafka's flush waits for delivery in 100 ms polls, a
+        // fixed wait of the benchmark's own. With linger.ms=0 the record leaves at once.
+        send(producer, topic, &payload)?;
+        let outcome = reader.outcome_of(&id, Duration::from_secs(60))?;
+        producer.poll(Duration::ZERO);
+        end_to_end.push(sent.elapsed().as_secs_f64() * 1000.0);
+        let time = |field: &str| {
+            outcome[field]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .with_context(|| format!("{field} of {id}"))
+        };
+        let took = time("finishedAt")? - time("startedAt")?;
+        durations.push(took.num_microseconds().unwrap_or_default() as f64 / 1000.0);
+    }
+    Ok(Sequential {
+        duration: Spread::of(durations),
+        end_to_end: Spread::of(end_to_end),
+    })
+}
+
+/// `count` `call_tool` calls one at a time straight to mcp-server, warm.
+fn direct_call_latency(url: &str, count: usize) -> anyhow::Result<Spread> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let client = ToolClient::new(&[url.to_owned()], Some(API_KEY.to_owned()), 1);
+        let arguments = fixture_call("echo", json!({ "text": "hi" }));
+        let mut samples = Vec::with_capacity(count);
+        for i in 0..=count {
+            let started = Instant::now();
+            call_once(&client, &arguments).await?;
+            // The first call starts the child.
+            if i > 0 {
+                samples.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        Ok(Spread::of(samples))
+    })
 }
 
 struct Scenario<'a> {
@@ -187,13 +394,7 @@ impl Scenario<'_> {
             &self.server_url,
             topic,
             &format!("bench-{topic}"),
-            &[
-                ("WORKER_CONCURRENCY", &concurrency_var),
-                // Tansu holds a fetch for its full max wait even when records arrive
-                // meanwhile (Apache Kafka answers at once): without this, latency
-                // measures the broker's fetch wait.
-                ("RDKAFKA_FETCH_WAIT_MAX_MS", "10"),
-            ],
+            &[("WORKER_CONCURRENCY", &concurrency_var)],
         );
         let rss = RssSampler::start(worker.pid());
         let drained = results.collect(backlog, Duration::from_secs(600))?;
@@ -320,6 +521,24 @@ impl TopicReader {
         }
     }
 
+    /// The outcome record of job `id`, read as it arrives (earlier records skipped).
+    fn outcome_of(&mut self, id: &str, timeout: Duration) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let Some(message) = self.next(Duration::from_millis(100))? else {
+                continue;
+            };
+            let outcome: Value = serde_json::from_slice(message.payload().unwrap_or_default())?;
+            if outcome["jobID"] == id {
+                if outcome["status"] != "succeeded" {
+                    bail!("a benchmark job failed: {outcome}");
+                }
+                return Ok(outcome);
+            }
+        }
+        bail!("no outcome of {id} within {timeout:?}")
+    }
+
     /// The next `count` distinct jobs' outcome record timestamps (ms), by job id.
     fn collect(&mut self, count: usize, timeout: Duration) -> anyhow::Result<HashMap<String, i64>> {
         let deadline = Instant::now() + timeout;
@@ -378,23 +597,9 @@ fn server_call_rate(
             Some(API_KEY.to_owned()),
             concurrency,
         ));
-        let arguments = rmcp::object!({
-            "serverName": "fx",
-            "config": { "command": fixture() },
-            "tool": tool,
-            "arguments": tool_arguments,
-            "timeoutMs": 60000,
-        });
+        let arguments = fixture_call(tool, tool_arguments);
         // Warm up: the first call starts the stdio child.
-        client
-            .call(
-                "call_tool",
-                arguments.clone(),
-                Default::default(),
-                Duration::from_secs(30),
-            )
-            .await
-            .context("warm-up call")?;
+        call_once(&client, &arguments).await?;
         let calls = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
@@ -432,6 +637,31 @@ fn server_call_rate(
         }
         Ok(calls.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
     })
+}
+
+/// `call_tool` arguments for `tool` of mcp-fixture.
+fn fixture_call(tool: &str, arguments: Value) -> rmcp::model::JsonObject {
+    rmcp::object!({
+        "serverName": "fx",
+        "config": { "command": fixture() },
+        "tool": tool,
+        "arguments": arguments,
+        "timeoutMs": 60000,
+    })
+}
+
+/// One `call_tool` through the worker's client.
+async fn call_once(client: &ToolClient, arguments: &rmcp::model::JsonObject) -> anyhow::Result<()> {
+    client
+        .call(
+            "call_tool",
+            arguments.clone(),
+            Default::default(),
+            Duration::from_secs(30),
+        )
+        .await
+        .map(drop)
+        .context("a call to mcp-server")
 }
 
 /// Samples a process's resident set size until stopped; reports the peak in MB.

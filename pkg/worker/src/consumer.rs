@@ -82,7 +82,10 @@ pub async fn run(
         .kafka_config(&[
             ("enable.idempotence", "true"),
             ("acks", "all"),
-            ("linger.ms", "5"),
+            // Outcomes go out at once: a job run alone would otherwise wait the linger
+            // on every outcome. Under load records still batch, behind the requests
+            // already in flight.
+            ("linger.ms", "0"),
         ])
         .create()?;
     consumer.subscribe(&[settings.topic.as_str()])?;
