@@ -232,9 +232,17 @@ impl Broker {
     }
 
     pub fn create_topic(&self, topic: &str, partitions: i32) {
+        self.create_topic_with(topic, partitions, &[]);
+    }
+
+    /// Creates `topic` with topic-level `config` (e.g. `max.message.bytes`).
+    pub fn create_topic_with(&self, topic: &str, partitions: i32, config: &[(&str, &str)]) {
         let admin: AdminClient<DefaultClientContext> =
             self.client_config().create().expect("admin client");
-        let topics = [NewTopic::new(topic, partitions, TopicReplication::Fixed(1))];
+        let topics = [config.iter().fold(
+            NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
+            |new, (key, value)| new.set(key, value),
+        )];
         // librdkafka's own threads drive admin futures: any executor will do.
         let results =
             futures::executor::block_on(admin.create_topics(&topics, &AdminOptions::new()))
@@ -252,12 +260,14 @@ impl Broker {
     }
 
     /// Produces the records in order (the idempotent producer keeps it) and waits
-    /// until the broker has them all.
+    /// until the broker has them all. Records up to 16 MB leave the producer; the
+    /// topic's own `max.message.bytes` decides what the broker takes.
     pub fn produce(&self, topic: &str, records: &[(Option<&str>, &[u8])]) {
         let producer: BaseProducer = self
             .client_config()
             .set("linger.ms", "0")
             .set("enable.idempotence", "true")
+            .set("message.max.bytes", "16777216")
             .create()
             .expect("producer");
         for (key, payload) in records {
@@ -539,19 +549,30 @@ impl McpServer {
     }
 }
 
+/// `@modelcontextprotocol/server-filesystem`'s entry point (in `tests/node`): give it
+/// the directories it may serve as arguments.
+pub fn server_filesystem_entry() -> String {
+    node_package_entry("server-filesystem")
+}
+
 /// `@modelcontextprotocol/server-everything` (installed by scripts/install-deps.sh in
 /// `tests/node`) as a stdio server config: echo, a long-running tool with progress…
 pub fn server_everything() -> serde_json::Value {
     serde_json::json!({ "command": "node", "args": [server_everything_entry(), "stdio"] })
 }
 
-fn server_everything_entry() -> &'static str {
-    let entry = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+fn server_everything_entry() -> String {
+    node_package_entry("server-everything")
+}
+
+/// The entry point of an `@modelcontextprotocol/<package>` installed in `tests/node`.
+fn node_package_entry(package: &str) -> String {
+    let entry = format!(
+        "{}/node/node_modules/@modelcontextprotocol/{package}/dist/index.js",
+        env!("CARGO_MANIFEST_DIR")
     );
     assert!(
-        Path::new(entry).exists(),
+        Path::new(&entry).exists(),
         "{entry} is missing: run scripts/install-deps.sh"
     );
     entry

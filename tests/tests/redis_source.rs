@@ -307,3 +307,62 @@ fn lag_counts_undelivered_and_pending_entries() {
         "capped at MAX_REPLICAS"
     );
 }
+
+#[test]
+fn large_results_and_dead_letters_are_cut_to_fit_on_redis_too() {
+    let redis = RedisServer::start();
+    let server = McpServer::start(&[]);
+    let _worker = redis_worker(
+        &redis,
+        &server,
+        &[
+            ("RESULT_MAX_BYTES", "50000"),
+            ("MAX_MESSAGE_BYTES", "300000"),
+        ],
+    );
+    let mut connection = connect(&redis);
+    publish(
+        &mut connection,
+        &fixture_job("big-echo", "echo", json!({ "text": "z".repeat(200_000) })),
+    );
+    let oversized = fixture_job("oversized", "echo", json!({ "text": "o".repeat(400_000) }));
+    publish(&mut connection, &oversized);
+    publish(
+        &mut connection,
+        &fixture_job("small", "echo", json!({ "text": "ok" })),
+    );
+
+    let results = wait_for("three outcomes", Duration::from_secs(60), || {
+        let all = entries(&mut connection, &format!("{JOBS}.results"));
+        (all.len() >= 3).then_some(all)
+    });
+    for fields in &results {
+        assert!(
+            fields["record"].len() <= 50_000,
+            "{} bytes",
+            fields["record"].len()
+        );
+    }
+    let by_id = |id: &str| {
+        outcomes(&mut connect(&redis))
+            .into_iter()
+            .find(|o| o["jobID"] == id)
+            .unwrap_or_else(|| panic!("no outcome of {id}"))
+    };
+    let big = by_id("big-echo");
+    assert_eq!(big["status"], "succeeded");
+    assert_eq!(big["results"]["fx"]["truncated"], true, "{big:#}");
+    assert_eq!(by_id("small")["status"], "succeeded");
+    assert_eq!(by_id("oversized")["error"]["kind"], "too_large");
+
+    let letters = entries(&mut connection, &format!("{JOBS}.dlq"));
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert!(letter["job"].len() <= 50_000);
+    assert_eq!(letter["truncated"], "true");
+    assert_eq!(
+        letter["originalBytes"],
+        oversized.to_string().len().to_string()
+    );
+    assert_eq!(letter["originalSha256"].len(), 64);
+}

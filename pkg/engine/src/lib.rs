@@ -8,9 +8,11 @@
 //! - [`tool_client`]: the MCP client of mcp-server, spread over replicas with failover.
 //! - [`traced_http`]: its HTTP client, sending each call's trace context as W3C headers.
 //! - [`outcome`]: the result and dead-letter records every message ends in.
+//! - [`fit`]: those records cut to fit a record limit, marked, never refused for size.
 //! - [`retry`]: the backoff schedules.
 //! - [`metrics`]: the job metrics every source reports alike.
 
+pub mod fit;
 pub mod metrics;
 pub mod outcome;
 pub mod retry;

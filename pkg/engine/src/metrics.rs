@@ -7,6 +7,10 @@
 //!   waits for mcp-server (`cause="mcp_server_unavailable"`).
 //! - `mcp_jobs_job_duration_seconds{job_type, outcome}`: from start to outcome.
 //! - `mcp_jobs_jobs_in_flight`: jobs running now.
+//! - `mcp_jobs_outcomes_truncated_total{record}`: outcome records cut to fit,
+//!   `record` = result | dead_letter.
+//! - `mcp_jobs_outcomes_unwritable_total{record}`: records the broker refused for good
+//!   even cut down (an error retrying cannot cure); the offset moves on.
 
 use crate::outcome::{Outcome, Status};
 
@@ -40,4 +44,12 @@ pub fn retried(cause: &str) {
 
 pub fn in_flight(jobs: usize) {
     metrics::gauge!("mcp_jobs_jobs_in_flight").set(jobs as f64);
+}
+
+pub fn outcome_truncated(record: &'static str) {
+    metrics::counter!("mcp_jobs_outcomes_truncated_total", "record" => record).increment(1);
+}
+
+pub fn outcome_unwritable(record: &'static str) {
+    metrics::counter!("mcp_jobs_outcomes_unwritable_total", "record" => record).increment(1);
 }

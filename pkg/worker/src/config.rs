@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use mcp_jobs_engine::fit::MIN_RECORD_BYTES;
 use mcp_jobs_engine::runner::{JobRunner, RunnerSettings};
 use mcp_jobs_engine::tool_client::ToolClient;
 use mcp_jobs_env_config::{
@@ -37,6 +38,8 @@ struct Env {
     job_retry_backoff_ms: u64,
     #[serde(default = "default_max_message_bytes")]
     max_message_bytes: usize,
+    #[serde(default = "default_result_max_bytes")]
+    result_max_bytes: usize,
     #[serde(default = "default_retry_max_backoff_ms")]
     retry_max_backoff_ms: u64,
     #[serde(default = "default_shutdown_grace_seconds")]
@@ -93,6 +96,11 @@ fn default_job_retry_backoff_ms() -> u64 {
 fn default_max_message_bytes() -> usize {
     1024 * 1024
 }
+/// Under the broker's default record limit (`message.max.bytes`, 1,048,588) and the
+/// producer's (1,000,000), with room for the key, headers and batch overhead.
+fn default_result_max_bytes() -> usize {
+    900_000
+}
 fn default_retry_max_backoff_ms() -> u64 {
     30_000
 }
@@ -139,6 +147,9 @@ pub struct WorkerSettings {
     /// Jobs running at once.
     pub concurrency: usize,
     pub runner: RunnerSettings,
+    /// The largest outcome record (result or dead letter) the worker writes; larger
+    /// ones are cut to fit and marked.
+    pub result_max_bytes: usize,
     pub shutdown_grace: Duration,
     /// Where `/metrics`, `/health` and `/ready` are served.
     pub metrics_port: u16,
@@ -171,6 +182,8 @@ pub enum ConfigError {
     ServerUrl { url: String, reason: String },
     #[error("JOB_SOURCE={0:?}: the job sources are kafka (the default) and redis")]
     JobSource(String),
+    #[error("RESULT_MAX_BYTES={0} is too small: at least {min} bytes are needed for a failed record and its markers", min = MIN_RECORD_BYTES)]
+    ResultMaxBytes(usize),
 }
 
 impl WorkerSettings {
@@ -220,6 +233,9 @@ impl WorkerSettings {
             ("REDIS_CLAIM_IDLE_MS", env.redis_claim_idle_ms),
             ("REDIS_MAX_DELIVERIES", env.redis_max_deliveries),
         ])?;
+        if env.result_max_bytes < MIN_RECORD_BYTES {
+            return Err(ConfigError::ResultMaxBytes(env.result_max_bytes));
+        }
         let server_urls = comma_separated(&env.mcp_server_url)
             .into_iter()
             .map(|url| mcp_endpoint(&url))
@@ -271,6 +287,7 @@ impl WorkerSettings {
                 max_message_bytes: env.max_message_bytes,
                 worker_id,
             },
+            result_max_bytes: env.result_max_bytes,
             shutdown_grace: Duration::from_secs(env.shutdown_grace_seconds),
             metrics_port: env.metrics_port,
             rdkafka_overrides,
@@ -354,6 +371,7 @@ mod tests {
         assert_eq!(settings.server_urls, ["http://mcp-server:8080/mcp"]);
         assert_eq!(settings.concurrency, 64);
         assert_eq!(settings.runner.max_attempts, 3);
+        assert_eq!(settings.result_max_bytes, 900_000);
         assert_eq!(settings.rdkafka_overrides["session.timeout.ms"], "6000");
         assert_eq!(settings.rdkafka_overrides["fetch.wait.max.ms"], "10");
         let config = settings.kafka_config(&[("session.timeout.ms", "45000")]);
@@ -376,6 +394,13 @@ mod tests {
         let err = WorkerSettings::from_vars([("KAFKA_BROKERS", "k"), ("WORKER_CONCURRENCY", "0")])
             .unwrap_err();
         assert!(err.to_string().contains("WORKER_CONCURRENCY"), "{err}");
+        let err = WorkerSettings::from_vars([("KAFKA_BROKERS", "k"), ("RESULT_MAX_BYTES", "100")])
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("RESULT_MAX_BYTES=100 is too small"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome, MIN_RECORD_BYTES};
 use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::outcome::{Outcome, Source, Status};
 use mcp_jobs_engine::retry::infrastructure_backoff;
@@ -25,9 +26,11 @@ use mcp_jobs_engine::window::{Delivery, Ticket, Window};
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, Message, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -95,6 +98,7 @@ pub async fn run(
         results_topic: settings.results_topic.clone(),
         dlq_topic: settings.dlq_topic.clone(),
         retry_max_backoff: settings.runner.retry_max_backoff,
+        max_bytes: settings.result_max_bytes,
     });
     tracing::info!(
         topic = %settings.topic, group = %settings.group, servers = ?settings.server_urls,
@@ -415,7 +419,12 @@ struct OutcomeWriter {
     results_topic: String,
     dlq_topic: String,
     retry_max_backoff: Duration,
+    /// `RESULT_MAX_BYTES`: records are cut to this before they are produced.
+    max_bytes: usize,
 }
+
+/// A record the broker refused for good: retrying the same bytes cannot help.
+struct Refused(KafkaError);
 
 impl OutcomeWriter {
     async fn write(
@@ -425,29 +434,82 @@ impl OutcomeWriter {
         original_key: Option<&[u8]>,
         source: &Source,
     ) {
-        let record = outcome.record();
         let result_key = outcome
             .job_id
             .as_deref()
             .map(str::as_bytes)
             .or(original_key);
-        let result = self.deliver(&self.results_topic, result_key, &record, &[]);
+        let result = self.write_fitting("result", &self.results_topic, result_key, |limit| {
+            let fitted = fit_outcome(outcome, limit);
+            (fitted.record, fitted.truncated, Vec::new())
+        });
         if outcome.status == Status::Failed {
             let headers = outcome.dead_letter_headers(source);
-            let dead_letter = self.deliver(&self.dlq_topic, original_key, original, &headers);
+            let headers_size: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+            let dead_letter =
+                self.write_fitting("dead_letter", &self.dlq_topic, original_key, |limit| {
+                    // The marking headers are small and fixed; leave room for them too.
+                    let room = limit.saturating_sub(headers_size + 256);
+                    let (payload, marks) = fit_dead_letter(original, room);
+                    let mut all = headers.clone();
+                    let truncated = !marks.is_empty();
+                    all.extend(marks);
+                    (payload.to_vec(), truncated, all)
+                });
             futures::join!(result, dead_letter);
         } else {
             result.await;
         }
     }
 
+    /// Writes the record `build` makes for a limit, starting at `RESULT_MAX_BYTES`. A
+    /// broker that refuses it as too large (its limit is lower than ours) gets it cut
+    /// smaller; a record refused for good otherwise is counted and given up, so the
+    /// offset can move on. Only an unreachable broker is retried without end.
+    async fn write_fitting(
+        &self,
+        record: &'static str,
+        topic: &str,
+        key: Option<&[u8]>,
+        build: impl Fn(usize) -> (Vec<u8>, bool, Vec<(&'static str, String)>),
+    ) {
+        let mut limit = self.max_bytes;
+        loop {
+            let (payload, truncated, headers) = build(limit);
+            match self.deliver(topic, key, &payload, &headers).await {
+                Ok(()) => {
+                    if truncated {
+                        metrics::outcome_truncated(record);
+                        tracing::warn!(
+                            topic,
+                            record,
+                            bytes = payload.len(),
+                            "outcome record cut to fit"
+                        );
+                    }
+                    return;
+                }
+                Err(Refused(e)) if is_too_large(&e) && limit > MIN_RECORD_BYTES => {
+                    limit = (limit / 4).max(MIN_RECORD_BYTES);
+                    tracing::warn!(topic, record, error = %e, limit, "the broker refused the outcome record as too large; cutting it smaller (raise the topic's max.message.bytes to keep more)");
+                }
+                Err(Refused(e)) => {
+                    metrics::outcome_unwritable(record);
+                    tracing::error!(topic, record, error = %e, "the broker refused the outcome record for good; giving it up so the partition moves on");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Produces one record, retrying while the broker cannot be reached or is busy.
     async fn deliver(
         &self,
         topic: &str,
         key: Option<&[u8]>,
         payload: &[u8],
         headers: &[(&str, String)],
-    ) {
+    ) -> Result<(), Refused> {
         let mut delays = infrastructure_backoff(self.retry_max_backoff);
         loop {
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(payload);
@@ -466,7 +528,8 @@ impl OutcomeWriter {
                 record = record.headers(owned);
             }
             match self.producer.send(record, Timeout::Never).await {
-                Ok(_) => return,
+                Ok(_) => return Ok(()),
+                Err((e, _)) if is_permanent(&e) => return Err(Refused(e)),
                 Err((e, _)) => {
                     let delay = delays.next().unwrap_or(self.retry_max_backoff);
                     tracing::warn!(topic, error = %e, retry_in = ?delay, "writing outcome failed, retrying");
@@ -475,4 +538,24 @@ impl OutcomeWriter {
             }
         }
     }
+}
+
+fn is_too_large(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge)
+    )
+}
+
+/// Errors about the record itself, which the same bytes would get again.
+fn is_permanent(e: &KafkaError) -> bool {
+    is_too_large(e)
+        || matches!(
+            e.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::InvalidRecord
+                    | RDKafkaErrorCode::InvalidMessageSize
+                    | RDKafkaErrorCode::InvalidTopic
+            )
+        )
 }

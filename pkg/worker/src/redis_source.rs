@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use mcp_jobs_contract::ScheduledJobEnvelope;
+use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome};
 use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::outcome::{Failure, Outcome, Status};
 use mcp_jobs_engine::retry::infrastructure_backoff;
@@ -64,6 +65,7 @@ pub async fn run(
         redis: settings.redis.clone(),
         running: Mutex::default(),
         retry_max_backoff: settings.runner.retry_max_backoff,
+        max_bytes: settings.result_max_bytes,
     });
     let runner = Arc::new(settings.job_runner());
     source.ensure_group(&shutdown).await;
@@ -199,6 +201,8 @@ struct Source {
     /// Entries this worker is running, touched so they never look abandoned.
     running: Mutex<HashSet<String>>,
     retry_max_backoff: Duration,
+    /// `RESULT_MAX_BYTES`: outcome entries are cut to this, as on Kafka.
+    max_bytes: usize,
 }
 
 impl Source {
@@ -356,7 +360,13 @@ impl Source {
     /// Writes the outcome (and the dead-letter copy of a failure), then acknowledges
     /// the entry; retried until Redis takes all of it.
     async fn settle(&self, id: &str, outcome: &Outcome, job: &str) {
-        let record = String::from_utf8_lossy(&outcome.record()).into_owned();
+        let fitted = fit_outcome(outcome, self.max_bytes);
+        if fitted.truncated {
+            metrics::outcome_truncated("result");
+        }
+        let record = String::from_utf8_lossy(&fitted.record).into_owned();
+        let (job, marks) = fit_dead_letter(job.as_bytes(), self.max_bytes);
+        let job = String::from_utf8_lossy(job);
         let job_id = outcome.job_id.clone().unwrap_or_default();
         let mut delays = infrastructure_backoff(self.retry_max_backoff);
         loop {
@@ -369,20 +379,29 @@ impl Source {
             );
             if let (Status::Failed, Some(error)) = (&outcome.status, &outcome.error) {
                 let attempts = outcome.attempts.to_string();
-                pipe.xadd(
-                    &self.redis.dlq_stream,
-                    "*",
-                    &[
-                        ("job", job),
-                        ("jobID", job_id.as_str()),
-                        ("sourceStream", self.redis.stream.as_str()),
-                        ("sourceId", id),
-                        ("errorKind", error.kind.as_str()),
-                        ("error", error.message.as_str()),
-                        ("attempts", attempts.as_str()),
-                        ("worker", outcome.worker.as_str()),
-                    ],
-                );
+                let mut fields = vec![
+                    ("job", job.as_ref()),
+                    ("jobID", job_id.as_str()),
+                    ("sourceStream", self.redis.stream.as_str()),
+                    ("sourceId", id),
+                    ("errorKind", error.kind.as_str()),
+                    ("error", error.message.as_str()),
+                    ("attempts", attempts.as_str()),
+                    ("worker", outcome.worker.as_str()),
+                ];
+                if !marks.is_empty() {
+                    metrics::outcome_truncated("dead_letter");
+                }
+                // The Kafka headers' names, in this stream's field style.
+                fields.extend(marks.iter().map(|(name, value)| {
+                    let field = match *name {
+                        "mcp-jobs-original-bytes" => "originalBytes",
+                        "mcp-jobs-original-sha256" => "originalSha256",
+                        _ => "truncated",
+                    };
+                    (field, value.as_str())
+                }));
+                pipe.xadd(&self.redis.dlq_stream, "*", &fields);
             }
             pipe.xack(&self.redis.stream, &self.group, &[id]);
             let written: redis::RedisResult<redis::Value> =

@@ -1,0 +1,253 @@
+//! Every outcome fits: a 3 MB tool result from a real third-party stdio server
+//! (server-filesystem reading a file) and a 2 MB source message each get an outcome cut
+//! to fit and marked, the good jobs behind them on the same partition succeed, and the
+//! partition's committed offset reaches its end.
+
+use std::time::Duration;
+
+use mcp_jobs_e2e::{
+    fixture, fixture_job, free_port, outcomes_of, sample, scrape, server_filesystem_entry,
+    start_worker, wait_for, Broker, McpServer,
+};
+use serde_json::{json, Value};
+
+const MINUTE: Duration = Duration::from_secs(60);
+/// The worker's default RESULT_MAX_BYTES.
+const RESULT_MAX_BYTES: usize = 900_000;
+const GOOD_JOBS: usize = 5;
+
+fn good_jobs() -> Vec<Vec<u8>> {
+    (0..GOOD_JOBS)
+        .map(|i| {
+            serde_json::to_vec(&fixture_job(
+                &format!("good-{i}"),
+                "echo",
+                json!({ "text": "ok" }),
+            ))
+            .expect("json")
+        })
+        .collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let output = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(bytes)?;
+            child.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_3_mb_tool_result_is_cut_to_fit_and_the_partition_moves_on() {
+    let files = tempfile::tempdir().expect("temp dir");
+    let dir = std::fs::canonicalize(files.path()).expect("canonical dir");
+    let line = "the quick brown fox jumps over the lazy dog, \"quoted\" and tab\t0123456789\n";
+    let text = line.repeat(3 * 1024 * 1024 / line.len() + 1);
+    let file = dir.join("big.txt");
+    std::fs::write(&file, &text).expect("3 MB file");
+    let filesystem = format!("node {} {}", server_filesystem_entry(), dir.display());
+    let server = McpServer::start(&[(
+        "MCP_ALLOWED_COMMANDS",
+        &format!("{filesystem},{}", fixture()),
+    )]);
+    let broker = Broker::start();
+    let topic = broker.name("fits");
+    let group = broker.name("g-fits");
+    broker.create_job_topics(&topic, 1);
+    let metrics_port = free_port().to_string();
+    let _worker = start_worker(
+        &broker,
+        &server.url(),
+        &topic,
+        &group,
+        &[("METRICS_PORT", &metrics_port)],
+    );
+
+    let big = serde_json::to_vec(&json!({
+        "jobID": "big-read", "jobType": "tool-call",
+        "payload": {
+            "mcpServers": { "fs": { "command": "node", "args": [server_filesystem_entry(), dir.display().to_string()] } },
+            "server": "fs", "tool": "read_text_file", "arguments": { "path": file.display().to_string() }
+        }
+    }))
+    .expect("json");
+    let good = good_jobs();
+    let mut records: Vec<(Option<&str>, &[u8])> = vec![(None, &big)];
+    records.extend(good.iter().map(|job| (None, job.as_slice())));
+    broker.produce(&topic, &records);
+
+    let results = broker.read(&format!("{topic}.results"), 1 + GOOD_JOBS, 2 * MINUTE);
+    for record in &results {
+        assert!(
+            record.payload.len() <= RESULT_MAX_BYTES,
+            "{} bytes",
+            record.payload.len()
+        );
+    }
+    let outcomes: Vec<Value> = results.iter().map(|r| r.json()).collect();
+    let read = outcomes
+        .iter()
+        .find(|o| o["jobID"] == "big-read")
+        .expect("the big job's outcome");
+    assert_eq!(
+        read["status"], "succeeded",
+        "an honest status: the job did succeed"
+    );
+    let marker = &read["results"]["fs"];
+    assert_eq!(marker["truncated"], true, "{marker}");
+    assert!(
+        marker["originalBytes"].as_u64() > Some(3_000_000),
+        "{marker}"
+    );
+    assert_eq!(marker["sha256"].as_str().map(str::len), Some(64));
+    let preview = marker["preview"].as_str().expect("a preview");
+    assert!(
+        preview.len() > RESULT_MAX_BYTES / 2,
+        "keeps as much as fits: {} bytes",
+        preview.len()
+    );
+    assert!(
+        preview.contains("the quick brown fox"),
+        "the preview is the result's JSON"
+    );
+    for i in 0..GOOD_JOBS {
+        let id = format!("good-{i}");
+        let outcome = outcomes
+            .iter()
+            .find(|o| o["jobID"] == id.as_str())
+            .expect(&id);
+        assert_eq!(outcome["status"], "succeeded", "{outcome:#}");
+    }
+    wait_for("the committed offset to reach the end", MINUTE, || {
+        (broker.committed(&group, &topic, 1) == [Some(1 + GOOD_JOBS as i64)]).then_some(())
+    });
+    let samples = scrape(&format!("http://127.0.0.1:{metrics_port}/metrics"));
+    assert_eq!(
+        sample(
+            &samples,
+            "mcp_jobs_outcomes_truncated_total",
+            &[("record", "result")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn an_oversized_source_message_is_dead_lettered_cut_to_fit() {
+    let server = McpServer::start(&[]);
+    let broker = Broker::start();
+    let topic = broker.name("oversized");
+    let group = broker.name("g-oversized");
+    // The jobs topic takes larger records than its results and dead-letter topics.
+    broker.create_topic_with(&topic, 1, &[("max.message.bytes", "4194304")]);
+    broker.create_topic(&format!("{topic}.results"), 1);
+    broker.create_topic(&format!("{topic}.dlq"), 1);
+    let _worker = start_worker(&broker, &server.url(), &topic, &group, &[]);
+
+    let huge = serde_json::to_vec(&json!({
+        "jobID": "huge", "jobType": "tool-call",
+        "payload": { "mcpServers": { "fx": { "command": fixture() } }, "server": "fx", "tool": "echo",
+                     "arguments": { "text": "x".repeat(2_000_000) } }
+    }))
+    .expect("json");
+    let good = good_jobs();
+    let mut records: Vec<(Option<&str>, &[u8])> = vec![(Some("huge"), &huge)];
+    records.extend(good.iter().map(|job| (None, job.as_slice())));
+    broker.produce(&topic, &records);
+
+    let outcomes = outcomes_of(&broker, &topic, 1 + GOOD_JOBS, 2 * MINUTE);
+    let failed: Vec<&Value> = outcomes
+        .iter()
+        .filter(|o| o["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0]["error"]["kind"], "too_large");
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| o["status"] == "succeeded")
+            .count(),
+        GOOD_JOBS
+    );
+
+    let letters = broker.read(&format!("{topic}.dlq"), 1, MINUTE);
+    let letter = &letters[0];
+    assert!(
+        letter.payload.len() < RESULT_MAX_BYTES,
+        "{} bytes",
+        letter.payload.len()
+    );
+    assert!(
+        huge.starts_with(&letter.payload),
+        "the original's first bytes"
+    );
+    assert_eq!(letter.key.as_deref(), Some("huge"));
+    assert_eq!(letter.header("mcp-jobs-truncated"), Some("true"));
+    assert_eq!(
+        letter.header("mcp-jobs-original-bytes"),
+        Some(huge.len().to_string().as_str())
+    );
+    assert_eq!(
+        letter.header("mcp-jobs-original-sha256"),
+        Some(sha256_hex(&huge).as_str())
+    );
+    assert_eq!(letter.header("mcp-jobs-source-topic"), Some(topic.as_str()));
+    assert_eq!(letter.header("mcp-jobs-source-partition"), Some("0"));
+    assert_eq!(letter.header("mcp-jobs-source-offset"), Some("0"));
+    assert_eq!(letter.header("mcp-jobs-error-kind"), Some("too_large"));
+    wait_for("the committed offset to reach the end", MINUTE, || {
+        (broker.committed(&group, &topic, 1) == [Some(1 + GOOD_JOBS as i64)]).then_some(())
+    });
+}
+
+#[test]
+fn a_results_topic_with_a_lower_limit_gets_records_cut_smaller() {
+    let server = McpServer::start(&[]);
+    let broker = Broker::start();
+    let topic = broker.name("strict");
+    let group = broker.name("g-strict");
+    broker.create_topic(&topic, 1);
+    // Below the worker's RESULT_MAX_BYTES: the broker refuses the first try as too large.
+    broker.create_topic_with(
+        &format!("{topic}.results"),
+        1,
+        &[("max.message.bytes", "60000")],
+    );
+    broker.create_topic(&format!("{topic}.dlq"), 1);
+    let worker = start_worker(&broker, &server.url(), &topic, &group, &[]);
+
+    let echo = serde_json::to_vec(&fixture_job(
+        "echo-200k",
+        "echo",
+        json!({ "text": "y".repeat(200_000) }),
+    ))
+    .expect("json");
+    let good = good_jobs();
+    let mut records: Vec<(Option<&str>, &[u8])> = vec![(None, &echo)];
+    records.extend(good.iter().map(|job| (None, job.as_slice())));
+    broker.produce(&topic, &records);
+
+    let outcomes = outcomes_of(&broker, &topic, 1 + GOOD_JOBS, 2 * MINUTE);
+    let cut = outcomes
+        .iter()
+        .find(|o| o["jobID"] == "echo-200k")
+        .expect("the large echo's outcome");
+    assert_eq!(cut["status"], "succeeded");
+    assert_eq!(cut["results"]["fx"]["truncated"], true, "{cut:#}");
+    assert!(worker
+        .output()
+        .contains("refused the outcome record as too large; cutting it smaller"));
+    wait_for("the committed offset to reach the end", MINUTE, || {
+        (broker.committed(&group, &topic, 1) == [Some(1 + GOOD_JOBS as i64)]).then_some(())
+    });
+}
