@@ -48,7 +48,7 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 group.consumer.min.session.timeout.ms=3000
-group.consumer.session.timeout.ms=10000
+group.consumer.session.timeout.ms=6000
 PROPS
   cat >"$dir/log4j2.properties" <<LOG
 rootLogger.level=WARN
@@ -58,6 +58,8 @@ appender.file.name=file
 appender.file.fileName=$dir/broker.log
 appender.file.layout.type=PatternLayout
 appender.file.layout.pattern=[%d] %p %m (%c)%n
+logger.groups.name=org.apache.kafka.coordinator.group
+logger.groups.level=INFO
 LOG
   local cid
   cid="$(java -cp "$libs/*" kafka.tools.StorageTool random-uuid)"

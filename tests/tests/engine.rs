@@ -309,8 +309,22 @@ fn calls_fail_over_when_one_of_two_replicas_dies() {
     assert!(broker.read_all(&format!("{topic}.dlq")).is_empty());
 }
 
+/// The worker settings that select the KIP-848 consumer group protocol.
+const CONSUMER_PROTOCOL: (&str, &str) = ("RDKAFKA_GROUP_PROTOCOL", "consumer");
+/// The classic protocol: the worker's default, set explicitly so both runs set one.
+const CLASSIC_PROTOCOL: (&str, &str) = ("RDKAFKA_GROUP_PROTOCOL", "classic");
+
 #[test]
 fn sigterm_under_load_exits_cleanly_and_the_next_worker_repeats_nothing() {
+    graceful_handover(CLASSIC_PROTOCOL);
+}
+
+#[test]
+fn sigterm_handover_under_the_consumer_protocol() {
+    graceful_handover(CONSUMER_PROTOCOL);
+}
+
+fn graceful_handover(protocol: (&str, &str)) {
     let broker = Broker::start();
     let topic = broker.name("drain");
     let group = broker.name("g-drain");
@@ -319,6 +333,7 @@ fn sigterm_under_load_exits_cleanly_and_the_next_worker_repeats_nothing() {
     let env = [
         ("WORKER_CONCURRENCY", "16"),
         ("SHUTDOWN_GRACE_SECONDS", "10"),
+        protocol,
     ];
     let mut worker = start_worker(&broker, &server.url(), &topic, &group, &env);
     publish_sleepers(&broker, &topic, "job", 600, 100);
@@ -344,6 +359,15 @@ fn sigterm_under_load_exits_cleanly_and_the_next_worker_repeats_nothing() {
 
 #[test]
 fn sigkilled_workers_lose_no_job_and_repeat_at_most_the_in_flight_window() {
+    sigkill_chaos(CLASSIC_PROTOCOL);
+}
+
+#[test]
+fn sigkilled_workers_lose_no_job_under_the_consumer_protocol() {
+    sigkill_chaos(CONSUMER_PROTOCOL);
+}
+
+fn sigkill_chaos(protocol: (&str, &str)) {
     const JOBS: usize = 1200;
     const CONCURRENCY: usize = 4;
     const TOOL_MS: u64 = 50;
@@ -366,7 +390,7 @@ fn sigkilled_workers_lose_no_job_and_repeat_at_most_the_in_flight_window() {
             &server.url(),
             &topic,
             &group,
-            &[env[0], env[1], ("WORKER_ID", name)],
+            &[env[0], env[1], protocol, ("WORKER_ID", name)],
         )
     };
     let _steady = start("steady");

@@ -303,14 +303,33 @@ impl WorkerSettings {
         )
     }
 
-    /// A librdkafka config with the brokers, `base` settings, then the operator's overrides.
+    /// Whether the group uses the consumer protocol of KIP-848
+    /// (`RDKAFKA_GROUP_PROTOCOL=consumer`): the broker assigns partitions and keeps the
+    /// session timeout (`group.consumer.session.timeout.ms`), with no stop-the-world
+    /// rebalances.
+    pub fn consumer_protocol(&self) -> bool {
+        self.rdkafka_overrides
+            .get("group.protocol")
+            .map(String::as_str)
+            == Some("consumer")
+    }
+
+    /// A librdkafka config with the brokers, `base` settings, then the operator's
+    /// overrides. Under the consumer protocol the classic group settings are left out:
+    /// the broker owns them, and librdkafka refuses them there.
     pub fn kafka_config(&self, base: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
-        for (key, value) in base {
-            config.set(*key, *value);
-        }
-        for (key, value) in &self.rdkafka_overrides {
+        let consumer_protocol = self.consumer_protocol();
+        let settings = base.iter().map(|(key, value)| (*key, *value)).chain(
+            self.rdkafka_overrides
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        for (key, value) in settings {
+            if consumer_protocol && CLASSIC_GROUP_SETTINGS.contains(&key) {
+                continue;
+            }
             config.set(key, value);
         }
         // rdkafka forwards only errors unless told otherwise; warnings matter here.
@@ -318,6 +337,14 @@ impl WorkerSettings {
         config
     }
 }
+
+/// Settings of the classic group protocol that the consumer protocol moves to the broker.
+const CLASSIC_GROUP_SETTINGS: &[&str] = &[
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "partition.assignment.strategy",
+    "group.protocol.type",
+];
 
 /// Accepts the seed's base URL (`http://mcp-server:8080`) as well as the full endpoint.
 fn mcp_endpoint(url: &str) -> Result<String, ConfigError> {
@@ -380,6 +407,26 @@ mod tests {
             Some("6000"),
             "overrides win"
         );
+        assert!(!settings.consumer_protocol());
+    }
+
+    #[test]
+    fn the_consumer_protocol_leaves_classic_group_settings_to_the_broker() {
+        let settings = WorkerSettings::from_vars([
+            ("KAFKA_BROKERS", "k:9092"),
+            ("RDKAFKA_GROUP_PROTOCOL", "consumer"),
+            ("RDKAFKA_SESSION_TIMEOUT_MS", "6000"),
+        ])
+        .expect("valid");
+        assert!(settings.consumer_protocol());
+        let config = settings.kafka_config(&[
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("group.id", "g"),
+        ]);
+        assert_eq!(config.get("group.protocol"), Some("consumer"));
+        assert_eq!(config.get("group.id"), Some("g"));
+        assert_eq!(config.get("session.timeout.ms"), None);
+        assert_eq!(config.get("partition.assignment.strategy"), None);
     }
 
     #[test]

@@ -102,7 +102,9 @@ pub async fn run(
     });
     tracing::info!(
         topic = %settings.topic, group = %settings.group, servers = ?settings.server_urls,
-        concurrency = settings.concurrency, "kafka-worker started"
+        concurrency = settings.concurrency,
+        group_protocol = if settings.consumer_protocol() { "consumer" } else { "classic" },
+        "kafka-worker started"
     );
     let mut worker = Worker {
         consumer,
