@@ -14,7 +14,7 @@ broker_dir="$(mktemp -d)"
 trap 'bash scripts/kafka.sh stop "$broker_dir"; rm -rf "$broker_dir"' EXIT
 KAFKA_TEST_BROKERS="$(bash scripts/kafka.sh start "$broker_dir")"
 export KAFKA_TEST_BROKERS
-echo "Apache Kafka for the tests at $KAFKA_TEST_BROKERS (log: $broker_dir/broker.log)" >&2
+echo "Apache Kafka for the tests at $KAFKA_TEST_BROKERS (log: $broker_dir/node-1/broker.log)" >&2
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else

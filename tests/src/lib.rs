@@ -164,6 +164,8 @@ pub struct Broker {
     _own: Option<OwnBroker>,
     pub address: String,
     namespace: String,
+    /// Replicas of the topics the tests create: one per node, at most three.
+    replicas: i32,
 }
 
 /// A broker this handle started: its data directory, removed with it.
@@ -198,6 +200,7 @@ impl Broker {
                 _own: None,
                 address,
                 namespace,
+                replicas: 1,
             };
         }
         let dir = tempfile::tempdir().expect("broker dir");
@@ -217,7 +220,72 @@ impl Broker {
             _own: Some(OwnBroker { dir }),
             address,
             namespace,
+            replicas: 1,
         }
+    }
+
+    /// Three Apache Kafka nodes on loopback, of this handle's own (scripts/kafka.sh
+    /// cluster): internal topics replicated three times with `min.insync.replicas=2`.
+    /// Topics created through [`Broker::create_topic`] get three replicas too.
+    pub fn start_cluster() -> Self {
+        let dir = tempfile::tempdir().expect("cluster dir");
+        let started = Command::new("bash")
+            .arg(kafka_script())
+            .arg("cluster")
+            .arg(dir.path())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("scripts/kafka.sh cluster");
+        assert!(
+            started.status.success(),
+            "starting the Kafka cluster failed"
+        );
+        let address = String::from_utf8_lossy(&started.stdout).trim().to_owned();
+        Self {
+            _own: Some(OwnBroker { dir }),
+            address,
+            namespace: "cluster".into(),
+            replicas: 3,
+        }
+    }
+
+    /// SIGKILL to node `id` of a cluster this handle started, as a crash would.
+    pub fn kill_node(&self, id: i32) {
+        self.node_command("node-kill", id);
+    }
+
+    /// Starts node `id` again (same data, same ports) and waits until it listens.
+    pub fn restart_node(&self, id: i32) {
+        self.node_command("node-start", id);
+    }
+
+    fn node_command(&self, command: &str, id: i32) {
+        let own = self._own.as_ref().expect("a broker of this handle's own");
+        let status = Command::new("bash")
+            .arg(kafka_script())
+            .arg(command)
+            .arg(own.dir.path())
+            .arg(id.to_string())
+            .status()
+            .expect("scripts/kafka.sh");
+        assert!(status.success(), "kafka.sh {command} {id}");
+    }
+
+    /// The node that leads `partition` of `topic` now.
+    pub fn leader(&self, topic: &str, partition: i32) -> i32 {
+        let consumer: BaseConsumer = self.client_config().create().expect("consumer");
+        wait_for(
+            &format!("a leader of {topic}[{partition}]"),
+            Duration::from_secs(60),
+            || {
+                let metadata = consumer
+                    .fetch_metadata(Some(topic), Duration::from_secs(5))
+                    .ok()?;
+                let partitions = metadata.topics().first()?.partitions();
+                let leader = partitions.iter().find(|p| p.id() == partition)?.leader();
+                (leader >= 0).then_some(leader)
+            },
+        )
     }
 
     /// `base` made unique to this handle: a topic or group name no other test uses.
@@ -240,7 +308,7 @@ impl Broker {
         let admin: AdminClient<DefaultClientContext> =
             self.client_config().create().expect("admin client");
         let topics = [config.iter().fold(
-            NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
+            NewTopic::new(topic, partitions, TopicReplication::Fixed(self.replicas)),
             |new, (key, value)| new.set(key, value),
         )];
         // librdkafka's own threads drive admin futures: any executor will do.
@@ -302,6 +370,7 @@ impl Broker {
                 match received {
                     Ok(message) => records.push(Record::from(&message)),
                     Err(rdkafka::error::KafkaError::PartitionEOF(_)) => {}
+                    Err(e) if is_transient(&e) => {}
                     Err(e) => panic!("reading {topic}: {e}"),
                 }
             }
@@ -315,13 +384,20 @@ impl Broker {
         let (consumer, partitions) = self.reader(topic);
         let mut records = Vec::new();
         let mut at_end = 0;
+        // A partition whose leader died answers again once another is elected.
+        let mut heard = Instant::now();
         while at_end < partitions {
-            match consumer.poll(Duration::from_secs(10)) {
+            match consumer.poll(Duration::from_secs(1)) {
                 Some(Ok(message)) => records.push(Record::from(&message)),
                 Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => at_end += 1,
+                Some(Err(e)) if is_transient(&e) => continue,
                 Some(Err(e)) => panic!("reading {topic}: {e}"),
-                None => panic!("reading {topic}: no answer from the broker"),
+                None if heard.elapsed() > Duration::from_secs(60) => {
+                    panic!("reading {topic}: no answer from the broker for 60 s")
+                }
+                None => continue,
             }
+            heard = Instant::now();
         }
         records
     }
@@ -411,6 +487,22 @@ impl Broker {
             })
             .collect()
     }
+}
+
+/// A consumer error that a node going away causes and librdkafka recovers from.
+fn is_transient(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode::*;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            BrokerTransportFailure
+                | AllBrokersDown
+                | NotLeaderForPartition
+                | LeaderNotAvailable
+                | NotCoordinator
+                | CoordinatorNotAvailable
+        )
+    )
 }
 
 /// A record read back from a topic.
