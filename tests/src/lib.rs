@@ -203,49 +203,36 @@ impl Broker {
                 replicas: 1,
             };
         }
-        let dir = tempfile::tempdir().expect("broker dir");
-        let started = Command::new("bash")
-            .arg(kafka_script())
-            .arg("start")
-            .arg(dir.path())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("scripts/kafka.sh start");
-        assert!(
-            started.status.success(),
-            "starting Apache Kafka failed (scripts/kafka.sh start)"
-        );
-        let address = String::from_utf8_lossy(&started.stdout).trim().to_owned();
-        Self {
-            _own: Some(OwnBroker { dir }),
-            address,
-            namespace,
-            replicas: 1,
-        }
+        Self::start_own("start", namespace, 1)
     }
 
     /// Three Apache Kafka nodes on loopback, of this handle's own (scripts/kafka.sh
     /// cluster): internal topics replicated three times with `min.insync.replicas=2`.
     /// Topics created through [`Broker::create_topic`] get three replicas too.
     pub fn start_cluster() -> Self {
-        let dir = tempfile::tempdir().expect("cluster dir");
+        Self::start_own("cluster", "cluster".into(), 3)
+    }
+
+    /// Runs `scripts/kafka.sh <command> DIR` for a broker (or cluster) of this handle's own.
+    fn start_own(command: &str, namespace: String, replicas: i32) -> Self {
+        let dir = tempfile::tempdir().expect("broker dir");
         let started = Command::new("bash")
             .arg(kafka_script())
-            .arg("cluster")
+            .arg(command)
             .arg(dir.path())
             .stderr(Stdio::inherit())
             .output()
-            .expect("scripts/kafka.sh cluster");
+            .unwrap_or_else(|e| panic!("scripts/kafka.sh {command}: {e}"));
         assert!(
             started.status.success(),
-            "starting the Kafka cluster failed"
+            "starting Apache Kafka failed (scripts/kafka.sh {command})"
         );
         let address = String::from_utf8_lossy(&started.stdout).trim().to_owned();
         Self {
             _own: Some(OwnBroker { dir }),
             address,
-            namespace: "cluster".into(),
-            replicas: 3,
+            namespace,
+            replicas,
         }
     }
 
