@@ -10,11 +10,11 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, StoreError};
+use crate::wakeups::{WakeError, WakeHub};
 
 const CLIENTS: &str = "mcp-jobs:messaging:clients";
 const NEXT_ID: &str = "mcp-jobs:messaging:next-id";
@@ -27,6 +27,8 @@ pub struct MessagingSettings {
     pub max_message_bytes: usize,
     /// The longest `send_message_and_wait` may block, whatever the caller asks.
     pub max_wait: Duration,
+    /// Calls that may wait at once on this replica.
+    pub max_waiters: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,8 @@ pub enum MessagingError {
     MessageTooLarge { size: usize, limit: usize },
     #[error("no reply from {recipient:?} within {waited:?}; the message stays in its queue")]
     NoReply { recipient: String, waited: Duration },
+    #[error("this replica already has {limit} calls waiting (MESSAGING_MAX_WAITERS); nothing was sent: try again later or on another replica")]
+    TooManyWaiters { limit: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -59,6 +63,7 @@ impl MessagingError {
             Self::UnknownClient { .. } => "unknown_client",
             Self::MessageTooLarge { .. } => "too_large",
             Self::NoReply { .. } => "timeout",
+            Self::TooManyWaiters { .. } => "too_many_waiters",
             Self::Store(StoreError::Unavailable { .. }) => "redis_unavailable",
             Self::Store(StoreError::Command { .. }) => "redis_error",
         }
@@ -98,6 +103,8 @@ pub struct Taken {
 pub struct Mailboxes {
     store: Store,
     settings: MessagingSettings,
+    /// The replica's one subscription, shared by every waiting call.
+    wakeups: WakeHub,
     send: Script,
     take_all: Script,
     take_reply: Script,
@@ -106,6 +113,7 @@ pub struct Mailboxes {
 impl Mailboxes {
     pub fn new(store: Store, settings: MessagingSettings) -> Self {
         Self {
+            wakeups: WakeHub::new(store.client(), settings.max_waiters),
             store,
             settings,
             // KEYS: queue, id counter. ARGV: from, to, text, ttl ms, wake channel.
@@ -241,35 +249,46 @@ impl Mailboxes {
         let waited = timeout.min(self.settings.max_wait);
         let deadline = tokio::time::Instant::now() + waited;
         // Subscribed before sending: a reply cannot slip in unseen.
-        let mut subscriber = self.store.subscriber().await?;
-        subscriber
-            .subscribe(wake_channel(from))
+        let waiter = self
+            .wakeups
+            .wait_on(&wake_channel(from))
             .await
-            .map_err(|e| self.store.error(e))?;
+            .map_err(|e| match e {
+                WakeError::TooManyWaiters { limit } => MessagingError::TooManyWaiters { limit },
+                WakeError::Redis(e) => self.store.error(e).into(),
+            })?;
         let sent = self.send(from, to, text).await?;
-        let mut wake_ups = subscriber.on_message();
+        let mut last_look = false;
         loop {
-            if let Some(reply) = self.take_reply(from, to, sent.sent_at_ms).await? {
-                return Ok((sent, reply));
-            }
-            match tokio::time::timeout_at(deadline, wake_ups.next()).await {
-                Ok(Some(_)) => continue,
-                Ok(None) => {
-                    return Err(self
-                        .store
-                        .error(redis::RedisError::from((
-                            redis::ErrorKind::Io,
-                            "the subscription to Redis was dropped",
-                        )))
-                        .into())
+            match self.take_reply(from, to, sent.sent_at_ms).await {
+                Ok(Some(reply)) => {
+                    if let Some(first) = reply.messages.first() {
+                        let waited_ms = (reply.now_ms - first.sent_at_ms).max(0);
+                        metrics::histogram!("mcp_server_messaging_wake_seconds")
+                            .record(waited_ms as f64 / 1000.0);
+                    }
+                    return Ok((sent, reply));
                 }
-                Err(_) => {
+                Ok(None) if last_look => {
                     return Err(MessagingError::NoReply {
                         recipient: to.to_owned(),
                         waited,
                     })
                 }
+                Ok(None) => {}
+                // Redis went away mid-wait: the subscription wakes this call once it is
+                // back, and the inbox is read again then. Still away at the deadline:
+                // that is the answer.
+                Err(e @ MessagingError::Store(StoreError::Unavailable { .. })) if last_look => {
+                    return Err(e)
+                }
+                Err(MessagingError::Store(StoreError::Unavailable { .. })) => {}
+                Err(e) => return Err(e),
             }
+            // One more look at the deadline, which also tells a Redis that is away.
+            last_look = tokio::time::timeout_at(deadline, waiter.woken())
+                .await
+                .is_err();
         }
     }
 

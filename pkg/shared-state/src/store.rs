@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::RedisError;
 
 #[derive(Clone)]
@@ -62,12 +62,9 @@ impl Store {
         self.connection.clone()
     }
 
-    /// A connection of its own for subscriptions (one per waiting call).
-    pub async fn subscriber(&self) -> Result<PubSub, StoreError> {
-        self.client
-            .get_async_pubsub()
-            .await
-            .map_err(|e| self.error(e))
+    /// The client behind the handle, for a connection of another kind (subscriptions).
+    pub fn client(&self) -> redis::Client {
+        self.client.clone()
     }
 
     /// Classifies a failed call: Redis out of reach, or Redis saying no.

@@ -65,6 +65,8 @@ struct Env {
     messaging_max_message_bytes: usize,
     #[serde(default = "default_max_wait_seconds")]
     messaging_max_wait_seconds: u64,
+    #[serde(default = "default_max_waiters")]
+    messaging_max_waiters: usize,
 }
 
 fn default_port() -> u16 {
@@ -117,6 +119,11 @@ fn default_max_message_bytes() -> usize {
 }
 fn default_max_wait_seconds() -> u64 {
     600
+}
+/// Each waiting call holds a task and its caller's connection; Redis holds one
+/// subscription for all of them.
+fn default_max_waiters() -> usize {
+    10_000
 }
 fn default_child_env() -> String {
     "PATH,HOME,LANG,LC_ALL,TZ,TMPDIR,USER".into()
@@ -259,6 +266,7 @@ impl ServerSettings {
                 env.messaging_max_message_bytes as u64,
             ),
             ("MESSAGING_MAX_WAIT_SECONDS", env.messaging_max_wait_seconds),
+            ("MESSAGING_MAX_WAITERS", env.messaging_max_waiters as u64),
         ])?;
         let toolsets = Toolsets::parse(&env.mcp_toolsets)?;
         Store::check_url(&env.redis_url).map_err(|e| ConfigError::RedisUrl(e.to_string()))?;
@@ -283,6 +291,7 @@ impl ServerSettings {
                 message_ttl: Duration::from_secs(env.messaging_message_ttl_seconds),
                 max_message_bytes: env.messaging_max_message_bytes,
                 max_wait: Duration::from_secs(env.messaging_max_wait_seconds),
+                max_waiters: env.messaging_max_waiters,
             },
             pool: PoolSettings {
                 max_per_server: env.mcp_pool_max_per_server,
