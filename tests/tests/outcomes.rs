@@ -251,3 +251,53 @@ fn a_results_topic_with_a_lower_limit_gets_records_cut_smaller() {
         (broker.committed(&group, &topic, 1) == [Some(1 + GOOD_JOBS as i64)]).then_some(())
     });
 }
+
+#[test]
+fn a_huge_tool_error_is_dead_lettered_with_a_short_header() {
+    let server = McpServer::start(&[]);
+    let broker = Broker::start();
+    let topic = broker.name("loud");
+    let group = broker.name("g-loud");
+    broker.create_job_topics(&topic, 1);
+    let _worker = start_worker(
+        &broker,
+        &server.url(),
+        &topic,
+        &group,
+        &[("JOB_MAX_ATTEMPTS", "1")],
+    );
+
+    // mcp-server-time repeats the zone it cannot find in its error: 600 KB of error text.
+    let loud = serde_json::to_vec(&json!({
+        "jobID": "loud", "jobType": "tool-call",
+        "payload": { "mcpServers": { "time": { "command": "mcp-server-time" } }, "server": "time",
+                     "tool": "get_current_time", "arguments": { "timezone": "Z".repeat(600_000) } }
+    }))
+    .expect("json");
+    let good = good_jobs();
+    let mut records: Vec<(Option<&str>, &[u8])> = vec![(None, &loud)];
+    records.extend(good.iter().map(|job| (None, job.as_slice())));
+    broker.produce(&topic, &records);
+
+    let outcomes = outcomes_of(&broker, &topic, 1 + GOOD_JOBS, 2 * MINUTE);
+    let failed = outcomes
+        .iter()
+        .find(|o| o["jobID"] == "loud")
+        .expect("its outcome");
+    assert_eq!(failed["error"]["kind"], "tool_error", "{failed:#}");
+    let message = failed["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.len() > 500_000, "the error carries the zone: {} bytes", message.len());
+    let letters = broker.read(&format!("{topic}.dlq"), 1, MINUTE);
+    let header = letters[0]
+        .header("mcp-jobs-error")
+        .expect("the error header");
+    assert!(
+        header.len() < 2048,
+        "{} bytes of error header",
+        header.len()
+    );
+    assert_eq!(letters[0].payload, loud, "the original fits whole");
+    wait_for("the committed offset to reach the end", MINUTE, || {
+        (broker.committed(&group, &topic, 1) == [Some(1 + GOOD_JOBS as i64)]).then_some(())
+    });
+}

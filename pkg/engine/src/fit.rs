@@ -163,7 +163,8 @@ fn prefix(text: &str, bytes: usize) -> &str {
     &text[..end]
 }
 
-fn shorten(text: &str, chars: usize) -> String {
+/// `text` cut to `chars` characters, marked when cut.
+pub(crate) fn shorten(text: &str, chars: usize) -> String {
     match text.char_indices().nth(chars) {
         Some((end, _)) => format!("{}… (cut)", &text[..end]),
         None => text.to_owned(),

@@ -5,6 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::fit::shorten;
+
+/// The longest error message a dead letter's header carries.
+const MAX_HEADER_ERROR_CHARS: usize = 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -18,6 +23,14 @@ pub struct Failure {
     /// Machine-readable cause, e.g. `missing_field`, `tool_error`, `refused`.
     pub kind: String,
     pub message: String,
+}
+
+impl Failure {
+    /// The message cut for a header or a field next to the original: no place for a
+    /// long tool error (the result record keeps more of it).
+    pub fn headline(&self) -> String {
+        shorten(&self.message, MAX_HEADER_ERROR_CHARS)
+    }
 }
 
 /// Where a message came from, for the dead-letter headers.
@@ -80,7 +93,7 @@ impl Outcome {
         ];
         if let Some(error) = &self.error {
             headers.push(("mcp-jobs-error-kind", error.kind.clone()));
-            headers.push(("mcp-jobs-error", error.message.clone()));
+            headers.push(("mcp-jobs-error", error.headline()));
         }
         if let Some(job_id) = &self.job_id {
             headers.push(("mcp-jobs-job-id", job_id.clone()));
@@ -123,5 +136,32 @@ mod tests {
         let headers = outcome.dead_letter_headers(&source);
         assert!(headers.contains(&("mcp-jobs-source-offset", "41".into())));
         assert!(headers.contains(&("mcp-jobs-error-kind", "missing_field".into())));
+    }
+
+    #[test]
+    fn a_long_error_is_cut_in_the_dead_letter_header() {
+        let now = Utc::now();
+        let outcome = Outcome {
+            job_id: Some("j2".into()),
+            job_type: None,
+            status: Status::Failed,
+            results: None,
+            error: Some(Failure {
+                kind: "tool_error".into(),
+                message: "e".repeat(2_000_000),
+            }),
+            attempts: 3,
+            started_at: now,
+            finished_at: now,
+            worker: "w".into(),
+        };
+        let source = Source {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+        };
+        let headers = outcome.dead_letter_headers(&source);
+        let size: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        assert!(size < 2048, "{size} bytes of headers");
     }
 }

@@ -379,13 +379,14 @@ impl Source {
             );
             if let (Status::Failed, Some(error)) = (&outcome.status, &outcome.error) {
                 let attempts = outcome.attempts.to_string();
+                let headline = error.headline();
                 let mut fields = vec![
                     ("job", job.as_ref()),
                     ("jobID", job_id.as_str()),
                     ("sourceStream", self.redis.stream.as_str()),
                     ("sourceId", id),
                     ("errorKind", error.kind.as_str()),
-                    ("error", error.message.as_str()),
+                    ("error", headline.as_str()),
                     ("attempts", attempts.as_str()),
                     ("worker", outcome.worker.as_str()),
                 ];
