@@ -286,7 +286,11 @@ fn a_huge_tool_error_is_dead_lettered_with_a_short_header() {
         .expect("its outcome");
     assert_eq!(failed["error"]["kind"], "tool_error", "{failed:#}");
     let message = failed["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.len() > 500_000, "the error carries the zone: {} bytes", message.len());
+    assert!(
+        message.len() > 500_000,
+        "the error carries the zone: {} bytes",
+        message.len()
+    );
     let letters = broker.read(&format!("{topic}.dlq"), 1, MINUTE);
     let header = letters[0]
         .header("mcp-jobs-error")
