@@ -1,5 +1,6 @@
 //! What the benchmarks share: the trivial `add` tool the server benchmark serves from
-//! every contender, so that they all do the same work per request.
+//! every contender, so that they all do the same work per request; and reading a
+//! process's resident memory.
 
 use mcp_jobs_tool_server::trace::call_traced;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -65,4 +66,16 @@ impl ServerHandler for AddServer {
     fn get_info(&self) -> InitializeResult {
         InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
     }
+}
+
+/// A process's resident set size in KB, from `/proc/<pid>/status`.
+pub fn rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }

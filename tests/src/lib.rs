@@ -1057,6 +1057,21 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// How many clients are connected to it now (`INFO clients`), this query's included.
+    pub fn connected_clients(&self) -> i64 {
+        let mut connection = redis::Client::open(self.url())
+            .and_then(|client| client.get_connection())
+            .expect("Redis connection");
+        let info: String = redis::cmd("INFO")
+            .arg("clients")
+            .query(&mut connection)
+            .expect("INFO clients");
+        info.lines()
+            .find_map(|line| line.strip_prefix("connected_clients:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("connected_clients in INFO clients")
+    }
+
     /// SIGKILL, as a crash would.
     pub fn kill(&mut self) {
         self.process.kill9();

@@ -16,8 +16,10 @@ const MINUTE: Duration = Duration::from_secs(60);
 const RESULT_MAX_BYTES: usize = 900_000;
 const GOOD_JOBS: usize = 5;
 
-fn good_jobs() -> Vec<Vec<u8>> {
-    (0..GOOD_JOBS)
+/// Produces `first` (with `key`) to partition 0 of `topic`, then `GOOD_JOBS` echo jobs
+/// behind it.
+fn produce_with_good_jobs_behind(broker: &Broker, topic: &str, key: Option<&str>, first: &[u8]) {
+    let good: Vec<Vec<u8>> = (0..GOOD_JOBS)
         .map(|i| {
             serde_json::to_vec(&fixture_job(
                 &format!("good-{i}"),
@@ -26,7 +28,17 @@ fn good_jobs() -> Vec<Vec<u8>> {
             ))
             .expect("json")
         })
-        .collect()
+        .collect();
+    let mut records: Vec<(Option<&str>, &[u8])> = vec![(key, first)];
+    records.extend(good.iter().map(|job| (None, job.as_slice())));
+    broker.produce(topic, &records);
+}
+
+/// Waits until `group` has committed past the first job and every good one behind it.
+fn wait_for_commit_at_end(broker: &Broker, group: &str, topic: &str) {
+    wait_for("the committed offset to reach the end", MINUTE, || {
+        (broker.committed(group, topic, 1) == [Some(1 + GOOD_JOBS as i64)]).then_some(())
+    });
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -81,10 +93,7 @@ fn a_3_mb_tool_result_is_cut_to_fit_and_the_partition_moves_on() {
         }
     }))
     .expect("json");
-    let good = good_jobs();
-    let mut records: Vec<(Option<&str>, &[u8])> = vec![(None, &big)];
-    records.extend(good.iter().map(|job| (None, job.as_slice())));
-    broker.produce(&topic, &records);
+    produce_with_good_jobs_behind(&broker, &topic, None, &big);
 
     let results = broker.read(&format!("{topic}.results"), 1 + GOOD_JOBS, 2 * MINUTE);
     for record in &results {
@@ -128,9 +137,7 @@ fn a_3_mb_tool_result_is_cut_to_fit_and_the_partition_moves_on() {
             .expect(&id);
         assert_eq!(outcome["status"], "succeeded", "{outcome:#}");
     }
-    wait_for("the committed offset to reach the end", MINUTE, || {
-        (broker.committed(&group, &topic, 1) == [Some(1 + GOOD_JOBS as i64)]).then_some(())
-    });
+    wait_for_commit_at_end(&broker, &group, &topic);
     let samples = scrape(&format!("http://127.0.0.1:{metrics_port}/metrics"));
     assert_eq!(
         sample(
@@ -160,10 +167,7 @@ fn an_oversized_source_message_is_dead_lettered_cut_to_fit() {
                      "arguments": { "text": "x".repeat(2_000_000) } }
     }))
     .expect("json");
-    let good = good_jobs();
-    let mut records: Vec<(Option<&str>, &[u8])> = vec![(Some("huge"), &huge)];
-    records.extend(good.iter().map(|job| (None, job.as_slice())));
-    broker.produce(&topic, &records);
+    produce_with_good_jobs_behind(&broker, &topic, Some("huge"), &huge);
 
     let outcomes = outcomes_of(&broker, &topic, 1 + GOOD_JOBS, 2 * MINUTE);
     let failed: Vec<&Value> = outcomes
@@ -205,9 +209,7 @@ fn an_oversized_source_message_is_dead_lettered_cut_to_fit() {
     assert_eq!(letter.header("mcp-jobs-source-partition"), Some("0"));
     assert_eq!(letter.header("mcp-jobs-source-offset"), Some("0"));
     assert_eq!(letter.header("mcp-jobs-error-kind"), Some("too_large"));
-    wait_for("the committed offset to reach the end", MINUTE, || {
-        (broker.committed(&group, &topic, 1) == [Some(1 + GOOD_JOBS as i64)]).then_some(())
-    });
+    wait_for_commit_at_end(&broker, &group, &topic);
 }
 
 #[test]
@@ -232,10 +234,7 @@ fn a_results_topic_with_a_lower_limit_gets_records_cut_smaller() {
         json!({ "text": "y".repeat(200_000) }),
     ))
     .expect("json");
-    let good = good_jobs();
-    let mut records: Vec<(Option<&str>, &[u8])> = vec![(None, &echo)];
-    records.extend(good.iter().map(|job| (None, job.as_slice())));
-    broker.produce(&topic, &records);
+    produce_with_good_jobs_behind(&broker, &topic, None, &echo);
 
     let outcomes = outcomes_of(&broker, &topic, 1 + GOOD_JOBS, 2 * MINUTE);
     let cut = outcomes
@@ -247,9 +246,7 @@ fn a_results_topic_with_a_lower_limit_gets_records_cut_smaller() {
     assert!(worker
         .output()
         .contains("refused the outcome record as too large; cutting it smaller"));
-    wait_for("the committed offset to reach the end", MINUTE, || {
-        (broker.committed(&group, &topic, 1) == [Some(1 + GOOD_JOBS as i64)]).then_some(())
-    });
+    wait_for_commit_at_end(&broker, &group, &topic);
 }
 
 #[test]
@@ -274,10 +271,7 @@ fn a_huge_tool_error_is_dead_lettered_with_a_short_header() {
                      "tool": "get_current_time", "arguments": { "timezone": "Z".repeat(600_000) } }
     }))
     .expect("json");
-    let good = good_jobs();
-    let mut records: Vec<(Option<&str>, &[u8])> = vec![(None, &loud)];
-    records.extend(good.iter().map(|job| (None, job.as_slice())));
-    broker.produce(&topic, &records);
+    produce_with_good_jobs_behind(&broker, &topic, None, &loud);
 
     let outcomes = outcomes_of(&broker, &topic, 1 + GOOD_JOBS, 2 * MINUTE);
     let failed = outcomes
@@ -301,7 +295,5 @@ fn a_huge_tool_error_is_dead_lettered_with_a_short_header() {
         header.len()
     );
     assert_eq!(letters[0].payload, loud, "the original fits whole");
-    wait_for("the committed offset to reach the end", MINUTE, || {
-        (broker.committed(&group, &topic, 1) == [Some(1 + GOOD_JOBS as i64)]).then_some(())
-    });
+    wait_for_commit_at_end(&broker, &group, &topic);
 }

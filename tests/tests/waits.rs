@@ -97,20 +97,6 @@ fn check_in_all(caller: &Caller, server: &McpServer, ids: &[String]) {
     }
 }
 
-fn connected_clients(redis: &RedisServer) -> i64 {
-    let mut connection = redis::Client::open(redis.url())
-        .and_then(|c| c.get_connection())
-        .expect("Redis connection");
-    let info: String = redis::cmd("INFO")
-        .arg("clients")
-        .query(&mut connection)
-        .expect("INFO clients");
-    info.lines()
-        .find_map(|line| line.strip_prefix("connected_clients:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("connected_clients")
-}
-
 fn waiters_on(server: &McpServer) -> f64 {
     sample(
         &scrape(&server.endpoint("/metrics")),
@@ -153,13 +139,13 @@ fn a_thousand_waits_hold_one_subscription_and_all_get_answers() {
     let ids: Vec<String> = (0..1000).map(|i| format!("waiter-{i}")).collect();
     check_in_all(&caller, &b, &["replier".to_owned()]);
     check_in_all(&caller, &a, &ids);
-    let baseline = connected_clients(&redis);
+    let baseline = redis.connected_clients();
 
     let pending = caller.spawn(&a, "send_message_and_wait", waits(&ids));
     wait_for("1,000 waits on replica A", Duration::from_secs(60), || {
         (waiters_on(&a) >= 1000.0).then_some(())
     });
-    let during = connected_clients(&redis);
+    let during = redis.connected_clients();
     eprintln!("waits: Redis clients {baseline} before the waits, {during} during 1,000 of them");
     assert!(
         during <= baseline + 2,

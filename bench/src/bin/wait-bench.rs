@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use futures::{stream, StreamExt};
+use mcp_jobs_bench::rss_kb;
 use mcp_jobs_e2e::{sample, scrape, McpServer, RedisServer, API_KEY};
 use serde_json::{json, Value};
 
@@ -57,8 +58,8 @@ async fn run(args: &Args, redis: &RedisServer, a: &McpServer, b: &McpServer) -> 
         1,
     )
     .await?;
-    let rss_before = rss_kb(a.process.pid());
-    let clients_before = connected_clients(redis)?;
+    let rss_before = rss_kb(a.process.pid()).unwrap_or(0);
+    let clients_before = redis.connected_clients();
 
     let waits: Vec<_> = ids
         .iter()
@@ -84,8 +85,8 @@ async fn run(args: &Args, redis: &RedisServer, a: &McpServer, b: &McpServer) -> 
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let rss_during = rss_kb(a.process.pid());
-    let clients_during = connected_clients(redis)?;
+    let rss_during = rss_kb(a.process.pid()).unwrap_or(0);
+    let clients_during = redis.connected_clients();
 
     let started = Arc::new(std::sync::Mutex::new(vec![None; ids.len()]));
     let replies = ids.iter().enumerate().map(|(i, id)| {
@@ -192,25 +193,4 @@ async fn parallel(
     .collect()
     .await;
     results.into_iter().try_for_each(|r| r.map(drop))
-}
-
-fn connected_clients(redis: &RedisServer) -> anyhow::Result<i64> {
-    let mut connection = redis::Client::open(redis.url())?.get_connection()?;
-    let info: String = redis::cmd("INFO").arg("clients").query(&mut connection)?;
-    info.lines()
-        .find_map(|line| line.strip_prefix("connected_clients:"))
-        .and_then(|n| n.trim().parse().ok())
-        .context("INFO clients has no connected_clients")
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use mcp_jobs_bench::rss_kb;
 use mcp_jobs_e2e::{enqueue, fixture, fixture_job, start_worker, Broker, McpServer, API_KEY};
 use mcp_jobs_engine::tool_client::ToolClient;
 use rdkafka::consumer::BaseConsumer;
@@ -689,15 +690,4 @@ impl RssSampler {
         self.stop.store(true, Ordering::Relaxed);
         self.handle.join().unwrap_or(0) as f64 / 1024.0
     }
-}
-
-fn rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }

@@ -38,20 +38,15 @@ pub fn fit_outcome(outcome: &Outcome, max_bytes: usize) -> Fitted {
     if let Some(error) = &mut cut.error {
         error.message = shorten(&error.message, MAX_CUT_ERROR_CHARS);
     }
-    let outputs: Vec<(String, Vec<u8>)> = outcome
+    let outputs: Vec<Output> = outcome
         .results
         .iter()
         .flatten()
-        .map(|(server, output)| {
-            (
-                server.clone(),
-                serde_json::to_vec(output).unwrap_or_default(),
-            )
-        })
+        .map(|(server, output)| Output::of(server, output))
         .collect();
     let markers: Map<String, Value> = outputs
         .iter()
-        .map(|(server, bytes)| (server.clone(), marker(bytes, "")))
+        .map(|output| (output.server.clone(), output.marker("")))
         .collect();
     cut.results = outcome.results.as_ref().map(|_| markers);
     let mut size = cut.record().len();
@@ -60,11 +55,9 @@ pub fn fit_outcome(outcome: &Outcome, max_bytes: usize) -> Fitted {
         let all = outcome
             .results
             .as_ref()
-            .map(|results| serde_json::to_vec(results).unwrap_or_default())
-            .unwrap_or_default();
-        let mut only = Map::new();
-        only.insert("*".into(), marker(&all, ""));
-        cut.results = outcome.results.as_ref().map(|_| only);
+            .map(|results| Output::of("*", results))
+            .map(|all| all.marker(""));
+        cut.results = all.map(|marker| Map::from_iter([("*".to_owned(), marker)]));
         return Fitted {
             record: cut.record(),
             truncated: true,
@@ -72,39 +65,45 @@ pub fn fit_outcome(outcome: &Outcome, max_bytes: usize) -> Fitted {
     }
 
     // Whole outputs first, smallest first, while they fit.
-    let mut by_size: Vec<&(String, Vec<u8>)> = outputs.iter().collect();
-    by_size.sort_by_key(|(_, bytes)| bytes.len());
+    let mut by_size: Vec<&Output> = outputs.iter().collect();
+    by_size.sort_by_key(|output| output.json.len());
     let mut still_cut = Vec::new();
-    for entry @ (server, bytes) in by_size {
+    for output in by_size {
         let results = cut.results.get_or_insert_with(Map::new);
-        let placeholder = results.get(server).map(encoded_len).unwrap_or_default();
-        let grows_by = bytes.len().saturating_sub(placeholder);
+        let placeholder = results
+            .get(&output.server)
+            .map(encoded_len)
+            .unwrap_or_default();
+        let grows_by = output.json.len().saturating_sub(placeholder);
         if size + grows_by <= max_bytes {
-            if let Some(output) = outcome.results.as_ref().and_then(|r| r.get(server)) {
-                results.insert(server.clone(), output.clone());
+            if let Some(whole) = outcome.results.as_ref().and_then(|r| r.get(&output.server)) {
+                results.insert(output.server.clone(), whole.clone());
             }
             size += grows_by;
         } else {
-            still_cut.push(entry);
+            still_cut.push(output);
         }
     }
 
     // Then a share of what is left for each cut output's preview.
     let mut remaining = still_cut.len();
-    for (server, bytes) in still_cut {
+    for output in still_cut {
         let share = max_bytes.saturating_sub(size) / remaining.max(1);
         remaining -= 1;
         let results = cut.results.get_or_insert_with(Map::new);
-        let without = results.get(server).map(encoded_len).unwrap_or_default();
-        let text = String::from_utf8_lossy(bytes);
+        let without = results
+            .get(&output.server)
+            .map(encoded_len)
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&output.json);
         // Escaping can make a preview longer than its text: shrink until it fits.
         let mut take = share;
         loop {
-            let candidate = marker(bytes, prefix(&text, take));
+            let candidate = output.marker(prefix(&text, take));
             let grows_by = encoded_len(&candidate).saturating_sub(without);
             if grows_by <= share || take == 0 {
                 if grows_by <= share {
-                    results.insert(server.clone(), candidate);
+                    results.insert(output.server.clone(), candidate);
                     size += grows_by;
                 }
                 break;
@@ -118,27 +117,62 @@ pub fn fit_outcome(outcome: &Outcome, max_bytes: usize) -> Fitted {
     }
 }
 
-/// A dead letter's payload: the original bytes, cut to `max_bytes` if they are longer,
-/// and the headers that say so (original size and sha256).
-pub fn fit_dead_letter(original: &[u8], max_bytes: usize) -> (&[u8], Vec<(&'static str, String)>) {
-    if original.len() <= max_bytes {
-        return (original, Vec::new());
-    }
-    let headers = vec![
-        ("mcp-jobs-truncated", "true".to_owned()),
-        ("mcp-jobs-original-bytes", original.len().to_string()),
-        ("mcp-jobs-original-sha256", sha256_hex(original)),
-    ];
-    (&original[..max_bytes], headers)
+/// What was cut from a dead letter: the original's size and sha256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    pub original_bytes: usize,
+    pub sha256: String,
 }
 
-fn marker(bytes: &[u8], preview: &str) -> Value {
-    json!({
-        "truncated": true,
-        "originalBytes": bytes.len(),
-        "sha256": sha256_hex(bytes),
-        "preview": preview,
-    })
+impl Cut {
+    /// The Kafka headers that say so.
+    pub fn headers(&self) -> [(&'static str, String); 3] {
+        [
+            ("mcp-jobs-truncated", "true".to_owned()),
+            ("mcp-jobs-original-bytes", self.original_bytes.to_string()),
+            ("mcp-jobs-original-sha256", self.sha256.clone()),
+        ]
+    }
+}
+
+/// A dead letter's payload: the original bytes, cut to `max_bytes` if they are longer,
+/// and what was cut.
+pub fn fit_dead_letter(original: &[u8], max_bytes: usize) -> (&[u8], Option<Cut>) {
+    if original.len() <= max_bytes {
+        return (original, None);
+    }
+    let cut = Cut {
+        original_bytes: original.len(),
+        sha256: sha256_hex(original),
+    };
+    (&original[..max_bytes], Some(cut))
+}
+
+/// One server's output as the record would carry it, hashed once for its markers.
+struct Output {
+    server: String,
+    json: Vec<u8>,
+    sha256: String,
+}
+
+impl Output {
+    fn of(server: &str, output: &impl serde::Serialize) -> Self {
+        let json = serde_json::to_vec(output).unwrap_or_default();
+        Self {
+            server: server.to_owned(),
+            sha256: sha256_hex(&json),
+            json,
+        }
+    }
+
+    fn marker(&self, preview: &str) -> Value {
+        json!({
+            "truncated": true,
+            "originalBytes": self.json.len(),
+            "sha256": self.sha256,
+            "preview": preview,
+        })
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -272,12 +306,13 @@ mod tests {
     #[test]
     fn dead_letters_keep_what_fits_and_say_what_they_were() {
         let original = vec![b'j'; 2_000_000];
-        let (payload, headers) = fit_dead_letter(&original, 1000);
+        let (payload, cut) = fit_dead_letter(&original, 1000);
         assert_eq!(payload, &original[..1000]);
+        let headers = cut.expect("a cut").headers();
         assert!(headers.contains(&("mcp-jobs-original-bytes", "2000000".into())));
         assert!(headers.contains(&("mcp-jobs-original-sha256", sha256_hex(&original))));
-        let (payload, headers) = fit_dead_letter(b"small", 1000);
+        let (payload, cut) = fit_dead_letter(b"small", 1000);
         assert_eq!(payload, b"small");
-        assert!(headers.is_empty());
+        assert!(cut.is_none());
     }
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome, MIN_RECORD_BYTES};
+use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome, Cut, MIN_RECORD_BYTES};
 use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::outcome::{Outcome, Source, Status};
 use mcp_jobs_engine::retry::infrastructure_backoff;
@@ -452,11 +452,10 @@ impl OutcomeWriter {
                 self.write_fitting("dead_letter", &self.dlq_topic, original_key, |limit| {
                     // The marking headers are small and fixed; leave room for them too.
                     let room = limit.saturating_sub(headers_size + 256);
-                    let (payload, marks) = fit_dead_letter(original, room);
+                    let (payload, cut) = fit_dead_letter(original, room);
                     let mut all = headers.clone();
-                    let truncated = !marks.is_empty();
-                    all.extend(marks);
-                    (payload.to_vec(), truncated, all)
+                    all.extend(cut.iter().flat_map(Cut::headers));
+                    (payload.to_vec(), cut.is_some(), all)
                 });
             futures::join!(result, dead_letter);
         } else {

@@ -365,8 +365,10 @@ impl Source {
             metrics::outcome_truncated("result");
         }
         let record = String::from_utf8_lossy(&fitted.record).into_owned();
-        let (job, marks) = fit_dead_letter(job.as_bytes(), self.max_bytes);
-        let job = String::from_utf8_lossy(job);
+        let dead_letter = match (&outcome.status, &outcome.error) {
+            (Status::Failed, Some(error)) => Some(self.dead_letter_fields(id, outcome, error, job)),
+            _ => None,
+        };
         let job_id = outcome.job_id.clone().unwrap_or_default();
         let mut delays = infrastructure_backoff(self.retry_max_backoff);
         loop {
@@ -377,32 +379,8 @@ impl Source {
                 "*",
                 &[("jobID", job_id.as_str()), ("record", record.as_str())],
             );
-            if let (Status::Failed, Some(error)) = (&outcome.status, &outcome.error) {
-                let attempts = outcome.attempts.to_string();
-                let headline = error.headline();
-                let mut fields = vec![
-                    ("job", job.as_ref()),
-                    ("jobID", job_id.as_str()),
-                    ("sourceStream", self.redis.stream.as_str()),
-                    ("sourceId", id),
-                    ("errorKind", error.kind.as_str()),
-                    ("error", headline.as_str()),
-                    ("attempts", attempts.as_str()),
-                    ("worker", outcome.worker.as_str()),
-                ];
-                if !marks.is_empty() {
-                    metrics::outcome_truncated("dead_letter");
-                }
-                // The Kafka headers' names, in this stream's field style.
-                fields.extend(marks.iter().map(|(name, value)| {
-                    let field = match *name {
-                        "mcp-jobs-original-bytes" => "originalBytes",
-                        "mcp-jobs-original-sha256" => "originalSha256",
-                        _ => "truncated",
-                    };
-                    (field, value.as_str())
-                }));
-                pipe.xadd(&self.redis.dlq_stream, "*", &fields);
+            if let Some(fields) = &dead_letter {
+                pipe.xadd(&self.redis.dlq_stream, "*", fields);
             }
             pipe.xack(&self.redis.stream, &self.group, &[id]);
             let written: redis::RedisResult<redis::Value> =
@@ -416,6 +394,37 @@ impl Source {
                 }
             }
         }
+    }
+
+    /// The dead-letter entry of a failed job: the job (cut to `RESULT_MAX_BYTES`, with
+    /// its original size and sha256 when cut), where it came from, and why it failed.
+    fn dead_letter_fields(
+        &self,
+        id: &str,
+        outcome: &Outcome,
+        error: &Failure,
+        job: &str,
+    ) -> Vec<(&'static str, String)> {
+        let (kept, cut) = fit_dead_letter(job.as_bytes(), self.max_bytes);
+        let mut fields = vec![
+            ("job", String::from_utf8_lossy(kept).into_owned()),
+            ("jobID", outcome.job_id.clone().unwrap_or_default()),
+            ("sourceStream", self.redis.stream.clone()),
+            ("sourceId", id.to_owned()),
+            ("errorKind", error.kind.clone()),
+            ("error", error.headline()),
+            ("attempts", outcome.attempts.to_string()),
+            ("worker", outcome.worker.clone()),
+        ];
+        if let Some(cut) = cut {
+            metrics::outcome_truncated("dead_letter");
+            fields.extend([
+                ("truncated", "true".to_owned()),
+                ("originalBytes", cut.original_bytes.to_string()),
+                ("originalSha256", cut.sha256),
+            ]);
+        }
+        fields
     }
 
     fn lock_running(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
