@@ -307,11 +307,15 @@ impl Broker {
         }
     }
 
-    /// Creates the jobs topic and its results and dead-letter topics.
+    /// Creates the jobs topic and its results and dead-letter topics, and the
+    /// scheduler's compacted topics (schedules: one partition; delayed jobs).
     pub fn create_job_topics(&self, topic: &str, partitions: i32) {
         self.create_topic(topic, partitions);
         self.create_topic(&format!("{topic}.results"), partitions);
         self.create_topic(&format!("{topic}.dlq"), partitions);
+        let compacted = [("cleanup.policy", "compact")];
+        self.create_topic_with(&format!("{topic}.schedules"), 1, &compacted);
+        self.create_topic_with(&format!("{topic}.delayed"), partitions, &compacted);
     }
 
     /// Produces the records in order (the idempotent producer keeps it) and waits
@@ -498,6 +502,8 @@ pub struct Record {
     pub key: Option<String>,
     pub payload: Vec<u8>,
     pub headers: Vec<(String, String)>,
+    /// The record's timestamp (when it was produced), in ms since the epoch.
+    pub timestamp_ms: Option<i64>,
 }
 
 impl<M: Message> From<&M> for Record {
@@ -520,6 +526,7 @@ impl<M: Message> From<&M> for Record {
                 .map(|k| String::from_utf8_lossy(k).into_owned()),
             payload: message.payload().unwrap_or_default().to_vec(),
             headers,
+            timestamp_ms: message.timestamp().to_millis(),
         }
     }
 }
@@ -794,7 +801,8 @@ pub fn processes_with_env(name: &str, value: &str) -> Vec<u32> {
         .collect()
 }
 
-/// A `kafka-worker` process consuming `topic` in `group`.
+/// A `kafka-worker` process consuming `topic` in `group`. Its schedule dispatcher is
+/// off unless `env` turns it on (`SCHEDULER_ENABLED=true`).
 pub fn start_worker(
     broker: &Broker,
     server_url: &str,
@@ -802,12 +810,48 @@ pub fn start_worker(
     group: &str,
     env: &[(&str, &str)],
 ) -> Process {
+    let mut command = worker_command(broker, topic, group, env);
+    command.env("MCP_SERVER_URL", server_url);
+    Process::spawn("kafka-worker", &mut command)
+}
+
+/// A `kafka-worker scheduler` process: only the schedule dispatcher of `topic`, in the
+/// dispatchers' group of `group`. Its `/metrics` and `/ready` are on `metrics_port`.
+pub fn start_dispatcher(
+    broker: &Broker,
+    topic: &str,
+    group: &str,
+    metrics_port: u16,
+    worker_id: &str,
+) -> Process {
+    let port = metrics_port.to_string();
+    let mut command = worker_command(
+        broker,
+        topic,
+        group,
+        &[("METRICS_PORT", &port), ("WORKER_ID", worker_id)],
+    );
+    command.arg("scheduler");
+    Process::spawn("kafka-worker-scheduler", &mut command)
+}
+
+/// Runs `kafka-worker <args>` against `topic` to its end: its exit status and output.
+pub fn worker_cli(broker: &Broker, topic: &str, args: &[&str]) -> std::process::Output {
+    let mut command = worker_command(broker, topic, "cli", &[]);
+    command
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("kafka-worker {args:?}: {e}"))
+}
+
+/// A `kafka-worker` command for `topic` and `group` with the tests' settings and `env`.
+fn worker_command(broker: &Broker, topic: &str, group: &str, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(bin("kafka-worker"));
     command
+        .env("SCHEDULER_ENABLED", "false")
         .env("KAFKA_BROKERS", &broker.address)
         .env("KAFKA_TOPIC", topic)
         .env("MCP_CONSUMER_GROUP", group)
-        .env("MCP_SERVER_URL", server_url)
         .env("MCP_API_KEY", API_KEY)
         // A killed member's partitions move after its session times out: keep that
         // short (6 s is the broker's least by default).
@@ -818,7 +862,7 @@ pub fn start_worker(
     for (key, value) in env {
         command.env(key, value);
     }
-    Process::spawn("kafka-worker", &mut command)
+    command
 }
 
 /// Result records by job id, read until `count` records arrived.

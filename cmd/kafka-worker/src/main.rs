@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use mcp_jobs_scheduler::manage::{self, Schedules};
+use mcp_jobs_scheduler::{dispatcher, schedule::rfc3339};
 use mcp_jobs_worker::{
     admin, consumer, health, lag, publish, redis_source, JobSource, WorkerSettings,
 };
@@ -21,8 +23,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Consume and run jobs until SIGTERM/SIGINT (the default).
+    /// Consume and run jobs until SIGTERM/SIGINT (the default); also runs the schedule
+    /// dispatcher unless SCHEDULER_ENABLED=false.
     Run,
+    /// Run only the schedule dispatcher (one of any number is active at a time).
+    Scheduler,
+    /// Manage the schedules on KAFKA_SCHEDULES_TOPIC.
+    Schedules {
+        #[command(subcommand)]
+        command: SchedulesCommand,
+    },
     /// Send a job envelope (a JSON file, or stdin) to KAFKA_TOPIC.
     Publish {
         /// The job file; `-` or nothing reads stdin.
@@ -33,6 +43,12 @@ enum Command {
         /// Wait this many seconds for the job's result record and print it.
         #[arg(long, value_name = "SECONDS")]
         wait: Option<u64>,
+        /// Run the job at this RFC 3339 time (sets its scheduledAt).
+        #[arg(long, value_name = "TIME", conflicts_with = "in_")]
+        at: Option<String>,
+        /// Run the job this long from now, e.g. 10m (sets its scheduledAt).
+        #[arg(long = "in", value_name = "DURATION")]
+        in_: Option<humantime::Duration>,
     },
     /// Print the group's lag per partition and in total (with JOB_SOURCE=redis: the
     /// stream group's undelivered and pending entries); with --replicas, only the
@@ -58,6 +74,31 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum SchedulesCommand {
+    /// Create or update the schedules of a JSON or YAML file ({"schedules": [...]}).
+    /// The whole file is checked first; nothing changes if any of it is wrong.
+    Apply {
+        file: PathBuf,
+        /// Also delete the schedules the file does not name.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Every schedule, its last and next occurrence.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop firing a schedule (occurrences while paused never fire).
+    Pause { name: String },
+    /// Fire a paused schedule again, from its next occurrence.
+    Resume { name: String },
+    /// Fire a schedule once now, outside its cron.
+    Trigger { name: String },
+    /// Delete a schedule and its state.
+    Delete { name: String },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Held to the end: dropping it sends the last spans.
@@ -66,29 +107,60 @@ async fn main() -> anyhow::Result<()> {
     let settings = WorkerSettings::from_env().context("kafka-worker configuration")?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
-            let metrics = mcp_jobs_telemetry::install_metrics().context("metrics recorder")?;
-            let ready = health::Readiness::default();
-            health::serve(settings.metrics_port, metrics, ready.clone())
-                .await
-                .with_context(|| {
-                    format!("serving /metrics on METRICS_PORT={}", settings.metrics_port)
-                })?;
-            let shutdown = CancellationToken::new();
-            tokio::spawn({
-                let shutdown = shutdown.clone();
-                async move {
-                    mcp_jobs_runtime::shutdown_signal().await;
-                    shutdown.cancel();
-                }
-            });
+            let (ready, shutdown) = serve_until_signal(&settings).await?;
+            let scheduler = (settings.scheduler_enabled && settings.source == JobSource::Kafka)
+                .then(|| {
+                    tokio::spawn(dispatcher::run(
+                        settings.clone(),
+                        ready.clone(),
+                        shutdown.clone(),
+                    ))
+                });
             match settings.source {
-                JobSource::Kafka => consumer::run(settings, ready, shutdown).await,
-                JobSource::Redis => redis_source::run(settings, ready, shutdown).await,
+                JobSource::Kafka => consumer::run(settings, ready, shutdown.clone()).await,
+                JobSource::Redis => redis_source::run(settings, ready, shutdown.clone()).await,
             }
             .context("kafka-worker failed")?;
+            if let Some(scheduler) = scheduler {
+                // The consumer stops only at shutdown, which stops the dispatcher too.
+                shutdown.cancel();
+                scheduler
+                    .await
+                    .context("the scheduler task")?
+                    .context("the scheduler failed")?;
+            }
         }
-        Command::Publish { file, key, wait } => {
-            let message = read_job(file.as_ref())?;
+        Command::Scheduler => {
+            let (ready, shutdown) = serve_until_signal(&settings).await?;
+            ready.set_ready(true);
+            dispatcher::run(settings, ready, shutdown)
+                .await
+                .context("the scheduler failed")?;
+        }
+        Command::Schedules { command } => schedules(&settings, command).await?,
+        Command::Publish {
+            file,
+            key,
+            wait,
+            at,
+            in_,
+        } => {
+            let mut message = read_job(file.as_ref())?;
+            let due = match (at, in_) {
+                (Some(at), _) => Some(
+                    chrono::DateTime::parse_from_rfc3339(&at)
+                        .with_context(|| format!("--at {at:?} is not an RFC 3339 time"))?
+                        .with_timezone(&chrono::Utc),
+                ),
+                (None, Some(wait)) => Some(
+                    chrono::Utc::now()
+                        + chrono::Duration::from_std(*wait).context("--in is too long")?,
+                ),
+                (None, None) => None,
+            };
+            if let Some(due) = due {
+                message = with_scheduled_at(&message, due)?;
+            }
             let published = publish::publish(&settings, &message, key.as_deref())
                 .await
                 .context("publishing the job")?;
@@ -157,6 +229,111 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Serves `/metrics`, `/health` and `/ready`, and cancels the returned token on
+/// SIGTERM/SIGINT.
+async fn serve_until_signal(
+    settings: &WorkerSettings,
+) -> anyhow::Result<(health::Readiness, CancellationToken)> {
+    let metrics = mcp_jobs_telemetry::install_metrics().context("metrics recorder")?;
+    let ready = health::Readiness::default();
+    health::serve(settings.metrics_port, metrics, ready.clone())
+        .await
+        .with_context(|| format!("serving /metrics on METRICS_PORT={}", settings.metrics_port))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            mcp_jobs_runtime::shutdown_signal().await;
+            shutdown.cancel();
+        }
+    });
+    Ok((ready, shutdown))
+}
+
+async fn schedules(settings: &WorkerSettings, command: SchedulesCommand) -> anyhow::Result<()> {
+    let schedules = Schedules::new(settings).context("connecting to Kafka")?;
+    let mut out = std::io::stdout();
+    match command {
+        SchedulesCommand::Apply { file, prune } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let applied = schedules
+                .apply(&text, prune)
+                .await
+                .with_context(|| format!("applying {}", file.display()))?;
+            writeln!(
+                out,
+                "created {}, updated {}, unchanged {}, deleted {}",
+                applied.created.len(),
+                applied.updated.len(),
+                applied.unchanged.len(),
+                applied.deleted.len()
+            )?;
+            for (what, names) in [
+                ("created", &applied.created),
+                ("updated", &applied.updated),
+                ("deleted", &applied.deleted),
+            ] {
+                for name in names {
+                    writeln!(out, "  {what} {name}")?;
+                }
+            }
+        }
+        SchedulesCommand::List { json } => {
+            let listed = schedules.list().context("listing schedules")?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&listed)?)?;
+            } else {
+                writeln!(out, "{}", manage::table(&listed))?;
+            }
+        }
+        SchedulesCommand::Pause { name } => {
+            let changed = schedules.set_paused(&name, true).await?;
+            writeln!(
+                out,
+                "{name} {}",
+                if changed {
+                    "paused"
+                } else {
+                    "was paused already"
+                }
+            )?;
+        }
+        SchedulesCommand::Resume { name } => {
+            let changed = schedules.set_paused(&name, false).await?;
+            writeln!(
+                out,
+                "{name} {}",
+                if changed { "resumed" } else { "was not paused" }
+            )?;
+        }
+        SchedulesCommand::Trigger { name } => {
+            let published = schedules.trigger(&name).await?;
+            writeln!(
+                out,
+                "triggered {}: job {} (partition {}, offset {})",
+                name, published.job_id, published.partition, published.offset
+            )?;
+        }
+        SchedulesCommand::Delete { name } => {
+            schedules.delete(&name).await?;
+            writeln!(out, "deleted {name}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The job with its `scheduledAt` set to `due`.
+fn with_scheduled_at(
+    message: &[u8],
+    due: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<u8>> {
+    let mut job: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(message).context("the job is not a JSON object")?;
+    job.insert("scheduledAt".into(), rfc3339(due).into());
+    Ok(serde_json::to_vec(&job)?)
 }
 
 fn read_job(file: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {

@@ -40,6 +40,18 @@ impl ContractError {
         }
     }
 
+    /// The field at fault, when one is (`payload.mcpServers`, `jobType`…).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::MalformedJson { field, .. }
+            | Self::MissingField { field }
+            | Self::InvalidField { field, .. }
+            | Self::UnknownServer { field, .. } => Some(field),
+            Self::UnknownJobType { .. } => Some("jobType"),
+            Self::TooLarge { .. } | Self::NotUtf8 { .. } => None,
+        }
+    }
+
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidField {
             field: field.into(),

@@ -224,6 +224,7 @@ mod tests {
             ),
             error: None,
             attempts: 1,
+            scheduled_at: None,
             started_at: Utc::now(),
             finished_at: Utc::now(),
             worker: "w".into(),

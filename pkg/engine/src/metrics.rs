@@ -9,6 +9,8 @@
 //! - `mcp_jobs_jobs_in_flight`: jobs running now.
 //! - `mcp_jobs_outcomes_truncated_total{record}`: outcome records cut to fit,
 //!   `record` = result | dead_letter.
+//! - `mcp_jobs_jobs_delayed_total`: jobs not due yet, moved to the delayed topic (they
+//!   get their outcome when they run).
 //! - `mcp_jobs_outcomes_unwritable_total{record}`: records the broker refused for good
 //!   even cut down (an error retrying cannot cure); the offset moves on.
 
@@ -52,4 +54,8 @@ pub fn outcome_truncated(record: &'static str) {
 
 pub fn outcome_unwritable(record: &'static str) {
     metrics::counter!("mcp_jobs_outcomes_unwritable_total", "record" => record).increment(1);
+}
+
+pub fn job_delayed() {
+    metrics::counter!("mcp_jobs_jobs_delayed_total").increment(1);
 }

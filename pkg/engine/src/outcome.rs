@@ -54,6 +54,9 @@ pub struct Outcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Failure>,
     pub attempts: u32,
+    /// When the job was due (its `scheduledAt`), for jobs that said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<DateTime<Utc>>,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub worker: String,
@@ -71,6 +74,7 @@ impl Outcome {
             results: None,
             error: Some(failure),
             attempts: 0,
+            scheduled_at: None,
             started_at: now,
             finished_at: now,
             worker: worker.to_owned(),
@@ -119,6 +123,7 @@ mod tests {
                 message: "missing required field `jobType`".into(),
             }),
             attempts: 1,
+            scheduled_at: None,
             started_at: now,
             finished_at: now,
             worker: "w".into(),
@@ -151,6 +156,7 @@ mod tests {
                 message: "e".repeat(2_000_000),
             }),
             attempts: 3,
+            scheduled_at: None,
             started_at: now,
             finished_at: now,
             worker: "w".into(),

@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use mcp_jobs_contract::{JobType, ScheduledJobEnvelope, META_ATTEMPT, META_JOB_ID};
+use mcp_jobs_contract::{ContractError, JobType, ScheduledJobEnvelope, META_ATTEMPT, META_JOB_ID};
 use mcp_jobs_telemetry::propagation::{self, Context};
 use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::object;
@@ -93,18 +93,31 @@ impl JobRunner {
         self.health.subscribe()
     }
 
+    /// Parses `message` as a job, within `MAX_MESSAGE_BYTES`.
+    pub fn parse(&self, message: &[u8]) -> Result<ScheduledJobEnvelope, ContractError> {
+        ScheduledJobEnvelope::from_slice_limited(message, self.settings.max_message_bytes)
+    }
+
     /// Parses and runs `message`. Always returns an outcome; it may wait indefinitely
     /// while mcp-server is unreachable (the caller decides when to give up waiting).
     /// Run it inside a [`job_span`], whose job fields it fills in.
     pub async fn run(&self, message: &[u8]) -> Outcome {
+        self.run_parsed(self.parse(message), message).await
+    }
+
+    /// Runs a job [`JobRunner::parse`] made of `message` (a source that looks at the job
+    /// before running it parses it once); an invalid one fails at once.
+    pub async fn run_parsed(
+        &self,
+        parsed: Result<ScheduledJobEnvelope, ContractError>,
+        message: &[u8],
+    ) -> Outcome {
         let started_at = Utc::now();
         let span = Span::current();
-        let (job_id, job_type, attempts, result) = match ScheduledJobEnvelope::from_slice_limited(
-            message,
-            self.settings.max_message_bytes,
-        ) {
+        let (job_id, job_type, scheduled_at, attempts, result) = match parsed {
             Err(e) => (
                 ScheduledJobEnvelope::job_id_of(message),
+                None,
                 None,
                 1,
                 Err(Failure {
@@ -119,6 +132,7 @@ impl JobRunner {
                 (
                     Some(job.job_id.clone()),
                     Some(job.job_type.as_str().to_owned()),
+                    job.scheduled_at.map(|at| at.with_timezone(&Utc)),
                     attempts,
                     result,
                 )
@@ -135,6 +149,7 @@ impl JobRunner {
             results,
             error,
             attempts,
+            scheduled_at,
             started_at,
             finished_at: Utc::now(),
             worker: self.settings.worker_id.clone(),

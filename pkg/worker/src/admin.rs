@@ -1,5 +1,7 @@
-//! `kafka-worker create-topics`: creates the jobs, results and dead-letter topics.
-//! Idempotent, so the quick start, compose and CI can run it every time.
+//! `kafka-worker create-topics`: creates the jobs, results and dead-letter topics, and
+//! the scheduler's two compacted topics (schedules: one partition, whose owner is the
+//! active dispatcher; delayed jobs, keyed by jobID). Idempotent, so the quick start,
+//! compose and CI can run it every time.
 
 use std::time::Duration;
 
@@ -20,23 +22,26 @@ pub enum AdminError {
     },
 }
 
-/// Creates the three topics; one that exists already is left as it is. Returns the
+/// Creates the five topics; one that exists already is left as it is. Returns the
 /// names of those it created.
-pub async fn create_topics(
-    settings: &WorkerSettings,
+pub async fn create_topics<'a>(
+    settings: &'a WorkerSettings,
     partitions: i32,
     replication: i32,
 ) -> Result<Vec<String>, AdminError> {
     let admin: AdminClient<DefaultClientContext> = settings.kafka_config(&[]).create()?;
-    let names = [
-        &settings.topic,
-        &settings.results_topic,
-        &settings.dlq_topic,
+    let topic = |name: &'a str, partitions: i32| {
+        NewTopic::new(name, partitions, TopicReplication::Fixed(replication))
+    };
+    let compacted =
+        |name: &'a str, partitions: i32| topic(name, partitions).set("cleanup.policy", "compact");
+    let topics = [
+        topic(&settings.topic, partitions),
+        topic(&settings.results_topic, partitions),
+        topic(&settings.dlq_topic, partitions),
+        compacted(&settings.schedules_topic, 1),
+        compacted(&settings.delayed_topic, partitions),
     ];
-    let topics: Vec<NewTopic> = names
-        .iter()
-        .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(replication)))
-        .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let mut created = Vec::new();
     for result in admin.create_topics(&topics, &options).await? {

@@ -23,6 +23,12 @@ struct Env {
     kafka_topic: String,
     kafka_results_topic: Option<String>,
     kafka_dlq_topic: Option<String>,
+    kafka_schedules_topic: Option<String>,
+    kafka_delayed_topic: Option<String>,
+    #[serde(default = "default_scheduler_enabled")]
+    scheduler_enabled: bool,
+    #[serde(default = "default_delay_min_ms")]
+    delay_min_ms: u64,
     #[serde(default = "default_group")]
     mcp_consumer_group: String,
     #[serde(default = "default_server_url")]
@@ -71,6 +77,13 @@ fn default_redis_claim_idle_ms() -> u64 {
 }
 fn default_redis_max_deliveries() -> u64 {
     5
+}
+fn default_scheduler_enabled() -> bool {
+    true
+}
+/// A job due sooner than this waits in its slot; a later one goes to the delayed topic.
+fn default_delay_min_ms() -> u64 {
+    2_000
 }
 fn default_topic() -> String {
     "mcp-jobs".into()
@@ -139,6 +152,15 @@ pub struct WorkerSettings {
     pub topic: String,
     pub results_topic: String,
     pub dlq_topic: String,
+    /// The compacted topic of schedule definitions and dispatcher state (one partition).
+    pub schedules_topic: String,
+    /// The compacted topic where jobs wait for their `scheduledAt`, keyed by jobID.
+    pub delayed_topic: String,
+    /// Whether `kafka-worker run` also runs the schedule dispatcher (`SCHEDULER_ENABLED`).
+    pub scheduler_enabled: bool,
+    /// A job due further ahead than this goes to the delayed topic; a nearer one waits
+    /// in its slot, so no job runs early.
+    pub delay_min: Duration,
     pub group: String,
     /// mcp-server replicas' Streamable HTTP endpoints (`/mcp` is added to a bare base URL).
     pub server_urls: Vec<String>,
@@ -273,6 +295,14 @@ impl WorkerSettings {
             dlq_topic: env
                 .kafka_dlq_topic
                 .unwrap_or_else(|| format!("{}.dlq", env.kafka_topic)),
+            schedules_topic: env
+                .kafka_schedules_topic
+                .unwrap_or_else(|| format!("{}.schedules", env.kafka_topic)),
+            delayed_topic: env
+                .kafka_delayed_topic
+                .unwrap_or_else(|| format!("{}.delayed", env.kafka_topic)),
+            scheduler_enabled: env.scheduler_enabled,
+            delay_min: Duration::from_millis(env.delay_min_ms),
             brokers,
             topic: env.kafka_topic,
             group: env.mcp_consumer_group,
@@ -395,6 +425,10 @@ mod tests {
         assert_eq!(settings.topic, "mcp-jobs");
         assert_eq!(settings.results_topic, "mcp-jobs.results");
         assert_eq!(settings.dlq_topic, "mcp-jobs.dlq");
+        assert_eq!(settings.schedules_topic, "mcp-jobs.schedules");
+        assert_eq!(settings.delayed_topic, "mcp-jobs.delayed");
+        assert!(settings.scheduler_enabled);
+        assert_eq!(settings.delay_min, Duration::from_secs(2));
         assert_eq!(settings.server_urls, ["http://mcp-server:8080/mcp"]);
         assert_eq!(settings.concurrency, 64);
         assert_eq!(settings.runner.max_attempts, 3);

@@ -13,16 +13,17 @@
 //! commit; it never loses one.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome, Cut, MIN_RECORD_BYTES};
 use mcp_jobs_engine::metrics;
-use mcp_jobs_engine::outcome::{Outcome, Source, Status};
+use mcp_jobs_engine::outcome::{Failure, Outcome, Source, Status};
 use mcp_jobs_engine::retry::infrastructure_backoff;
 use mcp_jobs_engine::runner::{job_span, JobRunner};
 use mcp_jobs_engine::window::{Delivery, Ticket, Window};
+use mcp_jobs_telemetry::propagation;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -39,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::WorkerSettings;
+use crate::delayed::{self, Timing};
 use crate::health::Readiness;
 use crate::trace_headers;
 
@@ -97,6 +99,8 @@ pub async fn run(
         producer,
         results_topic: settings.results_topic.clone(),
         dlq_topic: settings.dlq_topic.clone(),
+        delayed_topic: settings.delayed_topic.clone(),
+        worker_id: settings.runner.worker_id.clone(),
         retry_max_backoff: settings.runner.retry_max_backoff,
         max_bytes: settings.result_max_bytes,
     });
@@ -114,10 +118,11 @@ pub async fn run(
         window: Window::new(settings.concurrency),
         running: HashMap::new(),
         paused: false,
+        delay_min: settings.delay_min,
     };
-    ready.store(true, Ordering::Relaxed);
+    ready.set_ready(true);
     worker.consume(&shutdown, settings.shutdown_grace).await;
-    ready.store(false, Ordering::Relaxed);
+    ready.set_ready(false);
     worker.leave();
     Ok(())
 }
@@ -138,6 +143,8 @@ struct Worker {
     /// Cancels a partition's running jobs when the partition is revoked.
     running: HashMap<i32, CancellationToken>,
     paused: bool,
+    /// `DELAY_MIN_MS`: jobs due further ahead go to the delayed topic.
+    delay_min: Duration,
 }
 
 impl Worker {
@@ -239,13 +246,28 @@ impl Worker {
             &format!("{}[{}]@{}", source.topic, source.partition, source.offset),
             ticket.delivery.trace.clone(),
         );
+        let delay_min = self.delay_min;
         let job = async move {
             let delivery = &ticket.delivery;
             let mut ran = false;
             // The receiver is gone only when the worker has stopped: nothing to report to.
             let abandoned = {
                 let job = async {
-                    let outcome = runner.run(&delivery.payload).await;
+                    let parsed = runner.parse(&delivery.payload);
+                    if let Ok(job) = &parsed {
+                        let due = job.scheduled_at.map(|at| at.with_timezone(&Utc));
+                        match due.map(|due| (due, Timing::of(due, Utc::now(), delay_min))) {
+                            Some((due, Timing::Later)) => {
+                                ran = true;
+                                let _ = events.send(JobEvent::Ran);
+                                writer.delay(&job.job_id, due, delivery, &source).await;
+                                return;
+                            }
+                            Some((_, Timing::Soon(wait))) => tokio::time::sleep(wait).await,
+                            Some((_, Timing::Now)) | None => {}
+                        }
+                    }
+                    let outcome = runner.run_parsed(parsed, &delivery.payload).await;
                     ran = true;
                     let _ = events.send(JobEvent::Ran);
                     writer
@@ -420,6 +442,9 @@ struct OutcomeWriter {
     producer: FutureProducer,
     results_topic: String,
     dlq_topic: String,
+    delayed_topic: String,
+    /// Names this worker in the outcome of a job it could not delay.
+    worker_id: String,
     retry_max_backoff: Duration,
     /// `RESULT_MAX_BYTES`: records are cut to this before they are produced.
     max_bytes: usize,
@@ -460,6 +485,49 @@ impl OutcomeWriter {
             futures::join!(result, dead_letter);
         } else {
             result.await;
+        }
+    }
+
+    /// Moves a job that is not due yet to the delayed topic, keyed by its id. A job the
+    /// broker refuses there for good (the topic's record limit is lower than the jobs
+    /// topic's) fails with `delay_refused` rather than run early or hold its partition.
+    async fn delay(
+        &self,
+        job_id: &str,
+        due: DateTime<Utc>,
+        delivery: &Delivery<i32>,
+        source: &Source,
+    ) {
+        let mut trace = HashMap::new();
+        propagation::inject(&tracing::Span::current(), &mut trace);
+        let from = format!("{}/{}/{}", source.topic, source.partition, source.offset);
+        let headers = delayed::headers(due, delivery.key.as_deref(), from, trace);
+        let delivered = self
+            .deliver(
+                &self.delayed_topic,
+                Some(job_id.as_bytes()),
+                &delivery.payload,
+                &headers,
+            )
+            .await;
+        match delivered {
+            Ok(()) => {
+                metrics::job_delayed();
+                tracing::info!(job_id, due = %due, topic = %self.delayed_topic, "job not due yet: moved to the delayed topic");
+            }
+            Err(Refused(e)) => {
+                let failure = Failure {
+                    kind: "delay_refused".into(),
+                    message: format!(
+                        "job {job_id} is due at {due}, but {} refused it: {e}",
+                        self.delayed_topic
+                    ),
+                };
+                let outcome = Outcome::refused(Some(job_id.to_owned()), failure, &self.worker_id);
+                self.write(&outcome, &delivery.payload, delivery.key.as_deref(), source)
+                    .await;
+                log_outcome(&outcome, source);
+            }
         }
     }
 
@@ -509,7 +577,7 @@ impl OutcomeWriter {
         topic: &str,
         key: Option<&[u8]>,
         payload: &[u8],
-        headers: &[(&str, String)],
+        headers: &[(impl AsRef<str>, impl AsRef<[u8]>)],
     ) -> Result<(), Refused> {
         let mut delays = infrastructure_backoff(self.retry_max_backoff);
         loop {
@@ -522,8 +590,8 @@ impl OutcomeWriter {
                     .iter()
                     .fold(OwnedHeaders::new(), |all, (name, value)| {
                         all.insert(Header {
-                            key: name,
-                            value: Some(value.as_bytes()),
+                            key: name.as_ref(),
+                            value: Some(value.as_ref()),
                         })
                     });
                 record = record.headers(owned);

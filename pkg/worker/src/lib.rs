@@ -4,6 +4,8 @@
 //! - [`config`]: settings from the environment (incl. `RDKAFKA_*` overrides), checked at start.
 //! - [`consumer`]: the Kafka loop — fetch, run many jobs at once, write outcomes, store
 //!   offsets only behind finished work, pause on back-pressure, handle rebalances.
+//! - [`delayed`]: jobs not due yet, moved to the delayed topic until the dispatcher
+//!   sends them back.
 //! - [`redis_source`]: the Redis Streams loop — blocking group reads, acknowledgement
 //!   after the outcome, claims of a dead worker's entries, dead-lettering after too
 //!   many deliveries.
@@ -15,6 +17,7 @@
 pub mod admin;
 pub mod config;
 pub mod consumer;
+pub mod delayed;
 pub mod health;
 pub mod lag;
 pub mod publish;

@@ -16,7 +16,6 @@
 //! Unlike Kafka partitions, a stream gives no per-key order: entries run as they come.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -73,7 +72,7 @@ pub async fn run(
         stream = %settings.redis.stream, group = %settings.group, consumer = %source.consumer,
         servers = ?settings.server_urls, concurrency = settings.concurrency, "kafka-worker started on Redis Streams"
     );
-    ready.store(true, Ordering::Relaxed);
+    ready.set_ready(true);
     let slots = Arc::new(Semaphore::new(settings.concurrency));
     let mut jobs = JoinSet::new();
     let mut health = runner.health();
@@ -140,7 +139,7 @@ pub async fn run(
         );
         jobs.abort_all();
     }
-    ready.store(false, Ordering::Relaxed);
+    ready.set_ready(false);
     Ok(())
 }
 

@@ -1,0 +1,272 @@
+//! The schedules topic (compacted, one partition) and what it holds, read back into a
+//! [`Catalog`]. Two records per schedule, so that neither writer can overwrite the
+//! other's (compaction keeps the latest of each key):
+//! - key `<name>`: the definition and whether it is paused, written by
+//!   `kafka-worker schedules …`;
+//! - key `<name>/state`: the last occurrence handled (fired or skipped), written only
+//!   by the active dispatcher, in the transaction that publishes the occurrence.
+//!
+//! A tombstone (null value) deletes either. Records nobody can read are logged and
+//! skipped: a bad record never stops the scheduler.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+use crate::schedule::{InvalidSchedule, Schedule, ScheduleSpec};
+
+const STATE_SUFFIX: &str = "/state";
+
+/// A schedule's definition record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Definition {
+    pub schedule: ScheduleSpec,
+    #[serde(default)]
+    pub paused: bool,
+    /// Occurrences before this never fire (a new schedule does not catch up on its past).
+    pub created_at: DateTime<Utc>,
+    /// Set by `resume`: occurrences while paused never fire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_at: Option<DateTime<Utc>>,
+}
+
+/// The dispatcher's record of a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    /// The latest occurrence fired or skipped: later ones are still to come.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled: Option<DateTime<Utc>>,
+    /// The latest occurrence fired, and when it was published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fired: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fired_at: Option<DateTime<Utc>>,
+}
+
+impl State {
+    /// The later of two states: records of one schedule only ever move forward.
+    pub fn merge(&mut self, other: State) {
+        if other.last_handled > self.last_handled {
+            self.last_handled = other.last_handled;
+        }
+        if other.last_fired > self.last_fired {
+            self.last_fired = other.last_fired;
+            self.last_fired_at = other.last_fired_at;
+        }
+    }
+}
+
+/// Which record a key names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    Definition(String),
+    State(String),
+}
+
+impl Key {
+    pub fn parse(key: &str) -> Self {
+        match key.strip_suffix(STATE_SUFFIX) {
+            Some(name) => Self::State(name.to_owned()),
+            None => Self::Definition(key.to_owned()),
+        }
+    }
+
+    pub fn state(name: &str) -> String {
+        format!("{name}{STATE_SUFFIX}")
+    }
+}
+
+/// Every schedule the topic describes, with its state.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub definitions: BTreeMap<String, Definition>,
+    pub states: BTreeMap<String, State>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("Kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("reading {topic}: no answer from the broker within {waited:?}")]
+    Timeout { topic: String, waited: Duration },
+    #[error("the topic {0} does not exist: create it with `kafka-worker create-topics`")]
+    NoTopic(String),
+}
+
+impl Catalog {
+    /// Applies one record of the topic; returns the name of the schedule it touched.
+    pub fn apply(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) -> Option<String> {
+        let Some(key) = key.and_then(|k| std::str::from_utf8(k).ok()) else {
+            tracing::warn!("a record without a UTF-8 key on the schedules topic: skipped");
+            return None;
+        };
+        match (Key::parse(key), value) {
+            (Key::Definition(name), None) => {
+                self.definitions.remove(&name);
+                Some(name)
+            }
+            (Key::State(name), None) => {
+                self.states.remove(&name);
+                Some(name)
+            }
+            (Key::Definition(name), Some(value)) => {
+                match serde_json::from_slice::<Definition>(value) {
+                    Ok(definition) => {
+                        self.definitions.insert(name.clone(), definition);
+                        Some(name)
+                    }
+                    Err(e) => {
+                        tracing::warn!(schedule = %name, error = %e, "unreadable schedule definition: skipped");
+                        None
+                    }
+                }
+            }
+            (Key::State(name), Some(value)) => match serde_json::from_slice::<State>(value) {
+                Ok(state) => {
+                    self.states.entry(name.clone()).or_default().merge(state);
+                    Some(name)
+                }
+                Err(e) => {
+                    tracing::warn!(schedule = %name, error = %e, "unreadable schedule state: skipped");
+                    None
+                }
+            },
+        }
+    }
+
+    /// The checked schedule `name`, if its stored definition is still valid (it was when
+    /// applied; a newer version of this program may be stricter).
+    pub fn schedule(&self, name: &str) -> Option<Result<Schedule, InvalidSchedule>> {
+        let definition = self.definitions.get(name)?;
+        Some(Schedule::compile(definition.schedule.clone(), ""))
+    }
+
+    /// Reads the whole topic (committed records only) with `consumer`, which is
+    /// assigned nothing yet.
+    pub fn load(consumer: &BaseConsumer<Reader>, topic: &str) -> Result<Self, CatalogError> {
+        let mut catalog = Self::default();
+        read_to_end(consumer, topic, |message| {
+            catalog.apply(message.key(), message.payload());
+        })?;
+        Ok(catalog)
+    }
+}
+
+/// The context of the scheduler's readers: they ask to hear of each partition's end,
+/// which librdkafka also reports as a client error; that is not worth a log line.
+#[derive(Default)]
+pub struct Reader;
+
+impl ClientContext for Reader {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::error!(error = %error, reason, "librdkafka");
+        }
+    }
+}
+
+impl ConsumerContext for Reader {}
+
+/// How long a read to the end may go without hearing from the broker.
+const QUIET_LIMIT: Duration = Duration::from_secs(30);
+
+/// Assigns every partition of `topic` from the beginning to `consumer` and hands each
+/// record to `each`, until every partition has reached its end. The consumer must have
+/// `enable.partition.eof=true`.
+pub fn read_to_end(
+    consumer: &BaseConsumer<Reader>,
+    topic: &str,
+    mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+) -> Result<usize, CatalogError> {
+    let partitions = partition_count(consumer, topic)?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let mut at_end = std::collections::HashSet::new();
+    let mut heard = std::time::Instant::now();
+    while at_end.len() < partitions as usize {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(message)) => {
+                each(&message);
+                heard = std::time::Instant::now();
+            }
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                at_end.insert(partition);
+                heard = std::time::Instant::now();
+            }
+            Some(Err(e)) => tracing::debug!(topic, error = %e, "reading to the end"),
+            None if heard.elapsed() > QUIET_LIMIT => {
+                return Err(CatalogError::Timeout {
+                    topic: topic.to_owned(),
+                    waited: QUIET_LIMIT,
+                })
+            }
+            None => {}
+        }
+    }
+    Ok(partitions as usize)
+}
+
+/// The number of partitions of `topic`; an error naming it when it does not exist.
+pub fn partition_count<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topic: &str,
+) -> Result<i32, CatalogError> {
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let partitions = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len())
+        .unwrap_or(0);
+    if partitions == 0 {
+        return Err(CatalogError::NoTopic(topic.to_owned()));
+    }
+    Ok(i32::try_from(partitions).unwrap_or(i32::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_merges() {
+        assert_eq!(Key::parse("nightly"), Key::Definition("nightly".into()));
+        assert_eq!(Key::parse("nightly/state"), Key::State("nightly".into()));
+        assert_eq!(Key::state("nightly"), "nightly/state");
+
+        let t = |s: &str| Some(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc));
+        let mut catalog = Catalog::default();
+        let newer = State {
+            last_handled: t("2026-12-02T03:00:00Z"),
+            last_fired: t("2026-12-02T03:00:00Z"),
+            last_fired_at: t("2026-12-02T03:00:01Z"),
+        };
+        let older = State {
+            last_handled: t("2026-12-01T03:00:00Z"),
+            last_fired: t("2026-12-01T03:00:00Z"),
+            last_fired_at: t("2026-12-01T03:00:01Z"),
+        };
+        for state in [newer, older] {
+            let value = serde_json::to_vec(&state).unwrap();
+            catalog.apply(Some(b"nightly/state"), Some(&value));
+        }
+        assert_eq!(catalog.states["nightly"], newer, "a state never moves back");
+        assert_eq!(
+            catalog.apply(Some(b"nightly/state"), None).as_deref(),
+            Some("nightly")
+        );
+        assert!(catalog.states.is_empty());
+        assert_eq!(catalog.apply(Some(b"x"), Some(b"not json")), None);
+        assert_eq!(catalog.apply(None, Some(b"{}")), None);
+    }
+}

@@ -1,0 +1,847 @@
+//! The dispatcher: fires each schedule's occurrences and sends delayed jobs back when
+//! they are due. Any number may run; one is active.
+//!
+//! - Election: every dispatcher joins the group `<MCP_CONSUMER_GROUP>.scheduler` on the
+//!   one-partition schedules topic; the member that owns the partition is active. A
+//!   member that dies loses it after its session times out, and another takes over.
+//! - Fencing: the active dispatcher publishes only in Kafka transactions, under one
+//!   `transactional.id` shared by all. Taking over starts with `init_transactions`,
+//!   which aborts whatever the previous owner left open and fences it: a dispatcher
+//!   that lost the partition without noticing can no longer commit anything.
+//! - Loading: after that, it reads the schedules topic and the delayed topic to their
+//!   end (committed records only) before it fires anything, so it starts from the last
+//!   state the previous owner committed.
+//! - Firing: an occurrence's job and the schedule's new state are one transaction, as
+//!   are a delayed job sent back and its tombstone: a crash between the two cannot fire
+//!   anything twice or lose it. Missed occurrences inside the catch-up window fire late,
+//!   oldest first; older ones are skipped and counted.
+//! - `overlap: skip`: it follows the results topic for the outcome of each schedule's
+//!   last run, and skips occurrences while there is none.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use mcp_jobs_telemetry::propagation;
+use mcp_jobs_worker::delayed::{self, HEADER_ORIGINAL_KEY, TRACE_HEADERS};
+use mcp_jobs_worker::health::Readiness;
+use mcp_jobs_worker::WorkerSettings;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::util::Timeout;
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{partition_count, Catalog, CatalogError, Key, Reader, State};
+use crate::manage::handled_until;
+use crate::metrics;
+use crate::schedule::{job_id, InvalidSchedule, Overlap, Schedule};
+use crate::waiting::{self, Position, WaitingJobs, HEADER_SENT_OFFSET};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("Kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// Records one transaction carries at most; more due at once go in the next.
+const MAX_TRANSACTION_RECORDS: usize = 2_000;
+/// Delayed jobs read back and sent in one transaction at most.
+const MAX_DELAYED_PER_TRANSACTION: usize = 500;
+/// The longest sleep between looks at the clock (a wall clock may jump).
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+/// How far back before its publication the outcome of a schedule's last run is looked for.
+const CLOCK_MARGIN: chrono::Duration = chrono::Duration::minutes(1);
+/// Occurrences counted one by one when skipping a long outage; beyond, the count is a floor.
+const MAX_SKIPS_COUNTED: u64 = 1_000_000;
+/// How long a commit may take before it is given up and tried again.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs a dispatcher until `shutdown`: standby while another is active, active when
+/// this one owns the schedules partition.
+pub async fn run(
+    settings: WorkerSettings,
+    ready: Readiness,
+    shutdown: CancellationToken,
+) -> Result<(), SchedulerError> {
+    let group = format!("{}.scheduler", settings.group);
+    let (events, mut membership) = mpsc::unbounded_channel();
+    let election: StreamConsumer<Election> = settings
+        .kafka_config(&[
+            ("group.id", &group),
+            ("client.id", &settings.runner.worker_id),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "latest"),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+        ])
+        .create_with_context(Election { events })?;
+    election.subscribe(&[settings.schedules_topic.as_str()])?;
+    if let Err(e) =
+        tokio::task::block_in_place(|| partition_count(&election, &settings.schedules_topic))
+    {
+        tracing::warn!(error = %e, "the scheduler waits for its topic");
+    }
+    tracing::info!(group, topic = %settings.schedules_topic, "scheduler started: standby until it owns the schedules partition");
+    let mut assigned = false;
+    let mut lookup_at = Instant::now();
+    loop {
+        metrics::active(false);
+        if !assigned {
+            if lookup_at <= Instant::now() {
+                let active = tokio::task::block_in_place(|| active_member(&election, &group));
+                ready.set_scheduler(format!("standby (active: {active})"));
+                lookup_at = Instant::now() + Duration::from_secs(10);
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                Some(event) = membership.recv() => assigned = event == Membership::Assigned,
+                received = election.recv() => pause_on_error(received.err()).await,
+                () = tokio::time::sleep(Duration::from_secs(10)) => {}
+            }
+            continue;
+        }
+        ready.set_scheduler(format!("active ({})", settings.runner.worker_id));
+        tracing::info!(worker = %settings.runner.worker_id, "scheduler active: this replica dispatches");
+        metrics::active(true);
+        let stepped_down = activate(&settings, &group, &election, &mut membership, &shutdown).await;
+        metrics::active(false);
+        match stepped_down {
+            StepDown::Shutdown => return Ok(()),
+            StepDown::Revoked => {
+                tracing::info!(
+                    "scheduler standby: the schedules partition moved to another replica"
+                );
+                assigned = false;
+            }
+            StepDown::Failed(reason) => {
+                // Fenced by another owner, or the broker failing: look again shortly; a
+                // revocation meanwhile makes this a standby.
+                tracing::warn!(%reason, "scheduler stepped down; trying again in 5 s");
+                ready.set_scheduler(format!("stepped down: {reason}"));
+                let until = tokio::time::Instant::now() + Duration::from_secs(5);
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        Some(event) = membership.recv() => assigned = event == Membership::Assigned,
+                        received = election.recv() => pause_on_error(received.err()).await,
+                        () = tokio::time::sleep_until(until) => break,
+                    }
+                }
+            }
+        }
+        lookup_at = Instant::now();
+    }
+}
+
+/// A consumer error (e.g. the topic is missing) is logged and waited out, not spun on.
+async fn pause_on_error(error: Option<KafkaError>) {
+    if let Some(e) = error {
+        tracing::debug!(error = %e, "scheduler election consumer");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The client id of the member that owns the schedules partition, as the group's
+/// coordinator describes it.
+fn active_member(election: &StreamConsumer<Election>, group: &str) -> String {
+    let groups = match election.fetch_group_list(Some(group), Duration::from_secs(5)) {
+        Ok(groups) => groups,
+        Err(e) => return format!("unknown: {e}"),
+    };
+    groups
+        .groups()
+        .iter()
+        .flat_map(|g| g.members())
+        .find(|m| m.assignment().is_some_and(assigns_a_partition))
+        .map_or_else(|| "none".to_owned(), |m| m.client_id().to_owned())
+}
+
+/// Whether a classic consumer-protocol assignment (version, topic count, then per topic
+/// its name and partitions) holds at least one partition.
+fn assigns_a_partition(assignment: &[u8]) -> bool {
+    // version (2) + topic count (4) + name length (2) + name + partition count (4)
+    let Some(name_len) = assignment.get(6..8) else {
+        return false;
+    };
+    let name_len = usize::from(u16::from_be_bytes([name_len[0], name_len[1]]));
+    let at = 8 + name_len;
+    assignment
+        .get(at..at + 4)
+        .is_some_and(|count| i32::from_be_bytes([count[0], count[1], count[2], count[3]]) > 0)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Membership {
+    Assigned,
+    Revoked,
+}
+
+/// Hears, on the polling task, when the schedules partition comes and goes.
+struct Election {
+    events: mpsc::UnboundedSender<Membership>,
+}
+
+impl ClientContext for Election {}
+
+impl ConsumerContext for Election {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            if partitions.count() > 0 {
+                let _ = self.events.send(Membership::Revoked);
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            if partitions.count() > 0 {
+                let _ = self.events.send(Membership::Assigned);
+            }
+        }
+    }
+}
+
+enum StepDown {
+    Shutdown,
+    Revoked,
+    Failed(String),
+}
+
+/// One term as the active dispatcher: fence the previous one, load, then fire until the
+/// partition goes, the process stops, or a transaction cannot be committed for good.
+async fn activate(
+    settings: &WorkerSettings,
+    group: &str,
+    election: &StreamConsumer<Election>,
+    membership: &mut mpsc::UnboundedReceiver<Membership>,
+    shutdown: &CancellationToken,
+) -> StepDown {
+    let started = Instant::now();
+    let (mut dispatch, readers) =
+        match tokio::task::block_in_place(|| Dispatch::start(settings, group)) {
+            Ok(started) => started,
+            Err(e) => return StepDown::Failed(e.to_string()),
+        };
+    let mut results: Option<StreamConsumer<Reader>> = None;
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    loop {
+        if dispatch.loaded() {
+            if results.is_none() {
+                tracing::info!(
+                    schedules = dispatch.catalog.definitions.len(),
+                    delayed = dispatch.waiting.len(),
+                    took = ?started.elapsed(),
+                    "scheduler state loaded"
+                );
+                match tokio::task::block_in_place(|| dispatch.results_reader()) {
+                    Ok(reader) => results = Some(reader),
+                    Err(e) => {
+                        return StepDown::Failed(format!(
+                            "following {}: {e}",
+                            settings.results_topic
+                        ))
+                    }
+                }
+            }
+            if retry_at.is_none_or(|at| at <= tokio::time::Instant::now()) {
+                match tokio::task::block_in_place(|| dispatch.tick(Utc::now())) {
+                    Ok(()) => retry_at = None,
+                    Err(TickError::Fatal(e)) => return StepDown::Failed(e),
+                    Err(TickError::Retry(e)) => {
+                        tracing::warn!(error = %e, "scheduler transaction failed; retrying in 1 s");
+                        retry_at = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+                    }
+                }
+            }
+        }
+        let wake = retry_at.unwrap_or_else(|| dispatch.wake(Utc::now()));
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return StepDown::Shutdown,
+            Some(event) = membership.recv() => if event == Membership::Revoked {
+                return StepDown::Revoked;
+            },
+            received = election.recv() => pause_on_error(received.err()).await,
+            received = readers.schedules.recv() => dispatch.on_schedule_record(received),
+            received = readers.delayed.recv() => dispatch.on_delayed_record(received),
+            received = recv_from(results.as_ref()) => dispatch.on_result(received),
+            () = tokio::time::sleep_until(wake) => {}
+        }
+    }
+}
+
+async fn recv_from(
+    reader: Option<&StreamConsumer<Reader>>,
+) -> Result<BorrowedMessage<'_>, KafkaError> {
+    match reader {
+        Some(reader) => reader.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The readers an active dispatcher follows its topics with, from their beginning.
+struct Readers {
+    schedules: StreamConsumer<Reader>,
+    delayed: StreamConsumer<Reader>,
+}
+
+/// What the active dispatcher knows and owns.
+struct Dispatch<'a> {
+    settings: &'a WorkerSettings,
+    producer: ThreadedProducer<DefaultProducerContext>,
+    /// Reads delayed jobs back by offset when they are due.
+    fetcher: BaseConsumer<Reader>,
+    catalog: Catalog,
+    compiled: HashMap<String, Result<Schedule, InvalidSchedule>>,
+    /// When each schedule's next occurrence fires (nominal + jitter); absent: never.
+    plans: HashMap<String, DateTime<Utc>>,
+    waiting: WaitingJobs,
+    /// Partitions of each topic not read to their end yet.
+    schedules_loading: bool,
+    delayed_loading: HashSet<i32>,
+    results_loading: HashSet<i32>,
+    /// `overlap: skip` schedules whose last run has no outcome yet: name → jobID, and
+    /// back.
+    running: HashMap<String, String>,
+    awaiting: HashMap<String, String>,
+}
+
+enum TickError {
+    /// The producer cannot go on (fenced by a newer dispatcher, or broken).
+    Fatal(String),
+    /// Nothing was published; the same work is tried again.
+    Retry(String),
+}
+
+/// One record to publish in a transaction.
+struct Outgoing {
+    topic: String,
+    partition: Option<i32>,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+/// What one transaction publishes, and what to remember once it is committed.
+#[derive(Default)]
+struct Transaction {
+    records: Vec<Outgoing>,
+    states: BTreeMap<String, State>,
+    fired: Vec<(String, String, Duration)>,
+    skipped: Vec<(String, &'static str, u64)>,
+    sent: Vec<(String, Position)>,
+}
+
+impl<'a> Dispatch<'a> {
+    /// Fences the previous dispatcher, then starts reading both topics from their
+    /// beginning.
+    fn start(settings: &'a WorkerSettings, group: &str) -> Result<(Self, Readers), SchedulerError> {
+        let producer: ThreadedProducer<DefaultProducerContext> = settings
+            .kafka_config(&[
+                ("transactional.id", group),
+                ("acks", "all"),
+                ("linger.ms", "5"),
+                // The jobs a dispatcher sends were accepted by the broker before; let
+                // the topic's own limit decide, not the producer's default.
+                ("message.max.bytes", "16777216"),
+                ("transaction.timeout.ms", "60000"),
+            ])
+            .create()?;
+        producer.init_transactions(Timeout::After(TRANSACTION_TIMEOUT))?;
+        let reader_config = |purpose: &str| {
+            settings.kafka_config(&[
+                ("group.id", &format!("{group}.{purpose}")),
+                ("enable.auto.commit", "false"),
+                ("enable.partition.eof", "true"),
+                ("isolation.level", "read_committed"),
+            ])
+        };
+        let schedules: StreamConsumer<Reader> =
+            reader_config("schedules").create_with_context(Reader)?;
+        let delayed: StreamConsumer<Reader> =
+            reader_config("delayed").create_with_context(Reader)?;
+        let fetcher: BaseConsumer<Reader> = reader_config("fetch").create_with_context(Reader)?;
+        assign_all(&schedules, &settings.schedules_topic, |_| Offset::Beginning)?;
+        let delayed_partitions =
+            assign_all(&delayed, &settings.delayed_topic, |_| Offset::Beginning)?;
+        let dispatch = Self {
+            settings,
+            producer,
+            fetcher,
+            catalog: Catalog::default(),
+            compiled: HashMap::new(),
+            plans: HashMap::new(),
+            waiting: WaitingJobs::default(),
+            schedules_loading: true,
+            delayed_loading: (0..delayed_partitions).collect(),
+            results_loading: HashSet::new(),
+            running: HashMap::new(),
+            awaiting: HashMap::new(),
+        };
+        Ok((dispatch, Readers { schedules, delayed }))
+    }
+
+    fn loaded(&self) -> bool {
+        !self.schedules_loading && self.delayed_loading.is_empty()
+    }
+
+    /// Follows the results topic from shortly before the oldest last run of an
+    /// `overlap: skip` schedule, to learn which have an outcome.
+    fn results_reader(&mut self) -> Result<StreamConsumer<Reader>, SchedulerError> {
+        let mut since: Option<DateTime<Utc>> = None;
+        for (name, state) in &self.catalog.states {
+            let skips =
+                matches!(self.compiled.get(name), Some(Ok(s)) if s.overlap == Overlap::Skip);
+            if let (true, Some(fired), Some(at)) = (skips, state.last_fired, state.last_fired_at) {
+                let id = job_id(name, fired);
+                self.running.insert(name.clone(), id.clone());
+                self.awaiting.insert(id, name.clone());
+                since = Some(since.map_or(at, |s| s.min(at)));
+            }
+        }
+        let reader: StreamConsumer<Reader> = self
+            .settings
+            .kafka_config(&[
+                (
+                    "group.id",
+                    &format!("{}.scheduler.results", self.settings.group),
+                ),
+                ("enable.auto.commit", "false"),
+                ("enable.partition.eof", "true"),
+            ])
+            .create_with_context(Reader)?;
+        let start = match since {
+            Some(since) => Offset::Offset((since - CLOCK_MARGIN).timestamp_millis()),
+            None => Offset::End,
+        };
+        let partitions = assign_all(&reader, &self.settings.results_topic, |_| start)?;
+        if since.is_some() {
+            // Turn the timestamps into offsets.
+            let wanted = reader.assignment()?;
+            let offsets = reader.offsets_for_times(wanted, Duration::from_secs(30))?;
+            reader.assign(&offsets)?;
+        }
+        self.results_loading = (0..partitions).collect();
+        Ok(reader)
+    }
+
+    fn on_schedule_record(&mut self, received: Result<BorrowedMessage<'_>, KafkaError>) {
+        match received {
+            Ok(message) => {
+                if let Some(name) = self.catalog.apply(message.key(), message.payload()) {
+                    self.replan(&name);
+                }
+            }
+            Err(KafkaError::PartitionEOF(_)) => self.schedules_loading = false,
+            Err(e) => tracing::warn!(error = %e, "reading the schedules topic"),
+        }
+    }
+
+    fn on_delayed_record(&mut self, received: Result<BorrowedMessage<'_>, KafkaError>) {
+        match received {
+            Ok(message) => {
+                let Some(job_id) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+                    tracing::warn!(
+                        partition = message.partition(),
+                        offset = message.offset(),
+                        "a delayed record without a UTF-8 jobID key: skipped"
+                    );
+                    return;
+                };
+                let sent_offset = delayed::header(message.headers(), HEADER_SENT_OFFSET)
+                    .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
+                let at = Position {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                };
+                self.waiting.record(
+                    job_id,
+                    at,
+                    delayed::due_of(message.headers()),
+                    sent_offset,
+                    message.payload().is_none(),
+                );
+                metrics::delayed_waiting(self.waiting.len());
+            }
+            Err(KafkaError::PartitionEOF(partition)) => {
+                self.delayed_loading.remove(&partition);
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the delayed topic"),
+        }
+    }
+
+    fn on_result(&mut self, received: Result<BorrowedMessage<'_>, KafkaError>) {
+        match received {
+            Ok(message) => {
+                let Some(job_id) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+                    return;
+                };
+                if let Some(name) = self.awaiting.remove(job_id) {
+                    tracing::debug!(job_id, schedule = %name, "the schedule's last run has its outcome");
+                    self.running.remove(&name);
+                }
+            }
+            Err(KafkaError::PartitionEOF(partition)) => {
+                self.results_loading.remove(&partition);
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the results topic"),
+        }
+    }
+
+    /// Recomputes when `name` next fires, after its record changed or it fired.
+    fn replan(&mut self, name: &str) {
+        match self.catalog.schedule(name) {
+            Some(compiled) => {
+                if let Err(e) = &compiled {
+                    tracing::warn!(schedule = name, error = %e, "stored schedule is not valid: it does not fire");
+                }
+                self.compiled.insert(name.to_owned(), compiled);
+            }
+            None => {
+                self.compiled.remove(name);
+            }
+        }
+        match self.next_fire(name) {
+            Some(at) => self.plans.insert(name.to_owned(), at),
+            None => self.plans.remove(name),
+        };
+    }
+
+    fn next_fire(&self, name: &str) -> Option<DateTime<Utc>> {
+        let definition = self.catalog.definitions.get(name).filter(|d| !d.paused)?;
+        let schedule = self.compiled.get(name)?.as_ref().ok()?;
+        let state = self.catalog.states.get(name).copied().unwrap_or_default();
+        let nominal = schedule.next_after(handled_until(definition, &state))?;
+        Some(nominal + to_chrono(schedule.jitter_of(nominal)))
+    }
+
+    /// When to look again: the next occurrence or delayed job due, or `MAX_SLEEP`.
+    fn wake(&self, now: DateTime<Utc>) -> tokio::time::Instant {
+        let next_ms = self
+            .plans
+            .values()
+            .map(DateTime::timestamp_millis)
+            .chain(self.waiting.next_due())
+            .min();
+        let until = next_ms
+            .map(|ms| {
+                Duration::from_millis(u64::try_from(ms - now.timestamp_millis()).unwrap_or(0))
+            })
+            .unwrap_or(MAX_SLEEP)
+            .min(MAX_SLEEP);
+        tokio::time::Instant::now() + until
+    }
+
+    /// Publishes what is due at `now`: occurrences (with their state) and delayed jobs
+    /// (with their tombstones), in one transaction.
+    fn tick(&mut self, now: DateTime<Utc>) -> Result<(), TickError> {
+        let mut transaction = Transaction::default();
+        let due: Vec<String> = self
+            .plans
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in due {
+            if transaction.records.len() >= MAX_TRANSACTION_RECORDS {
+                break;
+            }
+            self.decide(&name, now, &mut transaction);
+        }
+        self.add_delayed(now, &mut transaction)?;
+        if transaction.records.is_empty() && transaction.states.is_empty() {
+            return Ok(());
+        }
+        let took = self.commit(std::mem::take(&mut transaction.records))?;
+        metrics::transaction(took);
+        for (name, state) in transaction.states {
+            self.catalog
+                .states
+                .entry(name.clone())
+                .or_default()
+                .merge(state);
+            self.replan(&name);
+        }
+        for (name, id, lateness) in transaction.fired {
+            tracing::info!(schedule = %name, job_id = %id, lateness = ?lateness, "occurrence fired");
+            metrics::fired(&name, lateness);
+            if matches!(self.compiled.get(&name), Some(Ok(s)) if s.overlap == Overlap::Skip) {
+                if let Some(previous) = self.running.insert(name.clone(), id.clone()) {
+                    self.awaiting.remove(&previous);
+                }
+                self.awaiting.insert(id, name);
+            }
+        }
+        for (name, reason, count) in transaction.skipped {
+            tracing::info!(schedule = %name, reason, count, "occurrences skipped");
+            metrics::skipped(&name, reason, count);
+        }
+        if !transaction.sent.is_empty() {
+            metrics::delayed_sent(transaction.sent.len());
+        }
+        for (id, at) in transaction.sent {
+            tracing::info!(job_id = %id, "delayed job due: sent to the jobs topic");
+            self.waiting.sent(&id, at);
+        }
+        metrics::delayed_waiting(self.waiting.len());
+        Ok(())
+    }
+
+    /// Decides the due occurrences of `name`: fire, or skip (outside the catch-up
+    /// window, or overlapping a run without an outcome).
+    fn decide(&self, name: &str, now: DateTime<Utc>, transaction: &mut Transaction) {
+        let (Some(definition), Some(Ok(schedule))) =
+            (self.catalog.definitions.get(name), self.compiled.get(name))
+        else {
+            return;
+        };
+        let mut state = self.catalog.states.get(name).copied().unwrap_or_default();
+        let window_start = now - to_chrono(schedule.catchup_window);
+        let mut from = handled_until(definition, &state);
+        let mut outside = 0u64;
+        let mut overlapped = 0u64;
+        let mut running = self.running.contains_key(name);
+        let skips = schedule.overlap == Overlap::Skip;
+        while let Some(nominal) = schedule.next_after(from) {
+            let fires_at = nominal + to_chrono(schedule.jitter_of(nominal));
+            if fires_at > now || transaction.records.len() >= MAX_TRANSACTION_RECORDS {
+                break;
+            }
+            from = nominal;
+            if nominal < window_start {
+                outside += 1;
+                if outside >= MAX_SKIPS_COUNTED {
+                    from = window_start;
+                    tracing::warn!(
+                        schedule = name,
+                        "more than {MAX_SKIPS_COUNTED} occurrences missed; counting stops there"
+                    );
+                }
+                state.last_handled = Some(from);
+                continue;
+            }
+            if skips && running {
+                if !self.results_loading.is_empty() {
+                    // Whether the last run finished is not known yet: decide later.
+                    break;
+                }
+                overlapped += 1;
+                state.last_handled = Some(nominal);
+                continue;
+            }
+            let id = job_id(name, nominal);
+            let mut headers = Vec::new();
+            let span = tracing::info_span!("schedule", otel.kind = "producer", schedule = name, job_id = %id);
+            let mut trace = HashMap::new();
+            propagation::inject(&span, &mut trace);
+            headers.extend(trace.into_iter().map(|(k, v)| (k, v.into_bytes())));
+            transaction.records.push(Outgoing {
+                topic: self.settings.topic.clone(),
+                partition: None,
+                key: Some(name.as_bytes().to_vec()),
+                payload: Some(schedule.job(nominal)),
+                headers,
+            });
+            let lateness = (now - fires_at).to_std().unwrap_or_default();
+            transaction.fired.push((name.to_owned(), id, lateness));
+            state.last_handled = Some(nominal);
+            state.last_fired = Some(nominal);
+            state.last_fired_at = Some(now);
+            running = skips;
+        }
+        if state.last_handled == self.catalog.states.get(name).and_then(|s| s.last_handled) {
+            return;
+        }
+        for (reason, count) in [("outside_catchup", outside), ("overlap", overlapped)] {
+            if count > 0 {
+                transaction.skipped.push((name.to_owned(), reason, count));
+            }
+        }
+        transaction.records.push(Outgoing {
+            topic: self.settings.schedules_topic.clone(),
+            partition: None,
+            key: Some(Key::state(name).into_bytes()),
+            // A state always serializes: times only.
+            payload: Some(serde_json::to_vec(&state).unwrap_or_default()),
+            headers: Vec::new(),
+        });
+        transaction.states.insert(name.to_owned(), state);
+    }
+
+    /// Adds the delayed jobs due at `now`, read back from their topic, and their tombstones.
+    fn add_delayed(
+        &mut self,
+        now: DateTime<Utc>,
+        transaction: &mut Transaction,
+    ) -> Result<(), TickError> {
+        let room = MAX_TRANSACTION_RECORDS.saturating_sub(transaction.records.len()) / 2;
+        let due = self.waiting.due(
+            now.timestamp_millis(),
+            room.min(MAX_DELAYED_PER_TRANSACTION),
+        );
+        if due.is_empty() {
+            return Ok(());
+        }
+        let positions: Vec<Position> = due.iter().map(|(_, at)| *at).collect();
+        let topic = &self.settings.delayed_topic;
+        let records = waiting::fetch(&self.fetcher, topic, &positions, Duration::from_secs(30))
+            .map_err(|e| TickError::Retry(format!("reading due jobs back from {topic}: {e}")))?;
+        for (due_ms, at) in due {
+            let Some(message) = records.get(&at) else {
+                tracing::warn!(
+                    partition = at.partition,
+                    offset = at.offset,
+                    "a delayed job's record is gone (compacted); forgetting it"
+                );
+                self.waiting.drop_position(due_ms, at);
+                continue;
+            };
+            let Some(job_id) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+                self.waiting.drop_position(due_ms, at);
+                continue;
+            };
+            let headers = message
+                .headers()
+                .map(|headers| {
+                    headers
+                        .iter()
+                        .filter(|h| TRACE_HEADERS.contains(&h.key))
+                        .filter_map(|h| Some((h.key.to_owned(), h.value?.to_vec())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            transaction.records.push(Outgoing {
+                topic: self.settings.topic.clone(),
+                partition: None,
+                key: delayed::header(message.headers(), HEADER_ORIGINAL_KEY).map(<[u8]>::to_vec),
+                payload: message.payload().map(<[u8]>::to_vec),
+                headers,
+            });
+            transaction.records.push(Outgoing {
+                topic: topic.clone(),
+                partition: Some(at.partition),
+                key: Some(job_id.as_bytes().to_vec()),
+                payload: None,
+                headers: vec![(
+                    HEADER_SENT_OFFSET.to_owned(),
+                    at.offset.to_string().into_bytes(),
+                )],
+            });
+            transaction.sent.push((job_id.to_owned(), at));
+        }
+        Ok(())
+    }
+
+    /// Publishes `records` in one transaction; returns how long it took.
+    fn commit(&self, records: Vec<Outgoing>) -> Result<Duration, TickError> {
+        let started = Instant::now();
+        let result = (|| {
+            self.producer.begin_transaction()?;
+            for record in &records {
+                self.enqueue(record)?;
+            }
+            self.producer
+                .commit_transaction(Timeout::After(TRANSACTION_TIMEOUT))
+        })();
+        match result {
+            Ok(()) => Ok(started.elapsed()),
+            Err(e) => {
+                let fatal = matches!(&e, KafkaError::Transaction(t) if t.is_fatal());
+                if fatal {
+                    return Err(TickError::Fatal(format!("transaction: {e}")));
+                }
+                if let Err(abort) = self
+                    .producer
+                    .abort_transaction(Timeout::After(TRANSACTION_TIMEOUT))
+                {
+                    return Err(TickError::Fatal(format!(
+                        "transaction: {e}; abort: {abort}"
+                    )));
+                }
+                Err(TickError::Retry(e.to_string()))
+            }
+        }
+    }
+
+    fn enqueue(&self, record: &Outgoing) -> Result<(), KafkaError> {
+        let headers = record
+            .headers
+            .iter()
+            .fold(OwnedHeaders::new(), |all, (key, value)| {
+                all.insert(Header {
+                    key,
+                    value: Some(value),
+                })
+            });
+        let mut base = BaseRecord::<[u8], [u8]>::to(&record.topic).headers(headers);
+        if let Some(partition) = record.partition {
+            base = base.partition(partition);
+        }
+        if let Some(key) = &record.key {
+            base = base.key(key);
+        }
+        if let Some(payload) = &record.payload {
+            base = base.payload(payload);
+        }
+        loop {
+            match self.producer.send(base) {
+                Ok(()) => return Ok(()),
+                Err((
+                    KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    returned,
+                )) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    base = returned;
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Assigns every partition of `topic` to `consumer` at `offset(partition)`; returns the
+/// partition count.
+fn assign_all<C: ConsumerContext>(
+    consumer: &StreamConsumer<C>,
+    topic: &str,
+    offset: impl Fn(i32) -> Offset,
+) -> Result<i32, SchedulerError> {
+    let partitions = partition_count(consumer, topic)?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment.add_partition_offset(topic, partition, offset(partition))?;
+    }
+    consumer.assign(&assignment)?;
+    Ok(partitions)
+}
+
+fn to_chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_whether_a_classic_assignment_holds_a_partition() {
+        let topic = b"mcp-jobs.schedules";
+        let mut owner = vec![0, 1, 0, 0, 0, 1];
+        owner.extend((topic.len() as u16).to_be_bytes());
+        owner.extend(topic);
+        owner.extend(1i32.to_be_bytes());
+        owner.extend(0i32.to_be_bytes());
+        assert!(assigns_a_partition(&owner));
+        let mut standby = vec![0, 1, 0, 0, 0, 1];
+        standby.extend((topic.len() as u16).to_be_bytes());
+        standby.extend(topic);
+        standby.extend(0i32.to_be_bytes());
+        assert!(!assigns_a_partition(&standby));
+        assert!(!assigns_a_partition(&[0, 1, 0, 0, 0, 0]));
+    }
+}

@@ -1,0 +1,334 @@
+//! `kafka-worker schedules …`: the operator's commands on the schedules topic. They
+//! write definitions only; the active dispatcher picks changes up as they land.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, Utc};
+use mcp_jobs_worker::publish::{self, PublishError, Published};
+use mcp_jobs_worker::WorkerSettings;
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use serde::Serialize;
+
+use crate::catalog::{Catalog, CatalogError, Definition, Key, Reader, State};
+use crate::schedule::{self, rfc3339, InvalidSchedule, Schedule};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    #[error("the schedules file is not valid; nothing was changed:\n{}", list(.0))]
+    Invalid(Vec<InvalidSchedule>),
+    #[error("no schedule named {0:?}")]
+    Unknown(String),
+    #[error("schedule {name:?} is stored but no longer valid: {error}")]
+    Stored {
+        name: String,
+        error: InvalidSchedule,
+    },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("Kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("publishing the triggered job: {0}")]
+    Publish(#[from] PublishError),
+}
+
+fn list(errors: &[InvalidSchedule]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What `apply` changed.
+#[derive(Debug, Default, Serialize)]
+pub struct Applied {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub deleted: Vec<String>,
+}
+
+/// One line of `schedules list`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listed {
+    pub name: String,
+    pub cron: String,
+    pub timezone: String,
+    pub paused: bool,
+    pub last_fired: Option<DateTime<Utc>>,
+    pub last_handled: Option<DateTime<Utc>>,
+    /// The next occurrence still to fire (it may be due already, if the dispatcher is
+    /// catching up or none is running).
+    pub next: Option<DateTime<Utc>>,
+    /// Why the stored definition cannot run, if it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalid: Option<String>,
+}
+
+/// The schedules topic, read and written from the command line.
+pub struct Schedules<'a> {
+    settings: &'a WorkerSettings,
+    producer: FutureProducer,
+}
+
+impl<'a> Schedules<'a> {
+    pub fn new(settings: &'a WorkerSettings) -> Result<Self, ManageError> {
+        let producer = settings
+            .kafka_config(&[
+                ("acks", "all"),
+                ("enable.idempotence", "true"),
+                ("linger.ms", "0"),
+            ])
+            .create()?;
+        Ok(Self { settings, producer })
+    }
+
+    /// Everything on the schedules topic now.
+    pub fn catalog(&self) -> Result<Catalog, ManageError> {
+        let consumer: BaseConsumer<Reader> = self
+            .settings
+            .kafka_config(&[
+                ("group.id", "kafka-worker-schedules"),
+                ("enable.auto.commit", "false"),
+                ("enable.partition.eof", "true"),
+                ("isolation.level", "read_committed"),
+            ])
+            .create_with_context(Reader)?;
+        let topic = &self.settings.schedules_topic;
+        Ok(tokio::task::block_in_place(|| {
+            Catalog::load(&consumer, topic)
+        })?)
+    }
+
+    /// Upserts every schedule of `file` (keeping each one's paused state and creation
+    /// time); with `prune`, deletes those the file does not name. Checks the whole file
+    /// first and changes nothing if any of it is wrong.
+    pub async fn apply(&self, file: &str, prune: bool) -> Result<Applied, ManageError> {
+        let schedules = schedule::parse_file(file).map_err(ManageError::Invalid)?;
+        let catalog = self.catalog()?;
+        let now = Utc::now();
+        let mut applied = Applied::default();
+        for schedule in schedules {
+            let name = schedule.name().to_owned();
+            let existing = catalog.definitions.get(&name);
+            let list = match existing {
+                Some(old) if old.schedule == schedule.spec => {
+                    applied.unchanged.push(name);
+                    continue;
+                }
+                Some(_) => &mut applied.updated,
+                None => &mut applied.created,
+            };
+            let definition = Definition {
+                schedule: schedule.spec,
+                paused: existing.is_some_and(|d| d.paused),
+                created_at: existing.map_or(now, |d| d.created_at),
+                resumed_at: existing.and_then(|d| d.resumed_at),
+            };
+            self.write_definition(&name, &definition).await?;
+            list.push(name);
+        }
+        if prune {
+            let named: BTreeSet<String> = applied
+                .created
+                .iter()
+                .chain(&applied.updated)
+                .chain(&applied.unchanged)
+                .cloned()
+                .collect();
+            for name in catalog.definitions.keys().filter(|n| !named.contains(*n)) {
+                self.tombstones(name).await?;
+                applied.deleted.push(name.clone());
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Every schedule, by name.
+    pub fn list(&self) -> Result<Vec<Listed>, ManageError> {
+        let catalog = self.catalog()?;
+        let now = Utc::now();
+        Ok(catalog
+            .definitions
+            .iter()
+            .map(|(name, definition)| {
+                let state = catalog.states.get(name).copied().unwrap_or_default();
+                let compiled = catalog.schedule(name);
+                let next = match &compiled {
+                    Some(Ok(schedule)) => next_due(schedule, definition, &state, now),
+                    _ => None,
+                };
+                Listed {
+                    name: name.clone(),
+                    cron: definition.schedule.cron.clone(),
+                    timezone: definition
+                        .schedule
+                        .timezone
+                        .clone()
+                        .unwrap_or_else(|| "UTC".into()),
+                    paused: definition.paused,
+                    last_fired: state.last_fired,
+                    last_handled: state.last_handled,
+                    next,
+                    invalid: compiled.and_then(Result::err).map(|e| e.to_string()),
+                }
+            })
+            .collect())
+    }
+
+    /// Pauses (`true`) or resumes a schedule. Occurrences while paused never fire.
+    pub async fn set_paused(&self, name: &str, paused: bool) -> Result<bool, ManageError> {
+        let catalog = self.catalog()?;
+        let mut definition = catalog
+            .definitions
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ManageError::Unknown(name.to_owned()))?;
+        if definition.paused == paused {
+            return Ok(false);
+        }
+        definition.paused = paused;
+        if !paused {
+            definition.resumed_at = Some(Utc::now());
+        }
+        self.write_definition(name, &definition).await?;
+        Ok(true)
+    }
+
+    /// Fires `name` once now, outside its cron: a job `<name>@<now, to the millisecond>`
+    /// published straight to the jobs topic (paused or not; overlap is not checked).
+    pub async fn trigger(&self, name: &str) -> Result<Published, ManageError> {
+        let catalog = self.catalog()?;
+        let schedule = match catalog.schedule(name) {
+            None => return Err(ManageError::Unknown(name.to_owned())),
+            Some(Err(error)) => {
+                return Err(ManageError::Stored {
+                    name: name.to_owned(),
+                    error,
+                })
+            }
+            Some(Ok(schedule)) => schedule,
+        };
+        let now = Utc::now()
+            .duration_trunc(chrono::Duration::milliseconds(1))
+            .unwrap_or_else(|_| Utc::now());
+        let job_id = format!("{name}@{}", rfc3339(now));
+        let job = schedule::occurrence_job(&schedule.spec.job, &job_id, now);
+        Ok(publish::publish(self.settings, &job, Some(name)).await?)
+    }
+
+    /// Deletes the schedule and its state.
+    pub async fn delete(&self, name: &str) -> Result<(), ManageError> {
+        if !self.catalog()?.definitions.contains_key(name) {
+            return Err(ManageError::Unknown(name.to_owned()));
+        }
+        self.tombstones(name).await
+    }
+
+    async fn write_definition(
+        &self,
+        name: &str,
+        definition: &Definition,
+    ) -> Result<(), ManageError> {
+        // A definition always serializes: strings, maps and times.
+        let value = serde_json::to_vec(definition).unwrap_or_default();
+        self.send(name, Some(&value)).await
+    }
+
+    async fn tombstones(&self, name: &str) -> Result<(), ManageError> {
+        self.send(name, None).await?;
+        self.send(&Key::state(name), None).await
+    }
+
+    async fn send(&self, key: &str, value: Option<&[u8]>) -> Result<(), ManageError> {
+        let mut record: FutureRecord<'_, str, [u8]> =
+            FutureRecord::to(&self.settings.schedules_topic).key(key);
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
+        self.producer
+            .send(record, Timeout::After(Duration::from_secs(30)))
+            .await
+            .map_err(|(e, _)| e)?;
+        Ok(())
+    }
+}
+
+/// Where a schedule's occurrences start: after the last one handled, never before it
+/// was created or last resumed.
+pub fn handled_until(definition: &Definition, state: &State) -> DateTime<Utc> {
+    [
+        Some(definition.created_at),
+        definition.resumed_at,
+        state.last_handled,
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(definition.created_at)
+}
+
+/// The next occurrence to fire, as `list` shows it: one still inside its catch-up
+/// window, or the next in the future.
+fn next_due(
+    schedule: &Schedule,
+    definition: &Definition,
+    state: &State,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if definition.paused {
+        return None;
+    }
+    let window =
+        chrono::Duration::from_std(schedule.catchup_window).unwrap_or(chrono::Duration::MAX);
+    let from = handled_until(definition, state).max(now - window);
+    schedule.next_after(from)
+}
+
+/// `schedules list` as a table.
+pub fn table(listed: &[Listed]) -> String {
+    let time = |t: Option<DateTime<Utc>>| t.map_or_else(|| "-".to_owned(), rfc3339);
+    let rows: Vec<[String; 6]> = listed
+        .iter()
+        .map(|l| {
+            [
+                l.name.clone(),
+                l.cron.clone(),
+                l.timezone.clone(),
+                if l.invalid.is_some() {
+                    "invalid".into()
+                } else if l.paused {
+                    "paused".into()
+                } else {
+                    "active".into()
+                },
+                time(l.last_fired),
+                time(l.next),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "CRON", "TIMEZONE", "STATUS", "LAST FIRED", "NEXT"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    std::iter::once(&header)
+        .chain(&rows)
+        .map(|row| {
+            row.iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:width$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,192 @@
+//! The delayed jobs waiting for their time, as the active dispatcher holds them: an
+//! index (jobID → when it is due and where its record is), never the jobs themselves,
+//! so memory grows with the number of waiting jobs, not their size. Due records are
+//! read back by offset ([`fetch`]) when they are sent.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedMessage;
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use crate::catalog::Reader;
+
+/// Where a waiting job's record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// A tombstone the dispatcher writes names the record it sent in this header, so that
+/// only that record is forgotten (a newer copy of the job may already wait behind it).
+pub const HEADER_SENT_OFFSET: &str = "mcp-jobs-sent-offset";
+
+#[derive(Default)]
+pub struct WaitingJobs {
+    by_id: HashMap<Box<str>, (i64, Position)>,
+    /// (due in ms since the epoch, position): the order they are sent in.
+    by_due: BTreeSet<(i64, Position)>,
+}
+
+impl WaitingJobs {
+    /// Takes in one record of the delayed topic: a job (its newest copy wins) or a
+    /// tombstone, which forgets the copy it names.
+    pub fn record(
+        &mut self,
+        job_id: &str,
+        at: Position,
+        due_ms: Option<i64>,
+        tombstone_of: Option<i64>,
+        is_tombstone: bool,
+    ) {
+        if is_tombstone {
+            let sent = tombstone_of.unwrap_or(at.offset);
+            if let Some((_, position)) = self.by_id.get(job_id) {
+                if position.partition == at.partition && position.offset <= sent {
+                    self.remove(job_id);
+                }
+            }
+            return;
+        }
+        self.remove(job_id);
+        // A record without a due time (not written by a worker) goes out at once.
+        let due = due_ms.unwrap_or(0);
+        self.by_id.insert(job_id.into(), (due, at));
+        self.by_due.insert((due, at));
+    }
+
+    /// Forgets `job_id` if its waiting copy is the one at `at` (it was sent).
+    pub fn sent(&mut self, job_id: &str, at: Position) {
+        if self.by_id.get(job_id).is_some_and(|(_, p)| *p == at) {
+            self.remove(job_id);
+        }
+    }
+
+    /// Forgets a position whose record could not be read back (compacted away).
+    pub fn drop_position(&mut self, due: i64, at: Position) {
+        self.by_due.remove(&(due, at));
+        self.by_id.retain(|_, (_, p)| *p != at);
+    }
+
+    fn remove(&mut self, job_id: &str) {
+        if let Some((due, position)) = self.by_id.remove(job_id) {
+            self.by_due.remove(&(due, position));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// When the next job is due, in ms since the epoch.
+    pub fn next_due(&self) -> Option<i64> {
+        self.by_due.first().map(|(due, _)| *due)
+    }
+
+    /// Up to `limit` jobs due at `now_ms`, earliest first.
+    pub fn due(&self, now_ms: i64, limit: usize) -> Vec<(i64, Position)> {
+        self.by_due
+            .iter()
+            .take_while(|(due, _)| *due <= now_ms)
+            .take(limit)
+            .copied()
+            .collect()
+    }
+}
+
+/// Wanted offsets this far apart are reached by a seek rather than read through.
+const SEEK_GAP: i64 = 500;
+
+/// Reads the records at `positions` of `topic` with `consumer` (outside any group).
+/// Positions whose record is gone are left out of the answer.
+pub fn fetch(
+    consumer: &BaseConsumer<Reader>,
+    topic: &str,
+    positions: &[Position],
+    timeout: Duration,
+) -> Result<HashMap<Position, OwnedMessage>, KafkaError> {
+    let mut wanted: HashMap<i32, Vec<i64>> = HashMap::new();
+    for position in positions {
+        wanted
+            .entry(position.partition)
+            .or_default()
+            .push(position.offset);
+    }
+    let mut found = HashMap::new();
+    let deadline = Instant::now() + timeout;
+    for (partition, mut offsets) in wanted {
+        offsets.sort_unstable();
+        offsets.dedup();
+        let mut next = 0;
+        let seek_to = |offset: i64| -> Result<(), KafkaError> {
+            let mut assignment = TopicPartitionList::new();
+            assignment.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+            consumer.assign(&assignment)
+        };
+        seek_to(offsets[0])?;
+        while next < offsets.len() {
+            if Instant::now() > deadline {
+                return Err(KafkaError::MessageConsumption(
+                    rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
+                ));
+            }
+            let message = match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => message,
+                // The end of the partition: the rest are gone.
+                Some(Err(KafkaError::PartitionEOF(_))) => break,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "reading delayed jobs back");
+                    continue;
+                }
+                None => continue,
+            };
+            let offset = message.offset();
+            while next < offsets.len() && offsets[next] < offset {
+                next += 1; // compacted away
+            }
+            if next < offsets.len() && offsets[next] == offset {
+                found.insert(Position { partition, offset }, message.detach());
+                next += 1;
+                if next < offsets.len() && offsets[next] - offset > SEEK_GAP {
+                    seek_to(offsets[next])?;
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(partition: i32, offset: i64) -> Position {
+        Position { partition, offset }
+    }
+
+    #[test]
+    fn newest_copy_wins_and_tombstones_forget_only_what_was_sent() {
+        let mut waiting = WaitingJobs::default();
+        waiting.record("a", at(0, 1), Some(2_000), None, false);
+        waiting.record("b", at(1, 1), Some(1_000), None, false);
+        waiting.record("a", at(0, 5), Some(3_000), None, false);
+        assert_eq!(waiting.len(), 2);
+        assert_eq!(waiting.next_due(), Some(1_000));
+        assert_eq!(waiting.due(2_500, 10), [(1_000, at(1, 1))]);
+        // The tombstone of a's first copy leaves the newer one waiting.
+        waiting.record("a", at(0, 9), None, Some(1), true);
+        assert_eq!(waiting.len(), 2);
+        waiting.sent("b", at(1, 1));
+        assert_eq!(waiting.due(10_000, 10), [(3_000, at(0, 5))]);
+        waiting.record("a", at(0, 10), None, Some(5), true);
+        assert!(waiting.is_empty());
+        assert_eq!(waiting.next_due(), None);
+    }
+}

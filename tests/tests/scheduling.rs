@@ -1,0 +1,518 @@
+//! Schedules and delayed jobs end to end: real broker, real dispatchers (`kafka-worker
+//! scheduler` and `run`), real worker and mcp-server running the jobs, the
+//! `kafka-worker schedules` and `publish --in` commands as an operator types them.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use mcp_jobs_e2e::{
+    fixture, free_port, outcomes_of, sample, scrape, start_dispatcher, start_worker, wait_for,
+    worker_cli, Broker, McpServer, Process, Record,
+};
+use serde_json::{json, Value};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A schedules file with one schedule of `cron` whose job calls the fixture's `tool`.
+fn schedules_file(
+    name: &str,
+    cron: &str,
+    tool: &str,
+    arguments: Value,
+    extra: Value,
+) -> tempfile::NamedTempFile {
+    let mut schedule = json!({
+        "name": name,
+        "cron": cron,
+        "job": {
+            "jobType": "tool-call",
+            "payload": {
+                "mcpServers": { "fx": { "command": fixture() } },
+                "server": "fx", "tool": tool, "arguments": arguments
+            }
+        }
+    });
+    if let (Some(schedule), Some(extra)) = (schedule.as_object_mut(), extra.as_object()) {
+        schedule.extend(extra.clone());
+    }
+    let file = tempfile::Builder::new()
+        .suffix(".json")
+        .tempfile()
+        .expect("temp file");
+    std::fs::write(file.path(), json!({ "schedules": [schedule] }).to_string())
+        .expect("write schedules");
+    file
+}
+
+/// `kafka-worker <args>`, which must succeed; its stdout.
+fn cli(broker: &Broker, topic: &str, args: &[&str]) -> String {
+    let output = worker_cli(broker, topic, args);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "kafka-worker {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn apply(broker: &Broker, topic: &str, file: &tempfile::NamedTempFile) -> String {
+    cli(
+        broker,
+        topic,
+        &[
+            "schedules",
+            "apply",
+            file.path().to_str().expect("utf-8 path"),
+        ],
+    )
+}
+
+/// The nominal time in an occurrence's jobID (`name@2026-12-02T03:00:00Z`).
+fn nominal(job_id: &str) -> DateTime<Utc> {
+    let (_, time) = job_id.split_once('@').expect("name@time");
+    DateTime::parse_from_rfc3339(time)
+        .expect("RFC 3339")
+        .with_timezone(&Utc)
+}
+
+/// The jobs of schedule `name` on the jobs topic, by jobID, in the order published.
+fn occurrences(broker: &Broker, topic: &str, name: &str) -> Vec<(String, Record)> {
+    broker
+        .read_all(topic)
+        .into_iter()
+        .filter(|r| r.key.as_deref() == Some(name))
+        .map(|r| (r.json()["jobID"].as_str().expect("jobID").to_owned(), r))
+        .collect()
+}
+
+/// Waits until `/ready` of the dispatcher on `port` says it is active.
+fn wait_active(port: u16, process: &mut Process) {
+    let url = format!("http://127.0.0.1:{port}/ready");
+    wait_for("the dispatcher to be active", MINUTE, || {
+        assert!(
+            process.is_running(),
+            "the dispatcher exited: {}",
+            process.output()
+        );
+        let body = reqwest::blocking::get(&url).ok()?.text().ok()?;
+        body.contains("scheduler: active").then_some(())
+    });
+}
+
+fn metric(port: u16, name: &str, labels: &[(&str, &str)]) -> f64 {
+    sample(
+        &scrape(&format!("http://127.0.0.1:{port}/metrics")),
+        name,
+        labels,
+    )
+    .unwrap_or(0.0)
+}
+
+/// Two dispatchers, a schedule every 3 s, the active one SIGKILLed after 20 s: over
+/// the minute, every occurrence is on the jobs topic exactly once, none missed, and
+/// each has an outcome.
+#[test]
+fn two_dispatchers_fire_every_occurrence_once_across_a_sigkill() {
+    let broker = Broker::start();
+    let topic = broker.name("sched-failover");
+    let group = broker.name("g-sched-failover");
+    broker.create_job_topics(&topic, 3);
+    let server = McpServer::start(&[]);
+    let _worker = start_worker(&broker, &server.url(), &topic, &group, &[]);
+    let file = schedules_file(
+        "every3",
+        "*/3 * * * * *",
+        "echo",
+        json!({"text": "tick"}),
+        json!({"overlap": "allow"}),
+    );
+    apply(&broker, &topic, &file);
+
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut first = start_dispatcher(&broker, &topic, &group, port_a, "dispatcher-a");
+    wait_active(port_a, &mut first);
+    let mut second = start_dispatcher(&broker, &topic, &group, port_b, "dispatcher-b");
+    wait_for("the second dispatcher to stand by", MINUTE, || {
+        let body = reqwest::blocking::get(format!("http://127.0.0.1:{port_b}/ready"))
+            .ok()?
+            .text()
+            .ok()?;
+        body.contains("scheduler: standby (active: dispatcher-a)")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(20));
+    let fired_by_first = metric(
+        port_a,
+        "mcp_jobs_scheduler_fired_total",
+        &[("schedule", "every3")],
+    );
+    assert!(
+        fired_by_first >= 5.0,
+        "the first dispatcher fired {fired_by_first}"
+    );
+    first.kill9();
+    let killed_at = Utc::now();
+    wait_active(port_b, &mut second);
+    std::thread::sleep(Duration::from_secs(40));
+    second.terminate(MINUTE);
+
+    let fired = occurrences(&broker, &topic, "every3");
+    let ids: Vec<&str> = fired.iter().map(|(id, _)| id.as_str()).collect();
+    let distinct: BTreeSet<DateTime<Utc>> = ids.iter().map(|id| nominal(id)).collect();
+    assert_eq!(
+        distinct.len(),
+        ids.len(),
+        "an occurrence fired twice: {ids:?}"
+    );
+    let first_time = *distinct.first().expect("occurrences");
+    let last_time = *distinct.last().expect("occurrences");
+    assert!(
+        last_time - first_time >= chrono::Duration::seconds(60),
+        "{first_time} to {last_time}"
+    );
+    let expected = (last_time - first_time).num_seconds() / 3 + 1;
+    assert_eq!(
+        distinct.len() as i64,
+        expected,
+        "an occurrence is missing: {ids:?}"
+    );
+    assert!(
+        distinct.iter().any(|t| *t > killed_at),
+        "the second dispatcher fired nothing"
+    );
+    // What the dead one missed fired late, once the second took over.
+    assert!(second.output().contains("lateness"), "{}", second.output());
+
+    let outcomes = outcomes_of(&broker, &topic, ids.len(), MINUTE);
+    for id in &ids {
+        let outcome = outcomes
+            .iter()
+            .find(|o| o["jobID"] == *id)
+            .unwrap_or_else(|| panic!("no outcome for {id}"));
+        assert_eq!(outcome["status"], "succeeded", "{outcome:#}");
+        assert_eq!(
+            outcome["scheduledAt"],
+            id.split_once('@').expect("@").1,
+            "{outcome:#}"
+        );
+    }
+}
+
+/// A job 15 s ahead with three jobs behind it on the same partition and key: the
+/// three finish first; it waits in the delayed topic and starts at its time.
+#[test]
+fn a_delayed_job_waits_in_the_delayed_topic_without_holding_its_partition() {
+    let broker = Broker::start();
+    let topic = broker.name("delayed");
+    let group = broker.name("g-delayed");
+    broker.create_job_topics(&topic, 1);
+    let server = McpServer::start(&[]);
+    // The deployment's shape: the worker runs the dispatcher too.
+    let _worker = start_worker(
+        &broker,
+        &server.url(),
+        &topic,
+        &group,
+        &[("SCHEDULER_ENABLED", "true")],
+    );
+
+    let job = |id: &str| {
+        serde_json::to_vec(&mcp_jobs_e2e::fixture_job(id, "echo", json!({"text": id})))
+            .expect("json")
+    };
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), job("later")).expect("job file");
+    let published_at = Utc::now();
+    cli(
+        &broker,
+        &topic,
+        &[
+            "publish",
+            "--in",
+            "15s",
+            "--key",
+            "k",
+            file.path().to_str().expect("utf-8"),
+        ],
+    );
+    let behind: Vec<Vec<u8>> = ["behind-1", "behind-2", "behind-3"].map(job).into();
+    broker.produce(
+        &topic,
+        &behind
+            .iter()
+            .map(|j| (Some("k"), j.as_slice()))
+            .collect::<Vec<_>>(),
+    );
+
+    let outcomes = outcomes_of(&broker, &topic, 4, MINUTE);
+    let by_id: HashMap<&str, &Value> = outcomes
+        .iter()
+        .filter_map(|o| Some((o["jobID"].as_str()?, o)))
+        .collect();
+    let time = |o: &Value, field: &str| {
+        DateTime::parse_from_rfc3339(o[field].as_str().expect("time"))
+            .expect("RFC 3339")
+            .with_timezone(&Utc)
+    };
+    let later = by_id["later"];
+    assert_eq!(later["status"], "succeeded", "{later:#}");
+    let due = time(later, "scheduledAt");
+    assert!(
+        due - published_at >= chrono::Duration::seconds(14),
+        "due {due}, published {published_at}"
+    );
+    let started = time(later, "startedAt");
+    assert!(started >= due, "started {started} before it was due {due}");
+    assert!(
+        started - due < chrono::Duration::seconds(5),
+        "started {started}, due {due}"
+    );
+    for id in ["behind-1", "behind-2", "behind-3"] {
+        let finished = time(by_id[id], "finishedAt");
+        assert!(
+            finished < due,
+            "{id} finished at {finished}, after the delayed job was due"
+        );
+    }
+    // It waited as a record keyed by its jobID, and left a tombstone when sent.
+    let delayed = broker.read_all(&format!("{topic}.delayed"));
+    let keys: Vec<(Option<&str>, bool)> = delayed
+        .iter()
+        .map(|r| (r.key.as_deref(), r.payload.is_empty()))
+        .collect();
+    assert_eq!(keys, [(Some("later"), false), (Some("later"), true)]);
+    assert_eq!(delayed[0].header("mcp-jobs-original-key"), Some("k"));
+}
+
+/// All dispatchers down for 25 s under a schedule every 2 s with a 10 s catch-up
+/// window: on restart, the occurrences missed by at most 10 s fire late, oldest
+/// first; the older ones are skipped and counted.
+#[test]
+fn missed_occurrences_fire_late_inside_the_catchup_window_and_are_skipped_outside() {
+    let broker = Broker::start();
+    let topic = broker.name("catchup");
+    let group = broker.name("g-catchup");
+    broker.create_job_topics(&topic, 1);
+    let file = schedules_file(
+        "every2",
+        "*/2 * * * * *",
+        "echo",
+        json!({"text": "x"}),
+        json!({"overlap": "allow", "catchupWindow": "10s"}),
+    );
+    apply(&broker, &topic, &file);
+
+    let port = free_port();
+    let mut dispatcher = start_dispatcher(&broker, &topic, &group, port, "before");
+    wait_active(port, &mut dispatcher);
+    wait_for("two occurrences", MINUTE, || {
+        (metric(
+            port,
+            "mcp_jobs_scheduler_fired_total",
+            &[("schedule", "every2")],
+        ) >= 2.0)
+            .then_some(())
+    });
+    dispatcher.kill9();
+    let down_since = Utc::now();
+    std::thread::sleep(Duration::from_secs(25));
+    let port = free_port();
+    let restarted_at = Utc::now();
+    let mut dispatcher = start_dispatcher(&broker, &topic, &group, port, "after");
+    wait_active(port, &mut dispatcher);
+    wait_for("an occurrence on time after the restart", MINUTE, || {
+        let fired = occurrences(&broker, &topic, "every2");
+        fired
+            .iter()
+            .any(|(id, _)| nominal(id) > restarted_at + chrono::Duration::seconds(10))
+            .then_some(())
+    });
+    let skipped = metric(
+        port,
+        "mcp_jobs_scheduler_skipped_total",
+        &[("schedule", "every2"), ("reason", "outside_catchup")],
+    );
+    let late = metric(
+        port,
+        "mcp_jobs_scheduler_late_total",
+        &[("schedule", "every2")],
+    );
+    dispatcher.terminate(MINUTE);
+
+    let fired = occurrences(&broker, &topic, "every2");
+    let times: Vec<DateTime<Utc>> = fired.iter().map(|(id, _)| nominal(id)).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "not oldest first, or repeated: {times:?}"
+    );
+    let last_before = *times
+        .iter()
+        .filter(|t| **t <= down_since)
+        .max()
+        .expect("fired before the kill");
+    let first_after = *times
+        .iter()
+        .find(|t| **t > last_before)
+        .expect("fired after the restart");
+    // Every occurrence from the first one fired after the restart on is there.
+    let missing_after = (times.last().copied().expect("times") - first_after).num_seconds() / 2 + 1
+        - times.iter().filter(|t| **t >= first_after).count() as i64;
+    assert_eq!(missing_after, 0, "{times:?}");
+    // Those between were skipped, and counted; the ones fired late were inside the window.
+    let gap = (first_after - last_before).num_seconds() / 2 - 1;
+    assert!(gap >= 5, "a gap of {gap} occurrences: {times:?}");
+    assert_eq!(
+        skipped as i64, gap,
+        "skipped occurrences are counted: {times:?}"
+    );
+    assert!(late >= 3.0, "late occurrences: {late}");
+    for (id, record) in &fired {
+        let published =
+            DateTime::from_timestamp_millis(record.timestamp_ms.expect("timestamp")).expect("time");
+        assert!(
+            published - nominal(id) <= chrono::Duration::seconds(11),
+            "{id} fired at {published}, outside its 10 s catch-up window"
+        );
+    }
+}
+
+/// A schedule every 2 s whose job takes 5 s, under `overlap: skip` (the default): runs
+/// never overlap, and the occurrences in between are skipped. Then pause, resume,
+/// trigger, delete, and files with mistakes.
+#[test]
+fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
+    let broker = Broker::start();
+    let topic = broker.name("overlap");
+    let group = broker.name("g-overlap");
+    broker.create_job_topics(&topic, 1);
+    let server = McpServer::start(&[]);
+    let _worker = start_worker(&broker, &server.url(), &topic, &group, &[]);
+    let file = schedules_file(
+        "slow",
+        "*/2 * * * * *",
+        "sleep",
+        json!({"ms": 5000}),
+        json!({}),
+    );
+    assert!(apply(&broker, &topic, &file).contains("created 1"));
+    assert!(apply(&broker, &topic, &file).contains("unchanged 1"));
+    let port = free_port();
+    let mut dispatcher = start_dispatcher(&broker, &topic, &group, port, "only");
+    wait_active(port, &mut dispatcher);
+
+    let outcomes = outcomes_of(&broker, &topic, 3, MINUTE);
+    let mut runs: Vec<(String, String)> = outcomes
+        .iter()
+        .map(|o| {
+            (
+                o["startedAt"].as_str().expect("start").to_owned(),
+                o["finishedAt"].as_str().expect("end").to_owned(),
+            )
+        })
+        .collect();
+    runs.sort();
+    for pair in runs.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "runs overlap: {pair:?}");
+    }
+    let overlapped = metric(
+        port,
+        "mcp_jobs_scheduler_skipped_total",
+        &[("schedule", "slow"), ("reason", "overlap")],
+    );
+    assert!(overlapped >= 2.0, "skipped for overlap: {overlapped}");
+
+    assert!(cli(&broker, &topic, &["schedules", "pause", "slow"]).contains("slow paused"));
+    let paused_at = Utc::now();
+    let listed: Value =
+        serde_json::from_str(&cli(&broker, &topic, &["schedules", "list", "--json"]))
+            .expect("json");
+    assert_eq!(listed[0]["paused"], true, "{listed:#}");
+    std::thread::sleep(Duration::from_secs(8));
+    let fired = occurrences(&broker, &topic, "slow");
+    assert!(
+        fired
+            .iter()
+            .all(|(id, _)| nominal(id) <= paused_at + chrono::Duration::seconds(1)),
+        "fired while paused: {:?}",
+        fired.iter().map(|(id, _)| id).collect::<Vec<_>>()
+    );
+
+    assert!(cli(&broker, &topic, &["schedules", "resume", "slow"]).contains("slow resumed"));
+    let resumed_at = Utc::now();
+    wait_for("an occurrence after resume", MINUTE, || {
+        occurrences(&broker, &topic, "slow")
+            .iter()
+            .any(|(id, _)| nominal(id) > resumed_at)
+            .then_some(())
+    });
+    let table = cli(&broker, &topic, &["schedules", "list"]);
+    assert!(
+        table.starts_with("NAME") && table.contains("slow") && table.contains("active"),
+        "{table}"
+    );
+
+    let triggered = cli(&broker, &topic, &["schedules", "trigger", "slow"]);
+    let trigger_id = triggered
+        .split_whitespace()
+        .find(|w| w.starts_with("slow@"))
+        .unwrap_or_else(|| panic!("no job id in {triggered:?}"))
+        .to_owned();
+    wait_for("the triggered job", MINUTE, || {
+        occurrences(&broker, &topic, "slow")
+            .iter()
+            .any(|(id, _)| *id == trigger_id)
+            .then_some(())
+    });
+
+    assert!(cli(&broker, &topic, &["schedules", "delete", "slow"]).contains("deleted slow"));
+    let deleted_at = Instant::now();
+    let count_after_delete = |broker: &Broker| occurrences(broker, &topic, "slow").len();
+    let before = count_after_delete(&broker);
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(deleted_at.elapsed()));
+    assert!(
+        count_after_delete(&broker) <= before + 1,
+        "fired after delete"
+    );
+    let listed: Value =
+        serde_json::from_str(&cli(&broker, &topic, &["schedules", "list", "--json"]))
+            .expect("json");
+    assert_eq!(listed, json!([]));
+    let unknown = worker_cli(&broker, &topic, &["schedules", "pause", "slow"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no schedule named \"slow\""));
+
+    // A file with mistakes changes nothing and names each one.
+    let bad = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("temp file");
+    std::fs::write(
+        bad.path(),
+        format!(
+            "schedules:\n  - name: good\n    cron: '@hourly'\n    job: {{jobType: list-tools, payload: {{mcpServers: {{t: {{command: {fx}}}}}}}}}\n  - name: bad-cron\n    cron: '99 * * * *'\n    job: {{jobType: list-tools, payload: {{mcpServers: {{t: {{command: {fx}}}}}}}}}\n  - name: bad-zone\n    cron: '@daily'\n    timezone: Europe/Atlantis\n    job: {{jobType: list-tools, payload: {{mcpServers: {{t: {{command: {fx}}}}}}}}}\n  - name: no-type\n    cron: '@daily'\n    job: {{payload: {{mcpServers: {{t: {{command: {fx}}}}}}}}}\n",
+            fx = fixture()
+        ),
+    )
+    .expect("write");
+    let refused = worker_cli(
+        &broker,
+        &topic,
+        &["schedules", "apply", bad.path().to_str().expect("utf-8")],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    for field in [
+        "schedules[1].cron",
+        "schedules[2].timezone",
+        "schedules[3].job.jobType",
+    ] {
+        assert!(stderr.contains(field), "{field} is not named: {stderr}");
+    }
+    let listed: Value =
+        serde_json::from_str(&cli(&broker, &topic, &["schedules", "list", "--json"]))
+            .expect("json");
+    assert_eq!(listed, json!([]), "a bad file changed something");
+    dispatcher.terminate(MINUTE);
+}
