@@ -153,8 +153,10 @@ async fn main() -> anyhow::Result<()> {
                         .with_timezone(&chrono::Utc),
                 ),
                 (None, Some(wait)) => Some(
-                    chrono::Utc::now()
-                        + chrono::Duration::from_std(*wait).context("--in is too long")?,
+                    chrono::Duration::from_std(*wait)
+                        .ok()
+                        .and_then(|wait| chrono::Utc::now().checked_add_signed(wait))
+                        .with_context(|| format!("--in {wait} is too far ahead"))?,
                 ),
                 (None, None) => None,
             };

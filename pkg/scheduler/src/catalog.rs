@@ -83,6 +83,13 @@ impl Key {
     }
 }
 
+/// What a record changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Definition(String),
+    State(String),
+}
+
 /// Every schedule the topic describes, with its state.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -101,26 +108,25 @@ pub enum CatalogError {
 }
 
 impl Catalog {
-    /// Applies one record of the topic; returns the name of the schedule it touched.
-    pub fn apply(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) -> Option<String> {
+    /// Applies one record of the topic; returns what it changed, if anything.
+    pub fn apply(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) -> Option<Change> {
         let Some(key) = key.and_then(|k| std::str::from_utf8(k).ok()) else {
             tracing::warn!("a record without a UTF-8 key on the schedules topic: skipped");
             return None;
         };
         match (Key::parse(key), value) {
-            (Key::Definition(name), None) => {
-                self.definitions.remove(&name);
-                Some(name)
-            }
-            (Key::State(name), None) => {
-                self.states.remove(&name);
-                Some(name)
-            }
+            (Key::Definition(name), None) => self
+                .definitions
+                .remove(&name)
+                .map(|_| Change::Definition(name)),
+            (Key::State(name), None) => self.states.remove(&name).map(|_| Change::State(name)),
             (Key::Definition(name), Some(value)) => {
                 match serde_json::from_slice::<Definition>(value) {
                     Ok(definition) => {
-                        self.definitions.insert(name.clone(), definition);
-                        Some(name)
+                        (self.definitions.get(&name) != Some(&definition)).then(|| {
+                            self.definitions.insert(name.clone(), definition);
+                            Change::Definition(name)
+                        })
                     }
                     Err(e) => {
                         tracing::warn!(schedule = %name, error = %e, "unreadable schedule definition: skipped");
@@ -130,8 +136,10 @@ impl Catalog {
             }
             (Key::State(name), Some(value)) => match serde_json::from_slice::<State>(value) {
                 Ok(state) => {
-                    self.states.entry(name.clone()).or_default().merge(state);
-                    Some(name)
+                    let current = self.states.entry(name.clone()).or_default();
+                    let before = *current;
+                    current.merge(state);
+                    (*current != before).then_some(Change::State(name))
                 }
                 Err(e) => {
                     tracing::warn!(schedule = %name, error = %e, "unreadable schedule state: skipped");
@@ -261,9 +269,15 @@ mod tests {
             catalog.apply(Some(b"nightly/state"), Some(&value));
         }
         assert_eq!(catalog.states["nightly"], newer, "a state never moves back");
+        let value = serde_json::to_vec(&newer).unwrap();
         assert_eq!(
-            catalog.apply(Some(b"nightly/state"), None).as_deref(),
-            Some("nightly")
+            catalog.apply(Some(b"nightly/state"), Some(&value)),
+            None,
+            "no change"
+        );
+        assert_eq!(
+            catalog.apply(Some(b"nightly/state"), None),
+            Some(Change::State("nightly".into()))
         );
         assert!(catalog.states.is_empty());
         assert_eq!(catalog.apply(Some(b"x"), Some(b"not json")), None);

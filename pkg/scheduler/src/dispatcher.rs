@@ -18,7 +18,7 @@
 //! - `overlap: skip`: it follows the results topic for the outcome of each schedule's
 //!   last run, and skips occurrences while there is none.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -35,7 +35,7 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{partition_count, Catalog, CatalogError, Key, Reader, State};
+use crate::catalog::{partition_count, Catalog, CatalogError, Change, Key, Reader, State};
 use crate::manage::handled_until;
 use crate::metrics;
 use crate::schedule::{job_id, InvalidSchedule, Overlap, Schedule};
@@ -298,8 +298,7 @@ struct Dispatch<'a> {
     fetcher: BaseConsumer<Reader>,
     catalog: Catalog,
     compiled: HashMap<String, Result<Schedule, InvalidSchedule>>,
-    /// When each schedule's next occurrence fires (nominal + jitter); absent: never.
-    plans: HashMap<String, DateTime<Utc>>,
+    plans: Plans,
     waiting: WaitingJobs,
     /// Partitions of each topic not read to their end yet.
     schedules_loading: bool,
@@ -375,7 +374,7 @@ impl<'a> Dispatch<'a> {
             fetcher,
             catalog: Catalog::default(),
             compiled: HashMap::new(),
-            plans: HashMap::new(),
+            plans: Plans::default(),
             waiting: WaitingJobs::default(),
             schedules_loading: true,
             delayed_loading: (0..delayed_partitions).collect(),
@@ -432,11 +431,14 @@ impl<'a> Dispatch<'a> {
 
     fn on_schedule_record(&mut self, received: Result<BorrowedMessage<'_>, KafkaError>) {
         match received {
-            Ok(message) => {
-                if let Some(name) = self.catalog.apply(message.key(), message.payload()) {
+            Ok(message) => match self.catalog.apply(message.key(), message.payload()) {
+                Some(Change::Definition(name)) => {
+                    self.compile(&name);
                     self.replan(&name);
                 }
-            }
+                Some(Change::State(name)) => self.replan(&name),
+                None => {}
+            },
             Err(KafkaError::PartitionEOF(_)) => self.schedules_loading = false,
             Err(e) => tracing::warn!(error = %e, "reading the schedules topic"),
         }
@@ -493,8 +495,8 @@ impl<'a> Dispatch<'a> {
         }
     }
 
-    /// Recomputes when `name` next fires, after its record changed or it fired.
-    fn replan(&mut self, name: &str) {
+    /// Checks `name`'s definition again, after it changed.
+    fn compile(&mut self, name: &str) {
         match self.catalog.schedule(name) {
             Some(compiled) => {
                 if let Err(e) = &compiled {
@@ -506,10 +508,12 @@ impl<'a> Dispatch<'a> {
                 self.compiled.remove(name);
             }
         }
-        match self.next_fire(name) {
-            Some(at) => self.plans.insert(name.to_owned(), at),
-            None => self.plans.remove(name),
-        };
+    }
+
+    /// Recomputes when `name` next fires, after its record changed or it fired.
+    fn replan(&mut self, name: &str) {
+        let next = self.next_fire(name);
+        self.plans.set(name, next);
     }
 
     fn next_fire(&self, name: &str) -> Option<DateTime<Utc>> {
@@ -517,15 +521,16 @@ impl<'a> Dispatch<'a> {
         let schedule = self.compiled.get(name)?.as_ref().ok()?;
         let state = self.catalog.states.get(name).copied().unwrap_or_default();
         let nominal = schedule.next_after(handled_until(definition, &state))?;
-        Some(nominal + to_chrono(schedule.jitter_of(nominal)))
+        Some(schedule.fires_at(nominal))
     }
 
     /// When to look again: the next occurrence or delayed job due, or `MAX_SLEEP`.
     fn wake(&self, now: DateTime<Utc>) -> tokio::time::Instant {
         let next_ms = self
             .plans
-            .values()
-            .map(DateTime::timestamp_millis)
+            .next()
+            .map(|at| at.timestamp_millis())
+            .into_iter()
             .chain(self.waiting.next_due())
             .min();
         let until = next_ms
@@ -541,12 +546,7 @@ impl<'a> Dispatch<'a> {
     /// (with their tombstones), in one transaction.
     fn tick(&mut self, now: DateTime<Utc>) -> Result<(), TickError> {
         let mut transaction = Transaction::default();
-        let due: Vec<String> = self
-            .plans
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(name, _)| name.clone())
-            .collect();
+        let due = self.plans.due(now);
         for name in due {
             if transaction.records.len() >= MAX_TRANSACTION_RECORDS {
                 break;
@@ -601,14 +601,14 @@ impl<'a> Dispatch<'a> {
             return;
         };
         let mut state = self.catalog.states.get(name).copied().unwrap_or_default();
-        let window_start = now - to_chrono(schedule.catchup_window);
+        let window_start = schedule.catchup_start(now);
         let mut from = handled_until(definition, &state);
         let mut outside = 0u64;
         let mut overlapped = 0u64;
         let mut running = self.running.contains_key(name);
         let skips = schedule.overlap == Overlap::Skip;
         while let Some(nominal) = schedule.next_after(from) {
-            let fires_at = nominal + to_chrono(schedule.jitter_of(nominal));
+            let fires_at = schedule.fires_at(nominal);
             if fires_at > now || transaction.records.len() >= MAX_TRANSACTION_RECORDS {
                 break;
             }
@@ -705,6 +705,32 @@ impl<'a> Dispatch<'a> {
                 self.waiting.drop_position(due_ms, at);
                 continue;
             };
+            let tombstone = Outgoing {
+                topic: topic.clone(),
+                partition: Some(at.partition),
+                key: Some(job_id.as_bytes().to_vec()),
+                payload: None,
+                headers: vec![(
+                    HEADER_SENT_OFFSET.to_owned(),
+                    at.offset.to_string().into_bytes(),
+                )],
+            };
+            transaction.sent.push((job_id.to_owned(), at));
+            let bytes = message.payload().map_or(0, <[u8]>::len);
+            let limit = self.settings.runner.max_message_bytes;
+            if bytes > limit {
+                // Not written by a worker (it delays only jobs within the limit), and no
+                // worker would run it: forwarding it could only fail the transaction.
+                tracing::error!(
+                    job_id,
+                    bytes,
+                    limit,
+                    "a delayed record over MAX_MESSAGE_BYTES cannot be a job: dropped"
+                );
+                metrics::delayed_dropped();
+                transaction.records.push(tombstone);
+                continue;
+            }
             let headers = message
                 .headers()
                 .map(|headers| {
@@ -722,17 +748,7 @@ impl<'a> Dispatch<'a> {
                 payload: message.payload().map(<[u8]>::to_vec),
                 headers,
             });
-            transaction.records.push(Outgoing {
-                topic: topic.clone(),
-                partition: Some(at.partition),
-                key: Some(job_id.as_bytes().to_vec()),
-                payload: None,
-                headers: vec![(
-                    HEADER_SENT_OFFSET.to_owned(),
-                    at.offset.to_string().into_bytes(),
-                )],
-            });
-            transaction.sent.push((job_id.to_owned(), at));
+            transaction.records.push(tombstone);
         }
         Ok(())
     }
@@ -804,6 +820,39 @@ impl<'a> Dispatch<'a> {
     }
 }
 
+/// When each schedule's next occurrence fires (nominal + jitter), by name and in time
+/// order, so that finding what is due costs no scan of every schedule.
+#[derive(Default)]
+struct Plans {
+    by_name: HashMap<String, DateTime<Utc>>,
+    by_time: BTreeSet<(DateTime<Utc>, String)>,
+}
+
+impl Plans {
+    fn set(&mut self, name: &str, at: Option<DateTime<Utc>>) {
+        if let Some(old) = self.by_name.remove(name) {
+            self.by_time.remove(&(old, name.to_owned()));
+        }
+        if let Some(at) = at {
+            self.by_name.insert(name.to_owned(), at);
+            self.by_time.insert((at, name.to_owned()));
+        }
+    }
+
+    fn next(&self) -> Option<DateTime<Utc>> {
+        self.by_time.first().map(|(at, _)| *at)
+    }
+
+    /// The schedules due at `now`, earliest first.
+    fn due(&self, now: DateTime<Utc>) -> Vec<String> {
+        self.by_time
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, name)| name.clone())
+            .collect()
+    }
+}
+
 /// Assigns every partition of `topic` to `consumer` at `offset(partition)`; returns the
 /// partition count.
 fn assign_all<C: ConsumerContext>(
@@ -818,10 +867,6 @@ fn assign_all<C: ConsumerContext>(
     }
     consumer.assign(&assignment)?;
     Ok(partitions)
-}
-
-fn to_chrono(duration: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
 #[cfg(test)]

@@ -283,9 +283,7 @@ fn next_due(
     if definition.paused {
         return None;
     }
-    let window =
-        chrono::Duration::from_std(schedule.catchup_window).unwrap_or(chrono::Duration::MAX);
-    let from = handled_until(definition, state).max(now - window);
+    let from = handled_until(definition, state).max(schedule.catchup_start(now));
     schedule.next_after(from)
 }
 

@@ -10,6 +10,8 @@
 //!   more than the catch-up window).
 //! - `mcp_jobs_scheduler_delayed_waiting`: delayed jobs held, not yet due.
 //! - `mcp_jobs_scheduler_delayed_sent_total`: delayed jobs sent back when due.
+//! - `mcp_jobs_scheduler_delayed_dropped_total`: records on the delayed topic over
+//!   `MAX_MESSAGE_BYTES`, which no worker wrote and none would run.
 //! - `mcp_jobs_scheduler_transaction_seconds`: the time of each transaction that
 //!   publishes jobs with their record.
 
@@ -48,4 +50,8 @@ pub fn delayed_sent(count: usize) {
 
 pub fn transaction(took: Duration) {
     metrics::histogram!("mcp_jobs_scheduler_transaction_seconds").record(took.as_secs_f64());
+}
+
+pub fn delayed_dropped() {
+    metrics::counter!("mcp_jobs_scheduler_delayed_dropped_total").increment(1);
 }

@@ -24,6 +24,8 @@ use sha2::{Digest, Sha256};
 pub const MAX_NAME_CHARS: usize = 200;
 /// Catch-up window when a schedule names none.
 pub const DEFAULT_CATCHUP_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// The longest catch-up window (and so jitter): a year.
+pub const MAX_CATCHUP_WINDOW: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// What a schedule does when an occurrence comes while the previous run has no outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -104,6 +106,15 @@ impl Schedule {
                     format!("{:?} is not a cron pattern: {e}", spec.cron),
                 )
             })?;
+        if cron
+            .find_next_occurrence(&DateTime::UNIX_EPOCH, false)
+            .is_err()
+        {
+            return Err(invalid(
+                "cron",
+                format!("{:?} never matches a date", spec.cron),
+            ));
+        }
         let timezone = match &spec.timezone {
             None => Tz::UTC,
             Some(zone) => Tz::from_str(zone).map_err(|_| {
@@ -127,8 +138,11 @@ impl Schedule {
             &spec.catchup_window,
             DEFAULT_CATCHUP_WINDOW,
         )?;
-        if catchup_window < Duration::from_secs(1) {
-            return Err(invalid("catchupWindow", "must be at least 1s".into()));
+        if catchup_window < Duration::from_secs(1) || catchup_window > MAX_CATCHUP_WINDOW {
+            return Err(invalid(
+                "catchupWindow",
+                "must be from 1s to 366 days".into(),
+            ));
         }
         let jitter = duration("jitter", &spec.jitter, Duration::ZERO)?;
         if jitter >= catchup_window {
@@ -191,6 +205,22 @@ impl Schedule {
             Some(end) if next > end => None,
             _ => Some(next),
         }
+    }
+
+    /// When the occurrence at `nominal` fires: with its jitter.
+    pub fn fires_at(&self, nominal: DateTime<Utc>) -> DateTime<Utc> {
+        chrono::Duration::from_std(self.jitter_of(nominal))
+            .ok()
+            .and_then(|jitter| nominal.checked_add_signed(jitter))
+            .unwrap_or(nominal)
+    }
+
+    /// The oldest occurrence that may still fire at `now`.
+    pub fn catchup_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        chrono::Duration::from_std(self.catchup_window)
+            .ok()
+            .and_then(|window| now.checked_sub_signed(window))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
     /// How long after `nominal` its occurrence fires: the same on every dispatcher.
@@ -516,7 +546,7 @@ schedules:
     cron: "61 * * * *"
     job: {jobType: list-tools, payload: {mcpServers: {t: {command: mcp-server-time}}}}
   - name: bad-zone
-    cron: "@daily"
+    cron: "0 0 30 2 *"
     timezone: Mars/Olympus_Mons
     job: {jobType: list-tools, payload: {mcpServers: {t: {command: mcp-server-time}}}}
   - name: no-servers
@@ -547,7 +577,7 @@ schedules:
             fields,
             [
                 "schedules[1].cron",
-                "schedules[2].timezone",
+                "schedules[2].cron",
                 "schedules[3].job.payload.mcpServers",
                 "schedules[4].job.jobID",
                 "schedules[5].timzone",
@@ -557,6 +587,7 @@ schedules:
             ],
             "{errors:#?}"
         );
+        assert!(errors[1].reason.contains("never matches"), "{}", errors[1]);
         assert!(errors[4].reason.contains("unknown field"), "{}", errors[4]);
         assert!(errors[6].reason.contains("named twice"), "{}", errors[6]);
 
