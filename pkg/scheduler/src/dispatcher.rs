@@ -29,7 +29,7 @@ use mcp_jobs_worker::WorkerSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -59,6 +59,9 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 const CLOCK_MARGIN: chrono::Duration = chrono::Duration::minutes(1);
 /// Occurrences counted one by one when skipping a long outage; beyond, the count is a floor.
 const MAX_SKIPS_COUNTED: u64 = 1_000_000;
+/// What each reader may prefetch, in KB: librdkafka's default (64 MB) would dwarf
+/// the index of waiting jobs, and the results reader reads a busy topic.
+const READER_PREFETCH_KB: &str = "4096";
 /// How long a commit may take before it is given up and tried again.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -249,7 +252,7 @@ async fn activate(
                 }
             }
             if retry_at.is_none_or(|at| at <= tokio::time::Instant::now()) {
-                match tokio::task::block_in_place(|| dispatch.tick(Utc::now())) {
+                match dispatch.tick(Utc::now()).await {
                     Ok(()) => retry_at = None,
                     Err(TickError::Fatal(e)) => return StepDown::Failed(e),
                     Err(TickError::Retry(e)) => {
@@ -293,13 +296,15 @@ struct Readers {
 /// What the active dispatcher knows and owns.
 struct Dispatch<'a> {
     settings: &'a WorkerSettings,
-    producer: ThreadedProducer<DefaultProducerContext>,
+    producer: FutureProducer,
     /// Reads delayed jobs back by offset when they are due.
     fetcher: BaseConsumer<Reader>,
     catalog: Catalog,
     compiled: HashMap<String, Result<Schedule, InvalidSchedule>>,
     plans: Plans,
     waiting: WaitingJobs,
+    /// When to read due delayed jobs back again, after some could not be.
+    delayed_retry_at: Option<DateTime<Utc>>,
     /// Partitions of each topic not read to their end yet.
     schedules_loading: bool,
     delayed_loading: HashSet<i32>,
@@ -340,7 +345,7 @@ impl<'a> Dispatch<'a> {
     /// Fences the previous dispatcher, then starts reading both topics from their
     /// beginning.
     fn start(settings: &'a WorkerSettings, group: &str) -> Result<(Self, Readers), SchedulerError> {
-        let producer: ThreadedProducer<DefaultProducerContext> = settings
+        let producer: FutureProducer = settings
             .kafka_config(&[
                 ("transactional.id", group),
                 ("acks", "all"),
@@ -358,13 +363,17 @@ impl<'a> Dispatch<'a> {
                 ("enable.auto.commit", "false"),
                 ("enable.partition.eof", "true"),
                 ("isolation.level", "read_committed"),
+                ("queued.max.messages.kbytes", READER_PREFETCH_KB),
             ])
         };
         let schedules: StreamConsumer<Reader> =
             reader_config("schedules").create_with_context(Reader)?;
         let delayed: StreamConsumer<Reader> =
             reader_config("delayed").create_with_context(Reader)?;
-        let fetcher: BaseConsumer<Reader> = reader_config("fetch").create_with_context(Reader)?;
+        // Reads due jobs back: it must not wait on a long poll of a partition at its end.
+        let fetcher: BaseConsumer<Reader> = reader_config("fetch")
+            .set("fetch.wait.max.ms", "10")
+            .create_with_context(Reader)?;
         assign_all(&schedules, &settings.schedules_topic, |_| Offset::Beginning)?;
         let delayed_partitions =
             assign_all(&delayed, &settings.delayed_topic, |_| Offset::Beginning)?;
@@ -376,6 +385,7 @@ impl<'a> Dispatch<'a> {
             compiled: HashMap::new(),
             plans: Plans::default(),
             waiting: WaitingJobs::default(),
+            delayed_retry_at: None,
             schedules_loading: true,
             delayed_loading: (0..delayed_partitions).collect(),
             results_loading: HashSet::new(),
@@ -412,6 +422,7 @@ impl<'a> Dispatch<'a> {
                 ),
                 ("enable.auto.commit", "false"),
                 ("enable.partition.eof", "true"),
+                ("queued.max.messages.kbytes", READER_PREFETCH_KB),
             ])
             .create_with_context(Reader)?;
         let start = match since {
@@ -531,7 +542,10 @@ impl<'a> Dispatch<'a> {
             .next()
             .map(|at| at.timestamp_millis())
             .into_iter()
-            .chain(self.waiting.next_due())
+            .chain(self.waiting.next_due().map(|due| {
+                let retry = self.delayed_retry_at.map(|at| at.timestamp_millis());
+                retry.map_or(due, |retry| retry.max(due))
+            }))
             .min();
         let until = next_ms
             .map(|ms| {
@@ -544,7 +558,7 @@ impl<'a> Dispatch<'a> {
 
     /// Publishes what is due at `now`: occurrences (with their state) and delayed jobs
     /// (with their tombstones), in one transaction.
-    fn tick(&mut self, now: DateTime<Utc>) -> Result<(), TickError> {
+    async fn tick(&mut self, now: DateTime<Utc>) -> Result<(), TickError> {
         let mut transaction = Transaction::default();
         let due = self.plans.due(now);
         for name in due {
@@ -557,7 +571,9 @@ impl<'a> Dispatch<'a> {
         if transaction.records.is_empty() && transaction.states.is_empty() {
             return Ok(());
         }
-        let took = self.commit(std::mem::take(&mut transaction.records))?;
+        let took = self
+            .commit(std::mem::take(&mut transaction.records))
+            .await?;
         metrics::transaction(took);
         for (name, state) in transaction.states {
             self.catalog
@@ -680,6 +696,10 @@ impl<'a> Dispatch<'a> {
         transaction: &mut Transaction,
     ) -> Result<(), TickError> {
         let room = MAX_TRANSACTION_RECORDS.saturating_sub(transaction.records.len()) / 2;
+        if self.delayed_retry_at.is_some_and(|at| at > now) {
+            return Ok(());
+        }
+        self.delayed_retry_at = None;
         let due = self.waiting.due(
             now.timestamp_millis(),
             room.min(MAX_DELAYED_PER_TRANSACTION),
@@ -689,16 +709,23 @@ impl<'a> Dispatch<'a> {
         }
         let positions: Vec<Position> = due.iter().map(|(_, at)| *at).collect();
         let topic = &self.settings.delayed_topic;
-        let records = waiting::fetch(&self.fetcher, topic, &positions, Duration::from_secs(30))
-            .map_err(|e| TickError::Retry(format!("reading due jobs back from {topic}: {e}")))?;
+        let fetched = tokio::task::block_in_place(|| {
+            waiting::fetch(&self.fetcher, topic, &positions, Duration::from_secs(30))
+        })
+        .map_err(|e| TickError::Retry(format!("reading due jobs back from {topic}: {e}")))?;
         for (due_ms, at) in due {
-            let Some(message) = records.get(&at) else {
-                tracing::warn!(
-                    partition = at.partition,
-                    offset = at.offset,
-                    "a delayed job's record is gone (compacted); forgetting it"
-                );
-                self.waiting.drop_position(due_ms, at);
+            let Some(message) = fetched.found.get(&at) else {
+                if fetched.gone.contains(&at) {
+                    tracing::warn!(
+                        partition = at.partition,
+                        offset = at.offset,
+                        "a delayed job's record is gone (compacted); forgetting it"
+                    );
+                    self.waiting.drop_position(due_ms, at);
+                } else {
+                    // Not read this time: try again shortly, not in a tight loop.
+                    self.delayed_retry_at = Some(now + chrono::Duration::seconds(1));
+                }
                 continue;
             };
             let Some(job_id) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
@@ -753,17 +780,30 @@ impl<'a> Dispatch<'a> {
         Ok(())
     }
 
-    /// Publishes `records` in one transaction; returns how long it took.
-    fn commit(&self, records: Vec<Outgoing>) -> Result<Duration, TickError> {
+    /// Publishes `records` in one transaction; returns how long it took. Every record's
+    /// acknowledgement is awaited before the commit, so the commit's own flush has
+    /// nothing left to wait for (rust-rdkafka's flush polls in 100 ms steps).
+    async fn commit(&self, records: Vec<Outgoing>) -> Result<Duration, TickError> {
         let started = Instant::now();
-        let result = (|| {
-            self.producer.begin_transaction()?;
+        let result = async {
+            tokio::task::block_in_place(|| self.producer.begin_transaction())?;
+            let mut deliveries = Vec::with_capacity(records.len());
             for record in &records {
-                self.enqueue(record)?;
+                deliveries.push(self.enqueue(record).await?);
             }
-            self.producer
-                .commit_transaction(Timeout::After(TRANSACTION_TIMEOUT))
-        })();
+            for delivered in futures::future::join_all(deliveries).await {
+                match delivered {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((e, _))) => return Err(e),
+                    Err(_) => return Err(KafkaError::Canceled),
+                }
+            }
+            tokio::task::block_in_place(|| {
+                self.producer
+                    .commit_transaction(Timeout::After(TRANSACTION_TIMEOUT))
+            })
+        }
+        .await;
         match result {
             Ok(()) => Ok(started.elapsed()),
             Err(e) => {
@@ -771,10 +811,11 @@ impl<'a> Dispatch<'a> {
                 if fatal {
                     return Err(TickError::Fatal(format!("transaction: {e}")));
                 }
-                if let Err(abort) = self
-                    .producer
-                    .abort_transaction(Timeout::After(TRANSACTION_TIMEOUT))
-                {
+                let aborted = tokio::task::block_in_place(|| {
+                    self.producer
+                        .abort_transaction(Timeout::After(TRANSACTION_TIMEOUT))
+                });
+                if let Err(abort) = aborted {
                     return Err(TickError::Fatal(format!(
                         "transaction: {e}; abort: {abort}"
                     )));
@@ -784,7 +825,8 @@ impl<'a> Dispatch<'a> {
         }
     }
 
-    fn enqueue(&self, record: &Outgoing) -> Result<(), KafkaError> {
+    /// Hands `record` to the producer, waiting while its queue is full.
+    async fn enqueue(&self, record: &Outgoing) -> Result<DeliveryFuture, KafkaError> {
         let headers = record
             .headers
             .iter()
@@ -794,25 +836,25 @@ impl<'a> Dispatch<'a> {
                     value: Some(value),
                 })
             });
-        let mut base = BaseRecord::<[u8], [u8]>::to(&record.topic).headers(headers);
+        let mut future = FutureRecord::<[u8], [u8]>::to(&record.topic).headers(headers);
         if let Some(partition) = record.partition {
-            base = base.partition(partition);
+            future = future.partition(partition);
         }
         if let Some(key) = &record.key {
-            base = base.key(key);
+            future = future.key(key);
         }
         if let Some(payload) = &record.payload {
-            base = base.payload(payload);
+            future = future.payload(payload);
         }
         loop {
-            match self.producer.send(base) {
-                Ok(()) => return Ok(()),
+            match self.producer.send_result(future) {
+                Ok(delivery) => return Ok(delivery),
                 Err((
                     KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
                     returned,
                 )) => {
-                    std::thread::sleep(Duration::from_millis(5));
-                    base = returned;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    future = returned;
                 }
                 Err((e, _)) => return Err(e),
             }

@@ -1,7 +1,8 @@
 //! The delayed jobs waiting for their time, as the active dispatcher holds them: an
 //! index (jobID → when it is due and where its record is), never the jobs themselves,
-//! so memory grows with the number of waiting jobs, not their size. Due records are
-//! read back by offset ([`fetch`]) when they are sent.
+//! so memory grows with the number of waiting jobs, not their size. A jobID is held as
+//! 128 bits of its SHA-256, not as text (up to 256 characters). Due records are read
+//! back by offset ([`fetch`]) when they are sent.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use sha2::{Digest, Sha256};
 
 use crate::catalog::Reader;
 
@@ -24,9 +26,19 @@ pub struct Position {
 /// only that record is forgotten (a newer copy of the job may already wait behind it).
 pub const HEADER_SENT_OFFSET: &str = "mcp-jobs-sent-offset";
 
+/// A jobID's first 128 bits of SHA-256: a collision is out of reach.
+type JobKey = u128;
+
+fn job_key(job_id: &str) -> JobKey {
+    let digest = Sha256::digest(job_id.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(first)
+}
+
 #[derive(Default)]
 pub struct WaitingJobs {
-    by_id: HashMap<Box<str>, (i64, Position)>,
+    by_id: HashMap<JobKey, (i64, Position)>,
     /// (due in ms since the epoch, position): the order they are sent in.
     by_due: BTreeSet<(i64, Position)>,
 }
@@ -42,26 +54,28 @@ impl WaitingJobs {
         tombstone_of: Option<i64>,
         is_tombstone: bool,
     ) {
+        let key = job_key(job_id);
         if is_tombstone {
             let sent = tombstone_of.unwrap_or(at.offset);
-            if let Some((_, position)) = self.by_id.get(job_id) {
+            if let Some((_, position)) = self.by_id.get(&key) {
                 if position.partition == at.partition && position.offset <= sent {
-                    self.remove(job_id);
+                    self.remove(key);
                 }
             }
             return;
         }
-        self.remove(job_id);
+        self.remove(key);
         // A record without a due time (not written by a worker) goes out at once.
         let due = due_ms.unwrap_or(0);
-        self.by_id.insert(job_id.into(), (due, at));
+        self.by_id.insert(key, (due, at));
         self.by_due.insert((due, at));
     }
 
     /// Forgets `job_id` if its waiting copy is the one at `at` (it was sent).
     pub fn sent(&mut self, job_id: &str, at: Position) {
-        if self.by_id.get(job_id).is_some_and(|(_, p)| *p == at) {
-            self.remove(job_id);
+        let key = job_key(job_id);
+        if self.by_id.get(&key).is_some_and(|(_, p)| *p == at) {
+            self.remove(key);
         }
     }
 
@@ -71,8 +85,8 @@ impl WaitingJobs {
         self.by_id.retain(|_, (_, p)| *p != at);
     }
 
-    fn remove(&mut self, job_id: &str) {
-        if let Some((due, position)) = self.by_id.remove(job_id) {
+    fn remove(&mut self, key: JobKey) {
+        if let Some((due, position)) = self.by_id.remove(&key) {
             self.by_due.remove(&(due, position));
         }
     }
@@ -104,63 +118,97 @@ impl WaitingJobs {
 /// Wanted offsets this far apart are reached by a seek rather than read through.
 const SEEK_GAP: i64 = 500;
 
-/// Reads the records at `positions` of `topic` with `consumer` (outside any group).
-/// Positions whose record is gone are left out of the answer.
+/// What [`fetch`] read back.
+#[derive(Default)]
+pub struct Fetched {
+    pub found: HashMap<Position, OwnedMessage>,
+    /// Positions a later record of their partition was read past: they are gone.
+    pub gone: Vec<Position>,
+}
+
+/// Reads the records at `positions` of `topic` with `consumer` (outside any group),
+/// every partition at once. A position neither found nor gone (its partition ended
+/// first) is for the caller to try again.
 pub fn fetch(
     consumer: &BaseConsumer<Reader>,
     topic: &str,
     positions: &[Position],
     timeout: Duration,
-) -> Result<HashMap<Position, OwnedMessage>, KafkaError> {
-    let mut wanted: HashMap<i32, Vec<i64>> = HashMap::new();
+) -> Result<Fetched, KafkaError> {
+    // Per partition: the wanted offsets, in order, and how many are behind us.
+    let mut wanted: HashMap<i32, (Vec<i64>, usize)> = HashMap::new();
     for position in positions {
         wanted
             .entry(position.partition)
             .or_default()
+            .0
             .push(position.offset);
     }
-    let mut found = HashMap::new();
-    let deadline = Instant::now() + timeout;
-    for (partition, mut offsets) in wanted {
+    let mut assignment = TopicPartitionList::new();
+    for (partition, (offsets, _)) in &mut wanted {
         offsets.sort_unstable();
         offsets.dedup();
-        let mut next = 0;
-        let seek_to = |offset: i64| -> Result<(), KafkaError> {
-            let mut assignment = TopicPartitionList::new();
-            assignment.add_partition_offset(topic, partition, Offset::Offset(offset))?;
-            consumer.assign(&assignment)
+        assignment.add_partition_offset(topic, *partition, Offset::Offset(offsets[0]))?;
+    }
+    consumer.assign(&assignment)?;
+    let mut fetched = Fetched::default();
+    let deadline = Instant::now() + timeout;
+    let mut open = wanted.len();
+    while open > 0 {
+        if Instant::now() > deadline {
+            return Err(KafkaError::MessageConsumption(
+                rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
+            ));
+        }
+        let (partition, offset, message) = match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => (message.partition(), message.offset(), Some(message)),
+            // The end of a partition: the rest of its offsets are gone.
+            Some(Err(KafkaError::PartitionEOF(partition))) => (partition, 0, None),
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "reading delayed jobs back");
+                continue;
+            }
+            None => continue,
         };
-        seek_to(offsets[0])?;
-        while next < offsets.len() {
-            if Instant::now() > deadline {
-                return Err(KafkaError::MessageConsumption(
-                    rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
-                ));
+        let Some((offsets, next)) = wanted.get_mut(&partition) else {
+            continue;
+        };
+        if *next >= offsets.len() {
+            continue;
+        }
+        if message.is_none() {
+            // The partition's end: what is still wanted was not read this time.
+            *next = offsets.len();
+            open -= 1;
+            continue;
+        }
+        while *next < offsets.len() && offsets[*next] < offset {
+            fetched.gone.push(Position {
+                partition,
+                offset: offsets[*next],
+            });
+            *next += 1;
+        }
+        if let Some(message) = message.filter(|_| offsets.get(*next) == Some(&offset)) {
+            fetched
+                .found
+                .insert(Position { partition, offset }, message.detach());
+            *next += 1;
+        }
+        match offsets.get(*next) {
+            None => open -= 1,
+            Some(&target) if target - offset > SEEK_GAP => {
+                consumer.seek(
+                    topic,
+                    partition,
+                    Offset::Offset(target),
+                    Duration::from_secs(5),
+                )?;
             }
-            let message = match consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(message)) => message,
-                // The end of the partition: the rest are gone.
-                Some(Err(KafkaError::PartitionEOF(_))) => break,
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "reading delayed jobs back");
-                    continue;
-                }
-                None => continue,
-            };
-            let offset = message.offset();
-            while next < offsets.len() && offsets[next] < offset {
-                next += 1; // compacted away
-            }
-            if next < offsets.len() && offsets[next] == offset {
-                found.insert(Position { partition, offset }, message.detach());
-                next += 1;
-                if next < offsets.len() && offsets[next] - offset > SEEK_GAP {
-                    seek_to(offsets[next])?;
-                }
-            }
+            Some(_) => {}
         }
     }
-    Ok(found)
+    Ok(fetched)
 }
 
 #[cfg(test)]
