@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole thing, locally: installs what it needs, builds, starts a broker,
 # mcp-server and kafka-worker, publishes the sample job (server-init of
-# mcp-server-time), prints its result record, and shuts everything down.
+# mcp-server-time), prints its result record, applies a schedule and shows it fire,
+# and shuts everything down.
 # Ports: BROKER_PORT (default 9092), PORT (mcp-server, default 8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,3 +60,12 @@ pids+=($!)
 
 echo "==> publishing $JOB and waiting for its result" >&2
 "$BIN/kafka-worker" publish "$JOB" --wait 120 2>>"$RUN_DIR/publish.log"
+
+echo "==> a schedule (examples/schedules.yaml: the time in Paris every 5 s) until it has fired" >&2
+"$BIN/kafka-worker" schedules apply examples/schedules.yaml 2>>"$RUN_DIR/publish.log"
+for _ in $(seq 1 60); do
+  "$BIN/kafka-worker" schedules list --json 2>>"$RUN_DIR/publish.log" | grep -q '"lastFired": "' && break
+  sleep 0.5
+done
+"$BIN/kafka-worker" schedules list 2>>"$RUN_DIR/publish.log"
+"$BIN/kafka-worker" schedules delete paris-time 2>>"$RUN_DIR/publish.log"

@@ -141,6 +141,21 @@ fn apply(broker: &Broker, topic: &str, schedules: Vec<serde_json::Value>) -> any
     Ok(())
 }
 
+/// For each job on `topic` whose jobID `due` knows the due time of (ms since the
+/// epoch), how long after it the job was published, in ms; sorted.
+fn lateness_ms(broker: &Broker, topic: &str, due: impl Fn(&str) -> Option<i64>) -> Vec<f64> {
+    let mut lateness: Vec<f64> = broker
+        .read_all(topic)
+        .iter()
+        .filter_map(|record| {
+            let due = due(record.json()["jobID"].as_str()?)?;
+            Some((record.timestamp_ms? - due) as f64)
+        })
+        .collect();
+    lateness.sort_by(f64::total_cmp);
+    lateness
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -166,27 +181,20 @@ fn firing(broker: &Broker, run: usize, count: usize, seconds: u64) -> anyhow::Re
     let after = total(&metrics(port), "mcp_jobs_scheduler_fired_total");
     let window_end = Utc::now();
     dispatcher.terminate(Duration::from_secs(60));
-    let mut lateness: Vec<f64> = broker
-        .read_all(&topic)
-        .iter()
-        .filter_map(|record| {
-            let id = record.json()["jobID"].as_str()?.to_owned();
-            let nominal = DateTime::parse_from_rfc3339(id.split_once('@')?.1)
-                .ok()?
-                .with_timezone(&Utc);
-            let published = DateTime::from_timestamp_millis(record.timestamp_ms?)?;
-            (nominal >= window_start && nominal < window_end)
-                .then(|| (published - nominal).num_milliseconds() as f64 / 1000.0)
-        })
-        .collect();
-    lateness.sort_by(f64::total_cmp);
+    let lateness = lateness_ms(broker, &topic, |id| {
+        let nominal = DateTime::parse_from_rfc3339(id.split_once('@')?.1)
+            .ok()?
+            .with_timezone(&Utc);
+        (nominal >= window_start && nominal < window_end).then(|| nominal.timestamp_millis())
+    });
+    let seconds_of = |ms: f64| ms / 1000.0;
     let rate = (after - before) / seconds as f64;
     println!(
         "| {count} | {count} | {rate:.0} | {:.2} | {:.3} s | {:.3} s | {:.3} s |",
         rate / count as f64,
-        percentile(&lateness, 0.5),
-        percentile(&lateness, 0.99),
-        lateness.last().copied().unwrap_or(f64::NAN),
+        seconds_of(percentile(&lateness, 0.5)),
+        seconds_of(percentile(&lateness, 0.99)),
+        seconds_of(lateness.last().copied().unwrap_or(f64::NAN)),
     );
     Ok(())
 }
@@ -394,17 +402,10 @@ fn delayed(broker: &Broker, count: usize, burst: usize) -> anyhow::Result<()> {
         || sent(port) >= (burst + singles) as f64,
     )?;
     dispatcher.terminate(Duration::from_secs(60));
-    let mut lateness: Vec<f64> = broker
-        .read_all(&topic)
-        .iter()
-        .filter_map(|record| {
-            let id = record.json()["jobID"].as_str()?.to_owned();
-            let i: i64 = id.strip_prefix("single-")?.parse().ok()?;
-            let published = record.timestamp_ms?;
-            Some((published - (start + i * 200)) as f64)
-        })
-        .collect();
-    lateness.sort_by(f64::total_cmp);
+    let lateness = lateness_ms(broker, &topic, |id| {
+        let i: i64 = id.strip_prefix("single-")?.parse().ok()?;
+        Some(start + i * 200)
+    });
     println!(
         "- one at a time ({} jobs due 200 ms apart): sent {:.0} ms after due at p50, {:.0} ms at p99, {:.0} ms at most",
         lateness.len(),

@@ -547,12 +547,17 @@ impl<'a> Dispatch<'a> {
                 retry.map_or(due, |retry| retry.max(due))
             }))
             .min();
-        let until = next_ms
+        let mut until = next_ms
             .map(|ms| {
                 Duration::from_millis(u64::try_from(ms - now.timestamp_millis()).unwrap_or(0))
             })
             .unwrap_or(MAX_SLEEP)
             .min(MAX_SLEEP);
+        if !self.results_loading.is_empty() {
+            // Overlap decisions wait for the results reader, whose records wake the
+            // loop anyway: no need to spin on an occurrence that waits for them.
+            until = until.max(Duration::from_millis(100));
+        }
         tokio::time::Instant::now() + until
     }
 

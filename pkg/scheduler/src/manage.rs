@@ -108,7 +108,8 @@ impl<'a> Schedules<'a> {
     /// time); with `prune`, deletes those the file does not name. Checks the whole file
     /// first and changes nothing if any of it is wrong.
     pub async fn apply(&self, file: &str, prune: bool) -> Result<Applied, ManageError> {
-        let schedules = schedule::parse_file(file).map_err(ManageError::Invalid)?;
+        let schedules = schedule::parse_file(file, self.settings.runner.max_message_bytes)
+            .map_err(ManageError::Invalid)?;
         let catalog = self.catalog()?;
         let now = Utc::now();
         let mut applied = Applied::default();

@@ -314,9 +314,10 @@ struct ScheduleFile {
     schedules: Vec<Value>,
 }
 
-/// Parses a schedules file and checks every schedule in it, names unique. All the
-/// problems are returned at once, each naming its field.
-pub fn parse_file(text: &str) -> Result<Vec<Schedule>, Vec<InvalidSchedule>> {
+/// Parses a schedules file and checks every schedule in it, names unique, each
+/// occurrence's job within `max_job_bytes` (`MAX_MESSAGE_BYTES`: a worker would refuse
+/// a larger one). All the problems are returned at once, each naming its field.
+pub fn parse_file(text: &str, max_job_bytes: usize) -> Result<Vec<Schedule>, Vec<InvalidSchedule>> {
     let document: Value = match serde_yaml_ng::from_str(text) {
         Ok(document) => document,
         Err(e) => {
@@ -339,6 +340,7 @@ pub fn parse_file(text: &str) -> Result<Vec<Schedule>, Vec<InvalidSchedule>> {
         }]
     })?;
     let mut schedules = Vec::new();
+    let mut names = std::collections::HashSet::new();
     let mut errors = Vec::new();
     for (i, value) in file.schedules.into_iter().enumerate() {
         let prefix = format!("schedules[{i}].");
@@ -358,10 +360,13 @@ pub fn parse_file(text: &str) -> Result<Vec<Schedule>, Vec<InvalidSchedule>> {
         });
         match spec.and_then(|spec| Schedule::compile(spec, &prefix)) {
             Ok(schedule) => {
-                if schedules
-                    .iter()
-                    .any(|s: &Schedule| s.name() == schedule.name())
-                {
+                let bytes = schedule.job(DateTime::UNIX_EPOCH).len();
+                if bytes > max_job_bytes {
+                    errors.push(InvalidSchedule {
+                        field: format!("{prefix}job"),
+                        reason: format!("is {bytes} bytes, over the job limit of {max_job_bytes} (MAX_MESSAGE_BYTES)"),
+                    });
+                } else if !names.insert(schedule.name().to_owned()) {
                     errors.push(InvalidSchedule {
                         field: format!("{prefix}name"),
                         reason: format!("{:?} is named twice", schedule.name()),
@@ -571,7 +576,7 @@ schedules:
     catchupWindow: 5m
     job: {jobType: list-tools, payload: {mcpServers: {t: {command: mcp-server-time}}}}
 "#;
-        let errors = parse_file(file).unwrap_err();
+        let errors = parse_file(file, 1 << 20).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
@@ -592,7 +597,17 @@ schedules:
         assert!(errors[6].reason.contains("named twice"), "{}", errors[6]);
 
         let json = r#"{"schedules": [{"name": "j", "cron": "@hourly", "job": {"jobType": "list-tools", "payload": {"mcpServers": {"t": {"command": "x"}}}}}]}"#;
-        assert_eq!(parse_file(json).unwrap().len(), 1);
-        assert_eq!(parse_file("[1, 2]").unwrap_err()[0].field, "(file)");
+        assert_eq!(parse_file(json, 1 << 20).unwrap().len(), 1);
+        assert_eq!(
+            parse_file("[1, 2]", 1 << 20).unwrap_err()[0].field,
+            "(file)"
+        );
+        let too_large = parse_file(json, 100).unwrap_err();
+        assert_eq!(too_large[0].field, "schedules[0].job");
+        assert!(
+            too_large[0].reason.contains("MAX_MESSAGE_BYTES"),
+            "{}",
+            too_large[0]
+        );
     }
 }
