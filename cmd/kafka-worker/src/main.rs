@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mcp_jobs_scheduler::manage::{self, Schedules};
+use mcp_jobs_console::dead_letters::{self, DeadLetters};
+use mcp_jobs_scheduler::manage::Schedules;
 use mcp_jobs_scheduler::{dispatcher, schedule::rfc3339};
 use mcp_jobs_worker::{
     admin, consumer, health, lag, publish, redis_source, JobSource, WorkerSettings,
 };
 use tokio_util::sync::CancellationToken;
+
+mod tables;
 
 #[derive(Parser)]
 #[command(name = "kafka-worker", version, about)]
@@ -32,6 +35,11 @@ enum Command {
     Schedules {
         #[command(subcommand)]
         command: SchedulesCommand,
+    },
+    /// Find and replay dead letters on KAFKA_DLQ_TOPIC.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
     },
     /// Send a job envelope (a JSON file, or stdin) to KAFKA_TOPIC.
     Publish {
@@ -99,6 +107,54 @@ enum SchedulesCommand {
     Delete { name: String },
 }
 
+/// Which dead letters: a query reads each partition from `--since` (or its last 10,000
+/// records), never the whole topic.
+#[derive(clap::Args)]
+struct DlqFilter {
+    /// Only this error kind (e.g. tool_error, refused).
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only this job's.
+    #[arg(long = "job-id")]
+    job_id: Option<String>,
+    /// Only those written since this RFC 3339 time, or this long ago (e.g. 2h).
+    #[arg(long, value_parser = parse_since)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl DlqFilter {
+    fn filter(self) -> dead_letters::Filter {
+        dead_letters::Filter {
+            kind: self.kind,
+            job_id: self.job_id,
+            since: self.since,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// The newest dead letters matching the filter.
+    List {
+        #[command(flatten)]
+        filter: DlqFilter,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send dead letters back to their source topic, with their original key and
+    /// headers and a header naming the dead letter: a job's newest (--job-id), or all
+    /// those of a kind (--kind, optionally --since).
+    Replay {
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// Print what would be replayed, and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Held to the end: dropping it sends the last spans.
@@ -138,6 +194,7 @@ async fn main() -> anyhow::Result<()> {
                 .context("the scheduler failed")?;
         }
         Command::Schedules { command } => schedules(&settings, command).await?,
+        Command::Dlq { command } => dlq(&settings, command).await?,
         Command::Publish {
             file,
             key,
@@ -288,7 +345,7 @@ async fn schedules(settings: &WorkerSettings, command: SchedulesCommand) -> anyh
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&listed)?)?;
             } else {
-                writeln!(out, "{}", manage::table(&listed))?;
+                writeln!(out, "{}", tables::schedules(&listed))?;
             }
         }
         SchedulesCommand::Pause { name } => {
@@ -325,6 +382,80 @@ async fn schedules(settings: &WorkerSettings, command: SchedulesCommand) -> anyh
         }
     }
     Ok(())
+}
+
+async fn dlq(settings: &WorkerSettings, command: DlqCommand) -> anyhow::Result<()> {
+    let letters = DeadLetters::new(settings);
+    let mut out = std::io::stdout();
+    match command {
+        DlqCommand::List {
+            filter,
+            limit,
+            json,
+        } => {
+            let found = tokio::task::block_in_place(|| letters.find(&filter.filter(), limit))
+                .context("reading dead letters")?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&found)?)?;
+            } else {
+                writeln!(out, "{}", tables::dead_letters(&found.dead_letters))?;
+                eprintln!(
+                    "{} shown of {} matching ({} records read)",
+                    found.dead_letters.len(),
+                    found.matched,
+                    found.scanned
+                );
+            }
+        }
+        DlqCommand::Replay { filter, dry_run } => {
+            let filter = filter.filter();
+            // A job's newest dead letter; every one of a kind.
+            let limit = match (&filter.job_id, &filter.kind) {
+                (Some(_), _) => 1,
+                (None, Some(_)) => usize::MAX,
+                (None, None) => {
+                    anyhow::bail!("say which dead letters: --job-id ID, or --kind KIND")
+                }
+            };
+            let found = tokio::task::block_in_place(|| letters.find(&filter, limit))
+                .context("reading dead letters")?;
+            let replayed = letters
+                .replay(&found.dead_letters, dry_run)
+                .await
+                .context("replaying dead letters")?;
+            let verb = if dry_run { "would replay" } else { "replayed" };
+            tracing::info!(
+                dry_run, kind = ?filter.kind, job_id = ?filter.job_id, since = ?filter.since,
+                replayed = replayed.replayed.len(), refused = replayed.refused.len(),
+                "dead-letter replay"
+            );
+            for dead_letter in &replayed.replayed {
+                writeln!(out, "{verb} {dead_letter}")?;
+            }
+            for (dead_letter, why) in &replayed.refused {
+                writeln!(out, "refused {dead_letter}: {why}")?;
+            }
+            writeln!(
+                out,
+                "{verb} {}, refused {}",
+                replayed.replayed.len(),
+                replayed.refused.len()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `--since`: an RFC 3339 time, or a duration ago.
+fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&chrono::Utc));
+    }
+    humantime::parse_duration(text)
+        .ok()
+        .and_then(|ago| chrono::Duration::from_std(ago).ok())
+        .and_then(|ago| chrono::Utc::now().checked_sub_signed(ago))
+        .ok_or_else(|| format!("{text:?} is neither an RFC 3339 time nor a duration like 2h"))
 }
 
 /// The job with its `scheduledAt` set to `due`.

@@ -228,6 +228,7 @@ mod tests {
             started_at: Utc::now(),
             finished_at: Utc::now(),
             worker: "w".into(),
+            replay_of: None,
         }
     }
 

@@ -60,6 +60,9 @@ pub struct Outcome {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub worker: String,
+    /// The dead letter this run replays (`<dlq topic>/<partition>/<offset>`), if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
 }
 
 impl Outcome {
@@ -78,6 +81,7 @@ impl Outcome {
             started_at: now,
             finished_at: now,
             worker: worker.to_owned(),
+            replay_of: None,
         }
     }
 
@@ -127,6 +131,7 @@ mod tests {
             started_at: now,
             finished_at: now,
             worker: "w".into(),
+            replay_of: None,
         };
         let record: Value = serde_json::from_slice(&outcome.record()).expect("json");
         assert_eq!(record["jobID"], "j1");
@@ -160,6 +165,7 @@ mod tests {
             started_at: now,
             finished_at: now,
             worker: "w".into(),
+            replay_of: None,
         };
         let source = Source {
             topic: "t".into(),

@@ -153,6 +153,7 @@ impl JobRunner {
             started_at,
             finished_at: Utc::now(),
             worker: self.settings.worker_id.clone(),
+            replay_of: None,
         };
         metrics::job_finished(&outcome);
         if outcome.status == Status::Failed {

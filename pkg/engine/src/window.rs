@@ -23,6 +23,8 @@ pub struct Delivery<P> {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
+    /// The message's own headers, kept for its dead letter (a replay restores them).
+    pub headers: Vec<(String, Vec<u8>)>,
     /// The producer's trace context (W3C headers on the message), or an empty one.
     pub trace: Context,
 }
@@ -203,6 +205,7 @@ mod tests {
             offset,
             key: key.map(|k| k.as_bytes().to_vec()),
             payload: Vec::new(),
+            headers: Vec::new(),
             trace: Context::new(),
         }
     }

@@ -10,13 +10,11 @@
 //! skipped: a bad record never stops the scheduler.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError;
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use mcp_jobs_worker::topic::{self, ReadError, Reader};
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::schedule::{InvalidSchedule, Schedule, ScheduleSpec};
@@ -100,12 +98,8 @@ pub struct Catalog {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("Kafka: {0}")]
-    Kafka(#[from] KafkaError),
-    #[error("reading {topic}: no answer from the broker within {waited:?}")]
-    Timeout { topic: String, waited: Duration },
-    #[error("the topic {0} does not exist: create it with `kafka-worker create-topics`")]
-    NoTopic(String),
+    #[error(transparent)]
+    Read(#[from] ReadError),
 }
 
 impl Catalog {
@@ -161,88 +155,12 @@ impl Catalog {
     /// assigned nothing yet.
     pub fn load(consumer: &BaseConsumer<Reader>, topic: &str) -> Result<Self, CatalogError> {
         let mut catalog = Self::default();
-        read_to_end(consumer, topic, |message| {
+        let starts = topic::from_beginning(consumer, topic)?;
+        topic::read_range(consumer, topic, &starts, usize::MAX, |message| {
             catalog.apply(message.key(), message.payload());
         })?;
         Ok(catalog)
     }
-}
-
-/// The context of the scheduler's readers: they ask to hear of each partition's end,
-/// which librdkafka also reports as a client error; that is not worth a log line.
-#[derive(Default)]
-pub struct Reader;
-
-impl ClientContext for Reader {
-    fn error(&self, error: KafkaError, reason: &str) {
-        let end_of_partition = matches!(error, KafkaError::PartitionEOF(_))
-            || error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF);
-        if !end_of_partition {
-            tracing::error!(error = %error, reason, "librdkafka");
-        }
-    }
-}
-
-impl ConsumerContext for Reader {}
-
-/// How long a read to the end may go without hearing from the broker.
-const QUIET_LIMIT: Duration = Duration::from_secs(30);
-
-/// Assigns every partition of `topic` from the beginning to `consumer` and hands each
-/// record to `each`, until every partition has reached its end. The consumer must have
-/// `enable.partition.eof=true`.
-pub fn read_to_end(
-    consumer: &BaseConsumer<Reader>,
-    topic: &str,
-    mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
-) -> Result<usize, CatalogError> {
-    let partitions = partition_count(consumer, topic)?;
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions {
-        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
-    }
-    consumer.assign(&assignment)?;
-    let mut at_end = std::collections::HashSet::new();
-    let mut heard = std::time::Instant::now();
-    while at_end.len() < partitions as usize {
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(message)) => {
-                each(&message);
-                heard = std::time::Instant::now();
-            }
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                at_end.insert(partition);
-                heard = std::time::Instant::now();
-            }
-            Some(Err(e)) => tracing::debug!(topic, error = %e, "reading to the end"),
-            None if heard.elapsed() > QUIET_LIMIT => {
-                return Err(CatalogError::Timeout {
-                    topic: topic.to_owned(),
-                    waited: QUIET_LIMIT,
-                })
-            }
-            None => {}
-        }
-    }
-    Ok(partitions as usize)
-}
-
-/// The number of partitions of `topic`; an error naming it when it does not exist.
-pub fn partition_count<C: ConsumerContext>(
-    consumer: &impl Consumer<C>,
-    topic: &str,
-) -> Result<i32, CatalogError> {
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let partitions = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map(|t| t.partitions().len())
-        .unwrap_or(0);
-    if partitions == 0 {
-        return Err(CatalogError::NoTopic(topic.to_owned()));
-    }
-    Ok(i32::try_from(partitions).unwrap_or(i32::MAX))
 }
 
 #[cfg(test)]

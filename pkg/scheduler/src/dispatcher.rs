@@ -35,18 +35,19 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{partition_count, Catalog, CatalogError, Change, Key, Reader, State};
+use crate::catalog::{Catalog, Change, Key, State};
 use crate::manage::handled_until;
 use crate::metrics;
 use crate::schedule::{job_id, InvalidSchedule, Overlap, Schedule};
 use crate::waiting::{self, Position, WaitingJobs, HEADER_SENT_OFFSET};
+use mcp_jobs_worker::topic::{partition_count, ReadError, Reader};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
     #[error("Kafka: {0}")]
     Kafka(#[from] KafkaError),
     #[error(transparent)]
-    Catalog(#[from] CatalogError),
+    Read(#[from] ReadError),
 }
 
 /// Records one transaction carries at most; more due at once go in the next.

@@ -12,8 +12,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use serde::Serialize;
 
-use crate::catalog::{Catalog, CatalogError, Definition, Key, Reader, State};
+use crate::catalog::{Catalog, CatalogError, Definition, Key, State};
 use crate::schedule::{self, rfc3339, InvalidSchedule, Schedule};
+use mcp_jobs_worker::topic::Reader;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManageError {
@@ -286,48 +287,4 @@ fn next_due(
     }
     let from = handled_until(definition, state).max(schedule.catchup_start(now));
     schedule.next_after(from)
-}
-
-/// `schedules list` as a table.
-pub fn table(listed: &[Listed]) -> String {
-    let time = |t: Option<DateTime<Utc>>| t.map_or_else(|| "-".to_owned(), rfc3339);
-    let rows: Vec<[String; 6]> = listed
-        .iter()
-        .map(|l| {
-            [
-                l.name.clone(),
-                l.cron.clone(),
-                l.timezone.clone(),
-                if l.invalid.is_some() {
-                    "invalid".into()
-                } else if l.paused {
-                    "paused".into()
-                } else {
-                    "active".into()
-                },
-                time(l.last_fired),
-                time(l.next),
-            ]
-        })
-        .collect();
-    let header = ["NAME", "CRON", "TIMEZONE", "STATUS", "LAST FIRED", "NEXT"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    std::iter::once(&header)
-        .chain(&rows)
-        .map(|row| {
-            row.iter()
-                .zip(widths)
-                .map(|(cell, width)| format!("{cell:width$}"))
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_owned()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }

@@ -11,6 +11,9 @@
 //! fetches them again.
 //! A crash repeats at most the window's messages and those finished since the last
 //! commit; it never loses one.
+//!
+//! A job due later than `DELAY_MIN_MS` is not run: it moves to the delayed topic
+//! ([`crate::delayed`]) and its offset moves on like any finished job's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -42,6 +45,7 @@ use tracing::Instrument;
 use crate::config::WorkerSettings;
 use crate::delayed::{self, Timing};
 use crate::health::Readiness;
+use crate::replay;
 use crate::trace_headers;
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +208,7 @@ impl Worker {
                         offset: message.offset(),
                         key: message.key().map(<[u8]>::to_vec),
                         payload: message.payload().unwrap_or_default().to_vec(),
+                        headers: trace_headers::all_of(message.headers()),
                         trace: trace_headers::context_of(message.headers()),
                     });
                     match received {
@@ -267,17 +272,11 @@ impl Worker {
                             Some((_, Timing::Now)) | None => {}
                         }
                     }
-                    let outcome = runner.run_parsed(parsed, &delivery.payload).await;
+                    let mut outcome = runner.run_parsed(parsed, &delivery.payload).await;
+                    outcome.replay_of = replay::replay_of(&delivery.headers);
                     ran = true;
                     let _ = events.send(JobEvent::Ran);
-                    writer
-                        .write(
-                            &outcome,
-                            &delivery.payload,
-                            delivery.key.as_deref(),
-                            &source,
-                        )
-                        .await;
+                    writer.write(&outcome, delivery, &source).await;
                     log_outcome(&outcome, &source);
                 };
                 tokio::select! {
@@ -454,13 +453,10 @@ struct OutcomeWriter {
 struct Refused(KafkaError);
 
 impl OutcomeWriter {
-    async fn write(
-        &self,
-        outcome: &Outcome,
-        original: &[u8],
-        original_key: Option<&[u8]>,
-        source: &Source,
-    ) {
+    /// Writes `outcome` of `delivery`: its result record, and for a failure its dead
+    /// letter (the original bytes, key and own headers, and what went wrong).
+    async fn write(&self, outcome: &Outcome, delivery: &Delivery<i32>, source: &Source) {
+        let (original, original_key) = (&delivery.payload, delivery.key.as_deref());
         let result_key = outcome
             .job_id
             .as_deref()
@@ -468,10 +464,25 @@ impl OutcomeWriter {
             .or(original_key);
         let result = self.write_fitting("result", &self.results_topic, result_key, |limit| {
             let fitted = fit_outcome(outcome, limit);
-            (fitted.record, fitted.truncated, Vec::new())
+            (
+                fitted.record,
+                fitted.truncated,
+                Vec::<(String, Vec<u8>)>::new(),
+            )
         });
         if outcome.status == Status::Failed {
-            let headers = outcome.dead_letter_headers(source);
+            let headers: Vec<(String, Vec<u8>)> = outcome
+                .dead_letter_headers(source)
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value.into_bytes()))
+                .chain(
+                    delivery
+                        .headers
+                        .iter()
+                        .filter(|(name, _)| replay::is_carried(name))
+                        .cloned(),
+                )
+                .collect();
             let headers_size: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
             let dead_letter =
                 self.write_fitting("dead_letter", &self.dlq_topic, original_key, |limit| {
@@ -479,7 +490,11 @@ impl OutcomeWriter {
                     let room = limit.saturating_sub(headers_size + 256);
                     let (payload, cut) = fit_dead_letter(original, room);
                     let mut all = headers.clone();
-                    all.extend(cut.iter().flat_map(Cut::headers));
+                    all.extend(
+                        cut.iter()
+                            .flat_map(Cut::headers)
+                            .map(|(name, value)| (name.to_owned(), value.into_bytes())),
+                    );
                     (payload.to_vec(), cut.is_some(), all)
                 });
             futures::join!(result, dead_letter);
@@ -524,8 +539,7 @@ impl OutcomeWriter {
                     ),
                 };
                 let outcome = Outcome::refused(Some(job_id.to_owned()), failure, &self.worker_id);
-                self.write(&outcome, &delivery.payload, delivery.key.as_deref(), source)
-                    .await;
+                self.write(&outcome, delivery, source).await;
                 log_outcome(&outcome, source);
             }
         }
@@ -540,7 +554,7 @@ impl OutcomeWriter {
         record: &'static str,
         topic: &str,
         key: Option<&[u8]>,
-        build: impl Fn(usize) -> (Vec<u8>, bool, Vec<(&'static str, String)>),
+        build: impl Fn(usize) -> (Vec<u8>, bool, Vec<(String, Vec<u8>)>),
     ) {
         let mut limit = self.max_bytes;
         loop {

@@ -1,5 +1,6 @@
-//! W3C trace context (`traceparent`, `tracestate`) in Kafka record headers: read from
-//! each job the producer traced, written by `kafka-worker publish`.
+//! Kafka record headers: W3C trace context (`traceparent`, `tracestate`) read from
+//! each job the producer traced and written by `kafka-worker publish`, and a record's
+//! headers taken whole.
 
 use mcp_jobs_telemetry::propagation::{self, Context, Extractor};
 use rdkafka::message::{BorrowedHeaders, Header, Headers, OwnedHeaders};
@@ -8,6 +9,18 @@ use rdkafka::message::{BorrowedHeaders, Header, Headers, OwnedHeaders};
 pub fn context_of(headers: Option<&BorrowedHeaders>) -> Context {
     headers
         .map(|headers| propagation::extract(&RecordHeaders(headers)))
+        .unwrap_or_default()
+}
+
+/// Every header of a received record, as names and bytes.
+pub fn all_of(headers: Option<&BorrowedHeaders>) -> Vec<(String, Vec<u8>)> {
+    headers
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

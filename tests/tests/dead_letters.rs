@@ -1,0 +1,181 @@
+//! `kafka-worker dlq list | replay` end to end: real broker, worker and mcp-server. A
+//! job refused by mcp-server's allowlist is dead-lettered, the allowlist is fixed, and
+//! the dead letter is replayed: it goes back with its key and headers, marked as a
+//! replay, and its new outcome says which dead letter it replays.
+
+use std::time::Duration;
+
+use mcp_jobs_e2e::{
+    enqueue, fixture, fixture_job, outcomes_of, start_worker, wait_for, worker_cli, Broker,
+    McpServer, Record,
+};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::{json, Value};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn cli(broker: &Broker, topic: &str, args: &[&str]) -> String {
+    let output = worker_cli(broker, topic, args);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "kafka-worker {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn list(broker: &Broker, topic: &str, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["dlq", "list", "--json"];
+    all.extend(args);
+    let found: Value = serde_json::from_str(&cli(broker, topic, &all)).expect("json");
+    found["deadLetters"].as_array().cloned().unwrap_or_default()
+}
+
+fn outcomes_with_replay(broker: &Broker, topic: &str, job_id: &str) -> Vec<Value> {
+    broker
+        .read_all(&format!("{topic}.results"))
+        .iter()
+        .map(Record::json)
+        .filter(|o| o["jobID"] == job_id && o.get("replayOf").is_some())
+        .collect()
+}
+
+#[test]
+fn dead_letters_are_listed_and_replayed_with_their_key_and_headers() {
+    let broker = Broker::start();
+    let topic = broker.name("dlq-replay");
+    let group = broker.name("g-dlq-replay");
+    broker.create_job_topics(&topic, 2);
+    // mcp-server-time is not allowed at first.
+    let fixture_only = fixture();
+    let server = McpServer::start(&[("MCP_ALLOWED_COMMANDS", &fixture_only)]);
+    let port = server.port;
+    let _worker = start_worker(
+        &broker,
+        &server.url(),
+        &topic,
+        &group,
+        &[("JOB_MAX_ATTEMPTS", "1")],
+    );
+
+    let needs_time = serde_json::to_vec(&json!({
+        "jobID": "needs-time", "jobType": "tool-call",
+        "payload": {"mcpServers": {"time": {"command": "mcp-server-time"}},
+                    "server": "time", "tool": "get_current_time", "arguments": {"timezone": "UTC"}}
+    }))
+    .expect("json");
+    let always_fails =
+        serde_json::to_vec(&fixture_job("always-fails", "fail", json!({}))).expect("json");
+    let producer: BaseProducer = broker.client_config().create().expect("producer");
+    let tenant = OwnedHeaders::new().insert(Header {
+        key: "tenant",
+        value: Some("seven"),
+    });
+    enqueue(
+        &producer,
+        BaseRecord::to(&topic)
+            .key("tenant-7")
+            .payload(needs_time.as_slice())
+            .headers(tenant),
+    )
+    .expect("enqueue");
+    enqueue(
+        &producer,
+        BaseRecord::<str, [u8]>::to(&topic).payload(always_fails.as_slice()),
+    )
+    .expect("enqueue");
+    enqueue(
+        &producer,
+        BaseRecord::<str, [u8]>::to(&topic).payload(b"{not json".as_slice()),
+    )
+    .expect("enqueue");
+    producer.flush(MINUTE).expect("flush");
+    broker.read(&format!("{topic}.results"), 3, MINUTE);
+
+    let all = list(&broker, &topic, &[]);
+    let mut kinds: Vec<&str> = all.iter().filter_map(|d| d["kind"].as_str()).collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        ["malformed_json", "refused", "tool_error"],
+        "{all:#?}"
+    );
+    let refused = list(&broker, &topic, &["--kind", "refused"]);
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    let dead_letter = refused[0]["deadLetter"]
+        .as_str()
+        .expect("deadLetter")
+        .to_owned();
+    assert_eq!(refused[0]["jobID"], "needs-time");
+    assert_eq!(refused[0]["sourceTopic"], topic.as_str());
+    let table = cli(&broker, &topic, &["dlq", "list", "--kind", "refused"]);
+    assert!(
+        table.starts_with("AT")
+            && table.contains("needs-time")
+            && table.contains("mcp-server-time"),
+        "{table}"
+    );
+
+    // The operator fixes the cause: mcp-server-time is allowed.
+    drop(server);
+    let _server = McpServer::start_on(port, &[]);
+    let jobs_before = broker.read_all(&topic).len();
+    let dry = cli(
+        &broker,
+        &topic,
+        &["dlq", "replay", "--job-id", "needs-time", "--dry-run"],
+    );
+    assert!(
+        dry.contains(&format!("would replay {dead_letter}")),
+        "{dry}"
+    );
+    assert_eq!(
+        broker.read_all(&topic).len(),
+        jobs_before,
+        "a dry run sent something"
+    );
+
+    let replayed = cli(
+        &broker,
+        &topic,
+        &["dlq", "replay", "--job-id", "needs-time"],
+    );
+    assert!(replayed.contains("replayed 1, refused 0"), "{replayed}");
+    let outcome = wait_for("the replay's outcome", MINUTE, || {
+        outcomes_with_replay(&broker, &topic, "needs-time").pop()
+    });
+    assert_eq!(outcome["status"], "succeeded", "{outcome:#}");
+    assert_eq!(outcome["replayOf"], dead_letter.as_str());
+    let replay = broker
+        .read_all(&topic)
+        .into_iter()
+        .find(|r| r.header("mcp-jobs-replay-of").is_some())
+        .expect("the replayed message");
+    assert_eq!(replay.key.as_deref(), Some("tenant-7"));
+    assert_eq!(replay.header("tenant"), Some("seven"));
+    assert_eq!(
+        replay.header("mcp-jobs-replay-of"),
+        Some(dead_letter.as_str())
+    );
+    assert_eq!(replay.payload, needs_time);
+
+    // Every dead letter of a kind; a job that fails again is dead-lettered again, as a replay.
+    let by_kind = cli(
+        &broker,
+        &topic,
+        &["dlq", "replay", "--kind", "tool_error", "--since", "1h"],
+    );
+    assert!(by_kind.contains("replayed 1, refused 0"), "{by_kind}");
+    let again = wait_for("the second failure", MINUTE, || {
+        outcomes_with_replay(&broker, &topic, "always-fails").pop()
+    });
+    assert_eq!(again["status"], "failed", "{again:#}");
+    let outcomes = outcomes_of(&broker, &topic, 2, MINUTE);
+    assert!(outcomes.len() >= 5, "{outcomes:#?}");
+
+    let unsaid = worker_cli(&broker, &topic, &["dlq", "replay"]);
+    assert!(!unsaid.status.success());
+    assert!(String::from_utf8_lossy(&unsaid.stderr).contains("--job-id ID, or --kind KIND"));
+}
