@@ -47,6 +47,10 @@ pub struct State {
     pub last_fired: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_fired_at: Option<DateTime<Utc>>,
+    /// The latest occurrence fired whose outcome the dispatcher has seen: a later
+    /// `last_fired` is a run that may still be going (`overlap: skip`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_outcome: Option<DateTime<Utc>>,
 }
 
 impl State {
@@ -59,6 +63,15 @@ impl State {
             self.last_fired = other.last_fired;
             self.last_fired_at = other.last_fired_at;
         }
+        if other.last_outcome > self.last_outcome {
+            self.last_outcome = other.last_outcome;
+        }
+    }
+
+    /// The last run fired, if its outcome has not been seen.
+    pub fn unfinished(&self) -> Option<DateTime<Utc>> {
+        self.last_fired
+            .filter(|fired| self.last_outcome < Some(*fired))
     }
 }
 
@@ -179,17 +192,26 @@ mod tests {
             last_handled: t("2026-12-02T03:00:00Z"),
             last_fired: t("2026-12-02T03:00:00Z"),
             last_fired_at: t("2026-12-02T03:00:01Z"),
+            last_outcome: None,
         };
         let older = State {
             last_handled: t("2026-12-01T03:00:00Z"),
             last_fired: t("2026-12-01T03:00:00Z"),
             last_fired_at: t("2026-12-01T03:00:01Z"),
+            last_outcome: t("2026-12-01T03:00:00Z"),
         };
         for state in [newer, older] {
             let value = serde_json::to_vec(&state).unwrap();
             catalog.apply(Some(b"nightly/state"), Some(&value));
         }
-        assert_eq!(catalog.states["nightly"], newer, "a state never moves back");
+        let merged = catalog.states["nightly"];
+        assert_eq!(
+            merged.last_fired, newer.last_fired,
+            "a state never moves back"
+        );
+        assert_eq!(merged.last_outcome, older.last_outcome);
+        assert_eq!(merged.unfinished(), newer.last_fired);
+        let newer = merged;
         let value = serde_json::to_vec(&newer).unwrap();
         assert_eq!(
             catalog.apply(Some(b"nightly/state"), Some(&value)),

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_telemetry::propagation;
-use mcp_jobs_worker::delayed::{self, HEADER_ORIGINAL_KEY, TRACE_HEADERS};
+use mcp_jobs_worker::delayed::{self, HEADER_ORIGINAL_KEY, HEADER_RELEASED, TRACE_HEADERS};
 use mcp_jobs_worker::health::Readiness;
 use mcp_jobs_worker::WorkerSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -31,7 +31,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -63,6 +63,10 @@ const MAX_SKIPS_COUNTED: u64 = 1_000_000;
 /// What each reader may prefetch, in KB: librdkafka's default (64 MB) would dwarf
 /// the index of waiting jobs, and the results reader reads a busy topic.
 const READER_PREFETCH_KB: &str = "4096";
+/// How long reading due delayed jobs back may take; what was read by then is sent.
+const FETCH_LIMIT: Duration = Duration::from_secs(5);
+/// How long loading both topics may take before this term is given up and tried again.
+const LOAD_LIMIT: Duration = Duration::from_secs(120);
 /// How long a commit may take before it is given up and tried again.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -103,7 +107,7 @@ pub async fn run(
             }
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                Some(event) = membership.recv() => assigned = event == Membership::Assigned,
+                Some(event) = membership.recv() => assigned = latest(event, &mut membership) == Membership::Assigned,
                 received = election.recv() => pause_on_error(received.err()).await,
                 () = tokio::time::sleep(Duration::from_secs(10)) => {}
             }
@@ -131,7 +135,7 @@ pub async fn run(
                 loop {
                     tokio::select! {
                         () = shutdown.cancelled() => return Ok(()),
-                        Some(event) = membership.recv() => assigned = event == Membership::Assigned,
+                        Some(event) = membership.recv() => assigned = latest(event, &mut membership) == Membership::Assigned,
                         received = election.recv() => pause_on_error(received.err()).await,
                         () = tokio::time::sleep_until(until) => break,
                     }
@@ -140,6 +144,18 @@ pub async fn run(
         }
         lookup_at = Instant::now();
     }
+}
+
+/// The last of the membership events queued after `event`: an assignment already
+/// revoked again must not start a term (it would fence the real owner).
+fn latest(
+    mut event: Membership,
+    membership: &mut mpsc::UnboundedReceiver<Membership>,
+) -> Membership {
+    while let Ok(next) = membership.try_recv() {
+        event = next;
+    }
+    event
 }
 
 /// A consumer error (e.g. the topic is missing) is logged and waited out, not spun on.
@@ -234,6 +250,12 @@ async fn activate(
     let mut results: Option<StreamConsumer<Reader>> = None;
     let mut retry_at: Option<tokio::time::Instant> = None;
     loop {
+        if !dispatch.loaded() && started.elapsed() > LOAD_LIMIT {
+            return StepDown::Failed(format!(
+                "loading {} and {} did not finish within {LOAD_LIMIT:?}",
+                settings.schedules_topic, settings.delayed_topic
+            ));
+        }
         if dispatch.loaded() {
             if results.is_none() {
                 tracing::info!(
@@ -263,7 +285,12 @@ async fn activate(
                 }
             }
         }
-        let wake = retry_at.unwrap_or_else(|| dispatch.wake(Utc::now()));
+        // While loading, nothing fires: the records being read wake the loop.
+        let wake = match (dispatch.loaded(), retry_at) {
+            (false, _) => tokio::time::Instant::now() + MAX_SLEEP,
+            (true, Some(at)) => at,
+            (true, None) => dispatch.wake(Utc::now()),
+        };
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return StepDown::Shutdown,
@@ -311,9 +338,13 @@ struct Dispatch<'a> {
     delayed_loading: HashSet<i32>,
     results_loading: HashSet<i32>,
     /// `overlap: skip` schedules whose last run has no outcome yet: name → jobID, and
-    /// back.
+    /// jobID → name and occurrence.
     running: HashMap<String, String>,
-    awaiting: HashMap<String, String>,
+    awaiting: HashMap<String, (String, DateTime<Utc>)>,
+    /// Schedules whose state changed in memory (an outcome seen) and is not written yet.
+    unsaved: HashSet<String>,
+    /// Waiting delayed jobs a tombstone of an older copy follows, to write again.
+    rewrites: Vec<Position>,
 }
 
 enum TickError {
@@ -321,6 +352,21 @@ enum TickError {
     Fatal(String),
     /// Nothing was published; the same work is tried again.
     Retry(String),
+}
+
+impl Transaction {
+    /// Publishes `state` as `name`'s state record.
+    fn add_state(&mut self, topic: &str, name: &str, state: State) {
+        self.records.push(Outgoing {
+            topic: topic.to_owned(),
+            partition: None,
+            key: Some(Key::state(name).into_bytes()),
+            // A state always serializes: times only.
+            payload: Some(serde_json::to_vec(&state).unwrap_or_default()),
+            headers: Vec::new(),
+        });
+        self.states.insert(name.to_owned(), state);
+    }
 }
 
 /// One record to publish in a transaction.
@@ -337,35 +383,42 @@ struct Outgoing {
 struct Transaction {
     records: Vec<Outgoing>,
     states: BTreeMap<String, State>,
-    fired: Vec<(String, String, Duration)>,
+    fired: Vec<(String, DateTime<Utc>, Duration)>,
     skipped: Vec<(String, &'static str, u64)>,
     sent: Vec<(String, Position)>,
+    rewritten: Vec<Position>,
 }
 
 impl<'a> Dispatch<'a> {
     /// Fences the previous dispatcher, then starts reading both topics from their
     /// beginning.
     fn start(settings: &'a WorkerSettings, group: &str) -> Result<(Self, Readers), SchedulerError> {
-        let producer: FutureProducer = settings
-            .kafka_config(&[
-                ("transactional.id", group),
-                ("acks", "all"),
+        let producer: FutureProducer = guarded_config(
+            settings,
+            &[
                 ("linger.ms", "5"),
                 // The jobs a dispatcher sends were accepted by the broker before; let
                 // the topic's own limit decide, not the producer's default.
                 ("message.max.bytes", "16777216"),
                 ("transaction.timeout.ms", "60000"),
-            ])
-            .create()?;
+            ],
+            &[
+                ("transactional.id", group),
+                ("acks", "all"),
+                ("enable.idempotence", "true"),
+            ],
+        )
+        .create()?;
         producer.init_transactions(Timeout::After(TRANSACTION_TIMEOUT))?;
         let reader_config = |purpose: &str| {
-            settings.kafka_config(&[
-                ("group.id", &format!("{group}.{purpose}")),
-                ("enable.auto.commit", "false"),
-                ("enable.partition.eof", "true"),
-                ("isolation.level", "read_committed"),
-                ("queued.max.messages.kbytes", READER_PREFETCH_KB),
-            ])
+            guarded_config(
+                settings,
+                &[
+                    ("group.id", &format!("{group}.{purpose}")),
+                    ("queued.max.messages.kbytes", READER_PREFETCH_KB),
+                ],
+                READER_GUARDS,
+            )
         };
         let schedules: StreamConsumer<Reader> =
             reader_config("schedules").create_with_context(Reader)?;
@@ -392,6 +445,8 @@ impl<'a> Dispatch<'a> {
             results_loading: HashSet::new(),
             running: HashMap::new(),
             awaiting: HashMap::new(),
+            unsaved: HashSet::new(),
+            rewrites: Vec::new(),
         };
         Ok((dispatch, Readers { schedules, delayed }))
     }
@@ -400,32 +455,43 @@ impl<'a> Dispatch<'a> {
         !self.schedules_loading && self.delayed_loading.is_empty()
     }
 
-    /// Follows the results topic from shortly before the oldest last run of an
-    /// `overlap: skip` schedule, to learn which have an outcome.
+    /// Follows the results topic from shortly before the oldest run of an
+    /// `overlap: skip` schedule whose outcome has not been seen, to learn whether it has
+    /// one (runs whose outcome was seen are recorded so in the schedule's state).
     fn results_reader(&mut self) -> Result<StreamConsumer<Reader>, SchedulerError> {
         let mut since: Option<DateTime<Utc>> = None;
-        for (name, state) in &self.catalog.states {
-            let skips =
-                matches!(self.compiled.get(name), Some(Ok(s)) if s.overlap == Overlap::Skip);
-            if let (true, Some(fired), Some(at)) = (skips, state.last_fired, state.last_fired_at) {
-                let id = job_id(name, fired);
-                self.running.insert(name.clone(), id.clone());
-                self.awaiting.insert(id, name.clone());
-                since = Some(since.map_or(at, |s| s.min(at)));
-            }
+        let unfinished: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = self
+            .catalog
+            .states
+            .iter()
+            .filter(|(name, _)| self.skips_overlaps(name))
+            .filter(|(name, state)| {
+                // Resumed since: the operator said not to wait for that run.
+                let resumed = self
+                    .catalog
+                    .definitions
+                    .get(*name)
+                    .and_then(|d| d.resumed_at);
+                resumed.is_none() || resumed < state.last_fired_at
+            })
+            .filter_map(|(name, state)| {
+                Some((name.clone(), state.unfinished()?, state.last_fired_at?))
+            })
+            .collect();
+        for (name, fired, at) in unfinished {
+            self.start_running(&name, fired);
+            since = Some(since.map_or(at, |s| s.min(at)));
         }
-        let reader: StreamConsumer<Reader> = self
-            .settings
-            .kafka_config(&[
-                (
-                    "group.id",
-                    &format!("{}.scheduler.results", self.settings.group),
-                ),
-                ("enable.auto.commit", "false"),
-                ("enable.partition.eof", "true"),
+        let group = format!("{}.scheduler.results", self.settings.group);
+        let reader: StreamConsumer<Reader> = guarded_config(
+            self.settings,
+            &[
+                ("group.id", &group),
                 ("queued.max.messages.kbytes", READER_PREFETCH_KB),
-            ])
-            .create_with_context(Reader)?;
+            ],
+            READER_GUARDS,
+        )
+        .create_with_context(Reader)?;
         let start = match since {
             Some(since) => Offset::Offset((since - CLOCK_MARGIN).timestamp_millis()),
             None => Offset::End,
@@ -445,6 +511,15 @@ impl<'a> Dispatch<'a> {
         match received {
             Ok(message) => match self.catalog.apply(message.key(), message.payload()) {
                 Some(Change::Definition(name)) => {
+                    let resumed = self
+                        .catalog
+                        .definitions
+                        .get(&name)
+                        .and_then(|d| d.resumed_at);
+                    let fired_at = self.catalog.states.get(&name).and_then(|s| s.last_fired_at);
+                    if resumed.is_some() && resumed > fired_at {
+                        self.forget_running(&name);
+                    }
                     self.compile(&name);
                     self.replan(&name);
                 }
@@ -473,13 +548,20 @@ impl<'a> Dispatch<'a> {
                     partition: message.partition(),
                     offset: message.offset(),
                 };
-                self.waiting.record(
+                let endangered = self.waiting.record(
                     job_id,
                     at,
                     delayed::due_of(message.headers()),
                     sent_offset,
                     message.payload().is_none(),
                 );
+                if let Some(copy) = endangered {
+                    tracing::info!(
+                        job_id,
+                        "a newer copy of a sent delayed job is written again after its tombstone"
+                    );
+                    self.rewrites.push(copy);
+                }
                 metrics::delayed_waiting(self.waiting.len());
             }
             Err(KafkaError::PartitionEOF(partition)) => {
@@ -495,9 +577,19 @@ impl<'a> Dispatch<'a> {
                 let Some(job_id) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
                     return;
                 };
-                if let Some(name) = self.awaiting.remove(job_id) {
+                if let Some((name, nominal)) = self.awaiting.remove(job_id) {
                     tracing::debug!(job_id, schedule = %name, "the schedule's last run has its outcome");
                     self.running.remove(&name);
+                    let seen = State {
+                        last_outcome: Some(nominal),
+                        ..State::default()
+                    };
+                    self.catalog
+                        .states
+                        .entry(name.clone())
+                        .or_default()
+                        .merge(seen);
+                    self.unsaved.insert(name);
                 }
             }
             Err(KafkaError::PartitionEOF(partition)) => {
@@ -550,7 +642,9 @@ impl<'a> Dispatch<'a> {
             .min();
         let mut until = next_ms
             .map(|ms| {
-                Duration::from_millis(u64::try_from(ms - now.timestamp_millis()).unwrap_or(0))
+                Duration::from_millis(
+                    u64::try_from(ms.saturating_sub(now.timestamp_millis())).unwrap_or(0),
+                )
             })
             .unwrap_or(MAX_SLEEP)
             .min(MAX_SLEEP);
@@ -566,14 +660,27 @@ impl<'a> Dispatch<'a> {
     /// (with their tombstones), in one transaction.
     async fn tick(&mut self, now: DateTime<Utc>) -> Result<(), TickError> {
         let mut transaction = Transaction::default();
-        let due = self.plans.due(now);
-        for name in due {
-            if transaction.records.len() >= MAX_TRANSACTION_RECORDS {
-                break;
+        // Catching up after a long outage walks every missed occurrence: off the
+        // async workers.
+        tokio::task::block_in_place(|| {
+            for name in self.plans.due(now) {
+                if transaction.records.len() >= MAX_TRANSACTION_RECORDS {
+                    break;
+                }
+                self.decide(&name, now, &mut transaction);
             }
-            self.decide(&name, now, &mut transaction);
+        });
+        for name in &self.unsaved {
+            if !transaction.states.contains_key(name) {
+                let state = self.catalog.states.get(name).copied().unwrap_or_default();
+                transaction.add_state(&self.settings.schedules_topic, name, state);
+            }
         }
-        self.add_delayed(now, &mut transaction)?;
+        if let Err(e) = self.add_delayed(now, &mut transaction) {
+            // The occurrences still go; the delayed jobs are tried again shortly.
+            tracing::warn!(error = %e, "reading due delayed jobs back failed; trying again in 1 s");
+            self.delayed_retry_at = Some(now + chrono::Duration::seconds(1));
+        }
         if transaction.records.is_empty() && transaction.states.is_empty() {
             return Ok(());
         }
@@ -582,6 +689,7 @@ impl<'a> Dispatch<'a> {
             .await?;
         metrics::transaction(took);
         for (name, state) in transaction.states {
+            self.unsaved.remove(&name);
             self.catalog
                 .states
                 .entry(name.clone())
@@ -589,14 +697,11 @@ impl<'a> Dispatch<'a> {
                 .merge(state);
             self.replan(&name);
         }
-        for (name, id, lateness) in transaction.fired {
-            tracing::info!(schedule = %name, job_id = %id, lateness = ?lateness, "occurrence fired");
+        for (name, nominal, lateness) in transaction.fired {
+            tracing::info!(schedule = %name, job_id = %job_id(&name, nominal), lateness = ?lateness, "occurrence fired");
             metrics::fired(&name, lateness);
-            if matches!(self.compiled.get(&name), Some(Ok(s)) if s.overlap == Overlap::Skip) {
-                if let Some(previous) = self.running.insert(name.clone(), id.clone()) {
-                    self.awaiting.remove(&previous);
-                }
-                self.awaiting.insert(id, name);
+            if self.skips_overlaps(&name) {
+                self.start_running(&name, nominal);
             }
         }
         for (name, reason, count) in transaction.skipped {
@@ -606,6 +711,8 @@ impl<'a> Dispatch<'a> {
         if !transaction.sent.is_empty() {
             metrics::delayed_sent(transaction.sent.len());
         }
+        self.rewrites
+            .retain(|at| !transaction.rewritten.contains(at));
         for (id, at) in transaction.sent {
             tracing::info!(job_id = %id, "delayed job due: sent to the jobs topic");
             self.waiting.sent(&id, at);
@@ -657,7 +764,7 @@ impl<'a> Dispatch<'a> {
                 continue;
             }
             let id = job_id(name, nominal);
-            let mut headers = Vec::new();
+            let mut headers = vec![(HEADER_RELEASED.to_owned(), b"true".to_vec())];
             let span = tracing::info_span!("schedule", otel.kind = "producer", schedule = name, job_id = %id);
             let mut trace = HashMap::new();
             propagation::inject(&span, &mut trace);
@@ -670,7 +777,7 @@ impl<'a> Dispatch<'a> {
                 headers,
             });
             let lateness = (now - fires_at).to_std().unwrap_or_default();
-            transaction.fired.push((name.to_owned(), id, lateness));
+            transaction.fired.push((name.to_owned(), nominal, lateness));
             state.last_handled = Some(nominal);
             state.last_fired = Some(nominal);
             state.last_fired_at = Some(now);
@@ -684,15 +791,29 @@ impl<'a> Dispatch<'a> {
                 transaction.skipped.push((name.to_owned(), reason, count));
             }
         }
-        transaction.records.push(Outgoing {
-            topic: self.settings.schedules_topic.clone(),
-            partition: None,
-            key: Some(Key::state(name).into_bytes()),
-            // A state always serializes: times only.
-            payload: Some(serde_json::to_vec(&state).unwrap_or_default()),
-            headers: Vec::new(),
-        });
-        transaction.states.insert(name.to_owned(), state);
+        transaction.add_state(&self.settings.schedules_topic, name, state);
+    }
+
+    fn skips_overlaps(&self, name: &str) -> bool {
+        matches!(self.compiled.get(name), Some(Ok(s)) if s.overlap == Overlap::Skip)
+    }
+
+    /// `name`'s run of the occurrence at `nominal` has no outcome yet.
+    fn start_running(&mut self, name: &str, nominal: DateTime<Utc>) {
+        let id = job_id(name, nominal);
+        if let Some(previous) = self.running.insert(name.to_owned(), id.clone()) {
+            self.awaiting.remove(&previous);
+        }
+        self.awaiting.insert(id, (name.to_owned(), nominal));
+    }
+
+    /// Forgets `name`'s run without an outcome: `resume` after a run that never got
+    /// one (its job lost downstream) lets the schedule fire again.
+    fn forget_running(&mut self, name: &str) {
+        if let Some(id) = self.running.remove(name) {
+            tracing::info!(schedule = name, job_id = %id, "resumed: no longer waiting for the outcome of the last run");
+            self.awaiting.remove(&id);
+        }
     }
 
     /// Adds the delayed jobs due at `now`, read back from their topic, and their tombstones.
@@ -700,7 +821,7 @@ impl<'a> Dispatch<'a> {
         &mut self,
         now: DateTime<Utc>,
         transaction: &mut Transaction,
-    ) -> Result<(), TickError> {
+    ) -> Result<(), String> {
         let room = MAX_TRANSACTION_RECORDS.saturating_sub(transaction.records.len()) / 2;
         if self.delayed_retry_at.is_some_and(|at| at > now) {
             return Ok(());
@@ -710,15 +831,23 @@ impl<'a> Dispatch<'a> {
             now.timestamp_millis(),
             room.min(MAX_DELAYED_PER_TRANSACTION),
         );
-        if due.is_empty() {
+        // A copy replaced by a newer one since (read after the tombstone) needs nothing.
+        let waiting = &self.waiting;
+        self.rewrites.retain(|at| waiting.holds(*at));
+        if due.is_empty() && self.rewrites.is_empty() {
             return Ok(());
         }
-        let positions: Vec<Position> = due.iter().map(|(_, at)| *at).collect();
+        let positions: Vec<Position> = due
+            .iter()
+            .map(|(_, at)| *at)
+            .chain(self.rewrites.iter().copied())
+            .collect();
         let topic = &self.settings.delayed_topic;
         let fetched = tokio::task::block_in_place(|| {
-            waiting::fetch(&self.fetcher, topic, &positions, Duration::from_secs(30))
+            waiting::fetch(&self.fetcher, topic, &positions, FETCH_LIMIT)
         })
-        .map_err(|e| TickError::Retry(format!("reading due jobs back from {topic}: {e}")))?;
+        .map_err(|e| format!("reading due jobs back from {topic}: {e}"))?;
+        self.add_rewrites(&fetched, transaction);
         for (due_ms, at) in due {
             let Some(message) = fetched.found.get(&at) else {
                 if fetched.gone.contains(&at) {
@@ -771,9 +900,10 @@ impl<'a> Dispatch<'a> {
                         .iter()
                         .filter(|h| TRACE_HEADERS.contains(&h.key))
                         .filter_map(|h| Some((h.key.to_owned(), h.value?.to_vec())))
+                        .chain([(HEADER_RELEASED.to_owned(), b"true".to_vec())])
                         .collect()
                 })
-                .unwrap_or_default();
+                .unwrap_or_else(|| vec![(HEADER_RELEASED.to_owned(), b"true".to_vec())]);
             transaction.records.push(Outgoing {
                 topic: self.settings.topic.clone(),
                 partition: None,
@@ -784,6 +914,45 @@ impl<'a> Dispatch<'a> {
             transaction.records.push(tombstone);
         }
         Ok(())
+    }
+
+    /// Writes again, as they are, the waiting copies a tombstone of an older copy
+    /// follows, so that compaction keeps them.
+    fn add_rewrites(&mut self, fetched: &waiting::Fetched, transaction: &mut Transaction) {
+        let topic = &self.settings.delayed_topic;
+        self.rewrites.retain(|at| {
+            if fetched.gone.contains(at) {
+                tracing::warn!(
+                    partition = at.partition,
+                    offset = at.offset,
+                    "a delayed job was compacted away before it could be written again"
+                );
+                return false;
+            }
+            true
+        });
+        for at in &self.rewrites {
+            let Some(message) = fetched.found.get(at) else {
+                continue;
+            };
+            let headers = message
+                .headers()
+                .map(|headers| {
+                    headers
+                        .iter()
+                        .filter_map(|h| Some((h.key.to_owned(), h.value?.to_vec())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            transaction.records.push(Outgoing {
+                topic: topic.clone(),
+                partition: Some(at.partition),
+                key: message.key().map(<[u8]>::to_vec),
+                payload: message.payload().map(<[u8]>::to_vec),
+                headers,
+            });
+            transaction.rewritten.push(*at);
+        }
     }
 
     /// Publishes `records` in one transaction; returns how long it took. Every record's
@@ -805,8 +974,20 @@ impl<'a> Dispatch<'a> {
                 }
             }
             tokio::task::block_in_place(|| {
-                self.producer
-                    .commit_transaction(Timeout::After(TRANSACTION_TIMEOUT))
+                // librdkafka asks for a retriable failure (a timeout) to be committed again.
+                let mut tries = 1;
+                loop {
+                    match self
+                        .producer
+                        .commit_transaction(Timeout::After(TRANSACTION_TIMEOUT))
+                    {
+                        Err(KafkaError::Transaction(e)) if e.is_retriable() && tries < 3 => {
+                            tracing::warn!(error = %e, "committing again");
+                            tries += 1;
+                        }
+                        committed => return committed,
+                    }
+                }
             })
         }
         .await;
@@ -899,6 +1080,30 @@ impl Plans {
             .map(|(_, name)| name.clone())
             .collect()
     }
+}
+
+/// What the readers' correctness rests on: they commit nothing, report each
+/// partition's end, and see committed transactions only (never an aborted occurrence
+/// or tombstone).
+const READER_GUARDS: &[(&str, &str)] = &[
+    ("enable.auto.commit", "false"),
+    ("enable.partition.eof", "true"),
+    ("isolation.level", "read_committed"),
+];
+
+/// The worker's Kafka settings with `base`, the operator's `RDKAFKA_*` overrides, then
+/// `guards` on top: what the dispatcher's guarantees rest on, which no override may
+/// change.
+fn guarded_config(
+    settings: &WorkerSettings,
+    base: &[(&str, &str)],
+    guards: &[(&str, &str)],
+) -> ClientConfig {
+    let mut config = settings.kafka_config(base);
+    for (key, value) in guards {
+        config.set(*key, *value);
+    }
+    config
 }
 
 /// Assigns every partition of `topic` to `consumer` at `offset(partition)`; returns the

@@ -13,7 +13,7 @@ use rdkafka::util::Timeout;
 use serde::Serialize;
 
 use crate::catalog::{Catalog, CatalogError, Definition, Key, State};
-use crate::schedule::{self, rfc3339, InvalidSchedule, Schedule};
+use crate::schedule::{self, InvalidSchedule, Schedule};
 use mcp_jobs_worker::topic::Reader;
 
 #[derive(Debug, thiserror::Error)]
@@ -109,8 +109,14 @@ impl<'a> Schedules<'a> {
     /// time); with `prune`, deletes those the file does not name. Checks the whole file
     /// first and changes nothing if any of it is wrong.
     pub async fn apply(&self, file: &str, prune: bool) -> Result<Applied, ManageError> {
-        let schedules = schedule::parse_file(file, self.settings.runner.max_message_bytes)
-            .map_err(ManageError::Invalid)?;
+        // A job must fit the worker's limit, and the broker's record limit with room for
+        // the record's key and headers (RESULT_MAX_BYTES keeps that room).
+        let max_job_bytes = self
+            .settings
+            .runner
+            .max_message_bytes
+            .min(self.settings.result_max_bytes);
+        let schedules = schedule::parse_file(file, max_job_bytes).map_err(ManageError::Invalid)?;
         let catalog = self.catalog()?;
         let now = Utc::now();
         let mut applied = Applied::default();
@@ -218,7 +224,11 @@ impl<'a> Schedules<'a> {
         let now = Utc::now()
             .duration_trunc(chrono::Duration::milliseconds(1))
             .unwrap_or_else(|_| Utc::now());
-        let job_id = format!("{name}@{}", rfc3339(now));
+        // Always with milliseconds: a trigger never takes the jobID of an occurrence.
+        let job_id = format!(
+            "{name}@{}",
+            now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
         let job = schedule::occurrence_job(&schedule.spec.job, &job_id, now);
         Ok(publish::publish(self.settings, &job, Some(name)).await?)
     }

@@ -45,7 +45,9 @@ pub struct WaitingJobs {
 
 impl WaitingJobs {
     /// Takes in one record of the delayed topic: a job (its newest copy wins) or a
-    /// tombstone, which forgets the copy it names.
+    /// tombstone, which forgets the copy it names. Returns a newer copy of the job
+    /// that the tombstone follows: compaction would remove it, so it must be written
+    /// again.
     pub fn record(
         &mut self,
         job_id: &str,
@@ -53,22 +55,26 @@ impl WaitingJobs {
         due_ms: Option<i64>,
         tombstone_of: Option<i64>,
         is_tombstone: bool,
-    ) {
+    ) -> Option<Position> {
         let key = job_key(job_id);
         if is_tombstone {
             let sent = tombstone_of.unwrap_or(at.offset);
-            if let Some((_, position)) = self.by_id.get(&key) {
-                if position.partition == at.partition && position.offset <= sent {
-                    self.remove(key);
-                }
+            let (_, held) = *self.by_id.get(&key)?;
+            if held.partition != at.partition {
+                return None;
             }
-            return;
+            if held.offset <= sent {
+                self.remove(key);
+                return None;
+            }
+            return (held.offset < at.offset).then_some(held);
         }
         self.remove(key);
         // A record without a due time (not written by a worker) goes out at once.
         let due = due_ms.unwrap_or(0);
         self.by_id.insert(key, (due, at));
         self.by_due.insert((due, at));
+        None
     }
 
     /// Forgets `job_id` if its waiting copy is the one at `at` (it was sent).
@@ -89,6 +95,11 @@ impl WaitingJobs {
         if let Some((due, position)) = self.by_id.remove(&key) {
             self.by_due.remove(&(due, position));
         }
+    }
+
+    /// Whether the copy at `at` is still the one waiting for its job.
+    pub fn holds(&self, at: Position) -> bool {
+        self.by_due.iter().any(|(_, held)| *held == at)
     }
 
     pub fn len(&self) -> usize {
@@ -127,8 +138,8 @@ pub struct Fetched {
 }
 
 /// Reads the records at `positions` of `topic` with `consumer` (outside any group),
-/// every partition at once. A position neither found nor gone (its partition ended
-/// first) is for the caller to try again.
+/// every partition at once, for at most `timeout`. A position neither found nor gone
+/// (its partition ended first, or time ran out) is for the caller to try again.
 pub fn fetch(
     consumer: &BaseConsumer<Reader>,
     topic: &str,
@@ -144,25 +155,35 @@ pub fn fetch(
             .0
             .push(position.offset);
     }
+    let mut fetched = Fetched::default();
     let mut assignment = TopicPartitionList::new();
-    for (partition, (offsets, _)) in &mut wanted {
+    for (partition, (offsets, next)) in &mut wanted {
         offsets.sort_unstable();
         offsets.dedup();
-        assignment.add_partition_offset(topic, *partition, Offset::Offset(offsets[0]))?;
+        // Below the partition's start (deleted by retention or by hand): gone.
+        let (low, _) = consumer.fetch_watermarks(topic, *partition, Duration::from_secs(5))?;
+        while *next < offsets.len() && offsets[*next] < low {
+            fetched.gone.push(Position {
+                partition: *partition,
+                offset: offsets[*next],
+            });
+            *next += 1;
+        }
+        if let Some(&first) = offsets.get(*next) {
+            assignment.add_partition_offset(topic, *partition, Offset::Offset(first))?;
+        }
     }
+    wanted.retain(|_, (offsets, next)| *next < offsets.len());
     consumer.assign(&assignment)?;
-    let mut fetched = Fetched::default();
     let deadline = Instant::now() + timeout;
     let mut open = wanted.len();
     while open > 0 {
         if Instant::now() > deadline {
-            return Err(KafkaError::MessageConsumption(
-                rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
-            ));
+            break;
         }
         let (partition, offset, message) = match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => (message.partition(), message.offset(), Some(message)),
-            // The end of a partition: the rest of its offsets are gone.
+            // The end of a partition, before what is wanted there: not read this time.
             Some(Err(KafkaError::PartitionEOF(partition))) => (partition, 0, None),
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "reading delayed jobs back");
@@ -177,7 +198,6 @@ pub fn fetch(
             continue;
         }
         if message.is_none() {
-            // The partition's end: what is still wanted was not read this time.
             *next = offsets.len();
             open -= 1;
             continue;
@@ -198,12 +218,11 @@ pub fn fetch(
         match offsets.get(*next) {
             None => open -= 1,
             Some(&target) if target - offset > SEEK_GAP => {
-                consumer.seek(
-                    topic,
-                    partition,
-                    Offset::Offset(target),
-                    Duration::from_secs(5),
-                )?;
+                let seek = Offset::Offset(target);
+                if let Err(e) = consumer.seek(topic, partition, seek, Duration::from_secs(5)) {
+                    // Reading on gets there too, only slower.
+                    tracing::debug!(error = %e, partition, target, "seeking ahead");
+                }
             }
             Some(_) => {}
         }
@@ -228,8 +247,12 @@ mod tests {
         assert_eq!(waiting.len(), 2);
         assert_eq!(waiting.next_due(), Some(1_000));
         assert_eq!(waiting.due(2_500, 10), [(1_000, at(1, 1))]);
-        // The tombstone of a's first copy leaves the newer one waiting.
-        waiting.record("a", at(0, 9), None, Some(1), true);
+        // The tombstone of a's first copy leaves the newer one waiting, and says that
+        // it must be written again (compaction would remove it).
+        assert_eq!(
+            waiting.record("a", at(0, 9), None, Some(1), true),
+            Some(at(0, 5))
+        );
         assert_eq!(waiting.len(), 2);
         waiting.sent("b", at(1, 1));
         assert_eq!(waiting.due(10_000, 10), [(3_000, at(0, 5))]);

@@ -261,7 +261,12 @@ impl Worker {
                     let parsed = runner.parse(&delivery.payload);
                     if let Ok(job) = &parsed {
                         let due = job.scheduled_at.map(|at| at.with_timezone(&Utc));
-                        match due.map(|due| (due, Timing::of(due, Utc::now(), delay_min))) {
+                        let released = delivery
+                            .headers
+                            .iter()
+                            .any(|(name, _)| name == delayed::HEADER_RELEASED);
+                        let timing = |due| Timing::of(due, Utc::now(), delay_min, released);
+                        match due.map(|due| (due, timing(due))) {
                             Some((due, Timing::Later)) => {
                                 ran = true;
                                 let _ = events.send(JobEvent::Ran);

@@ -15,6 +15,9 @@ pub const HEADER_DUE_AT: &str = "mcp-jobs-due-at";
 pub const HEADER_ORIGINAL_KEY: &str = "mcp-jobs-original-key";
 /// Where the job was first consumed: `topic/partition/offset`.
 pub const HEADER_DELAYED_FROM: &str = "mcp-jobs-delayed-from";
+/// Set by the dispatcher on what it publishes when due (delayed jobs, occurrences): a
+/// worker whose clock runs behind never sends such a job back to wait again.
+pub const HEADER_RELEASED: &str = "mcp-jobs-released";
 /// Trace context headers carried over, so the run later continues the job's trace.
 pub const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
 
@@ -30,11 +33,15 @@ pub enum Timing {
 }
 
 impl Timing {
-    pub fn of(due: DateTime<Utc>, now: DateTime<Utc>, delay_min: Duration) -> Self {
+    /// `released`: the dispatcher found the job due by its own clock; this worker's
+    /// clock may run behind, so the job waits here at most `delay_min`, never again in
+    /// the delayed topic.
+    pub fn of(due: DateTime<Utc>, now: DateTime<Utc>, delay_min: Duration, released: bool) -> Self {
         match (due - now).to_std() {
             Err(_) => Self::Now,
             Ok(wait) if wait.is_zero() => Self::Now,
             Ok(wait) if wait <= delay_min => Self::Soon(wait),
+            Ok(_) if released => Self::Soon(delay_min),
             Ok(_) => Self::Later,
         }
     }
@@ -90,18 +97,15 @@ mod tests {
     fn timing() {
         let now = Utc::now();
         let min = Duration::from_secs(2);
+        let hour = chrono::Duration::hours(1);
+        assert_eq!(Timing::of(now - hour, now, min, false), Timing::Now);
+        assert_eq!(Timing::of(now, now, min, false), Timing::Now);
         assert_eq!(
-            Timing::of(now - chrono::Duration::hours(1), now, min),
-            Timing::Now
-        );
-        assert_eq!(Timing::of(now, now, min), Timing::Now);
-        assert_eq!(
-            Timing::of(now + chrono::Duration::milliseconds(1500), now, min),
+            Timing::of(now + chrono::Duration::milliseconds(1500), now, min, false),
             Timing::Soon(Duration::from_millis(1500))
         );
-        assert_eq!(
-            Timing::of(now + chrono::Duration::seconds(3), now, min),
-            Timing::Later
-        );
+        assert_eq!(Timing::of(now + hour, now, min, false), Timing::Later);
+        // Released by a dispatcher whose clock runs ahead: never back to the delayed topic.
+        assert_eq!(Timing::of(now + hour, now, min, true), Timing::Soon(min));
     }
 }
