@@ -835,6 +835,33 @@ pub fn start_dispatcher(
     Process::spawn("kafka-worker-scheduler", &mut command)
 }
 
+/// A `kafka-worker console` process for `topic` on `port`, with `env` (its keys,
+/// read-only mode); ready once `/health` on its metrics port answers.
+pub fn start_console(broker: &Broker, topic: &str, port: u16, env: &[(&str, &str)]) -> Process {
+    let metrics_port = free_port();
+    let (port, metrics) = (port.to_string(), metrics_port.to_string());
+    let mut all = vec![
+        ("CONSOLE_PORT", port.as_str()),
+        ("METRICS_PORT", metrics.as_str()),
+    ];
+    all.extend(env);
+    let mut command = worker_command(broker, topic, "console", &all);
+    command.arg("console");
+    let mut process = Process::spawn("kafka-worker-console", &mut command);
+    let health = format!("http://127.0.0.1:{metrics_port}/health");
+    wait_for("the console to start", Duration::from_secs(30), || {
+        assert!(
+            process.is_running(),
+            "the console exited: {}",
+            process.output()
+        );
+        reqwest::blocking::get(&health)
+            .ok()
+            .filter(|r| r.status().is_success())
+    });
+    process
+}
+
 /// Runs `kafka-worker <args>` against `topic` to its end: its exit status and output.
 pub fn worker_cli(broker: &Broker, topic: &str, args: &[&str]) -> std::process::Output {
     let mut command = worker_command(broker, topic, "cli", &[]);

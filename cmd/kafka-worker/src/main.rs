@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use mcp_jobs_console::api::Console;
+use mcp_jobs_console::config::ConsoleSettings;
 use mcp_jobs_console::dead_letters::{self, DeadLetters};
 use mcp_jobs_scheduler::manage::Schedules;
 use mcp_jobs_scheduler::{dispatcher, schedule::rfc3339};
@@ -36,6 +38,8 @@ enum Command {
         #[command(subcommand)]
         command: SchedulesCommand,
     },
+    /// Serve the console's JSON API on CONSOLE_PORT (needs CONSOLE_API_KEYS).
+    Console,
     /// Find and replay dead letters on KAFKA_DLQ_TOPIC.
     Dlq {
         #[command(subcommand)]
@@ -195,6 +199,15 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Schedules { command } => schedules(&settings, command).await?,
         Command::Dlq { command } => dlq(&settings, command).await?,
+        Command::Console => {
+            let console = ConsoleSettings::from_env().context("console configuration")?;
+            let (ready, shutdown) = serve_until_signal(&settings).await?;
+            ready.set_ready(true);
+            let port = console.port;
+            mcp_jobs_console::serve(Console::new(settings, &console), port, shutdown)
+                .await
+                .with_context(|| format!("serving the console on CONSOLE_PORT={port}"))?;
+        }
         Command::Publish {
             file,
             key,

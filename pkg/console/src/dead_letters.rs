@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_worker::replay::{is_carried, HEADER_REPLAY_OF};
-use mcp_jobs_worker::topic::{self, ReadError, Reader};
+use mcp_jobs_worker::topic::{self, ReadError};
 use mcp_jobs_worker::WorkerSettings;
-use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
@@ -158,14 +157,7 @@ impl<'a> DeadLetters<'a> {
     /// The dead letters matching `filter` in the slice a query reads, newest first, at
     /// most `limit`.
     pub fn find(&self, filter: &Filter, limit: usize) -> Result<Found, DeadLetterError> {
-        let consumer: BaseConsumer<Reader> = self
-            .settings
-            .kafka_config(&[
-                ("group.id", "kafka-worker-dlq"),
-                ("enable.auto.commit", "false"),
-                ("enable.partition.eof", "true"),
-            ])
-            .create_with_context(Reader)?;
+        let consumer = topic::reader(self.settings, "kafka-worker-dlq")?;
         let topic = &self.settings.dlq_topic;
         let starts = match filter.since {
             Some(since) => topic::offsets_at(&consumer, topic, since)?,

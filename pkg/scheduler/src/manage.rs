@@ -7,14 +7,13 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, Utc};
 use mcp_jobs_worker::publish::{self, PublishError, Published};
 use mcp_jobs_worker::WorkerSettings;
-use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use serde::Serialize;
 
 use crate::catalog::{Catalog, CatalogError, Definition, Key, State};
 use crate::schedule::{self, InvalidSchedule, Schedule};
-use mcp_jobs_worker::topic::Reader;
+use mcp_jobs_worker::topic;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManageError {
@@ -90,15 +89,7 @@ impl<'a> Schedules<'a> {
 
     /// Everything on the schedules topic now.
     pub fn catalog(&self) -> Result<Catalog, ManageError> {
-        let consumer: BaseConsumer<Reader> = self
-            .settings
-            .kafka_config(&[
-                ("group.id", "kafka-worker-schedules"),
-                ("enable.auto.commit", "false"),
-                ("enable.partition.eof", "true"),
-                ("isolation.level", "read_committed"),
-            ])
-            .create_with_context(Reader)?;
+        let consumer = topic::reader(self.settings, "kafka-worker-schedules")?;
         let topic = &self.settings.schedules_topic;
         Ok(tokio::task::block_in_place(|| {
             Catalog::load(&consumer, topic)

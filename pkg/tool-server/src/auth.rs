@@ -1,13 +1,12 @@
-//! The API-key gate. Keys are compared in constant time so response timing says
-//! nothing about how much of a guess was right. Browsers cannot set headers on a
-//! WebSocket, so `/ws/` routes also take the key as an `api_key` query parameter.
+//! The API-key gate ([`mcp_jobs_auth`]). Browsers cannot set headers on a WebSocket,
+//! so `/ws/` routes also take the key as an `api_key` query parameter.
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{header, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use subtle::ConstantTimeEq;
+use mcp_jobs_auth::{matching_key, presented_key};
 
 use crate::config::Auth;
 
@@ -20,27 +19,13 @@ pub async fn require_api_key(State(auth): State<Auth>, request: Request, next: N
             .or_else(|| websocket_query_key(request.uri()))
             .as_deref()
         {
-            Some(key) if matches_any(keys, key) => next.run(request).await,
+            Some(key) if matching_key(keys, key).is_some() => next.run(request).await,
             Some(_) => unauthorized("invalid API key"),
             None => unauthorized(
                 "missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
             ),
         },
     }
-}
-
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    if let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let (scheme, token) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
-    }
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
 }
 
 fn websocket_query_key(uri: &Uri) -> Option<String> {
@@ -52,14 +37,6 @@ fn websocket_query_key(uri: &Uri) -> Option<String> {
         .map(|(_, key)| key.into_owned())
 }
 
-/// Checks every key, without stopping at the first match, so the time taken does not
-/// depend on which key (if any) matched.
-fn matches_any(keys: &[String], presented: &str) -> bool {
-    keys.iter().fold(false, |found, key| {
-        found | bool::from(key.as_bytes().ct_eq(presented.as_bytes()))
-    })
-}
-
 fn unauthorized(reason: &str) -> Response {
     (
         StatusCode::UNAUTHORIZED,
@@ -67,30 +44,4 @@ fn unauthorized(reason: &str) -> Response {
         Json(serde_json::json!({ "error": reason })),
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_from_either_header() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, "Bearer abc".parse().expect("header"));
-        assert_eq!(presented_key(&headers), Some("abc"));
-        let mut headers = HeaderMap::new();
-        headers.insert("x-api-key", "xyz".parse().expect("header"));
-        assert_eq!(presented_key(&headers), Some("xyz"));
-        let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, "Basic abc".parse().expect("header"));
-        assert_eq!(presented_key(&headers), None);
-    }
-
-    #[test]
-    fn matching_is_exact() {
-        let keys = vec!["secret-one".to_owned(), "secret-two".to_owned()];
-        assert!(matches_any(&keys, "secret-two"));
-        assert!(!matches_any(&keys, "secret"));
-        assert!(!matches_any(&keys, "secret-one "));
-    }
 }

@@ -12,6 +12,8 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use crate::config::WorkerSettings;
+
 /// The context of consumers that read to the end of partitions: they ask to hear of
 /// each end, which librdkafka also reports as a client error; that is not worth a log
 /// line.
@@ -38,6 +40,19 @@ pub enum ReadError {
     Timeout { topic: String, waited: Duration },
     #[error("the topic {0} does not exist: create it with `kafka-worker create-topics`")]
     NoTopic(String),
+}
+
+/// A consumer for [`read_range`]: outside any group (`group` only names it to the
+/// broker), committing nothing, seeing committed records only.
+pub fn reader(settings: &WorkerSettings, group: &str) -> Result<BaseConsumer<Reader>, KafkaError> {
+    settings
+        .kafka_config(&[
+            ("group.id", group),
+            ("enable.auto.commit", "false"),
+            ("enable.partition.eof", "true"),
+            ("isolation.level", "read_committed"),
+        ])
+        .create_with_context(Reader)
 }
 
 /// How long a read may go without hearing from the broker.

@@ -1,0 +1,211 @@
+//! The console's JSON API, under `/api`, for scripts: the same data and actions as
+//! the command line. Every request needs one of `CONSOLE_API_KEYS`; with
+//! `CONSOLE_READ_ONLY=true` every action is refused (403). Actions are logged with
+//! who (the key's place in `CONSOLE_API_KEYS`, never the key), what and how many.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use chrono::{DateTime, Utc};
+use mcp_jobs_auth::{matching_key, presented_key};
+use mcp_jobs_worker::WorkerSettings;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::ConsoleSettings;
+use crate::dead_letters::{DeadLetters, Filter};
+use crate::jobs;
+
+/// The most dead letters one listing returns.
+const MAX_LIMIT: usize = 1_000;
+
+/// What the console serves from.
+pub struct Console {
+    pub settings: WorkerSettings,
+    /// `CONSOLE_API_KEYS`: at least one.
+    pub api_keys: Vec<String>,
+    /// `CONSOLE_READ_ONLY`: refuse every action.
+    pub read_only: bool,
+}
+
+impl Console {
+    pub fn new(settings: WorkerSettings, console: &ConsoleSettings) -> Self {
+        Self {
+            settings,
+            api_keys: console.api_keys.clone(),
+            read_only: console.read_only,
+        }
+    }
+}
+
+/// Who made a request: which key, by its place in `CONSOLE_API_KEYS`.
+#[derive(Clone)]
+struct Caller(String);
+
+pub fn router(console: Arc<Console>) -> Router {
+    Router::new()
+        .route("/api/jobs/{job_id}", get(job))
+        .route("/api/dlq", get(dead_letters))
+        .route("/api/dlq/replay", post(replay))
+        .layer(middleware::from_fn_with_state(console.clone(), require_key))
+        .with_state(console)
+}
+
+async fn require_key(
+    State(console): State<Arc<Console>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(presented) = presented_key(request.headers()) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+        );
+    };
+    match matching_key(&console.api_keys, presented) {
+        Some(index) => {
+            request
+                .extensions_mut()
+                .insert(Caller(format!("key #{}", index + 1)));
+            next.run(request).await
+        }
+        None => error(StatusCode::UNAUTHORIZED, "invalid API key"),
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    let mut response = (status, Json(json!({ "error": message }))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct JobQuery {
+    since: Option<DateTime<Utc>>,
+}
+
+/// `GET /api/jobs/{jobID}`: every outcome record of the job.
+async fn job(
+    State(console): State<Arc<Console>>,
+    Path(job_id): Path<String>,
+    Query(query): Query<JobQuery>,
+) -> Response {
+    let found = blocking(move || jobs::outcomes(&console.settings, &job_id, query.since)).await;
+    match found {
+        Ok(found) => Json(found).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct DeadLetterQuery {
+    kind: Option<String>,
+    #[serde(rename = "jobID")]
+    job_id: Option<String>,
+    since: Option<DateTime<Utc>>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/dlq?kind=&jobID=&since=&limit=`: the newest matching dead letters.
+async fn dead_letters(
+    State(console): State<Arc<Console>>,
+    Query(query): Query<DeadLetterQuery>,
+) -> Response {
+    let filter = Filter {
+        kind: query.kind,
+        job_id: query.job_id,
+        since: query.since,
+    };
+    let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
+    let found = blocking(move || DeadLetters::new(&console.settings).find(&filter, limit)).await;
+    match found {
+        Ok(found) => Json(found).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReplayRequest {
+    #[serde(rename = "jobID")]
+    job_id: Option<String>,
+    kind: Option<String>,
+    since: Option<DateTime<Utc>>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /api/dlq/replay`: a job's newest dead letter (`{"jobID": …}`), or every one
+/// of a kind (`{"kind": …, "since": …}`); answers how many were replayed.
+async fn replay(
+    State(console): State<Arc<Console>>,
+    Extension(Caller(caller)): Extension<Caller>,
+    Json(request): Json<ReplayRequest>,
+) -> Response {
+    if console.read_only {
+        return error(
+            StatusCode::FORBIDDEN,
+            "the console is read-only (CONSOLE_READ_ONLY=true)",
+        );
+    }
+    let limit = match (&request.job_id, &request.kind) {
+        (Some(_), _) => 1,
+        (None, Some(_)) => usize::MAX,
+        (None, None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "say which dead letters: jobID, or kind",
+            )
+        }
+    };
+    let filter = Filter {
+        kind: request.kind.clone(),
+        job_id: request.job_id.clone(),
+        since: request.since,
+    };
+    let reader = console.clone();
+    let found =
+        match blocking(move || DeadLetters::new(&reader.settings).find(&filter, limit)).await {
+            Ok(found) => found,
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e),
+        };
+    let replayed = match DeadLetters::new(&console.settings)
+        .replay(&found.dead_letters, request.dry_run)
+        .await
+    {
+        Ok(replayed) => replayed,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    tracing::info!(
+        who = %caller, action = "dlq replay", dry_run = request.dry_run, kind = ?request.kind,
+        job_id = ?request.job_id, since = ?request.since, replayed = replayed.replayed.len(),
+        refused = replayed.refused.len(), "console action"
+    );
+    Json(json!({
+        "replayed": replayed.replayed.len(),
+        "deadLetters": replayed.replayed,
+        "refused": replayed.refused,
+        "dryRun": request.dry_run,
+    }))
+    .into_response()
+}
+
+/// Runs a blocking read off the async workers; its error as text.
+async fn blocking<T: Send + 'static, E: std::fmt::Display>(
+    read: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(move || read().map_err(|e| e.to_string())).await {
+        Ok(result) => result,
+        Err(e) => Err(format!("the read stopped: {e}")),
+    }
+}
