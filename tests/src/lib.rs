@@ -871,6 +871,18 @@ pub fn worker_cli(broker: &Broker, topic: &str, args: &[&str]) -> std::process::
         .unwrap_or_else(|e| panic!("kafka-worker {args:?}: {e}"))
 }
 
+/// `kafka-worker <args>` against `topic`, which must succeed: its stdout.
+pub fn worker_cli_ok(broker: &Broker, topic: &str, args: &[&str]) -> String {
+    let output = worker_cli(broker, topic, args);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "kafka-worker {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 /// A `kafka-worker` command for `topic` and `group` with the tests' settings and `env`.
 fn worker_command(broker: &Broker, topic: &str, group: &str, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(bin("kafka-worker"));

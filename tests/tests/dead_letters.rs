@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    enqueue, fixture, fixture_job, outcomes_of, start_worker, wait_for, worker_cli, Broker,
-    McpServer, Record,
+    enqueue, fixture, fixture_job, outcomes_of, start_worker, wait_for, worker_cli, worker_cli_ok,
+    Broker, McpServer, Record,
 };
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -15,21 +15,10 @@ use serde_json::{json, Value};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-fn cli(broker: &Broker, topic: &str, args: &[&str]) -> String {
-    let output = worker_cli(broker, topic, args);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "kafka-worker {args:?} failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
 fn list(broker: &Broker, topic: &str, args: &[&str]) -> Vec<Value> {
     let mut all = vec!["dlq", "list", "--json"];
     all.extend(args);
-    let found: Value = serde_json::from_str(&cli(broker, topic, &all)).expect("json");
+    let found: Value = serde_json::from_str(&worker_cli_ok(broker, topic, &all)).expect("json");
     found["deadLetters"].as_array().cloned().unwrap_or_default()
 }
 
@@ -110,7 +99,7 @@ fn dead_letters_are_listed_and_replayed_with_their_key_and_headers() {
         .to_owned();
     assert_eq!(refused[0]["jobID"], "needs-time");
     assert_eq!(refused[0]["sourceTopic"], topic.as_str());
-    let table = cli(&broker, &topic, &["dlq", "list", "--kind", "refused"]);
+    let table = worker_cli_ok(&broker, &topic, &["dlq", "list", "--kind", "refused"]);
     assert!(
         table.starts_with("AT")
             && table.contains("needs-time")
@@ -122,7 +111,7 @@ fn dead_letters_are_listed_and_replayed_with_their_key_and_headers() {
     drop(server);
     let _server = McpServer::start_on(port, &[]);
     let jobs_before = broker.read_all(&topic).len();
-    let dry = cli(
+    let dry = worker_cli_ok(
         &broker,
         &topic,
         &["dlq", "replay", "--job-id", "needs-time", "--dry-run"],
@@ -137,7 +126,7 @@ fn dead_letters_are_listed_and_replayed_with_their_key_and_headers() {
         "a dry run sent something"
     );
 
-    let replayed = cli(
+    let replayed = worker_cli_ok(
         &broker,
         &topic,
         &["dlq", "replay", "--job-id", "needs-time"],
@@ -162,7 +151,7 @@ fn dead_letters_are_listed_and_replayed_with_their_key_and_headers() {
     assert_eq!(replay.payload, needs_time);
 
     // Every dead letter of a kind; a job that fails again is dead-lettered again, as a replay.
-    let by_kind = cli(
+    let by_kind = worker_cli_ok(
         &broker,
         &topic,
         &["dlq", "replay", "--kind", "tool_error", "--since", "1h"],

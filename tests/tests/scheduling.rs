@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use mcp_jobs_e2e::{
     fixture, free_port, outcomes_of, sample, scrape, start_dispatcher, start_worker, wait_for,
-    worker_cli, Broker, McpServer, Process, Record,
+    worker_cli, worker_cli_ok, Broker, McpServer, Process, Record,
 };
 use serde_json::{json, Value};
 
@@ -45,20 +45,8 @@ fn schedules_file(
     file
 }
 
-/// `kafka-worker <args>`, which must succeed; its stdout.
-fn cli(broker: &Broker, topic: &str, args: &[&str]) -> String {
-    let output = worker_cli(broker, topic, args);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "kafka-worker {args:?} failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
 fn apply(broker: &Broker, topic: &str, file: &tempfile::NamedTempFile) -> String {
-    cli(
+    worker_cli_ok(
         broker,
         topic,
         &[
@@ -225,7 +213,7 @@ fn a_delayed_job_waits_in_the_delayed_topic_without_holding_its_partition() {
     let file = tempfile::NamedTempFile::new().expect("temp file");
     std::fs::write(file.path(), job("later")).expect("job file");
     let published_at = Utc::now();
-    cli(
+    worker_cli_ok(
         &broker,
         &topic,
         &[
@@ -423,11 +411,16 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
     );
     assert!(overlapped >= 2.0, "skipped for overlap: {overlapped}");
 
-    assert!(cli(&broker, &topic, &["schedules", "pause", "slow"]).contains("slow paused"));
+    assert!(
+        worker_cli_ok(&broker, &topic, &["schedules", "pause", "slow"]).contains("slow paused")
+    );
     let paused_at = Utc::now();
-    let listed: Value =
-        serde_json::from_str(&cli(&broker, &topic, &["schedules", "list", "--json"]))
-            .expect("json");
+    let listed: Value = serde_json::from_str(&worker_cli_ok(
+        &broker,
+        &topic,
+        &["schedules", "list", "--json"],
+    ))
+    .expect("json");
     assert_eq!(listed[0]["paused"], true, "{listed:#}");
     std::thread::sleep(Duration::from_secs(8));
     let fired = occurrences(&broker, &topic, "slow");
@@ -439,7 +432,9 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
         fired.iter().map(|(id, _)| id).collect::<Vec<_>>()
     );
 
-    assert!(cli(&broker, &topic, &["schedules", "resume", "slow"]).contains("slow resumed"));
+    assert!(
+        worker_cli_ok(&broker, &topic, &["schedules", "resume", "slow"]).contains("slow resumed")
+    );
     let resumed_at = Utc::now();
     wait_for("an occurrence after resume", MINUTE, || {
         occurrences(&broker, &topic, "slow")
@@ -447,13 +442,13 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
             .any(|(id, _)| nominal(id) > resumed_at)
             .then_some(())
     });
-    let table = cli(&broker, &topic, &["schedules", "list"]);
+    let table = worker_cli_ok(&broker, &topic, &["schedules", "list"]);
     assert!(
         table.starts_with("NAME") && table.contains("slow") && table.contains("active"),
         "{table}"
     );
 
-    let triggered = cli(&broker, &topic, &["schedules", "trigger", "slow"]);
+    let triggered = worker_cli_ok(&broker, &topic, &["schedules", "trigger", "slow"]);
     let trigger_id = triggered
         .split_whitespace()
         .find(|w| w.starts_with("slow@"))
@@ -466,7 +461,9 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
             .then_some(())
     });
 
-    assert!(cli(&broker, &topic, &["schedules", "delete", "slow"]).contains("deleted slow"));
+    assert!(
+        worker_cli_ok(&broker, &topic, &["schedules", "delete", "slow"]).contains("deleted slow")
+    );
     let deleted_at = Instant::now();
     let count_after_delete = |broker: &Broker| occurrences(broker, &topic, "slow").len();
     let before = count_after_delete(&broker);
@@ -475,9 +472,12 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
         count_after_delete(&broker) <= before + 1,
         "fired after delete"
     );
-    let listed: Value =
-        serde_json::from_str(&cli(&broker, &topic, &["schedules", "list", "--json"]))
-            .expect("json");
+    let listed: Value = serde_json::from_str(&worker_cli_ok(
+        &broker,
+        &topic,
+        &["schedules", "list", "--json"],
+    ))
+    .expect("json");
     assert_eq!(listed, json!([]));
     let unknown = worker_cli(&broker, &topic, &["schedules", "pause", "slow"]);
     assert!(!unknown.status.success());
@@ -510,9 +510,12 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
     ] {
         assert!(stderr.contains(field), "{field} is not named: {stderr}");
     }
-    let listed: Value =
-        serde_json::from_str(&cli(&broker, &topic, &["schedules", "list", "--json"]))
-            .expect("json");
+    let listed: Value = serde_json::from_str(&worker_cli_ok(
+        &broker,
+        &topic,
+        &["schedules", "list", "--json"],
+    ))
+    .expect("json");
     assert_eq!(listed, json!([]), "a bad file changed something");
     dispatcher.terminate(MINUTE);
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use mcp_jobs_worker::replay::{is_carried, HEADER_REPLAY_OF};
 use mcp_jobs_worker::topic::{self, ReadError};
+use mcp_jobs_worker::trace_headers;
 use mcp_jobs_worker::WorkerSettings;
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -90,16 +91,10 @@ impl DeadLetter {
                 .and_then(|h| h.value)
                 .map(|v| String::from_utf8_lossy(v).into_owned())
         };
-        let own_headers = message
-            .headers()
-            .map(|headers| {
-                headers
-                    .iter()
-                    .filter(|h| is_carried(h.key))
-                    .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let own_headers = trace_headers::all_of(message.headers())
+            .into_iter()
+            .filter(|(name, _)| is_carried(name))
+            .collect();
         Self {
             job_id: header("mcp-jobs-job-id"),
             kind: header("mcp-jobs-error-kind").unwrap_or_else(|| "unknown".into()),

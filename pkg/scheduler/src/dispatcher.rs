@@ -25,10 +25,11 @@ use chrono::{DateTime, Utc};
 use mcp_jobs_telemetry::propagation;
 use mcp_jobs_worker::delayed::{self, HEADER_ORIGINAL_KEY, HEADER_RELEASED, TRACE_HEADERS};
 use mcp_jobs_worker::health::Readiness;
+use mcp_jobs_worker::trace_headers;
 use mcp_jobs_worker::WorkerSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
@@ -893,17 +894,11 @@ impl<'a> Dispatch<'a> {
                 transaction.records.push(tombstone);
                 continue;
             }
-            let headers = message
-                .headers()
-                .map(|headers| {
-                    headers
-                        .iter()
-                        .filter(|h| TRACE_HEADERS.contains(&h.key))
-                        .filter_map(|h| Some((h.key.to_owned(), h.value?.to_vec())))
-                        .chain([(HEADER_RELEASED.to_owned(), b"true".to_vec())])
-                        .collect()
-                })
-                .unwrap_or_else(|| vec![(HEADER_RELEASED.to_owned(), b"true".to_vec())]);
+            let headers = trace_headers::all_of(message.headers())
+                .into_iter()
+                .filter(|(name, _)| TRACE_HEADERS.contains(&name.as_str()))
+                .chain([(HEADER_RELEASED.to_owned(), b"true".to_vec())])
+                .collect();
             transaction.records.push(Outgoing {
                 topic: self.settings.topic.clone(),
                 partition: None,
@@ -935,21 +930,12 @@ impl<'a> Dispatch<'a> {
             let Some(message) = fetched.found.get(at) else {
                 continue;
             };
-            let headers = message
-                .headers()
-                .map(|headers| {
-                    headers
-                        .iter()
-                        .filter_map(|h| Some((h.key.to_owned(), h.value?.to_vec())))
-                        .collect()
-                })
-                .unwrap_or_default();
             transaction.records.push(Outgoing {
                 topic: topic.clone(),
                 partition: Some(at.partition),
                 key: message.key().map(<[u8]>::to_vec),
                 payload: message.payload().map(<[u8]>::to_vec),
-                headers,
+                headers: trace_headers::all_of(message.headers()),
             });
             transaction.rewritten.push(*at);
         }

@@ -12,8 +12,8 @@ pub fn context_of(headers: Option<&BorrowedHeaders>) -> Context {
         .unwrap_or_default()
 }
 
-/// Every header of a received record, as names and bytes.
-pub fn all_of(headers: Option<&BorrowedHeaders>) -> Vec<(String, Vec<u8>)> {
+/// Every header of a record, as names and bytes.
+pub fn all_of(headers: Option<&impl Headers>) -> Vec<(String, Vec<u8>)> {
     headers
         .map(|headers| {
             headers
