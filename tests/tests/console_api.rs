@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    fixture_job, free_port, start_console, start_worker, wait_for, worker_cli, Broker, McpServer,
+    enqueue, fixture_job, free_port, start_console, start_worker, wait_for, worker_cli, Broker,
+    McpServer,
 };
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -144,4 +147,133 @@ fn the_api_finds_jobs_and_dead_letters_and_replays_behind_keys_and_read_only_mod
     let keyless = worker_cli(&broker, &topic, &["console"]);
     assert!(!keyless.status.success());
     assert!(String::from_utf8_lossy(&keyless.stderr).contains("CONSOLE_API_KEYS is not set"));
+}
+
+/// 10,000 outcome records and 1,000 dead letters: the latest outcomes paged 100 at a
+/// time give each record exactly once, newest first; the dead-letter filters count
+/// exactly. Each page's time is printed (`-- --nocapture`), not asserted.
+#[test]
+fn pages_and_filters_over_ten_thousand_records() {
+    let broker = Broker::start();
+    let topic = broker.name("console-pages");
+    broker.create_job_topics(&topic, 3);
+    let results = format!("{topic}.results");
+    let producer: BaseProducer = broker
+        .client_config()
+        .set("linger.ms", "20")
+        .create()
+        .expect("producer");
+    let started = chrono::Utc::now() - chrono::Duration::seconds(30);
+    for i in 0..10_000 {
+        let id = format!("job-{i:05}");
+        let record = json!({"jobID": id, "status": "succeeded", "attempts": 1, "finishedAt": "2026-12-02T00:00:00Z"});
+        let payload = serde_json::to_vec(&record).expect("json");
+        // Timestamps increase with i, so "newest first" is job-09999 down to job-00000.
+        let at = (started + chrono::Duration::milliseconds(i)).timestamp_millis();
+        enqueue(
+            &producer,
+            BaseRecord::to(&results)
+                .key(id.as_str())
+                .payload(payload.as_slice())
+                .timestamp(at),
+        )
+        .expect("enqueue");
+    }
+    let dlq = format!("{topic}.dlq");
+    for i in 0..1_000 {
+        let id = format!("dead-{i:04}");
+        let kind = if i % 2 == 0 { "tool_error" } else { "refused" };
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "mcp-jobs-error-kind",
+                value: Some(kind),
+            })
+            .insert(Header {
+                key: "mcp-jobs-job-id",
+                value: Some(id.as_str()),
+            })
+            .insert(Header {
+                key: "mcp-jobs-source-topic",
+                value: Some(topic.as_str()),
+            });
+        let at = (started + chrono::Duration::milliseconds(i * 10)).timestamp_millis();
+        enqueue(
+            &producer,
+            BaseRecord::to(&dlq)
+                .key(id.as_str())
+                .payload(b"{}".as_slice())
+                .headers(headers)
+                .timestamp(at),
+        )
+        .expect("enqueue");
+    }
+    producer.flush(MINUTE).expect("flush");
+
+    let port = free_port();
+    let _console = start_console(&broker, &topic, port, &[("CONSOLE_API_KEYS", "key")]);
+    let client = Client::new();
+    let mut seen = Vec::new();
+    let mut before: Option<String> = None;
+    let mut took = Vec::new();
+    loop {
+        let mut url = format!("http://127.0.0.1:{port}/api/outcomes?limit=100");
+        if let Some(cursor) = &before {
+            url.push_str(&format!("&before={cursor}"));
+        }
+        let asked = std::time::Instant::now();
+        let (status, page) = get(&client, &url, Some("key"));
+        took.push(asked.elapsed());
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(
+            page["scanned"].as_u64().is_some_and(|n| n <= 300),
+            "{}",
+            page["scanned"]
+        );
+        let ids = page["outcomes"]
+            .as_array()
+            .expect("outcomes")
+            .iter()
+            .map(|o| o["jobID"].as_str().expect("jobID").to_owned());
+        seen.extend(ids);
+        match page["next"].as_str() {
+            Some(next) => before = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(took.len() <= 200, "paging does not end");
+    }
+    let expected: Vec<String> = (0..10_000).rev().map(|i| format!("job-{i:05}")).collect();
+    assert_eq!(seen.len(), expected.len());
+    assert_eq!(seen, expected, "every record once, newest first");
+    took.sort();
+    eprintln!(
+        "{} pages of 100 over 10,000 outcome records: p50 {:?}, p99 {:?}, max {:?}",
+        took.len(),
+        took[took.len() / 2],
+        took[took.len() * 99 / 100],
+        took[took.len() - 1]
+    );
+
+    let dlq_url = |query: &str| format!("http://127.0.0.1:{port}/api/dlq?{query}");
+    let (_, refused) = get(&client, &dlq_url("kind=refused&limit=1000"), Some("key"));
+    assert_eq!(refused["matched"], 500, "{}", refused["matched"]);
+    assert!(refused["deadLetters"]
+        .as_array()
+        .is_some_and(|d| d.len() == 500 && d.iter().all(|l| l["kind"] == "refused")));
+    let since = (started + chrono::Duration::milliseconds(9_000))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (_, recent) = get(
+        &client,
+        &dlq_url(&format!("kind=tool_error&since={since}&limit=10")),
+        Some("key"),
+    );
+    assert_eq!(
+        recent["matched"], 50,
+        "dead letters 900–998 of tool_error: {}",
+        recent["matched"]
+    );
+    assert_eq!(
+        recent["deadLetters"][0]["jobID"], "dead-0998",
+        "newest first"
+    );
+    assert_eq!(recent["deadLetters"].as_array().map(Vec::len), Some(10));
 }

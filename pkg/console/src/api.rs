@@ -49,6 +49,7 @@ struct Caller(String);
 
 pub fn router(console: Arc<Console>) -> Router {
     Router::new()
+        .route("/api/outcomes", get(latest_outcomes))
         .route("/api/jobs/{job_id}", get(job))
         .route("/api/dlq", get(dead_letters))
         .route("/api/dlq/replay", post(replay))
@@ -103,6 +104,36 @@ async fn job(
     let found = blocking(move || jobs::outcomes(&console.settings, &job_id, query.since)).await;
     match found {
         Ok(found) => Json(found).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    limit: Option<usize>,
+    before: Option<String>,
+}
+
+/// `GET /api/outcomes?limit=&before=`: the latest outcome records, newest first, a page
+/// at a time (`next` is the `before` of the following page).
+async fn latest_outcomes(
+    State(console): State<Arc<Console>>,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let before = match query.before.as_deref().map(jobs::parse_cursor) {
+        Some(None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "before: not a cursor this API gave (partition:offset,…)",
+            )
+        }
+        Some(Some(cursor)) => Some(cursor),
+        None => None,
+    };
+    let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
+    let page = blocking(move || jobs::latest(&console.settings, limit, before.as_ref())).await;
+    match page {
+        Ok(page) => Json(page).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
     }
 }

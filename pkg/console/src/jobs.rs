@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use mcp_jobs_worker::topic::{self, ReadError};
 use mcp_jobs_worker::WorkerSettings;
+use rdkafka::consumer::Consumer;
 use rdkafka::Message;
 use serde::Serialize;
 use serde_json::Value;
@@ -53,4 +54,114 @@ pub fn outcomes(
         outcomes,
         scanned,
     })
+}
+
+/// Where a page of the latest outcomes ends: for each partition, the offset below
+/// which the next page reads. Written `0:1200,1:1185` in the API.
+pub type Cursor = std::collections::BTreeMap<i32, i64>;
+
+/// A page of the latest outcome records.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page {
+    /// Newest first.
+    pub outcomes: Vec<Value>,
+    /// The cursor of the next (older) page; absent on the last.
+    pub next: Option<String>,
+    /// Records read to answer: at most `limit` per partition.
+    pub scanned: usize,
+}
+
+/// The `limit` newest outcome records older than `before` (the newest of all without
+/// it): each partition's `limit` records below its cursor are read, and merged newest
+/// first, each partition in its own order, so that the next page starts where this
+/// one stopped.
+pub fn latest(
+    settings: &WorkerSettings,
+    limit: usize,
+    before: Option<&Cursor>,
+) -> Result<Page, ReadError> {
+    let consumer = topic::reader(settings, "kafka-worker-console")?;
+    let results = &settings.results_topic;
+    let limit = limit.max(1);
+    let mut ends = Cursor::new();
+    let mut lows = Cursor::new();
+    for partition in 0..topic::partition_count(&consumer, results)? {
+        let (low, high) =
+            consumer.fetch_watermarks(results, partition, std::time::Duration::from_secs(10))?;
+        let end = before
+            .and_then(|c| c.get(&partition).copied())
+            .unwrap_or(high);
+        ends.insert(partition, end.min(high));
+        lows.insert(partition, low);
+    }
+    let span = i64::try_from(limit).unwrap_or(i64::MAX);
+    let starts: Vec<(i32, rdkafka::Offset)> = ends
+        .iter()
+        .filter(|(partition, end)| **end > lows[*partition])
+        .map(|(partition, end)| {
+            let start = lows[partition].max(end.saturating_sub(span));
+            (*partition, rdkafka::Offset::Offset(start))
+        })
+        .collect();
+    // Per partition, newest last: (offset, timestamp, record).
+    let mut read: std::collections::BTreeMap<i32, Vec<(i64, i64, Value)>> = Default::default();
+    let scanned = topic::read_range(&consumer, results, &starts, limit, |m| {
+        if m.offset() < ends[&m.partition()] {
+            let payload = m.payload().unwrap_or_default();
+            let record = serde_json::from_slice(payload)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into()));
+            let at = m.timestamp().to_millis().unwrap_or(0);
+            read.entry(m.partition())
+                .or_default()
+                .push((m.offset(), at, record));
+        }
+    })?;
+    let mut outcomes = Vec::with_capacity(limit);
+    while outcomes.len() < limit {
+        let newest = read
+            .iter()
+            .filter_map(|(partition, records)| Some((*partition, records.last()?.1)))
+            .max_by_key(|(_, at)| *at);
+        let Some((partition, _)) = newest else { break };
+        let Some((offset, _, record)) = read.get_mut(&partition).and_then(Vec::pop) else {
+            break;
+        };
+        ends.insert(partition, offset);
+        outcomes.push(record);
+    }
+    let more = ends.iter().any(|(partition, end)| *end > lows[partition]);
+    Ok(Page {
+        outcomes,
+        next: more.then(|| {
+            ends.iter()
+                .map(|(partition, end)| format!("{partition}:{end}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        }),
+        scanned,
+    })
+}
+
+/// Reads a cursor written by [`latest`].
+pub fn parse_cursor(text: &str) -> Option<Cursor> {
+    text.split(',')
+        .map(|pair| {
+            let (partition, offset) = pair.split_once(':')?;
+            Some((partition.trim().parse().ok()?, offset.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_read_back() {
+        let cursor = parse_cursor("0:1200, 1:1185,2:0").expect("a cursor");
+        assert_eq!(cursor, Cursor::from([(0, 1200), (1, 1185), (2, 0)]));
+        assert_eq!(parse_cursor("0:12,x"), None);
+        assert_eq!(parse_cursor("0-12"), None);
+    }
 }
