@@ -109,12 +109,6 @@ pub struct Catalog {
     pub states: BTreeMap<String, State>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CatalogError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-}
-
 impl Catalog {
     /// Applies one record of the topic; returns what it changed, if anything.
     pub fn apply(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) -> Option<Change> {
@@ -166,7 +160,7 @@ impl Catalog {
 
     /// Reads the whole topic (committed records only) with `consumer`, which is
     /// assigned nothing yet.
-    pub fn load(consumer: &BaseConsumer<Reader>, topic: &str) -> Result<Self, CatalogError> {
+    pub fn load(consumer: &BaseConsumer<Reader>, topic: &str) -> Result<Self, ReadError> {
         let mut catalog = Self::default();
         let starts = topic::from_beginning(consumer, topic)?;
         topic::read_range(consumer, topic, &starts, usize::MAX, |message| {

@@ -11,7 +11,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use serde::Serialize;
 
-use crate::catalog::{Catalog, CatalogError, Definition, Key, State};
+use crate::catalog::{Catalog, Definition, Key, State};
 use crate::schedule::{self, InvalidSchedule, Schedule};
 use mcp_jobs_worker::topic;
 
@@ -27,7 +27,7 @@ pub enum ManageError {
         error: InvalidSchedule,
     },
     #[error(transparent)]
-    Catalog(#[from] CatalogError),
+    Read(#[from] mcp_jobs_worker::topic::ReadError),
     #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("publishing the triggered job: {0}")]
