@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what running and testing mcp-jobs needs beyond the Rust, Java and Maven
 # toolchains: Apache Kafka's jars (scripts/kafka.sh), the real stdio MCP server
-# mcp-server-time, the official Python MCP SDK, the npm packages of tests/node,
-# redis-server and a C compiler.
+# mcp-server-time, the official Python MCP SDK, the npm packages of tests/node (and
+# Debian's chromium for them to drive), redis-server and a C compiler.
 # Idempotent: already-installed packages are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +38,12 @@ apt_install() {
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "installing redis-server" >&2
   apt_install redis-server
+fi
+# The console's browser tests drive Debian's chromium with playwright-core (tests/node),
+# which downloads no browser of its own.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing chromium" >&2
+  apt_install chromium
 fi
 # The policy tests build a small shared object to try LD_PRELOAD with.
 command -v cc >/dev/null 2>&1 || { echo "installing gcc" >&2; apt_install gcc; }

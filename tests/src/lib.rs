@@ -848,7 +848,8 @@ pub fn start_console(broker: &Broker, topic: &str, port: u16, env: &[(&str, &str
     let mut command = worker_command(broker, topic, "console", &all);
     command.arg("console");
     let mut process = Process::spawn("kafka-worker-console", &mut command);
-    let health = format!("http://127.0.0.1:{metrics_port}/health");
+    // The login form: served once the console's own port is bound.
+    let health = format!("http://127.0.0.1:{port}/login");
     wait_for("the console to start", Duration::from_secs(30), || {
         assert!(
             process.is_running(),

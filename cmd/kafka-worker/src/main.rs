@@ -38,7 +38,7 @@ enum Command {
         #[command(subcommand)]
         command: SchedulesCommand,
     },
-    /// Serve the console's JSON API on CONSOLE_PORT (needs CONSOLE_API_KEYS).
+    /// Serve the console (web pages and the JSON API) on CONSOLE_PORT (needs CONSOLE_API_KEYS).
     Console,
     /// Find and replay dead letters on KAFKA_DLQ_TOPIC.
     Dlq {
@@ -204,9 +204,13 @@ async fn main() -> anyhow::Result<()> {
             let (ready, shutdown) = serve_until_signal(&settings).await?;
             ready.set_ready(true);
             let port = console.port;
-            mcp_jobs_console::serve(Console::new(settings, &console), port, shutdown)
-                .await
-                .with_context(|| format!("serving the console on CONSOLE_PORT={port}"))?;
+            mcp_jobs_console::serve(
+                Console::new(settings, &console, shutdown.clone()),
+                port,
+                shutdown,
+            )
+            .await
+            .with_context(|| format!("serving the console on CONSOLE_PORT={port}"))?;
         }
         Command::Publish {
             file,

@@ -17,6 +17,9 @@ use mcp_jobs_worker::WorkerSettings;
 use serde::Deserialize;
 use serde_json::json;
 
+use tokio_util::sync::CancellationToken;
+
+use crate::activity::{self, Activity};
 use crate::config::ConsoleSettings;
 use crate::dead_letters::{DeadLetters, Filter};
 use crate::jobs;
@@ -31,14 +34,33 @@ pub struct Console {
     pub api_keys: Vec<String>,
     /// `CONSOLE_READ_ONLY`: refuse every action.
     pub read_only: bool,
+    /// `CONSOLE_COOKIE_SECURE`: the session cookie is sent over HTTPS (and localhost) only.
+    pub cookie_secure: bool,
+    /// The overview's figures, followed in the background.
+    pub activity: Arc<Activity>,
+    /// For mcp-server's `/stats`.
+    pub http: reqwest::Client,
 }
 
 impl Console {
-    pub fn new(settings: WorkerSettings, console: &ConsoleSettings) -> Self {
+    /// The console of the deployment `settings` describe; it follows the deployment's
+    /// topics for the overview until `stop`.
+    pub fn new(
+        settings: WorkerSettings,
+        console: &ConsoleSettings,
+        stop: CancellationToken,
+    ) -> Self {
+        let activity = activity::follow(settings.clone(), stop);
         Self {
             settings,
             api_keys: console.api_keys.clone(),
             read_only: console.read_only,
+            cookie_secure: console.cookie_secure,
+            activity,
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(3))
+                .build()
+                .unwrap_or_default(),
         }
     }
 }
@@ -232,7 +254,7 @@ async fn replay(
 }
 
 /// Runs a blocking read off the async workers; its error as text.
-async fn blocking<T: Send + 'static, E: std::fmt::Display>(
+pub(crate) async fn blocking<T: Send + 'static, E: std::fmt::Display>(
     read: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, String> {
     match tokio::task::spawn_blocking(move || read().map_err(|e| e.to_string())).await {

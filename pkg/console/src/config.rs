@@ -11,6 +11,12 @@ struct Env {
     console_api_keys: Option<String>,
     #[serde(default)]
     console_read_only: bool,
+    #[serde(default = "secure_cookie")]
+    console_cookie_secure: bool,
+}
+
+fn secure_cookie() -> bool {
+    true
 }
 
 fn default_port() -> u16 {
@@ -24,6 +30,9 @@ pub struct ConsoleSettings {
     pub api_keys: Vec<String>,
     /// `CONSOLE_READ_ONLY`: every action is refused.
     pub read_only: bool,
+    /// `CONSOLE_COOKIE_SECURE` (true): browsers send the login cookie over HTTPS and to
+    /// localhost only; false for plain HTTP to another host.
+    pub cookie_secure: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +60,7 @@ impl ConsoleSettings {
             port: env.console_port,
             api_keys,
             read_only: env.console_read_only,
+            cookie_secure: env.console_cookie_secure,
         })
     }
 }
@@ -80,5 +90,6 @@ mod tests {
         assert_eq!(settings.api_keys, ["a", "b"]);
         assert!(settings.read_only);
         assert_eq!(settings.port, 8081);
+        assert!(settings.cookie_secure);
     }
 }

@@ -67,6 +67,8 @@ pub struct DeadLetter {
     pub source_offset: Option<i64>,
     /// Where the dead letter is: `<dlq topic>/<partition>/<offset>`.
     pub dead_letter: String,
+    #[serde(skip)]
+    pub position: Position,
     /// When it was written.
     pub at: Option<DateTime<Utc>>,
     /// Only the original's first bytes were kept: it cannot be replayed.
@@ -105,6 +107,10 @@ impl DeadLetter {
             source_partition: header("mcp-jobs-source-partition").and_then(|p| p.parse().ok()),
             source_offset: header("mcp-jobs-source-offset").and_then(|o| o.parse().ok()),
             dead_letter: format!("{topic}/{}/{}", message.partition(), message.offset()),
+            position: Position {
+                partition: message.partition(),
+                offset: message.offset(),
+            },
             at: message
                 .timestamp()
                 .to_millis()
@@ -114,6 +120,33 @@ impl DeadLetter {
             payload: message.payload().unwrap_or_default().to_vec(),
             headers: own_headers,
         }
+    }
+}
+
+/// A dead letter's place on the dead-letter topic; written `partition:offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Position {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.partition, self.offset)
+    }
+}
+
+impl std::str::FromStr for Position {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let parsed = text.trim().split_once(':').and_then(|(partition, offset)| {
+            Some(Position {
+                partition: partition.parse().ok()?,
+                offset: offset.parse().ok()?,
+            })
+        });
+        parsed.ok_or_else(|| format!("{text:?} is not a dead letter's partition:offset"))
     }
 }
 
@@ -171,6 +204,47 @@ impl<'a> DeadLetters<'a> {
         Ok(Found {
             dead_letters: matching,
             matched,
+            scanned,
+        })
+    }
+
+    /// The dead letters at `positions` (those that are not there, e.g. deleted by
+    /// retention, are left out). Each partition is read from the lowest position asked
+    /// for, at most [`SCAN_PER_PARTITION`] records.
+    pub fn at(&self, positions: &[Position]) -> Result<Found, DeadLetterError> {
+        let consumer = topic::reader(self.settings, "kafka-worker-dlq")?;
+        let topic = &self.settings.dlq_topic;
+        let wanted: std::collections::HashSet<Position> = positions.iter().copied().collect();
+        let mut starts: std::collections::BTreeMap<i32, i64> = Default::default();
+        for position in &wanted {
+            let start = starts.entry(position.partition).or_insert(position.offset);
+            *start = (*start).min(position.offset);
+        }
+        let span = wanted
+            .iter()
+            .map(|p| p.offset - starts[&p.partition] + 1)
+            .max()
+            .unwrap_or(0);
+        let per_partition = usize::try_from(span).unwrap_or(0).min(SCAN_PER_PARTITION);
+        let starts: Vec<(i32, rdkafka::Offset)> = starts
+            .into_iter()
+            .map(|(partition, offset)| (partition, rdkafka::Offset::Offset(offset)))
+            .collect();
+        let mut found = Vec::new();
+        let scanned = if per_partition == 0 {
+            0
+        } else {
+            topic::read_range(&consumer, topic, &starts, per_partition, |m| {
+                let letter = DeadLetter::from_record(topic, m);
+                if wanted.contains(&letter.position) {
+                    found.push(letter);
+                }
+            })?
+        };
+        found.sort_by_key(|letter| std::cmp::Reverse(letter.at));
+        Ok(Found {
+            matched: found.len(),
+            dead_letters: found,
             scanned,
         })
     }

@@ -3,13 +3,22 @@
 //! - [`dead_letters`]: find dead letters (by kind, job, time) and replay them to their
 //!   source topic, marked as replays.
 //! - [`jobs`]: a job's outcome records, by jobID.
+//! - [`activity`]: outcomes per minute and lag per partition over the last hour,
+//!   followed in the background for the overview.
+//! - [`web`]: the pages, behind a login cookie, with CSRF-checked actions.
+//! - [`charts`]: the overview's line charts, as inline SVG.
+//! - [`session`]: the login cookie and the CSRF token, MACs made with an API key.
 //! - [`api`]: the same as JSON under `/api`, behind API keys, with a read-only mode.
-//! - [`config`]: `CONSOLE_PORT`, `CONSOLE_API_KEYS`, `CONSOLE_READ_ONLY`.
+//! - [`config`]: `CONSOLE_PORT`, `CONSOLE_API_KEYS`, `CONSOLE_READ_ONLY`, `CONSOLE_COOKIE_SECURE`.
 
+pub mod activity;
 pub mod api;
+pub mod charts;
 pub mod config;
 pub mod dead_letters;
 pub mod jobs;
+pub mod session;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -24,7 +33,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(("0.0.0.0", port)).await?;
     tracing::info!(address = %listener.local_addr()?, read_only = console.read_only, "console served");
-    axum::serve(listener, api::router(Arc::new(console)))
+    let console = Arc::new(console);
+    let app = api::router(console.clone()).merge(web::router(console));
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }

@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use mcp_jobs_telemetry::propagation;
 use mcp_jobs_worker::delayed::{self, HEADER_ORIGINAL_KEY, HEADER_RELEASED, TRACE_HEADERS};
 use mcp_jobs_worker::health::Readiness;
+use mcp_jobs_worker::lag;
 use mcp_jobs_worker::trace_headers;
 use mcp_jobs_worker::WorkerSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -170,30 +171,13 @@ async fn pause_on_error(error: Option<KafkaError>) {
 /// The client id of the member that owns the schedules partition, as the group's
 /// coordinator describes it.
 fn active_member(election: &StreamConsumer<Election>, group: &str) -> String {
-    let groups = match election.fetch_group_list(Some(group), Duration::from_secs(5)) {
-        Ok(groups) => groups,
-        Err(e) => return format!("unknown: {e}"),
-    };
-    groups
-        .groups()
-        .iter()
-        .flat_map(|g| g.members())
-        .find(|m| m.assignment().is_some_and(assigns_a_partition))
-        .map_or_else(|| "none".to_owned(), |m| m.client_id().to_owned())
-}
-
-/// Whether a classic consumer-protocol assignment (version, topic count, then per topic
-/// its name and partitions) holds at least one partition.
-fn assigns_a_partition(assignment: &[u8]) -> bool {
-    // version (2) + topic count (4) + name length (2) + name + partition count (4)
-    let Some(name_len) = assignment.get(6..8) else {
-        return false;
-    };
-    let name_len = usize::from(u16::from_be_bytes([name_len[0], name_len[1]]));
-    let at = 8 + name_len;
-    assignment
-        .get(at..at + 4)
-        .is_some_and(|count| i32::from_be_bytes([count[0], count[1], count[2], count[3]]) > 0)
+    match lag::members(election, group, Duration::from_secs(5)) {
+        Ok(members) => members
+            .into_iter()
+            .find(|m| !m.partitions.is_empty())
+            .map_or_else(|| "none".to_owned(), |m| m.client_id),
+        Err(e) => format!("unknown: {e}"),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1106,26 +1090,4 @@ fn assign_all<C: ConsumerContext>(
     }
     consumer.assign(&assignment)?;
     Ok(partitions)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_whether_a_classic_assignment_holds_a_partition() {
-        let topic = b"mcp-jobs.schedules";
-        let mut owner = vec![0, 1, 0, 0, 0, 1];
-        owner.extend((topic.len() as u16).to_be_bytes());
-        owner.extend(topic);
-        owner.extend(1i32.to_be_bytes());
-        owner.extend(0i32.to_be_bytes());
-        assert!(assigns_a_partition(&owner));
-        let mut standby = vec![0, 1, 0, 0, 0, 1];
-        standby.extend((topic.len() as u16).to_be_bytes());
-        standby.extend(topic);
-        standby.extend(0i32.to_be_bytes());
-        assert!(!assigns_a_partition(&standby));
-        assert!(!assigns_a_partition(&[0, 1, 0, 0, 0, 0]));
-    }
 }

@@ -30,7 +30,7 @@ use crate::error::UpstreamError;
 use crate::legacy_sse::LegacySseTransport;
 use crate::policy::Target;
 use crate::progress::{relay_progress, Progress, ProgressSink, ProgressTap};
-use crate::redact::Secrets;
+use mcp_jobs_contract::Secrets;
 
 /// Our side of an upstream session: announces mcp-jobs. Progress notifications reach
 /// their calls through the [`ProgressTap`] under the session, not through a handler.

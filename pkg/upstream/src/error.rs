@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::redact::Secrets;
+use mcp_jobs_contract::Secrets;
 
 /// Whether a failure is the job's (it will fail the same way again) or the upstream's
 /// (it may work on another attempt).

@@ -22,10 +22,11 @@ mod progress;
 mod redact;
 
 pub use error::{FailureKind, UpstreamError};
+pub use mcp_jobs_contract::{Secrets, REDACTED};
 pub use policy::{
     Allowlist, CommandAllowlist, CommandRule, EnvRules, Policy, Resolved, Target, CODE_LOADING_ENV,
 };
 pub use pool::{Pool, PoolSettings, PoolStats, ServerStats};
 pub use progress::{relay_progress, Progress, ProgressSink};
-pub use redact::{Secrets, REDACTED};
+pub use redact::redact_result;
 pub use rmcp::model::{CallToolResult, ServerPeerInfo, Tool};

@@ -22,7 +22,7 @@ use crate::connection::Connection;
 use crate::error::{FailureKind, UpstreamError};
 use crate::policy::{Policy, Resolved, Target};
 use crate::progress::ProgressSink;
-use crate::redact::Secrets;
+use mcp_jobs_contract::Secrets;
 
 /// The pool's bounds and timings.
 #[derive(Debug, Clone)]
@@ -239,7 +239,7 @@ impl Pool {
                 .call_tool(tool, arguments, meta, progress, remaining(until));
         let result = lease.settle(result.await);
         result
-            .map(|r| secrets.redact_result(r))
+            .map(|r| crate::redact::redact_result(&secrets, r))
             .map_err(|e| e.redacted(&secrets))
     }
 

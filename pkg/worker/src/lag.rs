@@ -178,6 +178,73 @@ pub fn group_lag(settings: &WorkerSettings) -> Result<GroupLag, LagError> {
     })
 }
 
+/// One member of a consumer group, as its coordinator describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub client_id: String,
+    pub host: String,
+    /// The partitions assigned to it, by topic (classic protocol assignments only).
+    pub partitions: Vec<(String, i32)>,
+}
+
+/// The members of `group` (empty when it has none, or when the group runs the
+/// consumer protocol, whose members the classic DescribeGroups does not list).
+pub fn members<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    group: &str,
+    timeout: Duration,
+) -> Result<Vec<Member>, rdkafka::error::KafkaError> {
+    let groups = consumer.fetch_group_list(Some(group), timeout)?;
+    Ok(groups
+        .groups()
+        .iter()
+        .filter(|g| g.name() == group)
+        .flat_map(|g| g.members())
+        .map(|m| Member {
+            client_id: m.client_id().to_owned(),
+            // The coordinator writes the address as Java prints it: `/10.0.0.7`.
+            host: m.client_host().trim_start_matches('/').to_owned(),
+            partitions: m.assignment().map(assigned_partitions).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// The partitions of a classic consumer-protocol assignment: version (i16), topic
+/// count (i32), then per topic its name (i16 length, bytes) and partitions (i32
+/// count, i32 each). What does not parse is left out.
+fn assigned_partitions(assignment: &[u8]) -> Vec<(String, i32)> {
+    struct Bytes<'a>(&'a [u8]);
+    impl Bytes<'_> {
+        fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+            let (head, rest) = self.0.split_first_chunk::<N>()?;
+            self.0 = rest;
+            Some(*head)
+        }
+        fn i32(&mut self) -> Option<i32> {
+            self.take::<4>().map(i32::from_be_bytes)
+        }
+        fn string(&mut self) -> Option<String> {
+            let len = usize::try_from(i16::from_be_bytes(self.take::<2>()?)).ok()?;
+            let (name, rest) = self.0.split_at_checked(len)?;
+            self.0 = rest;
+            Some(String::from_utf8_lossy(name).into_owned())
+        }
+    }
+    let mut bytes = Bytes(assignment);
+    let mut partitions = Vec::new();
+    let _version = bytes.take::<2>();
+    let topics = bytes.i32().unwrap_or(0);
+    for _ in 0..topics {
+        let Some(topic) = bytes.string() else { break };
+        let count = bytes.i32().unwrap_or(0);
+        for _ in 0..count {
+            let Some(partition) = bytes.i32() else { break };
+            partitions.push((topic.clone(), partition));
+        }
+    }
+    partitions
+}
+
 /// How far a Redis Streams consumer group is behind (`JOB_SOURCE=redis`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamBacklog {
@@ -284,6 +351,22 @@ mod tests {
             ..policy
         };
         assert_eq!(idle.replicas(0, Some(6)), 0, "scale to zero when allowed");
+    }
+
+    #[test]
+    fn classic_assignments_decode_to_partitions() {
+        let mut assignment = vec![0, 1, 0, 0, 0, 1, 0, 4];
+        assignment.extend_from_slice(b"jobs");
+        for value in [2i32, 0, 3] {
+            assignment.extend_from_slice(&value.to_be_bytes());
+        }
+        assignment.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(
+            assigned_partitions(&assignment),
+            [("jobs".to_owned(), 0), ("jobs".to_owned(), 3)]
+        );
+        assert!(assigned_partitions(&[0, 1, 0]).is_empty());
+        assert!(assigned_partitions(&[0, 1, 0, 0, 0, 1, 0, 9, b'x']).is_empty());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use mcp_jobs_contract::{RemoteTransport, ServerConfig, StdioServer};
 
 use crate::error::UpstreamError;
-use crate::redact::Secrets;
+use mcp_jobs_contract::Secrets;
 
 pub use commands::{CommandAllowlist, CommandRefusal, CommandRule};
 pub use env::{EnvRefusal, EnvRules, CODE_LOADING_ENV};

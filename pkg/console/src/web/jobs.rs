@@ -1,0 +1,162 @@
+//! `GET /jobs`: with `jobID`, every outcome record of that job (a redelivered or
+//! replayed job has several); without, the latest outcomes, a page at a time.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::Extension;
+use chrono::{DateTime, Utc};
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{layout, Cost, Section, Viewer};
+use crate::api::{blocking, Console};
+use crate::jobs;
+
+/// Outcomes on one page of the latest.
+const PAGE: usize = 50;
+
+#[derive(Deserialize)]
+pub(crate) struct JobsQuery {
+    #[serde(rename = "jobID")]
+    job_id: Option<String>,
+    before: Option<String>,
+}
+
+pub(crate) async fn page(
+    State(console): State<Arc<Console>>,
+    Extension(viewer): Extension<Viewer>,
+    Query(query): Query<JobsQuery>,
+) -> Markup {
+    let mut cost = Cost::start();
+    let job_id = query.job_id.filter(|id| !id.trim().is_empty());
+    let search = html! {
+        form.search method="get" action="/jobs" {
+            input type="search" name="jobID" placeholder="jobID" value=[job_id.as_deref()] aria-label="jobID";
+            button type="submit" { "Find" }
+        }
+    };
+    let body = match job_id {
+        Some(job_id) => {
+            let settings = console.clone();
+            let id = job_id.clone();
+            match blocking(move || jobs::outcomes(&settings.settings, &id, None)).await {
+                Ok(found) => {
+                    cost.records = Some(found.scanned);
+                    html! { (search) (job(&job_id, &found.outcomes)) }
+                }
+                Err(e) => html! { (search) p.problem { (e) } },
+            }
+        }
+        None => {
+            let before = query.before.as_deref().and_then(jobs::parse_cursor);
+            let settings = console.clone();
+            match blocking(move || jobs::latest(&settings.settings, PAGE, before.as_ref())).await {
+                Ok(page) => {
+                    cost.records = Some(page.scanned);
+                    html! { (search) h2 { "Latest outcomes" } (latest(&page)) }
+                }
+                Err(e) => html! { (search) p.problem { (e) } },
+            }
+        }
+    };
+    layout(&viewer, Section::Jobs, "Jobs", &cost, body)
+}
+
+fn job(job_id: &str, outcomes: &[Value]) -> Markup {
+    html! {
+        h2 { "Job " code { (job_id) } }
+        @if outcomes.is_empty() {
+            p { "No outcome record of this job among the newest records of the results topic (each partition's last "
+                (crate::dead_letters::SCAN_PER_PARTITION) ")." }
+        }
+        @for (n, outcome) in outcomes.iter().enumerate() {
+            section.outcome {
+                h3 { "Outcome " (n + 1) " of " (outcomes.len()) ": " (status(outcome)) }
+                dl {
+                    dt { "attempts" } dd { (outcome["attempts"]) }
+                    @if let Some(error) = outcome.get("error") {
+                        dt { "error kind" } dd { a href=(format!("/dlq?kind={}", text(&error["kind"]))) { (text(&error["kind"])) } }
+                        dt { "error" } dd { pre { (text(&error["message"])) } }
+                    }
+                    @if let Some(at) = outcome.get("scheduledAt") { dt { "scheduled at" } dd { (text(at)) } }
+                    dt { "started" } dd { (text(&outcome["startedAt"])) }
+                    dt { "finished" } dd { (text(&outcome["finishedAt"])) " (" (took(outcome)) ")" }
+                    dt { "worker" } dd { code { (text(&outcome["worker"])) } }
+                    @if let Some(replay) = outcome.get("replayOf") {
+                        dt { "replay of" } dd { (text(replay)) }
+                    }
+                }
+                @if let Some(results) = outcome.get("results") {
+                    details open {
+                        summary { "Result" }
+                        pre.json { (serde_json::to_string_pretty(results).unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn latest(page: &jobs::Page) -> Markup {
+    html! {
+        table {
+            thead { tr { th { "jobID" } th { "outcome" } th.num { "attempts" } th { "finished" } th.num { "took" } th { "worker" } } }
+            tbody {
+                @for outcome in &page.outcomes {
+                    tr {
+                        td { a href=(format!("/jobs?jobID={}", urlencode(&text(&outcome["jobID"])))) { (text(&outcome["jobID"])) } }
+                        td { (status(outcome)) }
+                        td.num { (outcome["attempts"]) }
+                        td { (text(&outcome["finishedAt"])) }
+                        td.num { (took(outcome)) }
+                        td { code { (text(&outcome["worker"])) } }
+                    }
+                }
+            }
+        }
+        @if let Some(next) = &page.next {
+            p { a.pager href=(format!("/jobs?before={}", urlencode(next))) { "Older →" } }
+        }
+    }
+}
+
+/// `succeeded`, or `failed: <kind>`.
+fn status(outcome: &Value) -> Markup {
+    let status = text(&outcome["status"]);
+    html! {
+        span class=(format!("status {status}")) { (status) }
+        @if let Some(kind) = outcome["error"]["kind"].as_str() { " " code { (kind) } }
+    }
+}
+
+/// How long the run took, from its start and finish.
+fn took(outcome: &Value) -> String {
+    let at = |field: &str| {
+        outcome[field]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    match (at("startedAt"), at("finishedAt")) {
+        (Some(started), Some(finished)) => {
+            format!("{} ms", (finished - started).num_milliseconds())
+        }
+        _ => "—".to_owned(),
+    }
+}
+
+/// A JSON value as text: strings without quotes, absent as a dash.
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "—".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Percent-encodes a query value.
+pub(crate) fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}

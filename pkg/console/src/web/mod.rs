@@ -1,0 +1,383 @@
+//! The console's web pages: server-rendered HTML (maud) with one embedded stylesheet
+//! and no script, so nothing is fetched from anywhere but the console itself.
+//!
+//! - [`overview`]: outcomes per second and lag per partition over the last hour,
+//!   the workers in the group, mcp-server's pool figures.
+//! - [`jobs`]: a job's outcome records by jobID; the latest outcomes, paged.
+//! - [`dead_letters`]: dead letters, filtered and paged; one with its message and
+//!   headers; replay of one, or of all matching after a confirmation.
+//! - [`schedules`]: each schedule's last and next occurrence; pause, resume, trigger.
+//!
+//! Every page needs a session (the login form sets its cookie); every action is a
+//! POST carrying the session's CSRF token, refused in read-only mode, and logged.
+
+mod dead_letters;
+mod jobs;
+mod overview;
+mod schedules;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Form, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use chrono::{DateTime, Utc};
+use maud::{html, Markup, DOCTYPE};
+use mcp_jobs_auth::matching_key;
+use serde::Deserialize;
+
+use crate::api::Console;
+use crate::session;
+
+const STYLESHEET: &str = include_str!("../../assets/console.css");
+
+/// Who is looking, and what their forms must carry.
+#[derive(Clone)]
+pub(crate) struct Viewer {
+    /// The key's place in `CONSOLE_API_KEYS`, as the action log names it.
+    pub who: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+    pub read_only: bool,
+}
+
+pub fn router(console: Arc<Console>) -> Router {
+    let pages = Router::new()
+        .route("/", get(overview::page))
+        .route("/jobs", get(jobs::page))
+        .route("/dlq", get(dead_letters::list))
+        .route("/dlq/{partition}/{offset}", get(dead_letters::one))
+        .route("/dlq/replay/preview", post(dead_letters::preview))
+        .route("/dlq/replay", post(dead_letters::replay))
+        .route("/schedules", get(schedules::page))
+        .route("/schedules/{name}/{action}", post(schedules::act))
+        .route("/logout", post(logout))
+        .layer(middleware::from_fn_with_state(
+            console.clone(),
+            require_session,
+        ));
+    Router::new()
+        .merge(pages)
+        .route("/login", get(login_form).post(login))
+        .route("/assets/console.css", get(stylesheet))
+        .with_state(console)
+}
+
+/// Lets a request with a valid session cookie through (as a [`Viewer`]); a page asked
+/// for without one answers 401 with the login form. An action is checked for its CSRF
+/// token by its handler, and for coming from this console's own pages here.
+async fn require_session(
+    State(console): State<Arc<Console>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let cookie = request
+        .headers()
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(session::from_header)
+        .map(str::to_owned);
+    let index = cookie
+        .as_deref()
+        .and_then(|c| session::verify(&console.api_keys, c, Utc::now()));
+    let (Some(cookie), Some(index)) = (cookie, index) else {
+        let next_page = request.uri().path().to_owned();
+        return (StatusCode::UNAUTHORIZED, login_page(None, &next_page)).into_response();
+    };
+    if request.method() == axum::http::Method::POST && !same_origin(request.headers()) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "this action did not come from the console's own pages",
+        );
+    }
+    request.extensions_mut().insert(Viewer {
+        who: format!("key #{}", index + 1),
+        csrf: session::csrf_token(&console.api_keys, index, &cookie),
+        read_only: console.read_only,
+    });
+    next.run(request).await
+}
+
+/// Whether a POST's `Origin` (sent by every current browser) is this console.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    host.is_some() && origin_host == host
+}
+
+/// What every form that acts sends besides its own fields.
+#[derive(Deserialize)]
+pub(crate) struct Csrf {
+    pub csrf: String,
+}
+
+/// Why an action is refused, if it is: in read-only mode, or without the viewer's
+/// CSRF token.
+pub(crate) fn refusal(viewer: &Viewer, presented: &str) -> Option<Response> {
+    if viewer.read_only {
+        return Some(refused(
+            StatusCode::FORBIDDEN,
+            "the console is read-only (CONSOLE_READ_ONLY=true): actions are refused",
+        ));
+    }
+    let expected = viewer.csrf.as_bytes();
+    let same = expected.len() == presented.len()
+        && subtle::ConstantTimeEq::ct_eq(expected, presented.as_bytes()).into();
+    (!same).then(|| {
+        refused(
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token is not this session's: reload the page and try again",
+        )
+    })
+}
+
+/// A bare page saying why something was refused.
+pub(crate) fn refused(status: StatusCode, why: &str) -> Response {
+    let body = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { "Refused · mcp-jobs" } link rel="stylesheet" href="/assets/console.css"; }
+            body { main { h1 { "Refused" } p.problem { (why) } p { a href="/" { "Back to the console" } } } }
+        }
+    };
+    (status, body).into_response()
+}
+
+/// What a page cost: records read from Kafka (when the page counts them) and time
+/// taken, shown at its foot.
+pub(crate) struct Cost {
+    started: Instant,
+    pub records: Option<usize>,
+}
+
+impl Cost {
+    pub fn start() -> Self {
+        Self {
+            started: Instant::now(),
+            records: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    Overview,
+    Jobs,
+    DeadLetters,
+    Schedules,
+}
+
+/// A page: the navigation, `body`, and what it cost.
+pub(crate) fn layout(
+    viewer: &Viewer,
+    section: Section,
+    title: &str,
+    cost: &Cost,
+    body: Markup,
+) -> Markup {
+    let nav = [
+        (Section::Overview, "/", "Overview"),
+        (Section::Jobs, "/jobs", "Jobs"),
+        (Section::DeadLetters, "/dlq", "Dead letters"),
+        (Section::Schedules, "/schedules", "Schedules"),
+    ];
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · mcp-jobs" }
+                link rel="stylesheet" href="/assets/console.css";
+            }
+            body {
+                header {
+                    strong.brand { "mcp-jobs" }
+                    nav {
+                        @for (place, href, name) in nav {
+                            a href=(href) class=[(place == section).then_some("current")] { (name) }
+                        }
+                    }
+                    span.who {
+                        @if viewer.read_only { span.badge { "read-only" } " " }
+                        (viewer.who)
+                        form.inline method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(viewer.csrf);
+                            button.link type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main { h1 { (title) } (body) }
+                footer {
+                    "This page "
+                    @if let Some(records) = cost.records { "read " (records) " records and " }
+                    "took " (cost.started.elapsed().as_millis()) " ms."
+                }
+            }
+        }
+    }
+}
+
+/// A form button that acts: hidden in read-only mode.
+pub(crate) fn action_button(viewer: &Viewer, action: &str, label: &str, fields: Markup) -> Markup {
+    html! {
+        @if !viewer.read_only {
+            form.inline method="post" action=(action) {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                (fields)
+                button type="submit" { (label) }
+            }
+        }
+    }
+}
+
+/// A time as operators read it: UTC, to the second.
+pub(crate) fn when(at: Option<DateTime<Utc>>) -> String {
+    at.map_or_else(
+        || "—".to_owned(),
+        |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
+/// A `since` as the filters take it: a duration back from now (`2h`, `30m`) or a
+/// time (RFC 3339).
+pub(crate) fn parse_since(text: &str) -> Result<Option<DateTime<Utc>>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(Some(at.with_timezone(&Utc)));
+    }
+    let (number, unit) = text.split_at(text.len() - 1);
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    match number.parse::<i64>() {
+        Ok(n) if seconds > 0 && n >= 0 => Ok(Some(
+            Utc::now() - chrono::Duration::seconds(n.saturating_mul(seconds)),
+        )),
+        _ => Err(format!(
+            "since: {text:?} is neither a duration (30m, 2h, 7d) nor an RFC 3339 time"
+        )),
+    }
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+}
+
+async fn login_form(Query(query): Query<LoginQuery>) -> Markup {
+    login_page(None, query.next.as_deref().unwrap_or("/"))
+}
+
+fn login_page(problem: Option<&str>, next: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "Log in · mcp-jobs" }
+                link rel="stylesheet" href="/assets/console.css";
+            }
+            body.login {
+                main {
+                    h1 { "mcp-jobs console" }
+                    @if let Some(problem) = problem { p.problem { (problem) } }
+                    form method="post" action="/login" {
+                        label for="key" { "API key (one of CONSOLE_API_KEYS)" }
+                        input #key type="password" name="key" autocomplete="current-password" required autofocus;
+                        input type="hidden" name="next" value=(next);
+                        button type="submit" { "Log in" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Login {
+    key: String,
+    next: Option<String>,
+}
+
+/// Trades a valid key for a session cookie and goes on to the page asked for (only
+/// ever a path of this console).
+async fn login(State(console): State<Arc<Console>>, Form(form): Form<Login>) -> Response {
+    let next = form
+        .next
+        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+        .unwrap_or_else(|| "/".to_owned());
+    let issued = matching_key(&console.api_keys, &form.key)
+        .and_then(|index| session::issue(&console.api_keys, index, Utc::now()).map(|c| (index, c)));
+    match issued {
+        Some((index, cookie)) => {
+            tracing::info!(who = %format!("key #{}", index + 1), "console login");
+            (
+                [(
+                    header::SET_COOKIE,
+                    session::set_cookie(&cookie, console.cookie_secure),
+                )],
+                Redirect::to(&next),
+            )
+                .into_response()
+        }
+        None => {
+            tracing::warn!("console login refused: not one of CONSOLE_API_KEYS");
+            (
+                StatusCode::UNAUTHORIZED,
+                login_page(Some("That is not one of the console's API keys."), &next),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn logout(Extension(viewer): Extension<Viewer>, Form(form): Form<Csrf>) -> Response {
+    // Logging out is allowed in read-only mode: only the token is checked.
+    if !session_token_matches(&viewer, &form.csrf) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token is not this session's",
+        );
+    }
+    (
+        [(header::SET_COOKIE, session::clear_cookie())],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+fn session_token_matches(viewer: &Viewer, presented: &str) -> bool {
+    refusal(
+        &Viewer {
+            read_only: false,
+            ..viewer.clone()
+        },
+        presented,
+    )
+    .is_none()
+}

@@ -1,0 +1,210 @@
+//! `GET /`: the deployment at a glance, from the summary [`crate::activity`] keeps
+//! (no record is read for a page view) and mcp-server's `/stats`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Extension;
+use chrono::Utc;
+use maud::{html, Markup};
+use serde_json::Value;
+
+use super::{layout, when, Cost, Section, Viewer};
+use crate::activity::{self, Minute, Summary};
+use crate::api::Console;
+use crate::charts::{line_chart, Series};
+
+pub(crate) async fn page(
+    State(console): State<Arc<Console>>,
+    Extension(viewer): Extension<Viewer>,
+) -> Markup {
+    let mut cost = Cost::start();
+    cost.records = Some(0);
+    let summary = console.activity.summary();
+    let stats = server_stats(&console).await;
+    let to = Utc::now().timestamp();
+    let from = to - activity::WINDOW.num_seconds();
+    let body = html! {
+        @if let Some(problem) = &summary.problem { p.problem { (problem) } }
+        section.charts {
+            (line_chart("Jobs per second, by outcome (per minute)", from, to, &outcome_series(&summary, from, to)))
+            (line_chart("Consumer lag per partition (records)", from, to, &lag_series(&summary)))
+        }
+        (failures(&summary))
+        (workers(&console, &summary))
+        h2 { "mcp-server" }
+        @for (url, figures) in &stats {
+            h3 { code { (url) } }
+            @match figures {
+                Ok(figures) => (figures_table(figures)),
+                Err(problem) => p.problem { (problem) },
+            }
+        }
+        p.note {
+            "Outcome records counted since the console started: " (summary.records_read)
+            " (it reads the results topic from an hour back, at most "
+            (activity::BACKFILL_PER_PARTITION) " records per partition, then as it grows; lag is sampled every "
+            (activity::SAMPLE_EVERY.as_secs()) " s since the console started)."
+        }
+    };
+    layout(&viewer, Section::Overview, "Overview", &cost, body)
+}
+
+/// Every minute of the window, those without an outcome at 0.
+fn outcome_series(summary: &Summary, from: i64, to: i64) -> Vec<Series> {
+    let minutes: Vec<(i64, Minute)> = (from / 60..=to / 60)
+        .map(|minute| {
+            let start = minute * 60;
+            (
+                start,
+                summary.minutes.get(&start).cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let series = |name: &str, count: fn(&Minute) -> u64| Series {
+        name: name.into(),
+        points: minutes
+            .iter()
+            .map(|(start, m)| ((*start + 30).min(to), count(m) as f64 / 60.0))
+            .collect(),
+    };
+    vec![
+        series("succeeded", |m| m.succeeded),
+        series("failed", Minute::failed),
+    ]
+}
+
+fn lag_series(summary: &Summary) -> Vec<Series> {
+    let partitions: std::collections::BTreeSet<i32> = summary
+        .lag
+        .iter()
+        .flat_map(|sample| sample.lag.keys().copied())
+        .collect();
+    partitions
+        .into_iter()
+        .map(|partition| Series {
+            name: format!("partition {partition}"),
+            points: summary
+                .lag
+                .iter()
+                .filter_map(|s| Some((s.at.timestamp(), *s.lag.get(&partition)? as f64)))
+                .collect(),
+        })
+        .collect()
+}
+
+fn failures(summary: &Summary) -> Markup {
+    let mut by_kind: std::collections::BTreeMap<&str, u64> = Default::default();
+    for minute in summary.minutes.values() {
+        for (kind, count) in &minute.failed {
+            *by_kind.entry(kind).or_default() += count;
+        }
+    }
+    let succeeded: u64 = summary.minutes.values().map(|m| m.succeeded).sum();
+    html! {
+        h2 { "Last hour" }
+        table {
+            thead { tr { th { "outcome" } th.num { "jobs" } } }
+            tbody {
+                tr { td { "succeeded" } td.num { (succeeded) } }
+                @for (kind, count) in &by_kind {
+                    tr { td { "failed: " a href=(format!("/dlq?kind={kind}")) { (kind) } } td.num { (count) } }
+                }
+            }
+        }
+    }
+}
+
+fn workers(console: &Console, summary: &Summary) -> Markup {
+    html! {
+        h2 { "Workers in group " code { (console.settings.group) } }
+        @if summary.members.is_empty() {
+            p { "The group's coordinator lists no member (none is running, or the group uses the consumer protocol, whose members it does not list)." }
+        } @else {
+            table {
+                thead { tr { th { "member" } th { "host" } th { "partitions" } } }
+                tbody {
+                    @for member in &summary.members {
+                        tr {
+                            td { code { (member.client_id) } }
+                            td { (member.host) }
+                            td { (member.partitions.iter().map(|(t, p)| format!("{t}/{p}")).collect::<Vec<_>>().join(", ")) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !summary.workers.is_empty() {
+            h3 { "Workers that wrote outcomes in the last hour" }
+            table {
+                thead { tr { th { "worker" } th.num { "outcomes" } th { "last" } } }
+                tbody {
+                    @for (worker, (seen, count)) in &summary.workers {
+                        tr { td { code { (worker) } } td.num { (count) } td { (when(Some(*seen))) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /stats` of every `MCP_SERVER_URL`, with the worker's API key.
+async fn server_stats(console: &Console) -> Vec<(String, Result<Value, String>)> {
+    let mut all = Vec::new();
+    for server in &console.settings.server_urls {
+        let stats = match url::Url::parse(server).and_then(|u| u.join("/stats")) {
+            Ok(url) => fetch(console, url).await,
+            Err(e) => Err(format!("MCP_SERVER_URL is not a URL: {e}")),
+        };
+        all.push((server.clone(), stats));
+    }
+    all
+}
+
+async fn fetch(console: &Console, url: url::Url) -> Result<Value, String> {
+    let mut request = console.http.get(url.clone());
+    if let Some(key) = &console.settings.api_key {
+        request = request.bearer_auth(key);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("{url} did not answer: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url} answered {}", response.status()));
+    }
+    response
+        .json()
+        .await
+        .map_err(|e| format!("{url} did not answer JSON: {e}"))
+}
+
+/// A JSON object as rows of `path: value` (nested objects flattened with dots).
+fn figures_table(figures: &Value) -> Markup {
+    let mut rows = Vec::new();
+    flatten("", figures, &mut rows);
+    html! {
+        table.figures {
+            tbody {
+                @for (name, value) in &rows { tr { td { (name) } td.num { (value) } } }
+            }
+        }
+    }
+}
+
+fn flatten(prefix: &str, value: &Value, rows: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(fields) => {
+            for (name, field) in fields {
+                let path = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                flatten(&path, field, rows);
+            }
+        }
+        Value::String(text) => rows.push((prefix.to_owned(), text.clone())),
+        other => rows.push((prefix.to_owned(), other.to_string())),
+    }
+}

@@ -1,0 +1,274 @@
+//! The console in a real browser: Debian's chromium driven by Playwright
+//! (`tests/node/console-browser.mjs`) against a `kafka-worker console` process, with
+//! a real broker, worker and mcp-server behind it. An operator logs in, finds a job,
+//! opens a dead letter (its job's secrets redacted), replays it and sees the replay's
+//! outcome, replays a whole kind after confirming, and pauses, resumes and triggers a
+//! schedule; a read-only console offers and accepts no action. The screenshots in
+//! `docs/` are made here.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use mcp_jobs_e2e::{
+    enqueue, fixture, fixture_job, free_port, start_console, start_worker, wait_for, worker_cli_ok,
+    Broker, McpServer, Record,
+};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::{json, Value};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const SECRET: &str = "tok-5ecret-never-shown";
+
+/// Runs the browser script in `mode`: what it saw.
+fn browse(mode: &str, port: u16, key: &str, env: &[(&str, &str)]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("node/console-browser.mjs");
+    assert!(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("node/node_modules/playwright-core")
+            .exists(),
+        "playwright-core is missing: run scripts/install-deps.sh"
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is missing: run scripts/install-deps.sh"
+    );
+    let output = Command::new("node")
+        .arg(&script)
+        .env("MODE", mode)
+        // localhost: a Secure cookie is kept over plain HTTP there.
+        .env("CONSOLE_URL", format!("http://localhost:{port}"))
+        .env("CONSOLE_KEY", key)
+        .envs(env.iter().copied())
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the browser script failed:\n{}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("a JSON line")
+}
+
+fn produce_jobs(
+    broker: &Broker,
+    topic: &str,
+    jobs: &[(Option<&str>, Value, Option<OwnedHeaders>)],
+) {
+    let producer: BaseProducer = broker.client_config().create().expect("producer");
+    for (key, job, headers) in jobs {
+        let payload = serde_json::to_vec(job).expect("json");
+        let mut record = BaseRecord::<str, [u8]>::to(topic).payload(payload.as_slice());
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(headers) = headers {
+            record = record.headers(headers.clone());
+        }
+        enqueue(&producer, record).expect("enqueue");
+    }
+    producer.flush(MINUTE).expect("flush");
+}
+
+#[test]
+fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_browser() {
+    let broker = Broker::start();
+    let topic = broker.name("console-web");
+    let group = broker.name("g-console-web");
+    broker.create_job_topics(&topic, 2);
+    // mcp-server-time is not allowed at first: its job is dead-lettered.
+    let server = McpServer::start(&[("MCP_ALLOWED_COMMANDS", &fixture())]);
+    let port = server.port;
+    let _worker = start_worker(
+        &broker,
+        &server.url(),
+        &topic,
+        &group,
+        &[("JOB_MAX_ATTEMPTS", "1")],
+    );
+    let needs_time = json!({
+        "jobID": "needs-time", "jobType": "tool-call",
+        "payload": {"mcpServers": {"time": {"command": "mcp-server-time", "env": {"TIME_TOKEN": SECRET}}},
+                    "server": "time", "tool": "get_current_time", "arguments": {"timezone": "UTC"}}
+    });
+    let tenant = OwnedHeaders::new().insert(Header {
+        key: "tenant",
+        value: Some("seven"),
+    });
+    let mut jobs = vec![
+        (Some("tenant-7"), needs_time, Some(tenant)),
+        (
+            None,
+            fixture_job("find-me", "echo", json!({"text": "found"})),
+            None,
+        ),
+    ];
+    for n in 0..3 {
+        jobs.push((
+            None,
+            fixture_job(&format!("always-fails-{n}"), "fail", json!({})),
+            None,
+        ));
+    }
+    for n in 0..40 {
+        jobs.push((
+            None,
+            fixture_job(&format!("echo-{n}"), "echo", json!({"text": n.to_string()})),
+            None,
+        ));
+    }
+    produce_jobs(&broker, &topic, &jobs);
+    broker.read(&format!("{topic}.results"), jobs.len(), MINUTE);
+
+    // A schedule far from due, to pause, resume and trigger.
+    let schedules = tempfile::Builder::new()
+        .suffix(".json")
+        .tempfile()
+        .expect("temp file");
+    let mut job = fixture_job("", "echo", json!({"text": "report"}));
+    job.as_object_mut().map(|fields| fields.remove("jobID"));
+    let nightly = json!({"schedules": [{
+        "name": "nightly-report", "cron": "0 3 * * *", "timezone": "Europe/Berlin", "job": job
+    }]});
+    std::fs::write(schedules.path(), nightly.to_string()).expect("write");
+    let path = schedules.path().display().to_string();
+    worker_cli_ok(&broker, &topic, &["schedules", "apply", &path]);
+
+    // The operator fixes the cause: mcp-server-time is allowed.
+    drop(server);
+    let _server = McpServer::start_on(port, &[]);
+    let console_port = free_port();
+    let console = start_console(
+        &broker,
+        &topic,
+        console_port,
+        &[
+            ("CONSOLE_API_KEYS", "first-key,second-key"),
+            ("MCP_CONSUMER_GROUP", &group),
+            ("MCP_SERVER_URL", &format!("http://127.0.0.1:{port}/mcp")),
+        ],
+    );
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    std::fs::create_dir_all(&shots).expect("docs/");
+    let seen = browse(
+        "operate",
+        console_port,
+        "second-key",
+        &[
+            ("JOB_ID", "find-me"),
+            ("DLQ_JOB_ID", "needs-time"),
+            ("SECRET", SECRET),
+            ("REPLAY_KIND", "tool_error"),
+            ("SCHEDULE", "nightly-report"),
+            ("SCREENSHOT_DIR", &shots.display().to_string()),
+        ],
+    );
+    assert_eq!(seen["before_login"], 401, "{seen:#}");
+    assert_eq!(seen["cookie"]["httpOnly"], true, "{seen:#}");
+    assert_eq!(seen["forged_csrf"], 403, "{seen:#}");
+    assert_eq!(seen["confirm_count"], 3, "{seen:#}");
+    let overview = seen["overview"].as_str().unwrap_or_default();
+    assert!(
+        overview.contains("rdkafka") || overview.contains(&group),
+        "{overview}"
+    );
+    assert!(
+        overview.contains("pool"),
+        "mcp-server's figures: {overview}"
+    );
+    for shot in [
+        "console-overview.png",
+        "console-job.png",
+        "console-confirm.png",
+    ] {
+        assert!(
+            shots.join(shot).metadata().is_ok_and(|m| m.len() > 10_000),
+            "{shot}"
+        );
+    }
+
+    // What the browser did reached Kafka: the replay ran and succeeded, each
+    // tool_error dead letter went back once, the trigger published a job.
+    let results: Vec<Value> = broker
+        .read_all(&format!("{topic}.results"))
+        .iter()
+        .map(Record::json)
+        .collect();
+    let replays: Vec<&Value> = results
+        .iter()
+        .filter(|o| o.get("replayOf").is_some())
+        .collect();
+    assert!(
+        replays
+            .iter()
+            .any(|o| o["jobID"] == "needs-time" && o["status"] == "succeeded"),
+        "{replays:#?}"
+    );
+    wait_for("the kind's replays and the trigger to run", MINUTE, || {
+        let results: Vec<Value> = broker
+            .read_all(&format!("{topic}.results"))
+            .iter()
+            .map(Record::json)
+            .collect();
+        let again = results
+            .iter()
+            .filter(|o| o.get("replayOf").is_some() && o["error"]["kind"] == "tool_error")
+            .count();
+        let triggered = results.iter().any(|o| {
+            o["jobID"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("nightly-report@"))
+        });
+        (again == 3 && triggered).then_some(())
+    });
+    let log = console.output();
+    assert!(
+        log.contains("console action") && log.contains("key #2") && log.contains("dlq replay"),
+        "{log}"
+    );
+    assert!(!log.contains(SECRET), "{log}");
+}
+
+#[test]
+fn a_read_only_console_asks_for_a_login_and_refuses_every_action() {
+    let broker = Broker::start();
+    let topic = broker.name("console-ro");
+    let group = broker.name("g-console-ro");
+    broker.create_job_topics(&topic, 1);
+    let server = McpServer::start(&[]);
+    let _worker = start_worker(
+        &broker,
+        &server.url(),
+        &topic,
+        &group,
+        &[("JOB_MAX_ATTEMPTS", "1")],
+    );
+    produce_jobs(
+        &broker,
+        &topic,
+        &[(None, fixture_job("fails", "fail", json!({})), None)],
+    );
+    broker.read(&format!("{topic}.dlq"), 1, MINUTE);
+    let console_port = free_port();
+    let _console = start_console(
+        &broker,
+        &topic,
+        console_port,
+        &[
+            ("CONSOLE_API_KEYS", "only-key"),
+            ("CONSOLE_READ_ONLY", "true"),
+        ],
+    );
+    let jobs_before = broker.read_all(&topic).len();
+    let seen = browse("read-only", console_port, "only-key", &[]);
+    assert_eq!(seen["api_without_key"], 401, "{seen:#}");
+    assert_eq!(seen["wrong_key"], 401, "{seen:#}");
+    assert_eq!(seen["read_only_action"], 403, "{seen:#}");
+    assert_eq!(
+        broker.read_all(&topic).len(),
+        jobs_before,
+        "something was replayed"
+    );
+}
