@@ -13,7 +13,7 @@ use mcp_jobs_console::dead_letters::{self, DeadLetters};
 use mcp_jobs_scheduler::manage::Schedules;
 use mcp_jobs_scheduler::{dispatcher, schedule::rfc3339};
 use mcp_jobs_worker::{
-    admin, consumer, health, lag, publish, redis_source, JobSource, WorkerSettings,
+    admin, consumer, health, lag, publish, redis_source, topic, JobSource, WorkerSettings,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -403,6 +403,7 @@ async fn schedules(settings: &WorkerSettings, command: SchedulesCommand) -> anyh
 
 async fn dlq(settings: &WorkerSettings, command: DlqCommand) -> anyhow::Result<()> {
     let letters = DeadLetters::new(settings);
+    let reader = topic::reader(settings, "kafka-worker-dlq").context("a Kafka consumer")?;
     let mut out = std::io::stdout();
     match command {
         DlqCommand::List {
@@ -410,8 +411,9 @@ async fn dlq(settings: &WorkerSettings, command: DlqCommand) -> anyhow::Result<(
             limit,
             json,
         } => {
-            let found = tokio::task::block_in_place(|| letters.find(&filter.filter(), limit))
-                .context("reading dead letters")?;
+            let found =
+                tokio::task::block_in_place(|| letters.find(&reader, &filter.filter(), limit))
+                    .context("reading dead letters")?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&found)?)?;
             } else {
@@ -434,7 +436,7 @@ async fn dlq(settings: &WorkerSettings, command: DlqCommand) -> anyhow::Result<(
                     anyhow::bail!("say which dead letters: --job-id ID, or --kind KIND")
                 }
             };
-            let found = tokio::task::block_in_place(|| letters.find(&filter, limit))
+            let found = tokio::task::block_in_place(|| letters.find(&reader, &filter, limit))
                 .context("reading dead letters")?;
             let replayed = letters
                 .replay(&found.dead_letters, dry_run)

@@ -117,7 +117,7 @@ fn tail(
     activity: &Activity,
     stop: &CancellationToken,
 ) -> Result<(), ReadError> {
-    let consumer = topic::reader(settings, "kafka-worker-console")?;
+    let consumer = topic::follower(settings, "kafka-worker-console")?;
     let results = &settings.results_topic;
     let since = topic::offsets_at(&consumer, results, Utc::now() - WINDOW)?;
     let mut assignment = TopicPartitionList::new();

@@ -13,7 +13,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use mcp_jobs_auth::{matching_key, presented_key};
+use mcp_jobs_worker::topic::Reader;
 use mcp_jobs_worker::WorkerSettings;
+use rdkafka::consumer::BaseConsumer;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -23,6 +25,7 @@ use crate::activity::{self, Activity};
 use crate::config::ConsoleSettings;
 use crate::dead_letters::{DeadLetters, Filter};
 use crate::jobs;
+use crate::readers::Readers;
 
 /// The most dead letters one listing returns.
 const MAX_LIMIT: usize = 1_000;
@@ -40,6 +43,8 @@ pub struct Console {
     pub activity: Arc<Activity>,
     /// For mcp-server's `/stats`.
     pub http: reqwest::Client,
+    /// Kept between requests.
+    pub readers: Readers,
 }
 
 impl Console {
@@ -52,6 +57,7 @@ impl Console {
     ) -> Self {
         let activity = activity::follow(settings.clone(), stop);
         Self {
+            readers: Readers::new(settings.clone()),
             settings,
             api_keys: console.api_keys.clone(),
             read_only: console.read_only,
@@ -62,6 +68,21 @@ impl Console {
                 .build()
                 .unwrap_or_default(),
         }
+    }
+}
+
+impl Console {
+    /// Runs a bounded read with a kept reader, off the async workers; its error as text.
+    pub(crate) async fn read<T: Send + 'static, E: std::fmt::Display>(
+        self: &Arc<Self>,
+        read: impl FnOnce(&BaseConsumer<Reader>, &WorkerSettings) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, String> {
+        let console = self.clone();
+        blocking(move || {
+            let reader = console.readers.take().map_err(|e| e.to_string())?;
+            read(&reader, &console.settings).map_err(|e| e.to_string())
+        })
+        .await
     }
 }
 
@@ -123,7 +144,9 @@ async fn job(
     Path(job_id): Path<String>,
     Query(query): Query<JobQuery>,
 ) -> Response {
-    let found = blocking(move || jobs::outcomes(&console.settings, &job_id, query.since)).await;
+    let found = console
+        .read(move |reader, settings| jobs::outcomes(reader, settings, &job_id, query.since))
+        .await;
     match found {
         Ok(found) => Json(found).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
@@ -153,7 +176,9 @@ async fn latest_outcomes(
         None => None,
     };
     let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
-    let page = blocking(move || jobs::latest(&console.settings, limit, before.as_ref())).await;
+    let page = console
+        .read(move |reader, settings| jobs::latest(reader, settings, limit, before.as_ref()))
+        .await;
     match page {
         Ok(page) => Json(page).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
@@ -180,7 +205,9 @@ async fn dead_letters(
         since: query.since,
     };
     let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
-    let found = blocking(move || DeadLetters::new(&console.settings).find(&filter, limit)).await;
+    let found = console
+        .read(move |reader, settings| DeadLetters::new(settings).find(reader, &filter, limit))
+        .await;
     match found {
         Ok(found) => Json(found).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
@@ -226,12 +253,13 @@ async fn replay(
         job_id: request.job_id.clone(),
         since: request.since,
     };
-    let reader = console.clone();
-    let found =
-        match blocking(move || DeadLetters::new(&reader.settings).find(&filter, limit)).await {
-            Ok(found) => found,
-            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e),
-        };
+    let found = match console
+        .read(move |reader, settings| DeadLetters::new(settings).find(reader, &filter, limit))
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    };
     let replayed = match DeadLetters::new(&console.settings)
         .replay(&found.dead_letters, request.dry_run)
         .await

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_worker::replay::{is_carried, HEADER_REPLAY_OF};
-use mcp_jobs_worker::topic::{self, ReadError};
+use mcp_jobs_worker::topic::{self, ReadError, Reader};
 use mcp_jobs_worker::trace_headers;
 use mcp_jobs_worker::WorkerSettings;
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
@@ -184,15 +185,19 @@ impl<'a> DeadLetters<'a> {
 
     /// The dead letters matching `filter` in the slice a query reads, newest first, at
     /// most `limit`.
-    pub fn find(&self, filter: &Filter, limit: usize) -> Result<Found, DeadLetterError> {
-        let consumer = topic::reader(self.settings, "kafka-worker-dlq")?;
+    pub fn find(
+        &self,
+        consumer: &BaseConsumer<Reader>,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Found, DeadLetterError> {
         let topic = &self.settings.dlq_topic;
         let starts = match filter.since {
-            Some(since) => topic::offsets_at(&consumer, topic, since)?,
-            None => topic::offsets_before_end(&consumer, topic, SCAN_PER_PARTITION)?,
+            Some(since) => topic::offsets_at(consumer, topic, since)?,
+            None => topic::offsets_before_end(consumer, topic, SCAN_PER_PARTITION)?,
         };
         let mut matching = Vec::new();
-        let scanned = topic::read_range(&consumer, topic, &starts, SCAN_PER_PARTITION, |m| {
+        let scanned = topic::read_range(consumer, topic, &starts, SCAN_PER_PARTITION, |m| {
             let letter = DeadLetter::from_record(topic, m);
             if filter.matches(&letter) {
                 matching.push(letter);
@@ -211,10 +216,19 @@ impl<'a> DeadLetters<'a> {
     /// The dead letters at `positions` (those that are not there, e.g. deleted by
     /// retention, are left out). Each partition is read from the lowest position asked
     /// for, at most [`SCAN_PER_PARTITION`] records.
-    pub fn at(&self, positions: &[Position]) -> Result<Found, DeadLetterError> {
-        let consumer = topic::reader(self.settings, "kafka-worker-dlq")?;
+    pub fn at(
+        &self,
+        consumer: &BaseConsumer<Reader>,
+        positions: &[Position],
+    ) -> Result<Found, DeadLetterError> {
         let topic = &self.settings.dlq_topic;
-        let wanted: std::collections::HashSet<Position> = positions.iter().copied().collect();
+        let partitions = topic::partition_count(consumer, topic)?;
+        // A partition the topic does not have holds nothing (and is not asked for).
+        let wanted: std::collections::HashSet<Position> = positions
+            .iter()
+            .filter(|p| (0..partitions).contains(&p.partition) && p.offset >= 0)
+            .copied()
+            .collect();
         let mut starts: std::collections::BTreeMap<i32, i64> = Default::default();
         for position in &wanted {
             let start = starts.entry(position.partition).or_insert(position.offset);
@@ -234,7 +248,7 @@ impl<'a> DeadLetters<'a> {
         let scanned = if per_partition == 0 {
             0
         } else {
-            topic::read_range(&consumer, topic, &starts, per_partition, |m| {
+            topic::read_range(consumer, topic, &starts, per_partition, |m| {
                 let letter = DeadLetter::from_record(topic, m);
                 if wanted.contains(&letter.position) {
                     found.push(letter);

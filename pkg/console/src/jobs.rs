@@ -3,9 +3,9 @@
 //! [`SCAN_PER_PARTITION`](crate::dead_letters::SCAN_PER_PARTITION) records.
 
 use chrono::{DateTime, Utc};
-use mcp_jobs_worker::topic::{self, ReadError};
+use mcp_jobs_worker::topic::{self, ReadError, Reader};
 use mcp_jobs_worker::WorkerSettings;
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
 use serde::Serialize;
 use serde_json::Value;
@@ -27,18 +27,18 @@ pub struct JobOutcomes {
 
 /// The outcome records of `job_id` on the results topic, since `since`.
 pub fn outcomes(
+    consumer: &BaseConsumer<Reader>,
     settings: &WorkerSettings,
     job_id: &str,
     since: Option<DateTime<Utc>>,
 ) -> Result<JobOutcomes, ReadError> {
-    let consumer = topic::reader(settings, "kafka-worker-console")?;
     let results = &settings.results_topic;
     let starts = match since {
-        Some(since) => topic::offsets_at(&consumer, results, since)?,
-        None => topic::offsets_before_end(&consumer, results, SCAN_PER_PARTITION)?,
+        Some(since) => topic::offsets_at(consumer, results, since)?,
+        None => topic::offsets_before_end(consumer, results, SCAN_PER_PARTITION)?,
     };
     let mut outcomes = Vec::new();
-    let scanned = topic::read_range(&consumer, results, &starts, SCAN_PER_PARTITION, |m| {
+    let scanned = topic::read_range(consumer, results, &starts, SCAN_PER_PARTITION, |m| {
         if m.key() == Some(job_id.as_bytes()) {
             // A record that is not JSON is shown as its text.
             let payload = m.payload().unwrap_or_default();
@@ -77,16 +77,16 @@ pub struct Page {
 /// first, each partition in its own order, so that the next page starts where this
 /// one stopped.
 pub fn latest(
+    consumer: &BaseConsumer<Reader>,
     settings: &WorkerSettings,
     limit: usize,
     before: Option<&Cursor>,
 ) -> Result<Page, ReadError> {
-    let consumer = topic::reader(settings, "kafka-worker-console")?;
     let results = &settings.results_topic;
     let limit = limit.max(1);
     let mut ends = Cursor::new();
     let mut lows = Cursor::new();
-    for partition in 0..topic::partition_count(&consumer, results)? {
+    for partition in 0..topic::partition_count(consumer, results)? {
         let (low, high) =
             consumer.fetch_watermarks(results, partition, std::time::Duration::from_secs(10))?;
         let end = before
@@ -106,7 +106,7 @@ pub fn latest(
         .collect();
     // Per partition, newest last: (offset, timestamp, record).
     let mut read: std::collections::BTreeMap<i32, Vec<(i64, i64, Value)>> = Default::default();
-    let scanned = topic::read_range(&consumer, results, &starts, limit, |m| {
+    let scanned = topic::read_range(consumer, results, &starts, limit, |m| {
         if m.offset() < ends[&m.partition()] {
             let payload = m.payload().unwrap_or_default();
             let record = serde_json::from_slice(payload)

@@ -7,6 +7,7 @@
 //!   followed in the background for the overview.
 //! - [`web`]: the pages, behind a login cookie, with CSRF-checked actions.
 //! - [`charts`]: the overview's line charts, as inline SVG.
+//! - [`readers`]: consumers for bounded reads, kept between requests.
 //! - [`session`]: the login cookie and the CSRF token, MACs made with an API key.
 //! - [`api`]: the same as JSON under `/api`, behind API keys, with a read-only mode.
 //! - [`config`]: `CONSOLE_PORT`, `CONSOLE_API_KEYS`, `CONSOLE_READ_ONLY`, `CONSOLE_COOKIE_SECURE`.
@@ -17,6 +18,7 @@ pub mod charts;
 pub mod config;
 pub mod dead_letters;
 pub mod jobs;
+pub mod readers;
 pub mod session;
 pub mod web;
 

@@ -43,14 +43,34 @@ pub enum ReadError {
 }
 
 /// A consumer for [`read_range`]: outside any group (`group` only names it to the
-/// broker), committing nothing, seeing committed records only.
+/// broker), committing nothing, seeing committed records only. It does not wait at a
+/// partition's end for more (a bounded read stops there), so a reader used again for
+/// another range starts fetching at once instead of after its last long poll.
 pub fn reader(settings: &WorkerSettings, group: &str) -> Result<BaseConsumer<Reader>, KafkaError> {
+    outside_group(settings, group, "10")
+}
+
+/// Like [`reader`], for following a topic as it grows: it waits at the end for new
+/// records (up to 500 ms a fetch) instead of asking again and again.
+pub fn follower(
+    settings: &WorkerSettings,
+    group: &str,
+) -> Result<BaseConsumer<Reader>, KafkaError> {
+    outside_group(settings, group, "500")
+}
+
+fn outside_group(
+    settings: &WorkerSettings,
+    group: &str,
+    fetch_wait_ms: &str,
+) -> Result<BaseConsumer<Reader>, KafkaError> {
     settings
         .kafka_config(&[
             ("group.id", group),
             ("enable.auto.commit", "false"),
             ("enable.partition.eof", "true"),
             ("isolation.level", "read_committed"),
+            ("fetch.wait.max.ms", fetch_wait_ms),
         ])
         .create_with_context(Reader)
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::jobs::urlencode;
 use super::{action_button, layout, parse_since, refusal, refused, when, Cost, Section, Viewer};
-use crate::api::{blocking, Console};
+use crate::api::Console;
 use crate::dead_letters::{DeadLetter, DeadLetters, Filter, Position};
 
 /// Dead letters on one page.
@@ -66,9 +66,13 @@ pub(crate) async fn list(
     let body = match form.filter() {
         Err(problem) => html! { (filters) p.problem { (problem) } },
         Ok(filter) => {
-            let reader = console.clone();
             let wanted = form.skip.saturating_add(PAGE);
-            match blocking(move || DeadLetters::new(&reader.settings).find(&filter, wanted)).await {
+            match console
+                .read(move |reader, settings| {
+                    DeadLetters::new(settings).find(reader, &filter, wanted)
+                })
+                .await
+            {
                 Err(e) => html! { (filters) p.problem { (e) } },
                 Ok(found) => {
                     cost.records = Some(found.scanned);
@@ -138,8 +142,10 @@ pub(crate) async fn one(
 ) -> Response {
     let mut cost = Cost::start();
     let position = Position { partition, offset };
-    let reader = console.clone();
-    let found = match blocking(move || DeadLetters::new(&reader.settings).at(&[position])).await {
+    let found = match console
+        .read(move |reader, settings| DeadLetters::new(settings).at(reader, &[position]))
+        .await
+    {
         Ok(found) => found,
         Err(e) => return refused(StatusCode::SERVICE_UNAVAILABLE, &e),
     };
@@ -225,8 +231,8 @@ pub(crate) async fn preview(
         Ok(filter) => filter,
         Err(problem) => return refused(StatusCode::BAD_REQUEST, &problem),
     };
-    let reader = console.clone();
-    let found = match blocking(move || DeadLetters::new(&reader.settings).find(&filter, usize::MAX))
+    let found = match console
+        .read(move |reader, settings| DeadLetters::new(settings).find(reader, &filter, usize::MAX))
         .await
     {
         Ok(found) => found,
@@ -287,9 +293,11 @@ pub(crate) async fn replay(
         }
         Err(problem) => return refused(StatusCode::BAD_REQUEST, &problem),
     };
-    let reader = console.clone();
     let asked = positions.clone();
-    let found = match blocking(move || DeadLetters::new(&reader.settings).at(&asked)).await {
+    let found = match console
+        .read(move |reader, settings| DeadLetters::new(settings).at(reader, &asked))
+        .await
+    {
         Ok(found) => found,
         Err(e) => return refused(StatusCode::SERVICE_UNAVAILABLE, &e),
     };

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{layout, Cost, Section, Viewer};
-use crate::api::{blocking, Console};
+use crate::api::Console;
 use crate::jobs;
 
 /// Outcomes on one page of the latest.
@@ -39,9 +39,11 @@ pub(crate) async fn page(
     };
     let body = match job_id {
         Some(job_id) => {
-            let settings = console.clone();
             let id = job_id.clone();
-            match blocking(move || jobs::outcomes(&settings.settings, &id, None)).await {
+            match console
+                .read(move |reader, settings| jobs::outcomes(reader, settings, &id, None))
+                .await
+            {
                 Ok(found) => {
                     cost.records = Some(found.scanned);
                     html! { (search) (job(&job_id, &found.outcomes)) }
@@ -51,8 +53,10 @@ pub(crate) async fn page(
         }
         None => {
             let before = query.before.as_deref().and_then(jobs::parse_cursor);
-            let settings = console.clone();
-            match blocking(move || jobs::latest(&settings.settings, PAGE, before.as_ref())).await {
+            match console
+                .read(move |reader, settings| jobs::latest(reader, settings, PAGE, before.as_ref()))
+                .await
+            {
                 Ok(page) => {
                     cost.records = Some(page.scanned);
                     html! { (search) h2 { "Latest outcomes" } (latest(&page)) }

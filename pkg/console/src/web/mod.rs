@@ -256,7 +256,8 @@ pub(crate) fn parse_since(text: &str) -> Result<Option<DateTime<Utc>>, String> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(Some(at.with_timezone(&Utc)));
     }
-    let (number, unit) = text.split_at(text.len() - 1);
+    let unit_at = text.char_indices().last().map_or(0, |(at, _)| at);
+    let (number, unit) = text.split_at(unit_at);
     let seconds = match unit {
         "s" => 1,
         "m" => 60,
@@ -329,7 +330,7 @@ struct Login {
 async fn login(State(console): State<Arc<Console>>, Form(form): Form<Login>) -> Response {
     let next = form
         .next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+        .filter(|n| is_own_path(n))
         .unwrap_or_else(|| "/".to_owned());
     let issued = matching_key(&console.api_keys, &form.key)
         .and_then(|index| session::issue(&console.api_keys, index, Utc::now()).map(|c| (index, c)));
@@ -356,6 +357,15 @@ async fn login(State(console): State<Arc<Console>>, Form(form): Form<Login>) -> 
     }
 }
 
+/// Whether `next` is a path of this console, not a way elsewhere: browsers read
+/// `//host` and `/\host` as another site.
+fn is_own_path(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(char::is_control)
+}
+
 async fn logout(Extension(viewer): Extension<Viewer>, Form(form): Form<Csrf>) -> Response {
     // Logging out is allowed in read-only mode: only the token is checked.
     if !session_token_matches(&viewer, &form.csrf) {
@@ -380,4 +390,46 @@ fn session_token_matches(viewer: &Viewer, presented: &str) -> bool {
         presented,
     )
     .is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_reads_durations_and_times_and_refuses_the_rest() {
+        let now = Utc::now();
+        let two_hours = parse_since("2h").ok().flatten().unwrap_or(now);
+        assert!(
+            (now - two_hours - chrono::Duration::hours(2))
+                .num_seconds()
+                .abs()
+                <= 1
+        );
+        assert_eq!(
+            parse_since("2026-12-02T06:00:00Z")
+                .ok()
+                .flatten()
+                .map(|t| t.to_rfc3339()),
+            Some("2026-12-02T06:00:00+00:00".to_owned())
+        );
+        assert_eq!(parse_since(" ").ok(), Some(None));
+        for bad in ["2ч", "ч", "h", "-2h", "2w", "yesterday"] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn after_login_only_the_consoles_own_pages() {
+        assert!(is_own_path("/dlq?kind=refused"));
+        for elsewhere in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "evil",
+            "/\n/x",
+        ] {
+            assert!(!is_own_path(elsewhere), "{elsewhere}");
+        }
+    }
 }
