@@ -149,34 +149,7 @@ impl<'a> Schedules<'a> {
 
     /// Every schedule, by name.
     pub fn list(&self) -> Result<Vec<Listed>, ManageError> {
-        let catalog = self.catalog()?;
-        let now = Utc::now();
-        Ok(catalog
-            .definitions
-            .iter()
-            .map(|(name, definition)| {
-                let state = catalog.states.get(name).copied().unwrap_or_default();
-                let compiled = catalog.schedule(name);
-                let next = match &compiled {
-                    Some(Ok(schedule)) => next_due(schedule, definition, &state, now),
-                    _ => None,
-                };
-                Listed {
-                    name: name.clone(),
-                    cron: definition.schedule.cron.clone(),
-                    timezone: definition
-                        .schedule
-                        .timezone
-                        .clone()
-                        .unwrap_or_else(|| "UTC".into()),
-                    paused: definition.paused,
-                    last_fired: state.last_fired,
-                    last_handled: state.last_handled,
-                    next,
-                    invalid: compiled.and_then(Result::err).map(|e| e.to_string()),
-                }
-            })
-            .collect())
+        Ok(listing(&self.catalog()?))
     }
 
     /// Pauses (`true`) or resumes a schedule. Occurrences while paused never fire.
@@ -259,6 +232,37 @@ impl<'a> Schedules<'a> {
             .map_err(|(e, _)| e)?;
         Ok(())
     }
+}
+
+/// Every schedule of `catalog`, by name, with its last and next occurrence.
+pub fn listing(catalog: &Catalog) -> Vec<Listed> {
+    let now = Utc::now();
+    catalog
+        .definitions
+        .iter()
+        .map(|(name, definition)| {
+            let state = catalog.states.get(name).copied().unwrap_or_default();
+            let compiled = catalog.schedule(name);
+            let next = match &compiled {
+                Some(Ok(schedule)) => next_due(schedule, definition, &state, now),
+                _ => None,
+            };
+            Listed {
+                name: name.clone(),
+                cron: definition.schedule.cron.clone(),
+                timezone: definition
+                    .schedule
+                    .timezone
+                    .clone()
+                    .unwrap_or_else(|| "UTC".into()),
+                paused: definition.paused,
+                last_fired: state.last_fired,
+                last_handled: state.last_handled,
+                next,
+                invalid: compiled.and_then(Result::err).map(|e| e.to_string()),
+            }
+        })
+        .collect()
 }
 
 /// Where a schedule's occurrences start: after the last one handled, never before it

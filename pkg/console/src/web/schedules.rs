@@ -8,21 +8,25 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use maud::{html, Markup};
-use mcp_jobs_scheduler::manage::Schedules;
+use mcp_jobs_scheduler::catalog::Catalog;
+use mcp_jobs_scheduler::manage::{listing, Schedules};
 use mcp_jobs_scheduler::schedule::job_id;
 
 use super::jobs::urlencode;
 
 use super::{action_button, layout, refusal, refused, when, Cost, Csrf, Section, Viewer};
-use crate::api::{blocking, Console};
+use crate::api::Console;
 
 pub(crate) async fn page(
     State(console): State<Arc<Console>>,
     Extension(viewer): Extension<Viewer>,
 ) -> Markup {
     let cost = Cost::start();
-    let reader = console.clone();
-    let listed = blocking(move || Schedules::new(&reader.settings)?.list()).await;
+    let listed = console
+        .read(|reader, settings| {
+            Catalog::load(reader, &settings.schedules_topic).map(|catalog| listing(&catalog))
+        })
+        .await;
     let body = match listed {
         Err(e) => html! { p.problem { (e) } },
         Ok(listed) if listed.is_empty() => html! {
