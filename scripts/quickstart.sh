@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # The whole thing, locally: installs what it needs, builds, starts a broker,
-# mcp-server and kafka-worker, publishes the sample job (server-init of
+# mcp-server, kafka-worker and the console, publishes the sample job (server-init of
 # mcp-server-time), prints its result record, applies a schedule and shows it fire,
-# and shuts everything down.
-# Ports: BROKER_PORT (default 9092), PORT (mcp-server, default 8080).
+# asks the console for the job, and shuts everything down (KEEP_RUNNING=1: not before
+# Ctrl-C, so the console can be looked at).
+# Ports: BROKER_PORT (default 9092), PORT (mcp-server, default 8080), CONSOLE_PORT
+# (default 8081), METRICS_PORT (the worker's, default 9090; the console's is one above).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BROKER_PORT=${BROKER_PORT:-9092}
 PORT=${PORT:-8080}
+CONSOLE_PORT=${CONSOLE_PORT:-8081}
+METRICS_PORT=${METRICS_PORT:-9090}
+CONSOLE_KEY=quickstart-console
 JOB=${1:-examples/server-init-time.json}
 RUN_DIR=.run
 mkdir -p "$RUN_DIR"
@@ -55,8 +60,13 @@ wait_port "$PORT"
 
 "$BIN/kafka-worker" create-topics --partitions 3 2>>"$RUN_DIR/kafka-worker.log"
 echo "==> kafka-worker" >&2
-"$BIN/kafka-worker" run >>"$RUN_DIR/kafka-worker.log" 2>&1 &
+METRICS_PORT=$METRICS_PORT "$BIN/kafka-worker" run >>"$RUN_DIR/kafka-worker.log" 2>&1 &
 pids+=($!)
+echo "==> the console on http://localhost:$CONSOLE_PORT (key: $CONSOLE_KEY)" >&2
+CONSOLE_API_KEYS=$CONSOLE_KEY CONSOLE_PORT=$CONSOLE_PORT METRICS_PORT=$((METRICS_PORT + 1)) \
+  "$BIN/kafka-worker" console >"$RUN_DIR/console.log" 2>&1 &
+pids+=($!)
+wait_port "$CONSOLE_PORT"
 
 echo "==> publishing $JOB and waiting for its result" >&2
 "$BIN/kafka-worker" publish "$JOB" --wait 120 2>>"$RUN_DIR/publish.log"
@@ -69,3 +79,18 @@ for _ in $(seq 1 60); do
 done
 "$BIN/kafka-worker" schedules list 2>>"$RUN_DIR/publish.log"
 "$BIN/kafka-worker" schedules delete paris-time 2>>"$RUN_DIR/publish.log"
+
+job_id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["jobID"])' "$JOB")
+echo "==> the console's view of $job_id (GET /api/jobs/$job_id; the same on its Jobs page)" >&2
+python3 - "$CONSOLE_PORT" "$CONSOLE_KEY" "$job_id" <<'PY'
+import json, sys, urllib.request
+port, key, job_id = sys.argv[1:]
+request = urllib.request.Request(f"http://127.0.0.1:{port}/api/jobs/{job_id}", headers={"X-API-Key": key})
+found = json.load(urllib.request.urlopen(request, timeout=30))
+for outcome in found["outcomes"]:
+    print(f"{found['jobID']}: {outcome['status']} after {outcome['attempts']} attempt(s), by {outcome['worker']}")
+PY
+if [ -n "${KEEP_RUNNING:-}" ]; then
+  echo "==> running: the console at http://localhost:$CONSOLE_PORT (key: $CONSOLE_KEY); Ctrl-C stops everything" >&2
+  wait
+fi

@@ -327,6 +327,27 @@ if check(worker, "Deployment/kafka-worker exists"):
     check(not missing, "Deployment/kafka-worker: KAFKA_BROKERS, KAFKA_TOPIC, MCP_CONSUMER_GROUP, MCP_SERVER_URL, "
           "MCP_API_KEY, WORKER_CONCURRENCY, SHUTDOWN_GRACE_SECONDS set", f"missing {missing}")
 
+# The console: read-only unless changed, keyed, reachable through its Service.
+console = by_kind.get("Deployment", {}).get("mcp-jobs-console")
+if check(console, "Deployment/mcp-jobs-console exists"):
+    spec = pod_spec(console)
+    c = (spec.get("containers") or [{}])[0]
+    env = env_of(spec, c)
+    check(c.get("args") == ["console"], "Deployment/mcp-jobs-console: runs `kafka-worker console`", str(c.get("args")))
+    check(str(env.get("CONSOLE_READ_ONLY")).lower() == "true", "Deployment/mcp-jobs-console: CONSOLE_READ_ONLY=true",
+          str(env.get("CONSOLE_READ_ONLY")))
+    check("CONSOLE_API_KEYS" in env, "Deployment/mcp-jobs-console: CONSOLE_API_KEYS set")
+    missing = [k for k in ("KAFKA_BROKERS", "KAFKA_TOPIC", "MCP_CONSUMER_GROUP") if k not in env]
+    check(not missing, "Deployment/mcp-jobs-console: the workers' topic and group", f"missing {missing}")
+    http = int(env.get("CONSOLE_PORT") or 8081)
+    svc = by_kind.get("Service", {}).get("mcp-jobs-console")
+    if check(svc, "Service/mcp-jobs-console exists"):
+        sel = get(svc, "spec", "selector", default={})
+        ports = get(svc, "spec", "ports", default=[])
+        check(sel and sel.items() <= pod_labels(console).items()
+              and any(port_number(c, p.get("targetPort", p.get("port"))) == http for p in ports),
+              f"Service/mcp-jobs-console: selects the console pods, targets CONSOLE_PORT {http}")
+
 for name, port in (("mcp-server", 8080), ("kafka-worker", int(worker_env.get("METRICS_PORT") or 9090))):
     d = by_kind.get("Deployment", {}).get(name)
     a = get(d, "spec", "template", "metadata", "annotations", default={}) if d else {}
@@ -427,7 +448,7 @@ if isinstance(compose, dict) and isinstance(compose.get("services"), dict):
             e = dict(item.split("=", 1) if "=" in item else (item, None) for item in e)
         return {k: None if v is None else str(v) for k, v in e.items()}
 
-    for name in ("kafka", "create-topics", "redis", "mcp-server", "kafka-worker", "jaeger", "prometheus"):
+    for name in ("kafka", "create-topics", "redis", "mcp-server", "kafka-worker", "console", "jaeger", "prometheus"):
         check(name in services, f"service {name} defined")
 
     for name, svc in services.items():
