@@ -334,20 +334,7 @@ impl Broker {
             if let Some(key) = key {
                 record = record.key(key);
             }
-            while let Err((e, returned)) = producer.send(record) {
-                assert!(
-                    matches!(
-                        e,
-                        rdkafka::error::KafkaError::MessageProduction(
-                            rdkafka::types::RDKafkaErrorCode::QueueFull
-                        )
-                    ),
-                    "enqueue: {e}"
-                );
-                producer.poll(Duration::from_millis(10));
-                record = returned;
-            }
-            producer.poll(Duration::ZERO);
+            enqueue(&producer, record).expect("enqueue");
         }
         producer.flush(Duration::from_secs(30)).expect("flush");
     }
@@ -967,6 +954,32 @@ pub fn distinct_jobs(outcomes: &[serde_json::Value]) -> usize {
         .filter_map(|o| o["jobID"].as_str())
         .collect::<std::collections::HashSet<_>>()
         .len()
+}
+
+/// The headers kafka-worker gives a dead letter, for tests and benchmarks that write
+/// dead letters of their own.
+pub fn dead_letter_headers<'a>(
+    job_id: &'a str,
+    kind: &'a str,
+    error: &'a str,
+    source_topic: &'a str,
+) -> rdkafka::message::OwnedHeaders {
+    [
+        ("mcp-jobs-job-id", job_id),
+        ("mcp-jobs-error-kind", kind),
+        ("mcp-jobs-error", error),
+        ("mcp-jobs-source-topic", source_topic),
+    ]
+    .into_iter()
+    .fold(
+        rdkafka::message::OwnedHeaders::new(),
+        |all, (key, value)| {
+            all.insert(rdkafka::message::Header {
+                key,
+                value: Some(value),
+            })
+        },
+    )
 }
 
 /// Hands `record` to `producer`, waiting while its local queue is full.

@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    enqueue, fixture_job, free_port, start_console, start_worker, wait_for, worker_cli, Broker,
-    McpServer,
+    dead_letter_headers, enqueue, fixture_job, free_port, start_console, start_worker, wait_for,
+    worker_cli, Broker, McpServer,
 };
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
@@ -183,19 +182,7 @@ fn pages_and_filters_over_ten_thousand_records() {
     for i in 0..1_000 {
         let id = format!("dead-{i:04}");
         let kind = if i % 2 == 0 { "tool_error" } else { "refused" };
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "mcp-jobs-error-kind",
-                value: Some(kind),
-            })
-            .insert(Header {
-                key: "mcp-jobs-job-id",
-                value: Some(id.as_str()),
-            })
-            .insert(Header {
-                key: "mcp-jobs-source-topic",
-                value: Some(topic.as_str()),
-            });
+        let headers = dead_letter_headers(&id, kind, "failed on purpose", &topic);
         let at = (started + chrono::Duration::milliseconds(i * 10)).timestamp_millis();
         enqueue(
             &producer,

@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use mcp_jobs_e2e::{enqueue, free_port, start_console, Broker};
-use rdkafka::message::{Header, OwnedHeaders};
+use mcp_jobs_e2e::{dead_letter_headers, enqueue, free_port, start_console, Broker};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use reqwest::blocking::Client;
 use serde_json::json;
@@ -156,23 +155,7 @@ fn fill(broker: &Broker, topic: &str, args: &Args) -> anyhow::Result<()> {
     for i in 0..args.dead_letters {
         let id = format!("dead-{i:06}");
         let kind = if i % 2 == 0 { "tool_error" } else { "refused" };
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "mcp-jobs-error-kind",
-                value: Some(kind),
-            })
-            .insert(Header {
-                key: "mcp-jobs-job-id",
-                value: Some(id.as_str()),
-            })
-            .insert(Header {
-                key: "mcp-jobs-error",
-                value: Some("failed on purpose"),
-            })
-            .insert(Header {
-                key: "mcp-jobs-source-topic",
-                value: Some(topic),
-            });
+        let headers = dead_letter_headers(&id, kind, "failed on purpose", topic);
         let at = started + chrono::Duration::milliseconds(i as i64 * 100);
         enqueue(
             &producer,

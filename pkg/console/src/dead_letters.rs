@@ -29,6 +29,22 @@ pub enum DeadLetterError {
     Kafka(#[from] rdkafka::error::KafkaError),
 }
 
+/// Reads the slice of `topic` a query looks at: each partition from its first record
+/// at `since`, or its last [`SCAN_PER_PARTITION`] records, never more than that many.
+/// Returns how many records were read.
+pub fn read_recent(
+    consumer: &BaseConsumer<Reader>,
+    topic: &str,
+    since: Option<DateTime<Utc>>,
+    each: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<usize, ReadError> {
+    let starts = match since {
+        Some(since) => topic::offsets_at(consumer, topic, since)?,
+        None => topic::offsets_before_end(consumer, topic, SCAN_PER_PARTITION)?,
+    };
+    topic::read_range(consumer, topic, &starts, SCAN_PER_PARTITION, each)
+}
+
 /// Which dead letters a query or a replay takes.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -192,12 +208,8 @@ impl<'a> DeadLetters<'a> {
         limit: usize,
     ) -> Result<Found, DeadLetterError> {
         let topic = &self.settings.dlq_topic;
-        let starts = match filter.since {
-            Some(since) => topic::offsets_at(consumer, topic, since)?,
-            None => topic::offsets_before_end(consumer, topic, SCAN_PER_PARTITION)?,
-        };
         let mut matching = Vec::new();
-        let scanned = topic::read_range(consumer, topic, &starts, SCAN_PER_PARTITION, |m| {
+        let scanned = read_recent(consumer, topic, filter.since, |m| {
             let letter = DeadLetter::from_record(topic, m);
             if filter.matches(&letter) {
                 matching.push(letter);

@@ -6,11 +6,12 @@ use chrono::{DateTime, Utc};
 use mcp_jobs_worker::topic::{self, ReadError, Reader};
 use mcp_jobs_worker::WorkerSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::dead_letters::SCAN_PER_PARTITION;
+use crate::dead_letters::read_recent;
 
 /// What a job search found.
 #[derive(Debug, Serialize)]
@@ -32,20 +33,10 @@ pub fn outcomes(
     job_id: &str,
     since: Option<DateTime<Utc>>,
 ) -> Result<JobOutcomes, ReadError> {
-    let results = &settings.results_topic;
-    let starts = match since {
-        Some(since) => topic::offsets_at(consumer, results, since)?,
-        None => topic::offsets_before_end(consumer, results, SCAN_PER_PARTITION)?,
-    };
     let mut outcomes = Vec::new();
-    let scanned = topic::read_range(consumer, results, &starts, SCAN_PER_PARTITION, |m| {
+    let scanned = read_recent(consumer, &settings.results_topic, since, |m| {
         if m.key() == Some(job_id.as_bytes()) {
-            // A record that is not JSON is shown as its text.
-            let payload = m.payload().unwrap_or_default();
-            outcomes.push(
-                serde_json::from_slice(payload)
-                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into())),
-            );
+            outcomes.push(record_json(m));
         }
     })?;
     outcomes.sort_by(|a, b| a["finishedAt"].as_str().cmp(&b["finishedAt"].as_str()));
@@ -108,9 +99,7 @@ pub fn latest(
     let mut read: std::collections::BTreeMap<i32, Vec<(i64, i64, Value)>> = Default::default();
     let scanned = topic::read_range(consumer, results, &starts, limit, |m| {
         if m.offset() < ends[&m.partition()] {
-            let payload = m.payload().unwrap_or_default();
-            let record = serde_json::from_slice(payload)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into()));
+            let record = record_json(m);
             let at = m.timestamp().to_millis().unwrap_or(0);
             read.entry(m.partition())
                 .or_default()
@@ -141,6 +130,13 @@ pub fn latest(
         }),
         scanned,
     })
+}
+
+/// An outcome record as JSON; one that is not JSON is shown as its text.
+fn record_json(record: &BorrowedMessage<'_>) -> Value {
+    let payload = record.payload().unwrap_or_default();
+    serde_json::from_slice(payload)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into()))
 }
 
 /// Reads a cursor written by [`latest`].

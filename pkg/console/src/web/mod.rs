@@ -127,15 +127,19 @@ pub(crate) fn refusal(viewer: &Viewer, presented: &str) -> Option<Response> {
             "the console is read-only (CONSOLE_READ_ONLY=true): actions are refused",
         ));
     }
-    let expected = viewer.csrf.as_bytes();
-    let same = expected.len() == presented.len()
-        && subtle::ConstantTimeEq::ct_eq(expected, presented.as_bytes()).into();
-    (!same).then(|| {
+    (!csrf_matches(viewer, presented)).then(|| {
         refused(
             StatusCode::FORBIDDEN,
             "the form's CSRF token is not this session's: reload the page and try again",
         )
     })
+}
+
+/// Whether `presented` is the viewer's CSRF token (compared in constant time).
+fn csrf_matches(viewer: &Viewer, presented: &str) -> bool {
+    let expected = viewer.csrf.as_bytes();
+    expected.len() == presented.len()
+        && subtle::ConstantTimeEq::ct_eq(expected, presented.as_bytes()).into()
 }
 
 /// A bare page saying why something was refused.
@@ -368,7 +372,7 @@ fn is_own_path(next: &str) -> bool {
 
 async fn logout(Extension(viewer): Extension<Viewer>, Form(form): Form<Csrf>) -> Response {
     // Logging out is allowed in read-only mode: only the token is checked.
-    if !session_token_matches(&viewer, &form.csrf) {
+    if !csrf_matches(&viewer, &form.csrf) {
         return refused(
             StatusCode::FORBIDDEN,
             "the form's CSRF token is not this session's",
@@ -379,17 +383,6 @@ async fn logout(Extension(viewer): Extension<Viewer>, Form(form): Form<Csrf>) ->
         Redirect::to("/login"),
     )
         .into_response()
-}
-
-fn session_token_matches(viewer: &Viewer, presented: &str) -> bool {
-    refusal(
-        &Viewer {
-            read_only: false,
-            ..viewer.clone()
-        },
-        presented,
-    )
-    .is_none()
 }
 
 #[cfg(test)]
