@@ -428,13 +428,8 @@ async fn dlq(settings: &WorkerSettings, command: DlqCommand) -> anyhow::Result<(
         }
         DlqCommand::Replay { filter, dry_run } => {
             let filter = filter.filter();
-            // A job's newest dead letter; every one of a kind.
-            let limit = match (&filter.job_id, &filter.kind) {
-                (Some(_), _) => 1,
-                (None, Some(_)) => usize::MAX,
-                (None, None) => {
-                    anyhow::bail!("say which dead letters: --job-id ID, or --kind KIND")
-                }
+            let Some(limit) = filter.replay_limit() else {
+                anyhow::bail!("say which dead letters: --job-id ID, or --kind KIND")
             };
             let found = tokio::task::block_in_place(|| letters.find(&reader, &filter, limit))
                 .context("reading dead letters")?;

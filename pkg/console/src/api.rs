@@ -238,20 +238,16 @@ async fn replay(
             "the console is read-only (CONSOLE_READ_ONLY=true)",
         );
     }
-    let limit = match (&request.job_id, &request.kind) {
-        (Some(_), _) => 1,
-        (None, Some(_)) => usize::MAX,
-        (None, None) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "say which dead letters: jobID, or kind",
-            )
-        }
-    };
     let filter = Filter {
         kind: request.kind.clone(),
         job_id: request.job_id.clone(),
         since: request.since,
+    };
+    let Some(limit) = filter.replay_limit() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "say which dead letters: jobID, or kind",
+        );
     };
     let found = match console
         .read(move |reader, settings| DeadLetters::new(settings).find(reader, &filter, limit))

@@ -56,6 +56,16 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// How many dead letters a replay of this filter takes: a job's newest one, or
+    /// every one of a kind; `None` when it names neither.
+    pub fn replay_limit(&self) -> Option<usize> {
+        match (&self.job_id, &self.kind) {
+            (Some(_), _) => Some(1),
+            (None, Some(_)) => Some(usize::MAX),
+            (None, None) => None,
+        }
+    }
+
     fn matches(&self, letter: &DeadLetter) -> bool {
         self.kind.as_ref().is_none_or(|k| *k == letter.kind)
             && self
