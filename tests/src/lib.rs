@@ -334,7 +334,20 @@ impl Broker {
             if let Some(key) = key {
                 record = record.key(key);
             }
-            enqueue(&producer, record).expect("enqueue");
+            while let Err((e, returned)) = producer.send(record) {
+                assert!(
+                    matches!(
+                        e,
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull
+                        )
+                    ),
+                    "enqueue: {e}"
+                );
+                producer.poll(Duration::from_millis(10));
+                record = returned;
+            }
+            producer.poll(Duration::ZERO);
         }
         producer.flush(Duration::from_secs(30)).expect("flush");
     }
