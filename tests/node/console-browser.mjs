@@ -4,9 +4,14 @@
 //
 //   CONSOLE_URL, CONSOLE_KEY   where the console is and a key it accepts
 //   MODE=operate               log in, search JOB_ID, open DLQ_JOB_ID's dead letter (its
-//                              SECRET must be redacted), replay it and see the replay's
-//                              outcome, replay a kind after confirming; screenshots to
-//                              SCREENSHOT_DIR
+//                              SECRET must be redacted), and STRING_JOB_ID's (a payload
+//                              given as a string: STRING_SECRETS, comma-separated, must
+//                              not show), replay it (a reload or a resubmitted form does
+//                              not replay it again) and see the replay's outcome, replay
+//                              a kind after confirming; a page of another site cannot
+//                              frame the console; the overview fits 390 px; logging out
+//                              ends the session (Back and a copied cookie get the login
+//                              form); screenshots to SCREENSHOT_DIR
 //   MODE=read-only             401 before login, no action offered, a forged action 403
 //
 // Prints one JSON line of what it saw; exits non-zero with the reason on the first
@@ -38,9 +43,12 @@ try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
+  // Anything the Content-Security-Policy blocks would show here.
+  seen.csp_violations = [];
+  page.on("console", (m) => { if (m.text().includes("Content Security Policy")) seen.csp_violations.push(m.text()); });
 
   // Not logged in: the login form, with 401.
-  const first = await page.goto(`${base}/dlq`);
+  const first = await page.goto(`${base}/dlq?kind=tool_error`);
   seen.before_login = first.status();
   expect(first.status() === 401, `401 before login, got ${first.status()}`);
   expect(await page.locator("input[name=key]").count() === 1, "the login form");
@@ -55,7 +63,9 @@ try {
   expect(wrong[0].status() === 401, `401 for a wrong key, got ${wrong[0].status()}`);
   await page.fill("input[name=key]", key);
   await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
-  expect(new URL(page.url()).pathname === "/dlq", `back on /dlq after login, at ${page.url()}`);
+  const landed = new URL(page.url());
+  expect(landed.pathname === "/dlq" && landed.search === "?kind=tool_error", `back on /dlq?kind=tool_error after login, at ${page.url()}`);
+  seen.after_login = landed.pathname + landed.search;
   const cookie = (await context.cookies()).find((c) => c.name === "mcp_jobs_console");
   expect(cookie && cookie.httpOnly && cookie.sameSite === "Strict", `an HttpOnly SameSite=Strict cookie: ${JSON.stringify(cookie)}`);
   seen.cookie = { httpOnly: cookie.httpOnly, sameSite: cookie.sameSite, secure: cookie.secure };
@@ -106,6 +116,19 @@ async function operate(page, context) {
   expect(letter.includes("traceparent") || letter.includes("tenant"), `its headers: ${letter}`);
   seen.dead_letter = letter;
   await page.screenshot({ path: `${shots}/console-dead-letter.png`, fullPage: true });
+  const letterPage = page.url();
+
+  // A payload given as a string, and a credential in a Kafka header: redacted too.
+  await page.goto(`${base}/dlq`);
+  const stringRow = page.locator("tr", { hasText: env("STRING_JOB_ID") });
+  await Promise.all([page.waitForNavigation(), stringRow.locator("td:first-child a").first().click()]);
+  const stringLetter = await page.content();
+  for (const hidden of env("STRING_SECRETS").split(",")) {
+    expect(!stringLetter.includes(hidden), `${hidden} not on the page of a job whose payload is a string`);
+  }
+  expect(stringLetter.includes("[redacted]") && stringLetter.includes("authorization"), "its headers, redacted");
+  await page.screenshot({ path: `${shots}/console-dead-letter-string-payload.png`, fullPage: true });
+  await page.goto(letterPage);
 
   // A forged form (another session's token) is refused.
   const forged = await submit(page, page.url().replace(/\/dlq\/.*/, "/dlq/replay"), { csrf: "00", positions: "0:0" });
@@ -113,10 +136,28 @@ async function operate(page, context) {
   expect(forged === 403, `403 for a wrong CSRF token, got ${forged}`);
   await page.goBack();
 
-  // Replay it, then follow the job until the replay's outcome is there.
+  // Replay it: the answer is a redirect to what it did, so a reload replays nothing,
+  // and the same form sent again (its one-time token used) replays nothing either.
+  const replayForm = page.locator("form[action='/dlq/replay']");
+  const fields = {};
+  for (const input of await replayForm.locator("input[type=hidden]").all()) {
+    fields[await input.getAttribute("name")] = await input.inputValue();
+  }
+  const letterUrl = page.url();
   await Promise.all([page.waitForNavigation(), page.click("text=Replay this dead letter")]);
   const replayed = await page.locator("main").innerText();
   expect(replayed.includes("Replayed 1 of 1"), `one replayed: ${replayed}`);
+  expect(new URL(page.url()).pathname.startsWith("/dlq/replays/"), `redirected to the result: ${page.url()}`);
+  const reloaded = await page.reload();
+  expect(reloaded.status() === 200 && (await page.locator("main").innerText()).includes("Replayed 1 of 1"), "the result again on reload");
+  await page.goto(letterUrl);
+  const resubmitted = await submit(page, `${base}/dlq/replay`, fields);
+  expect(resubmitted === 200 && (await page.locator("main").innerText()).includes("Replayed 1 of 1"), `a resubmitted form shows the first result: ${resubmitted}`);
+  seen.resubmitted = resubmitted;
+  await page.goto(letterUrl);
+  const marked = await page.locator("main").innerText();
+  expect(marked.includes("Replay again") && /replayed\s+\d{4}-/.test(marked), `the dead letter says it was replayed: ${marked}`);
+  await page.screenshot({ path: `${shots}/console-dead-letter-replayed.png`, fullPage: true });
   const deadline = Date.now() + 90_000;
   let outcome = "";
   while (Date.now() < deadline) {
@@ -143,6 +184,33 @@ async function operate(page, context) {
   expect(done.includes(`Replayed ${shown} of ${shown}`), `all shown replayed: ${done}`);
   seen.replayed_kind = shown;
 
+  // Every answer forbids framing and caching; another site's page cannot frame it.
+  const headers = (await context.request.get(`${base}/dlq`)).headers();
+  expect(headers["x-frame-options"] === "DENY" && headers["content-security-policy"].includes("frame-ancestors 'none'")
+    && headers["cache-control"] === "no-store" && headers["x-content-type-options"] === "nosniff", `security headers: ${JSON.stringify(headers)}`);
+  const framer = await context.newPage();
+  await framer.setContent(`<iframe src="${base}/dlq" width="800" height="600"></iframe>`);
+  await framer.waitForTimeout(1500);
+  const framed = framer.frames()[1];
+  let framedText = "";
+  try { framedText = framed ? await framed.evaluate(() => document.body ? document.body.innerText : "") : ""; } catch { framedText = ""; }
+  expect(!framedText.includes("Dead letters"), `the console inside another page's frame: ${framedText}`);
+  seen.framed = framedText.slice(0, 80);
+  await framer.close();
+
+  // On a phone: nothing wider than the screen, the navigation whole.
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  await phone.addCookies(await context.cookies());
+  const small = await phone.newPage();
+  await small.goto(`${base}/`);
+  const width = await small.evaluate(() => document.documentElement.scrollWidth);
+  expect(width <= 390, `the overview fits 390 px, it is ${width} px wide`);
+  const navRight = await small.evaluate(() => Math.max(...[...document.querySelectorAll("nav a")].map((a) => a.getBoundingClientRect().right)));
+  expect(navRight <= 390, `the navigation fits, its right edge at ${navRight}`);
+  seen.narrow_width = width;
+  await small.screenshot({ path: `${shots}/console-overview-narrow.png`, fullPage: true });
+  await phone.close();
+
   // Schedules: pause and resume one.
   await page.click("nav >> text=Schedules");
   const schedules = await page.locator("main").innerText();
@@ -157,6 +225,20 @@ async function operate(page, context) {
     seen.schedule_actions = "pause, resume, trigger";
     await page.screenshot({ path: `${shots}/console-schedules.png`, fullPage: true });
   }
+
+  // Logging out ends the session: Back shows no cached page, a copied cookie is refused.
+  const copied = (await context.cookies()).find((c) => c.name === "mcp_jobs_console");
+  await page.goto(letterPage);
+  await Promise.all([page.waitForNavigation(), page.click("text=Log out")]);
+  expect(new URL(page.url()).pathname === "/login", `at the login form after logout: ${page.url()}`);
+  const back = await page.goBack();
+  seen.back_after_logout = back ? back.status() : null;
+  expect(await page.locator("input[name=key]").count() === 1 && !(await page.content()).includes(secret) && !(await page.content()).includes("Original message"),
+    "Back after logout shows the login form, not the dead letter");
+  const replayedCookie = await context.request.get(`${base}/dlq`, { headers: { cookie: `mcp_jobs_console=${copied.value}` } });
+  seen.copied_cookie = replayedCookie.status();
+  expect(replayedCookie.status() === 401, `a cookie copied before logout is refused, got ${replayedCookie.status()}`);
+  expect(seen.csp_violations.length === 0, `no Content-Security-Policy violation: ${seen.csp_violations}`);
 }
 
 async function readOnly(page) {

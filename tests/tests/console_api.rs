@@ -81,6 +81,28 @@ fn the_api_finds_jobs_and_dead_letters_and_replays_behind_keys_and_read_only_mod
     assert_eq!(letters[0]["sourceTopic"], topic.as_str());
     let (_, none) = get(&client, &api("/dlq?kind=refused"), Some("first-key"));
     assert_eq!(none["deadLetters"], json!([]), "{none}");
+    // `since` as the pages and the CLI take it; a limit of 0 is refused, not one record.
+    let (status, recent) = get(&client, &api("/dlq?since=2h"), Some("first-key"));
+    assert_eq!(status, StatusCode::OK, "{recent}");
+    assert_eq!(recent["matched"], 1, "{recent}");
+    let (status, bad) = get(&client, &api("/dlq?since=yesterday"), Some("first-key"));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    assert!(
+        bad["error"].as_str().is_some_and(|e| e.contains("since")),
+        "{bad}"
+    );
+    for zero in ["/dlq?limit=0", "/outcomes?limit=0"] {
+        let (status, body) = get(&client, &api(zero), Some("first-key"));
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{zero}: {body}");
+    }
+    let (status, body) = get(&client, &api("/nope"), Some("first-key"));
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("/api/dlq")),
+        "{body}"
+    );
 
     let (status, job) = get(&client, &api("/jobs/ok-1"), Some("first-key"));
     assert_eq!(status, StatusCode::OK, "{job}");
@@ -141,6 +163,15 @@ fn the_api_finds_jobs_and_dead_letters_and_replays_behind_keys_and_read_only_mod
     );
     let (status, _) = get(&client, &read_only("/dlq"), Some("first-key"));
     assert_eq!(status, StatusCode::OK);
+    // A dry run changes nothing: a read-only console answers it.
+    let (status, body) = post(
+        &client,
+        &read_only("/dlq/replay"),
+        "first-key",
+        json!({"kind": "tool_error", "dryRun": true, "includeReplayed": true}),
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["replayed"], 2, "{body}");
 
     // Without a key the console does not start.
     let keyless = worker_cli(&broker, &topic, &["console"]);
@@ -263,4 +294,134 @@ fn pages_and_filters_over_ten_thousand_records() {
         "newest first"
     );
     assert_eq!(recent["deadLetters"].as_array().map(Vec::len), Some(10));
+}
+
+/// The value of `name="<field>"` in a page's first form that has it.
+fn form_field(page: &str, field: &str) -> String {
+    let marker = format!("name=\"{field}\" value=\"");
+    page.split_once(&marker)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(value, _)| value.to_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn logins_are_limited_logout_ends_the_session_and_every_answer_is_safe_to_show() {
+    let broker = Broker::start();
+    let topic = broker.name("console-safe");
+    broker.create_job_topics(&topic, 1);
+    let port = free_port();
+    let console = start_console(&broker, &topic, port, &[("CONSOLE_API_KEYS", "the-key")]);
+    let page = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let client = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    // Login: a session cookie, then the page asked for with its query.
+    let login = client
+        .post(page("/login"))
+        .form(&[("key", "the-key"), ("next", "/dlq?kind=refused")])
+        .send()
+        .expect("login");
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    assert_eq!(login.headers()["location"], "/dlq?kind=refused");
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+
+    // Every answer: no framing, no sniffing, no caching behind the login.
+    let dlq = client
+        .get(page("/dlq"))
+        .header("cookie", &cookie)
+        .send()
+        .expect("dlq");
+    assert_eq!(dlq.status(), StatusCode::OK);
+    let headers = dlq.headers().clone();
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers.contains_key("referrer-policy"));
+    let csp = headers["content-security-policy"]
+        .to_str()
+        .unwrap_or_default();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    let api = client.get(page("/api/dlq")).send().expect("api");
+    assert_eq!(api.headers()["x-frame-options"], "DENY");
+
+    // An unknown page: a page saying so, not an empty 404.
+    let missing = client
+        .get(page("/no-such-page"))
+        .header("cookie", &cookie)
+        .send()
+        .expect("404");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let text = missing.text().unwrap_or_default();
+    assert!(text.contains("There is no page at /no-such-page"), "{text}");
+
+    // Logout revokes the session: the same cookie afterwards gets the login form.
+    let body = dlq.text().unwrap_or_default();
+    let (csrf, once) = (form_field(&body, "csrf"), form_field(&body, "once"));
+    assert!(!csrf.is_empty() && once.len() == 32, "{body}");
+    let logout = client
+        .post(page("/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("once", once.as_str())])
+        .send()
+        .expect("logout");
+    assert_eq!(logout.status(), StatusCode::SEE_OTHER);
+    let after = client
+        .get(page("/dlq"))
+        .header("cookie", &cookie)
+        .send()
+        .expect("after logout");
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+
+    // Login attempts: a few per address, then 429 with Retry-After.
+    let statuses: Vec<(StatusCode, Option<String>)> = (0..30)
+        .map(|_| {
+            let response = client
+                .post(page("/login"))
+                .form(&[("key", "a-guess"), ("next", "/")])
+                .send()
+                .expect("login attempt");
+            let retry = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            (response.status(), retry)
+        })
+        .collect();
+    let limited: Vec<_> = statuses
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert!(limited.len() >= 15, "{statuses:?}");
+    assert!(
+        limited.iter().all(|(_, retry)| retry
+            .as_deref()
+            .and_then(|r| r.parse::<u64>().ok())
+            .is_some_and(|s| s >= 1)),
+        "{statuses:?}"
+    );
+    // Even the right key waits its turn.
+    let right = client
+        .post(page("/login"))
+        .form(&[("key", "the-key"), ("next", "/")])
+        .send()
+        .expect("login");
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+    let log = console.output();
+    assert!(
+        log.contains("too many attempts") && log.contains("127.0.0.1"),
+        "{log}"
+    );
 }

@@ -20,6 +20,10 @@ use serde_json::{json, Value};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const SECRET: &str = "tok-5ecret-never-shown";
+/// The job's own secret in a payload given as a string, and a bearer token in one of
+/// its Kafka headers.
+const STRING_SECRET: &str = "pa55word-xyz";
+const HEADER_SECRET: &str = "sekret-bearer-123";
 
 /// Runs the browser script in `mode`: what it saw.
 fn browse(mode: &str, port: u16, key: &str, env: &[(&str, &str)]) -> Value {
@@ -79,7 +83,10 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
     let group = broker.name("g-console-web");
     broker.create_job_topics(&topic, 2);
     // mcp-server-time is not allowed at first: its job is dead-lettered.
-    let server = McpServer::start(&[("MCP_ALLOWED_COMMANDS", &fixture())]);
+    let server = McpServer::start(&[
+        ("MCP_ALLOWED_COMMANDS", &fixture()),
+        ("MCP_ALLOWED_REMOTE_HOSTS", "127.0.0.1"),
+    ]);
     let port = server.port;
     let _worker = start_worker(
         &broker,
@@ -97,8 +104,26 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
         key: "tenant",
         value: Some("seven"),
     });
+    // The seed's own form: the payload as a JSON string. `nc` is not allowed.
+    let string_payload = json!({"mcpServers": {"t": {"command": "nc", "env": {"DB_PASSWORD": STRING_SECRET}}},
+        "server": "t", "tool": "x", "arguments": {"pw": STRING_SECRET}});
+    let string_job = json!({"jobID": "string-payload", "jobType": "tool-call", "payload": string_payload.to_string()});
+    let bearer = format!("Bearer {HEADER_SECRET}");
+    let authorization = OwnedHeaders::new().insert(Header {
+        key: "authorization",
+        value: Some(bearer.as_str()),
+    });
+    // A remote server nobody listens on: its error must read as one sentence.
+    let closed = free_port();
+    let unreachable = json!({
+        "jobID": "unreachable", "jobType": "tool-call",
+        "payload": {"mcpServers": {"far": {"url": format!("http://127.0.0.1:{closed}/mcp")}},
+                    "server": "far", "tool": "x", "arguments": {}}
+    });
     let mut jobs = vec![
         (Some("tenant-7"), needs_time, Some(tenant)),
+        (None, string_job, Some(authorization)),
+        (None, unreachable, None),
         (
             None,
             fixture_job("find-me", "echo", json!({"text": "found"})),
@@ -160,12 +185,24 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
             ("JOB_ID", "find-me"),
             ("DLQ_JOB_ID", "needs-time"),
             ("SECRET", SECRET),
+            ("STRING_JOB_ID", "string-payload"),
+            (
+                "STRING_SECRETS",
+                &format!("{STRING_SECRET},{HEADER_SECRET}"),
+            ),
             ("REPLAY_KIND", "tool_error"),
             ("SCHEDULE", "nightly-report"),
             ("SCREENSHOT_DIR", &shots.display().to_string()),
         ],
     );
     assert_eq!(seen["before_login"], 401, "{seen:#}");
+    assert_eq!(seen["after_login"], "/dlq?kind=tool_error", "{seen:#}");
+    assert_eq!(seen["resubmitted"], 200, "{seen:#}");
+    assert_eq!(seen["copied_cookie"], 401, "{seen:#}");
+    assert!(
+        seen["narrow_width"].as_u64().is_some_and(|w| w <= 390),
+        "{seen:#}"
+    );
     assert_eq!(seen["cookie"]["httpOnly"], true, "{seen:#}");
     assert_eq!(seen["forged_csrf"], 403, "{seen:#}");
     assert_eq!(seen["confirm_count"], 3, "{seen:#}");
@@ -180,8 +217,10 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
     );
     for shot in [
         "console-overview.png",
+        "console-overview-narrow.png",
         "console-job.png",
         "console-confirm.png",
+        "console-dead-letter-string-payload.png",
     ] {
         assert!(
             shots.join(shot).metadata().is_ok_and(|m| m.len() > 10_000),
@@ -223,12 +262,53 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
         });
         (again == 3 && triggered).then_some(())
     });
+    // The replayed dead letter went back once: not again on reload or resubmission.
+    let needs_time_runs = broker
+        .read_all(&topic)
+        .iter()
+        .filter(|r| r.json()["jobID"] == "needs-time")
+        .count();
+    assert_eq!(needs_time_runs, 2, "the original and one replay");
+
+    // The unreachable server's error is one sentence about the cause.
+    let unreachable = results
+        .iter()
+        .find(|o| o["jobID"] == "unreachable")
+        .expect("the unreachable job's outcome");
+    let message = unreachable["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "could not connect to http://127.0.0.1:{closed}/mcp: connection refused"
+        )) && !message.contains("::")
+            && !message.contains("Transport ["),
+        "{message}"
+    );
+
+    // The tool_error dead letters replayed failed again: a replay of the kind now takes
+    // only the new ones, unless asked for those replayed before too.
+    let api = format!("http://127.0.0.1:{console_port}/api/dlq/replay");
+    let dry_run = |include_replayed: bool| -> Value {
+        reqwest::blocking::Client::new()
+            .post(&api)
+            .bearer_auth("first-key")
+            .json(
+                &json!({"kind": "tool_error", "dryRun": true, "includeReplayed": include_replayed}),
+            )
+            .send()
+            .and_then(|r| r.json())
+            .expect("dry run")
+    };
+    assert_eq!(dry_run(false)["replayed"], 3, "{:#}", dry_run(false));
+    assert_eq!(dry_run(true)["replayed"], 6, "{:#}", dry_run(true));
+
     let log = console.output();
     assert!(
         log.contains("console action") && log.contains("key #2") && log.contains("dlq replay"),
         "{log}"
     );
-    assert!(!log.contains(SECRET), "{log}");
+    for secret in [SECRET, STRING_SECRET, HEADER_SECRET] {
+        assert!(!log.contains(secret), "{log}");
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use mcp_jobs_console::api::Console;
 use mcp_jobs_console::config::ConsoleSettings;
 use mcp_jobs_console::dead_letters::{self, DeadLetters};
+use mcp_jobs_console::ledger::{self, Ledger};
 use mcp_jobs_scheduler::manage::Schedules;
 use mcp_jobs_scheduler::{dispatcher, schedule::rfc3339};
 use mcp_jobs_worker::{
@@ -121,19 +122,25 @@ struct DlqFilter {
     /// Only this job's.
     #[arg(long = "job-id")]
     job_id: Option<String>,
-    /// Only those written since this RFC 3339 time, or this long ago (e.g. 2h).
+    /// Only those written since this RFC 3339 time, or this long ago (e.g. 2h, 1h 30m).
     #[arg(long, value_parser = parse_since)]
     since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl DlqFilter {
-    fn filter(self) -> dead_letters::Filter {
+    fn filter(self, unreplayed_only: bool) -> dead_letters::Filter {
         dead_letters::Filter {
             kind: self.kind,
             job_id: self.job_id,
             since: self.since,
+            unreplayed_only,
         }
     }
+}
+
+/// `--since`, as the console's filters take it.
+fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    dead_letters::parse_since(text)?.ok_or_else(|| "--since needs a time or a duration".to_owned())
 }
 
 #[derive(Subcommand)]
@@ -149,13 +156,17 @@ enum DlqCommand {
     },
     /// Send dead letters back to their source topic, with their original key and
     /// headers and a header naming the dead letter: a job's newest (--job-id), or all
-    /// those of a kind (--kind, optionally --since).
+    /// those of a kind (--kind, optionally --since). Dead letters replayed before
+    /// are left out unless --include-replayed.
     Replay {
         #[command(flatten)]
         filter: DlqFilter,
         /// Print what would be replayed, and send nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Replay dead letters that were replayed before too.
+        #[arg(long)]
+        include_replayed: bool,
     },
 }
 
@@ -163,7 +174,22 @@ enum DlqCommand {
 async fn main() -> anyhow::Result<()> {
     // Held to the end: dropping it sends the last spans.
     let _telemetry = mcp_jobs_telemetry::init("kafka-worker").context("telemetry")?;
-    let cli = Cli::parse();
+    match run(Cli::parse()).await {
+        // The reader of our output went away (`schedules list | head`): nothing is wrong.
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        other => other,
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = WorkerSettings::from_env().context("kafka-worker configuration")?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
@@ -204,13 +230,12 @@ async fn main() -> anyhow::Result<()> {
             let (ready, shutdown) = serve_until_signal(&settings).await?;
             ready.set_ready(true);
             let port = console.port;
-            mcp_jobs_console::serve(
-                Console::new(settings, &console, shutdown.clone()),
-                port,
-                shutdown,
-            )
-            .await
-            .with_context(|| format!("serving the console on CONSOLE_PORT={port}"))?;
+            let console = Console::start(settings, &console, shutdown.clone())
+                .await
+                .context("starting the console")?;
+            mcp_jobs_console::serve(console, port, shutdown)
+                .await
+                .with_context(|| format!("serving the console on CONSOLE_PORT={port}"))?;
         }
         Command::Publish {
             file,
@@ -402,7 +427,14 @@ async fn schedules(settings: &WorkerSettings, command: SchedulesCommand) -> anyh
 }
 
 async fn dlq(settings: &WorkerSettings, command: DlqCommand) -> anyhow::Result<()> {
-    let letters = DeadLetters::new(settings);
+    let stop = CancellationToken::new();
+    let _stop_following = stop.clone().drop_guard();
+    ledger::create_topic(settings)
+        .await
+        .context("the console's ledger topic")?;
+    let ledger = tokio::task::block_in_place(|| Ledger::open(settings, stop))
+        .context("reading the console's ledger (which dead letters were replayed)")?;
+    let letters = DeadLetters::new(settings, &ledger);
     let reader = topic::reader(settings, "kafka-worker-dlq").context("a Kafka consumer")?;
     let mut out = std::io::stdout();
     match command {
@@ -412,7 +444,7 @@ async fn dlq(settings: &WorkerSettings, command: DlqCommand) -> anyhow::Result<(
             json,
         } => {
             let found =
-                tokio::task::block_in_place(|| letters.find(&reader, &filter.filter(), limit))
+                tokio::task::block_in_place(|| letters.find(&reader, &filter.filter(false), limit))
                     .context("reading dead letters")?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&found)?)?;
@@ -426,15 +458,25 @@ async fn dlq(settings: &WorkerSettings, command: DlqCommand) -> anyhow::Result<(
                 );
             }
         }
-        DlqCommand::Replay { filter, dry_run } => {
-            let filter = filter.filter();
+        DlqCommand::Replay {
+            filter,
+            dry_run,
+            include_replayed,
+        } => {
+            let filter = filter.filter(!include_replayed);
             let Some(limit) = filter.replay_limit() else {
                 anyhow::bail!("say which dead letters: --job-id ID, or --kind KIND")
             };
             let found = tokio::task::block_in_place(|| letters.find(&reader, &filter, limit))
                 .context("reading dead letters")?;
+            let how = dead_letters::Replay {
+                who: "cli",
+                dry_run,
+                again: include_replayed,
+                action: None,
+            };
             let replayed = letters
-                .replay(&found.dead_letters, dry_run)
+                .replay(&found.dead_letters, &how)
                 .await
                 .context("replaying dead letters")?;
             let verb = if dry_run { "would replay" } else { "replayed" };
@@ -458,18 +500,6 @@ async fn dlq(settings: &WorkerSettings, command: DlqCommand) -> anyhow::Result<(
         }
     }
     Ok(())
-}
-
-/// `--since`: an RFC 3339 time, or a duration ago.
-fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(time.with_timezone(&chrono::Utc));
-    }
-    humantime::parse_duration(text)
-        .ok()
-        .and_then(|ago| chrono::Duration::from_std(ago).ok())
-        .and_then(|ago| chrono::Utc::now().checked_sub_signed(ago))
-        .ok_or_else(|| format!("{text:?} is neither an RFC 3339 time nor a duration like 2h"))
 }
 
 /// The job with its `scheduledAt` set to `due`.

@@ -26,6 +26,11 @@ pub const BACKFILL_PER_PARTITION: i64 = 100_000;
 /// How often the group's lag and members are sampled.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
+/// What a problem is about, as the overview names it.
+const RESULTS: &str = "results topic";
+const LAG: &str = "lag";
+const MEMBERS: &str = "group members";
+
 /// Outcomes finished in one minute.
 #[derive(Debug, Clone, Default)]
 pub struct Minute {
@@ -60,8 +65,9 @@ pub struct Summary {
     pub members: Vec<Member>,
     /// Outcome records read since the console started.
     pub records_read: u64,
-    /// Why the last read or sample failed, if it did.
-    pub problem: Option<String>,
+    /// What is failing now, by what (`results topic`, `lag`, `group members`): each
+    /// is cleared as soon as that source answers again.
+    pub problems: BTreeMap<&'static str, String>,
 }
 
 /// The overview's data, kept up to date by [`follow`].
@@ -102,7 +108,9 @@ pub fn follow(settings: WorkerSettings, stop: CancellationToken) -> Arc<Activity
         while !stop.is_cancelled() {
             if let Err(e) = tail(&settings, &shared, &stop) {
                 tracing::warn!(error = %e, "console: following the results topic");
-                shared.update(|s| s.problem = Some(e.to_string()));
+                shared.update(|s| {
+                    s.problems.insert(RESULTS, e.to_string());
+                });
                 std::thread::sleep(SAMPLE_EVERY);
             }
         }
@@ -131,7 +139,9 @@ fn tail(
         assignment.add_partition_offset(results, partition, Offset::Offset(start))?;
     }
     consumer.assign(&assignment)?;
-    activity.update(|s| s.problem = None);
+    activity.update(|s| {
+        s.problems.remove(RESULTS);
+    });
     let mut sampled: Option<Instant> = None;
     while !stop.is_cancelled() {
         if sampled.is_none_or(|at| at.elapsed() >= SAMPLE_EVERY) {
@@ -178,33 +188,80 @@ fn count(activity: &Activity, record: &rdkafka::message::BorrowedMessage<'_>) {
     });
 }
 
-/// Samples the group's lag and members, and forgets what left the window.
+/// Samples the group's lag and members.
 fn sample(settings: &WorkerSettings, consumer: &BaseConsumer<topic::Reader>, activity: &Activity) {
     let now = Utc::now();
-    let lag = lag::group_lag(settings);
-    let members = lag::members(consumer, &settings.group, SAMPLE_EVERY);
-    activity.update(|s| {
+    let lag = lag::group_lag(settings)
+        .map(|lag| {
+            lag.partitions
+                .iter()
+                .map(|p| (p.partition, p.lag()))
+                .collect()
+        })
+        .map_err(|e| e.to_string());
+    let members = lag::members(consumer, &settings.group, SAMPLE_EVERY).map_err(|e| e.to_string());
+    activity.update(|s| s.sampled(now, lag, members));
+}
+
+impl Summary {
+    /// Takes in one sample (a failed part is a problem until that part answers again)
+    /// and forgets what left the window.
+    fn sampled(
+        &mut self,
+        now: DateTime<Utc>,
+        lag: Result<BTreeMap<i32, i64>, String>,
+        members: Result<Vec<Member>, String>,
+    ) {
         match lag {
-            Ok(lag) => s.lag.push_back(LagSample {
-                at: now,
-                lag: lag
-                    .partitions
-                    .iter()
-                    .map(|p| (p.partition, p.lag()))
-                    .collect(),
-            }),
-            Err(e) => s.problem = Some(format!("lag: {e}")),
+            Ok(lag) => {
+                self.problems.remove(LAG);
+                self.lag.push_back(LagSample { at: now, lag });
+            }
+            Err(e) => {
+                self.problems.insert(LAG, e);
+            }
         }
         match members {
-            Ok(members) => s.members = members,
-            Err(e) => s.problem = Some(format!("group members: {e}")),
+            Ok(members) => {
+                self.problems.remove(MEMBERS);
+                self.members = members;
+            }
+            Err(e) => {
+                self.problems.insert(MEMBERS, e);
+            }
         }
         let horizon = now - WINDOW;
-        while s.lag.front().is_some_and(|sample| sample.at < horizon) {
-            s.lag.pop_front();
+        while self.lag.front().is_some_and(|sample| sample.at < horizon) {
+            self.lag.pop_front();
         }
         let first_minute = horizon.timestamp() / 60 * 60;
-        s.minutes.retain(|minute, _| *minute >= first_minute);
-        s.workers.retain(|_, (seen, _)| *seen >= horizon);
-    });
+        self.minutes.retain(|minute, _| *minute >= first_minute);
+        self.workers.retain(|_, (seen, _)| *seen >= horizon);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_names_its_cause_and_clears_when_that_part_answers_again() {
+        let mut summary = Summary::default();
+        let now = Utc::now();
+        summary.sampled(
+            now,
+            Err("Kafka: Broker transport failure".into()),
+            Ok(vec![]),
+        );
+        assert_eq!(
+            summary.problems.get(LAG).map(String::as_str),
+            Some("Kafka: Broker transport failure")
+        );
+        // The members still answer: only the lag is a problem.
+        assert_eq!(summary.problems.len(), 1);
+        let lag = BTreeMap::from([(0, 3)]);
+        summary.sampled(now + SAMPLE_EVERY, Ok(lag), Ok(vec![]));
+        assert!(summary.problems.is_empty(), "{:?}", summary.problems);
+        assert_eq!(summary.lag.len(), 1);
+    }
 }

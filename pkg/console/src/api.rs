@@ -23,9 +23,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::activity::{self, Activity};
 use crate::config::ConsoleSettings;
-use crate::dead_letters::{DeadLetters, Filter};
+use crate::dead_letters::{parse_since, DeadLetters, Filter, Replay};
 use crate::jobs;
+use crate::ledger::{self, Ledger, LedgerError};
 use crate::readers::Readers;
+use crate::web::login_limit::LoginLimits;
 
 /// The most dead letters one listing returns.
 const MAX_LIMIT: usize = 1_000;
@@ -45,18 +47,38 @@ pub struct Console {
     pub http: reqwest::Client,
     /// Kept between requests.
     pub readers: Readers,
+    /// What the console remembers: replays, logouts, submitted forms.
+    pub ledger: Arc<Ledger>,
+    /// Login attempts allowed, per client address and overall.
+    pub logins: LoginLimits,
 }
 
 impl Console {
-    /// The console of the deployment `settings` describe; it follows the deployment's
-    /// topics for the overview until `stop`.
-    pub fn new(
+    /// The console of the deployment `settings` describe: it opens its ledger (creating
+    /// its topic if missing) and follows the deployment's topics for the overview
+    /// until `stop`.
+    pub async fn start(
         settings: WorkerSettings,
         console: &ConsoleSettings,
         stop: CancellationToken,
-    ) -> Self {
+    ) -> Result<Self, LedgerError> {
+        ledger::create_topic(&settings).await?;
+        let ledger = {
+            let (settings, stop) = (settings.clone(), stop.clone());
+            tokio::task::spawn_blocking(move || Ledger::open(&settings, stop))
+                .await
+                .map_err(|e| LedgerError::Stopped(e.to_string()))??
+        };
+        let pruned = ledger.clone();
+        let pruning = stop.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+            while tokio::select! { _ = every.tick() => true, () = pruning.cancelled() => false } {
+                pruned.prune().await;
+            }
+        });
         let activity = activity::follow(settings.clone(), stop);
-        Self {
+        Ok(Self {
             readers: Readers::new(settings.clone()),
             settings,
             api_keys: console.api_keys.clone(),
@@ -67,20 +89,25 @@ impl Console {
                 .timeout(std::time::Duration::from_secs(3))
                 .build()
                 .unwrap_or_default(),
-        }
+            ledger,
+            logins: LoginLimits::default(),
+        })
     }
-}
 
-impl Console {
+    /// The dead-letter topic, read and replayed with the console's ledger.
+    pub fn dead_letters(&self) -> DeadLetters<'_> {
+        DeadLetters::new(&self.settings, &self.ledger)
+    }
+
     /// Runs a bounded read with a kept reader, off the async workers; its error as text.
     pub(crate) async fn read<T: Send + 'static, E: std::fmt::Display>(
         self: &Arc<Self>,
-        read: impl FnOnce(&BaseConsumer<Reader>, &WorkerSettings) -> Result<T, E> + Send + 'static,
+        read: impl FnOnce(&BaseConsumer<Reader>, &Console) -> Result<T, E> + Send + 'static,
     ) -> Result<T, String> {
         let console = self.clone();
         blocking(move || {
             let reader = console.readers.take().map_err(|e| e.to_string())?;
-            read(&reader, &console.settings).map_err(|e| e.to_string())
+            read(&reader, &console).map_err(|e| e.to_string())
         })
         .await
     }
@@ -96,8 +123,30 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/api/jobs/{job_id}", get(job))
         .route("/api/dlq", get(dead_letters))
         .route("/api/dlq/replay", post(replay))
+        .route("/api/{*rest}", get(not_found).post(not_found))
         .layer(middleware::from_fn_with_state(console.clone(), require_key))
         .with_state(console)
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no such API: the API has GET /api/outcomes, GET /api/jobs/{jobID}, GET /api/dlq and POST /api/dlq/replay",
+    )
+}
+
+/// `limit` as the listings take it: 1 to [`MAX_LIMIT`], 50 unless given.
+fn limit_of(limit: Option<usize>) -> Result<usize, String> {
+    match limit {
+        None => Ok(50),
+        Some(limit @ 1..=MAX_LIMIT) => Ok(limit),
+        Some(other) => Err(format!("limit: {other} is not between 1 and {MAX_LIMIT}")),
+    }
+}
+
+/// `since` as every filter takes it (`2h`, `1h 30m`, RFC 3339).
+fn since_of(since: Option<&str>) -> Result<Option<DateTime<Utc>>, String> {
+    parse_since(since.unwrap_or_default())
 }
 
 async fn require_key(
@@ -135,7 +184,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 #[derive(Deserialize)]
 struct JobQuery {
-    since: Option<DateTime<Utc>>,
+    since: Option<String>,
 }
 
 /// `GET /api/jobs/{jobID}`: every outcome record of the job.
@@ -144,8 +193,12 @@ async fn job(
     Path(job_id): Path<String>,
     Query(query): Query<JobQuery>,
 ) -> Response {
+    let since = match since_of(query.since.as_deref()) {
+        Ok(since) => since,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, &problem),
+    };
     let found = console
-        .read(move |reader, settings| jobs::outcomes(reader, settings, &job_id, query.since))
+        .read(move |reader, console| jobs::outcomes(reader, &console.settings, &job_id, since))
         .await;
     match found {
         Ok(found) => Json(found).into_response(),
@@ -175,9 +228,14 @@ async fn latest_outcomes(
         Some(Some(cursor)) => Some(cursor),
         None => None,
     };
-    let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
+    let limit = match limit_of(query.limit) {
+        Ok(limit) => limit,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, &problem),
+    };
     let page = console
-        .read(move |reader, settings| jobs::latest(reader, settings, limit, before.as_ref()))
+        .read(move |reader, console| {
+            jobs::latest(reader, &console.settings, limit, before.as_ref())
+        })
         .await;
     match page {
         Ok(page) => Json(page).into_response(),
@@ -190,7 +248,7 @@ struct DeadLetterQuery {
     kind: Option<String>,
     #[serde(rename = "jobID")]
     job_id: Option<String>,
-    since: Option<DateTime<Utc>>,
+    since: Option<String>,
     limit: Option<usize>,
 }
 
@@ -199,14 +257,18 @@ async fn dead_letters(
     State(console): State<Arc<Console>>,
     Query(query): Query<DeadLetterQuery>,
 ) -> Response {
+    let (since, limit) = match (since_of(query.since.as_deref()), limit_of(query.limit)) {
+        (Ok(since), Ok(limit)) => (since, limit),
+        (Err(problem), _) | (_, Err(problem)) => return error(StatusCode::BAD_REQUEST, &problem),
+    };
     let filter = Filter {
         kind: query.kind,
         job_id: query.job_id,
-        since: query.since,
+        since,
+        unreplayed_only: false,
     };
-    let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
     let found = console
-        .read(move |reader, settings| DeadLetters::new(settings).find(reader, &filter, limit))
+        .read(move |reader, console| console.dead_letters().find(reader, &filter, limit))
         .await;
     match found {
         Ok(found) => Json(found).into_response(),
@@ -220,28 +282,38 @@ struct ReplayRequest {
     #[serde(rename = "jobID")]
     job_id: Option<String>,
     kind: Option<String>,
-    since: Option<DateTime<Utc>>,
+    since: Option<String>,
     #[serde(default)]
     dry_run: bool,
+    /// Replay dead letters that were replayed before too.
+    #[serde(default)]
+    include_replayed: bool,
 }
 
-/// `POST /api/dlq/replay`: a job's newest dead letter (`{"jobID": …}`), or every one
-/// of a kind (`{"kind": …, "since": …}`); answers how many were replayed.
+/// `POST /api/dlq/replay`: a job's newest dead letter not yet replayed
+/// (`{"jobID": …}`), or every one of a kind (`{"kind": …, "since": …}`), with
+/// `includeReplayed` those replayed before too; answers how many were replayed. A dry
+/// run changes nothing, so a read-only console answers it too.
 async fn replay(
     State(console): State<Arc<Console>>,
     Extension(Caller(caller)): Extension<Caller>,
     Json(request): Json<ReplayRequest>,
 ) -> Response {
-    if console.read_only {
+    if console.read_only && !request.dry_run {
         return error(
             StatusCode::FORBIDDEN,
-            "the console is read-only (CONSOLE_READ_ONLY=true)",
+            "the console is read-only (CONSOLE_READ_ONLY=true): only a dryRun replay is answered",
         );
     }
+    let since = match since_of(request.since.as_deref()) {
+        Ok(since) => since,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, &problem),
+    };
     let filter = Filter {
         kind: request.kind.clone(),
         job_id: request.job_id.clone(),
-        since: request.since,
+        since,
+        unreplayed_only: !request.include_replayed,
     };
     let Some(limit) = filter.replay_limit() else {
         return error(
@@ -250,14 +322,21 @@ async fn replay(
         );
     };
     let found = match console
-        .read(move |reader, settings| DeadLetters::new(settings).find(reader, &filter, limit))
+        .read(move |reader, console| console.dead_letters().find(reader, &filter, limit))
         .await
     {
         Ok(found) => found,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e),
     };
-    let replayed = match DeadLetters::new(&console.settings)
-        .replay(&found.dead_letters, request.dry_run)
+    let how = Replay {
+        who: &caller,
+        dry_run: request.dry_run,
+        again: request.include_replayed,
+        action: None,
+    };
+    let replayed = match console
+        .dead_letters()
+        .replay(&found.dead_letters, &how)
         .await
     {
         Ok(replayed) => replayed,
@@ -265,7 +344,7 @@ async fn replay(
     };
     tracing::info!(
         who = %caller, action = "dlq replay", dry_run = request.dry_run, kind = ?request.kind,
-        job_id = ?request.job_id, since = ?request.since, replayed = replayed.replayed.len(),
+        job_id = ?request.job_id, since = ?since, replayed = replayed.replayed.len(),
         refused = replayed.refused.len(), "console action"
     );
     Json(json!({

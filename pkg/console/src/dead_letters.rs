@@ -3,20 +3,29 @@
 //! [`SCAN_PER_PARTITION`] records), never the whole topic. A replay sends each dead
 //! letter's original bytes to its source topic with its original key and headers,
 //! plus [`HEADER_REPLAY_OF`] naming the dead letter, so its next outcome (which says
-//! `replayOf`) can be told apart.
+//! `replayOf`) can be told apart, and marks the dead letter replayed in the console's
+//! [`Ledger`]: a replay of a kind leaves marked ones out unless asked.
+//!
+//! What people see of a dead letter (its message, its headers, its error) is redacted
+//! here, once, with [`mcp_jobs_contract::redact_record`]: the pages, the API and the
+//! CLI all show [`DeadLetter`]'s redacted fields; only a replay uses the raw bytes.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use mcp_jobs_contract::redact_record;
 use mcp_jobs_worker::replay::{is_carried, HEADER_REPLAY_OF};
 use mcp_jobs_worker::topic::{self, ReadError, Reader};
 use mcp_jobs_worker::trace_headers;
 use mcp_jobs_worker::WorkerSettings;
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 use serde::Serialize;
+use serde_json::Value;
+
+use crate::ledger::{Ledger, ReplayMark};
 
 /// Records read at most from each partition for one query.
 pub const SCAN_PER_PARTITION: usize = 10_000;
@@ -45,6 +54,26 @@ pub fn read_recent(
     topic::read_range(consumer, topic, &starts, SCAN_PER_PARTITION, each)
 }
 
+/// A `since` as every filter takes it (the pages, the API, the CLI): an RFC 3339
+/// time, or a duration back from now (`30m`, `2h`, `7d`, `1h 30m`); empty for none.
+pub fn parse_since(text: &str) -> Result<Option<DateTime<Utc>>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(Some(at.with_timezone(&Utc)));
+    }
+    humantime::parse_duration(text)
+        .ok()
+        .and_then(|ago| chrono::Duration::from_std(ago).ok())
+        .and_then(|ago| Utc::now().checked_sub_signed(ago))
+        .map(Some)
+        .ok_or_else(|| {
+            format!("since: {text:?} is neither a duration (30m, 2h, 7d) nor an RFC 3339 time")
+        })
+}
+
 /// Which dead letters a query or a replay takes.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -53,6 +82,9 @@ pub struct Filter {
     pub job_id: Option<String>,
     /// Only those written at or after this time (and the scan starts there).
     pub since: Option<DateTime<Utc>>,
+    /// Leave out dead letters already replayed (what a replay of a kind does unless
+    /// asked to include them).
+    pub unreplayed_only: bool,
 }
 
 impl Filter {
@@ -66,25 +98,32 @@ impl Filter {
         }
     }
 
-    fn matches(&self, letter: &DeadLetter) -> bool {
-        self.kind.as_ref().is_none_or(|k| *k == letter.kind)
-            && self
-                .job_id
-                .as_ref()
-                .is_none_or(|id| Some(id) == letter.job_id.as_ref())
+    fn matches(&self, record: &Record, replayed: Option<&ReplayMark>) -> bool {
+        let header = |name: &str| record.header(name);
+        self.kind.as_ref().is_none_or(|k| {
+            header("mcp-jobs-error-kind")
+                .as_deref()
+                .unwrap_or("unknown")
+                == k
+        }) && self
+            .job_id
+            .as_ref()
+            .is_none_or(|id| header("mcp-jobs-job-id").as_ref() == Some(id))
             && self
                 .since
-                .is_none_or(|since| letter.at.is_some_and(|at| at >= since))
+                .is_none_or(|since| record.at().is_some_and(|at| at >= since))
+            && !(self.unreplayed_only && replayed.is_some())
     }
 }
 
-/// One dead letter, as its headers describe it.
+/// One dead letter, as its headers describe it; what people see of it is redacted.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeadLetter {
     #[serde(rename = "jobID")]
     pub job_id: Option<String>,
     pub kind: String,
+    /// Why it failed, with the message's secrets redacted.
     pub error: String,
     pub attempts: Option<u32>,
     pub worker: Option<String>,
@@ -100,52 +139,137 @@ pub struct DeadLetter {
     pub at: Option<DateTime<Utc>>,
     /// Only the original's first bytes were kept: it cannot be replayed.
     pub truncated: bool,
-    /// The original message, as it was consumed.
+    /// When, by whom and to where it was replayed, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replayed: Option<ReplayMark>,
+    /// The original message with its secrets redacted, or why it is not shown (it is
+    /// not JSON, so where its secrets are cannot be told).
     #[serde(skip)]
+    pub shown_message: Result<Value, String>,
+    /// The original's own headers, those naming credentials and every secret of the
+    /// message redacted.
+    #[serde(skip)]
+    pub shown_headers: Vec<(String, String)>,
+    /// The original's key, as text.
+    #[serde(skip)]
+    pub shown_key: Option<String>,
+    /// The original, as it was consumed: only a replay uses it.
+    #[serde(skip)]
+    original: Original,
+}
+
+/// A dead letter's original record, byte for byte.
+#[derive(Debug, Clone, Default)]
+struct Original {
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+/// A dead-letter record, as read from its topic.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: Option<i64>,
     pub key: Option<Vec<u8>>,
-    #[serde(skip)]
     pub payload: Vec<u8>,
-    /// The original's own headers (trace context and the producer's).
-    #[serde(skip)]
     pub headers: Vec<(String, Vec<u8>)>,
 }
 
-impl DeadLetter {
-    fn from_record(topic: &str, message: &BorrowedMessage<'_>) -> Self {
-        let header = |name: &str| {
-            message
-                .headers()?
-                .iter()
-                .find(|h| h.key == name)
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        };
-        let own_headers = trace_headers::all_of(message.headers())
-            .into_iter()
-            .filter(|(name, _)| is_carried(name))
-            .collect();
+impl Record {
+    fn read(topic: &str, message: &BorrowedMessage<'_>) -> Self {
         Self {
-            job_id: header("mcp-jobs-job-id"),
-            kind: header("mcp-jobs-error-kind").unwrap_or_else(|| "unknown".into()),
-            error: header("mcp-jobs-error").unwrap_or_default(),
-            attempts: header("mcp-jobs-attempts").and_then(|a| a.parse().ok()),
-            worker: header("mcp-jobs-worker"),
-            source_topic: header("mcp-jobs-source-topic"),
-            source_partition: header("mcp-jobs-source-partition").and_then(|p| p.parse().ok()),
-            source_offset: header("mcp-jobs-source-offset").and_then(|o| o.parse().ok()),
-            dead_letter: format!("{topic}/{}/{}", message.partition(), message.offset()),
-            position: Position {
-                partition: message.partition(),
-                offset: message.offset(),
-            },
-            at: message
-                .timestamp()
-                .to_millis()
-                .and_then(DateTime::from_timestamp_millis),
-            truncated: header("mcp-jobs-truncated").as_deref() == Some("true"),
+            topic: topic.to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp_ms: message.timestamp().to_millis(),
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().unwrap_or_default().to_vec(),
-            headers: own_headers,
+            headers: trace_headers::all_of(message.headers()),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    }
+
+    fn position(&self) -> Position {
+        Position {
+            partition: self.partition,
+            offset: self.offset,
+        }
+    }
+
+    fn at(&self) -> Option<DateTime<Utc>> {
+        self.timestamp_ms.and_then(DateTime::from_timestamp_millis)
+    }
+}
+
+impl DeadLetter {
+    /// The dead letter a record holds, with what people may see of it redacted.
+    pub fn new(record: Record, replayed: Option<ReplayMark>) -> Self {
+        let own_headers: Vec<(String, Vec<u8>)> = record
+            .headers
+            .iter()
+            .filter(|(name, _)| is_carried(name))
+            .cloned()
+            .collect();
+        let mut shown_headers: Vec<(String, String)> = own_headers
+            .iter()
+            .map(|(name, value)| (name.clone(), String::from_utf8_lossy(value).into_owned()))
+            .collect();
+        let (shown_message, secrets) = match serde_json::from_slice::<Value>(&record.payload) {
+            Ok(mut message) => {
+                let secrets = redact_record(&mut message, &mut shown_headers);
+                (Ok(message), secrets)
+            }
+            Err(e) => {
+                let secrets = redact_record(&mut Value::Null, &mut shown_headers);
+                let why = format!("{} bytes that are not JSON ({e})", record.payload.len());
+                (Err(why), secrets)
+            }
+        };
+        let shown = |text: Option<String>| text.map(|t| secrets.redact(&t).into_owned());
+        Self {
+            job_id: shown(record.header("mcp-jobs-job-id")),
+            kind: record
+                .header("mcp-jobs-error-kind")
+                .unwrap_or_else(|| "unknown".into()),
+            error: shown(record.header("mcp-jobs-error")).unwrap_or_default(),
+            attempts: record
+                .header("mcp-jobs-attempts")
+                .and_then(|a| a.parse().ok()),
+            worker: record.header("mcp-jobs-worker"),
+            source_topic: record.header("mcp-jobs-source-topic"),
+            source_partition: record
+                .header("mcp-jobs-source-partition")
+                .and_then(|p| p.parse().ok()),
+            source_offset: record
+                .header("mcp-jobs-source-offset")
+                .and_then(|o| o.parse().ok()),
+            dead_letter: format!("{}/{}/{}", record.topic, record.partition, record.offset),
+            position: record.position(),
+            at: record.at(),
+            truncated: record.header("mcp-jobs-truncated").as_deref() == Some("true"),
+            replayed,
+            shown_message,
+            shown_headers,
+            shown_key: shown(
+                record
+                    .key
+                    .as_deref()
+                    .map(|k| String::from_utf8_lossy(k).into_owned()),
+            ),
+            original: Original {
+                key: record.key,
+                payload: record.payload,
+                headers: own_headers,
+            },
         }
     }
 }
@@ -202,11 +326,12 @@ pub struct Replayed {
 /// The dead-letter topic of a deployment, read and replayed.
 pub struct DeadLetters<'a> {
     settings: &'a WorkerSettings,
+    ledger: &'a Ledger,
 }
 
 impl<'a> DeadLetters<'a> {
-    pub fn new(settings: &'a WorkerSettings) -> Self {
-        Self { settings }
+    pub fn new(settings: &'a WorkerSettings, ledger: &'a Ledger) -> Self {
+        Self { settings, ledger }
     }
 
     /// The dead letters matching `filter` in the slice a query reads, newest first, at
@@ -220,19 +345,29 @@ impl<'a> DeadLetters<'a> {
         let topic = &self.settings.dlq_topic;
         let mut matching = Vec::new();
         let scanned = read_recent(consumer, topic, filter.since, |m| {
-            let letter = DeadLetter::from_record(topic, m);
-            if filter.matches(&letter) {
-                matching.push(letter);
+            let record = Record::read(topic, m);
+            let replayed = self.ledger.replayed(&record.position());
+            if filter.matches(&record, replayed.as_ref()) {
+                matching.push((record, replayed));
             }
         })?;
-        matching.sort_by_key(|letter| std::cmp::Reverse(letter.at));
+        matching.sort_by_key(|(record, _)| std::cmp::Reverse(record.at()));
         let matched = matching.len();
         matching.truncate(limit);
         Ok(Found {
-            dead_letters: matching,
+            dead_letters: self.shown(matching),
             matched,
             scanned,
         })
+    }
+
+    /// Records as people may see them (redaction is the costly part: only for those
+    /// returned).
+    fn shown(&self, records: Vec<(Record, Option<ReplayMark>)>) -> Vec<DeadLetter> {
+        records
+            .into_iter()
+            .map(|(record, replayed)| DeadLetter::new(record, replayed))
+            .collect()
     }
 
     /// The dead letters at `positions` (those that are not there, e.g. deleted by
@@ -271,26 +406,29 @@ impl<'a> DeadLetters<'a> {
             0
         } else {
             topic::read_range(consumer, topic, &starts, per_partition, |m| {
-                let letter = DeadLetter::from_record(topic, m);
-                if wanted.contains(&letter.position) {
-                    found.push(letter);
+                let record = Record::read(topic, m);
+                if wanted.contains(&record.position()) {
+                    let replayed = self.ledger.replayed(&record.position());
+                    found.push((record, replayed));
                 }
             })?
         };
-        found.sort_by_key(|letter| std::cmp::Reverse(letter.at));
+        found.sort_by_key(|(record, _)| std::cmp::Reverse(record.at()));
         Ok(Found {
             matched: found.len(),
-            dead_letters: found,
+            dead_letters: self.shown(found),
             scanned,
         })
     }
 
-    /// Sends `letters` back to their source topics (none, with `dry_run`). Dead letters
-    /// that were cut to fit, or that do not say where they came from, are refused.
+    /// Sends `letters` back to their source topics (none, with `dry_run`) and marks
+    /// each replayed, by `who` and for `action` (a form's token) if one. Dead letters
+    /// that were cut to fit, that do not say where they came from, or that were
+    /// replayed already (unless `again`) are refused.
     pub async fn replay(
         &self,
         letters: &[DeadLetter],
-        dry_run: bool,
+        replay: &Replay<'_>,
     ) -> Result<Replayed, DeadLetterError> {
         let producer: FutureProducer = self
             .settings
@@ -304,22 +442,28 @@ impl<'a> DeadLetters<'a> {
             .create()?;
         let mut replayed = Replayed::default();
         for letter in letters {
-            let target = match (&letter.source_topic, letter.truncated) {
-                (_, true) => Err("only the original's first bytes were kept"),
-                (None, _) => Err("it does not name its source topic"),
-                (Some(topic), false) => Ok(topic),
+            let earlier = self.ledger.replayed(&letter.position);
+            let target = match (&letter.source_topic, letter.truncated, earlier) {
+                (_, true, _) => Err("only the original's first bytes were kept".to_owned()),
+                (None, _, _) => Err("it does not name its source topic".to_owned()),
+                (Some(_), false, Some(mark)) if !replay.again => Err(format!(
+                    "replayed already, at {} by {} (to {})",
+                    mark.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    mark.by,
+                    mark.to
+                )),
+                (Some(topic), false, _) => Ok(topic),
             };
             let topic = match target {
                 Ok(topic) => topic,
                 Err(why) => {
-                    replayed
-                        .refused
-                        .push((letter.dead_letter.clone(), why.to_owned()));
+                    replayed.refused.push((letter.dead_letter.clone(), why));
                     continue;
                 }
             };
-            if !dry_run {
-                let headers = letter
+            if !replay.dry_run {
+                let original = &letter.original;
+                let headers = original
                     .headers
                     .iter()
                     .map(|(name, value)| (name.as_str(), value.as_slice()))
@@ -331,18 +475,38 @@ impl<'a> DeadLetters<'a> {
                         })
                     });
                 let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
-                    .payload(letter.payload.as_slice())
+                    .payload(original.payload.as_slice())
                     .headers(headers);
-                if let Some(key) = &letter.key {
+                if let Some(key) = &original.key {
                     record = record.key(key.as_slice());
                 }
-                producer
+                let delivered = producer
                     .send(record, Duration::from_secs(30))
                     .await
                     .map_err(|(e, _)| e)?;
+                let mark = ReplayMark {
+                    at: Utc::now(),
+                    by: replay.who.to_owned(),
+                    to: format!("{topic}/{}/{}", delivered.partition, delivered.offset),
+                    action: replay.action.map(str::to_owned),
+                };
+                self.ledger.mark_replayed(letter.position, mark).await?;
             }
             replayed.replayed.push(letter.dead_letter.clone());
         }
         Ok(replayed)
     }
+}
+
+/// How a replay is done.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Replay<'a> {
+    /// Who asks: `key #N`, or `cli`.
+    pub who: &'a str,
+    /// Send nothing, say what would be sent.
+    pub dry_run: bool,
+    /// Replay dead letters replayed before too.
+    pub again: bool,
+    /// The form token of the console action doing it, if one.
+    pub action: Option<&'a str>,
 }

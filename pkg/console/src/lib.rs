@@ -9,6 +9,8 @@
 //! - [`charts`]: the overview's line charts, as inline SVG.
 //! - [`readers`]: consumers for bounded reads, kept between requests.
 //! - [`session`]: the login cookie and the CSRF token, MACs made with an API key.
+//! - [`ledger`]: what the console remembers (replays, logouts, submitted forms), on a
+//!   compacted topic every replica follows.
 //! - [`api`]: the same as JSON under `/api`, behind API keys, with a read-only mode.
 //! - [`config`]: `CONSOLE_PORT`, `CONSOLE_API_KEYS`, `CONSOLE_READ_ONLY`, `CONSOLE_COOKIE_SECURE`.
 
@@ -18,10 +20,12 @@ pub mod charts;
 pub mod config;
 pub mod dead_letters;
 pub mod jobs;
+pub mod ledger;
 pub mod readers;
 pub mod session;
 pub mod web;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -36,8 +40,13 @@ pub async fn serve(
     let listener = TcpListener::bind(("0.0.0.0", port)).await?;
     tracing::info!(address = %listener.local_addr()?, read_only = console.read_only, "console served");
     let console = Arc::new(console);
-    let app = api::router(console.clone()).merge(web::router(console));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    let app = api::router(console.clone())
+        .merge(web::router(console))
+        .layer(axum::middleware::from_fn(web::security_headers));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }

@@ -3,6 +3,8 @@
 //! reads it) and SameSite=Strict (no other site's page sends it); it names the key by
 //! its place in `CONSOLE_API_KEYS`, when it expires, and a MAC made with that key, so
 //! any replica that knows the keys checks it and removing a key ends its sessions.
+//! It also carries a random session id, which logging out revokes (through the
+//! console's [`crate::ledger`], so every replica refuses the cookie afterwards).
 //! Every form that acts carries a CSRF token derived from the session the same way.
 
 use chrono::{DateTime, Utc};
@@ -15,25 +17,51 @@ pub const COOKIE: &str = "mcp_jobs_console";
 /// How long a login lasts.
 pub const LIFETIME: chrono::Duration = chrono::Duration::hours(12);
 
-/// Makes the cookie value for the key at `index`: `<index>.<expires>.<mac>`.
+/// A verified session cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The key's place in `CONSOLE_API_KEYS`.
+    pub index: usize,
+    /// Random, 128 bits: what logging out revokes.
+    pub id: String,
+    pub expires: DateTime<Utc>,
+}
+
+/// Makes the cookie value for the key at `index`: `<index>.<expires>.<id>.<mac>`.
 pub fn issue(keys: &[String], index: usize, now: DateTime<Utc>) -> Option<String> {
     let expires = (now + LIFETIME).timestamp();
-    let claim = format!("{index}.{expires}");
+    let id = hex(&rand::random::<[u8; 16]>());
+    let claim = format!("{index}.{expires}.{id}");
     let mac = hex(&mac(keys.get(index)?, "session", &claim));
     Some(format!("{claim}.{mac}"))
 }
 
-/// The key index a cookie value stands for, if it is one [`issue`] made, unexpired.
-pub fn verify(keys: &[String], cookie: &str, now: DateTime<Utc>) -> Option<usize> {
+/// The session a cookie value stands for, if it is one [`issue`] made, unexpired.
+pub fn verify(keys: &[String], cookie: &str, now: DateTime<Utc>) -> Option<Session> {
     let (claim, presented) = cookie.rsplit_once('.')?;
-    let (index, expires) = claim.split_once('.')?;
+    let mut parts = claim.split('.');
+    let (Some(index), Some(expires), Some(id), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
     let index: usize = index.parse().ok()?;
-    let expires: i64 = expires.parse().ok()?;
+    let expires = DateTime::from_timestamp(expires.parse().ok()?, 0)?;
     let presented = unhex(presented)?;
     let mut check = keyed(keys.get(index)?, "session");
     check.update(claim.as_bytes());
     check.verify_slice(&presented).ok()?;
-    (now.timestamp() < expires).then_some(index)
+    (now < expires).then(|| Session {
+        index,
+        id: id.to_owned(),
+        expires,
+    })
+}
+
+/// A one-time token for an action form: a resubmitted form carries the same one and
+/// is not acted on twice.
+pub fn form_token() -> String {
+    hex(&rand::random::<[u8; 16]>())
 }
 
 /// The CSRF token of a session: forms carry it, actions compare it.
@@ -110,8 +138,14 @@ mod tests {
     fn a_session_names_its_key_until_it_expires() {
         let now = Utc::now();
         let cookie = issue(&keys(), 1, now).unwrap_or_default();
-        assert_eq!(verify(&keys(), &cookie, now), Some(1));
+        assert_eq!(verify(&keys(), &cookie, now).map(|s| s.index), Some(1));
         assert_eq!(verify(&keys(), &cookie, now + LIFETIME), None);
+        // Two logins in the same second are two sessions.
+        let again = issue(&keys(), 1, now).unwrap_or_default();
+        assert_ne!(
+            verify(&keys(), &again, now).map(|s| s.id),
+            verify(&keys(), &cookie, now).map(|s| s.id)
+        );
         // Removing the key ends its sessions; another key's MAC does not fit.
         assert_eq!(verify(&keys()[..1], &cookie, now), None);
         let forged = cookie.replacen("1.", "0.", 1);

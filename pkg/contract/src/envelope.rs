@@ -103,8 +103,13 @@ impl ScheduledJobEnvelope {
         Self::from_slice(bytes)
     }
 
-    /// Parses and validates a message value.
+    /// Parses and validates a message value. An error never quotes a secret of the
+    /// message (a serde error may quote the value it refused).
     pub fn from_slice(bytes: &[u8]) -> Result<Self, ContractError> {
+        Self::parse(bytes).map_err(|e| e.redacted(&crate::secrets_of_message(bytes)))
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Self, ContractError> {
         let text = std::str::from_utf8(bytes).map_err(|e| ContractError::NotUtf8 {
             at: e.valid_up_to(),
         })?;

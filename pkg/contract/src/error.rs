@@ -52,6 +52,35 @@ impl ContractError {
         }
     }
 
+    /// The same error with `secrets` taken out of every text it quotes.
+    pub fn redacted(self, secrets: &crate::Secrets) -> Self {
+        if secrets.is_empty() {
+            return self;
+        }
+        let clean = |text: String| secrets.redact(&text).into_owned();
+        match self {
+            Self::MalformedJson { field, reason } => Self::MalformedJson {
+                field: clean(field),
+                reason: clean(reason),
+            },
+            Self::MissingField { field } => Self::MissingField {
+                field: clean(field),
+            },
+            Self::InvalidField { field, reason } => Self::InvalidField {
+                field: clean(field),
+                reason: clean(reason),
+            },
+            Self::UnknownJobType { job_type } => Self::UnknownJobType {
+                job_type: clean(job_type),
+            },
+            Self::UnknownServer { field, server } => Self::UnknownServer {
+                field: clean(field),
+                server: clean(server),
+            },
+            other @ (Self::TooLarge { .. } | Self::NotUtf8 { .. }) => other,
+        }
+    }
+
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidField {
             field: field.into(),

@@ -4,7 +4,7 @@
 //! - [`McpServersConfig`] / [`ServerConfig`]: the MCP servers a job describes, stdio or remote.
 //! - [`JobType`] and [`ToolCall`]: what the job asks for, already checked against its servers.
 //! - [`ContractError`]: why a message was refused, naming the offending field.
-//! - [`Secrets`] / [`redact_job_secrets`]: what of a job is secret, and hiding it.
+//! - [`Secrets`] / [`redact_record`]: what of a job (and its Kafka headers) is secret, and hiding it.
 //! - [`META_JOB_ID`] / [`META_ATTEMPT`]: the `_meta` keys naming the job on every call it makes.
 //!
 //! This crate does no I/O: the worker parses with it, mcp-server validates tool
@@ -17,7 +17,9 @@ mod servers;
 
 pub use envelope::{JobType, ScheduledJobEnvelope, ToolCall, MAX_JOB_ID_CHARS};
 pub use error::ContractError;
-pub use redact::{redact_job_secrets, Secrets, REDACTED};
+pub use redact::{
+    is_credential_name, redact_job_secrets, redact_record, secrets_of_message, Secrets, REDACTED,
+};
 pub use servers::{McpServersConfig, RemoteServer, RemoteTransport, ServerConfig, StdioServer};
 
 /// `_meta` key carrying the job's id on every MCP call the worker makes for it, so tools

@@ -330,3 +330,15 @@ fn invalid_utf8_is_refused() {
 fn parse_bytes(bytes: &[u8]) -> ContractError {
     ScheduledJobEnvelope::from_slice(bytes).unwrap_err()
 }
+
+#[test]
+fn a_refused_message_error_does_not_quote_its_secrets() {
+    // serde quotes the value it refused: here an env given as a string.
+    let message = serde_json::json!({"jobID": "j", "jobType": "tool-call", "payload": {
+        "mcpServers": {"t": {"command": "nc", "env": "DB_PASSWORD=pa55word-xyz"}},
+        "server": "t", "tool": "x"}});
+    let error = parse(&message.to_string()).err().map(|e| e.to_string());
+    let error = error.unwrap_or_default();
+    assert!(error.contains("payload.mcpServers"), "{error}");
+    assert!(!error.contains("pa55word-xyz"), "{error}");
+}

@@ -26,6 +26,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use mcp_jobs_contract::RemoteTransport;
 
+use crate::cause;
 use crate::error::UpstreamError;
 use crate::legacy_sse::LegacySseTransport;
 use crate::policy::Target;
@@ -115,7 +116,7 @@ impl Connection {
                     serve_detached(client, tapped(transport, &progress)).await
                 }
             }
-            .map_err(|e| handshake_failed(e.to_string()))
+            .map_err(handshake_failed)
         };
         let failure = match tokio::time::timeout(deadline, handshake).await {
             Ok(Ok(service)) => {
@@ -255,7 +256,7 @@ impl Connection {
             }),
             Ok(Err(other)) => Err(UpstreamError::Disconnected {
                 server,
-                reason: other.to_string(),
+                reason: cause::of_request(&other),
             }),
         }
     }
@@ -331,7 +332,7 @@ where
     A: 'static,
 {
     match AbortOnDropHandle::new(tokio::spawn(client.serve(transport))).await {
-        Ok(served) => served.map_err(|e| e.to_string()),
+        Ok(served) => served.map_err(|e| cause::of_handshake(&e)),
         Err(e) => Err(format!("the handshake task ended: {e}")),
     }
 }

@@ -13,6 +13,7 @@
 //! - [`UpstreamError`]: why a server could not be reached or used, with a [`FailureKind`]
 //!   that tells callers whether retrying can help.
 
+mod cause;
 mod connection;
 mod error;
 mod legacy_sse;

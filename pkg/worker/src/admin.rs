@@ -1,7 +1,8 @@
-//! `kafka-worker create-topics`: creates the jobs, results and dead-letter topics, and
-//! the scheduler's two compacted topics (schedules: one partition, whose owner is the
-//! active dispatcher; delayed jobs, keyed by jobID). Idempotent, so the quick start,
-//! compose and CI can run it every time.
+//! `kafka-worker create-topics`: creates the jobs, results and dead-letter topics, the
+//! scheduler's two compacted topics (schedules: one partition, whose owner is the
+//! active dispatcher; delayed jobs, keyed by jobID) and the console's compacted ledger
+//! (one partition). Idempotent, so the quick start, compose and CI can run it every
+//! time.
 
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ pub enum AdminError {
     },
 }
 
-/// Creates the five topics; one that exists already is left as it is. Returns the
+/// Creates the six topics; one that exists already is left as it is. Returns the
 /// names of those it created.
 pub async fn create_topics<'a>(
     settings: &'a WorkerSettings,
@@ -41,6 +42,7 @@ pub async fn create_topics<'a>(
         topic(&settings.dlq_topic, partitions),
         compacted(&settings.schedules_topic, 1),
         compacted(&settings.delayed_topic, partitions),
+        compacted(&settings.console_topic, 1),
     ];
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let mut created = Vec::new();

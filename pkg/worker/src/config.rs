@@ -25,6 +25,7 @@ struct Env {
     kafka_dlq_topic: Option<String>,
     kafka_schedules_topic: Option<String>,
     kafka_delayed_topic: Option<String>,
+    kafka_console_topic: Option<String>,
     #[serde(default = "default_scheduler_enabled")]
     scheduler_enabled: bool,
     #[serde(default = "default_delay_min_ms")]
@@ -156,6 +157,8 @@ pub struct WorkerSettings {
     pub schedules_topic: String,
     /// The compacted topic where jobs wait for their `scheduledAt`, keyed by jobID.
     pub delayed_topic: String,
+    /// The console's compacted ledger: replays, logouts, submitted forms (one partition).
+    pub console_topic: String,
     /// Whether `kafka-worker run` also runs the schedule dispatcher (`SCHEDULER_ENABLED`).
     pub scheduler_enabled: bool,
     /// A job due further ahead than this goes to the delayed topic; a nearer one waits
@@ -301,6 +304,9 @@ impl WorkerSettings {
             delayed_topic: env
                 .kafka_delayed_topic
                 .unwrap_or_else(|| format!("{}.delayed", env.kafka_topic)),
+            console_topic: env
+                .kafka_console_topic
+                .unwrap_or_else(|| format!("{}.console", env.kafka_topic)),
             scheduler_enabled: env.scheduler_enabled,
             delay_min: Duration::from_millis(env.delay_min_ms),
             brokers,

@@ -17,13 +17,13 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LagError {
-    #[error("Kafka client")]
+    #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("topic {topic:?} does not exist on {brokers} (KAFKA_TOPIC)")]
     NoTopic { topic: String, brokers: String },
     #[error("consumer group {group:?} does not exist on {brokers} (MCP_CONSUMER_GROUP): no member has joined it and it has committed nothing")]
     NoGroup { group: String, brokers: String },
-    #[error("Redis at REDIS_URL")]
+    #[error("Redis at REDIS_URL: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("Redis did not answer within {0:?} (REDIS_URL)")]
     RedisTimeout(Duration),

@@ -1,8 +1,10 @@
 //! `GET /dlq`: dead letters, filtered by kind and time, a page at a time;
-//! `GET /dlq/{partition}/{offset}`: one, with its original message (secrets
-//! redacted) and headers. Replays are POSTs: one dead letter from its page, or all
-//! matching a filter through `/dlq/replay/preview`, which shows exactly which and how
-//! many and asks to confirm; `/dlq/replay` then replays exactly those positions.
+//! `GET /dlq/{partition}/{offset}`: one, with its original message and headers (as
+//! [`DeadLetter`] redacts them). Replays are POSTs: one dead letter from its page, or
+//! all matching a filter through `/dlq/replay/preview`, which shows exactly which and
+//! how many (leaving out those replayed before unless asked) and asks to confirm;
+//! `/dlq/replay` then replays exactly those positions and redirects to
+//! `/dlq/replays/{token}`, which shows what that form did, from the ledger.
 
 use std::sync::Arc;
 
@@ -14,9 +16,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::jobs::urlencode;
-use super::{action_button, layout, parse_since, refusal, refused, when, Cost, Section, Viewer};
+use super::{action_button, admit, layout, refusal, refused, when, Cost, Csrf, Section, Viewer};
 use crate::api::Console;
-use crate::dead_letters::{DeadLetter, DeadLetters, Filter, Position};
+use crate::dead_letters::{parse_since, DeadLetter, Filter, Position, Replay};
+use crate::ledger::ReplayMark;
 
 /// Dead letters on one page.
 const PAGE: usize = 50;
@@ -30,6 +33,9 @@ pub(crate) struct FilterForm {
     /// How many of the matching to skip (paging).
     #[serde(default)]
     skip: usize,
+    /// A replay of all matching takes those replayed before too (a checkbox: `on`).
+    #[serde(default)]
+    include_replayed: Option<String>,
 }
 
 impl FilterForm {
@@ -38,6 +44,15 @@ impl FilterForm {
             kind: Some(self.kind.trim().to_owned()).filter(|k| !k.is_empty()),
             job_id: None,
             since: parse_since(&self.since)?,
+            unreplayed_only: false,
+        })
+    }
+
+    /// What a replay of all matching takes.
+    fn replay_filter(&self) -> Result<Filter, String> {
+        Ok(Filter {
+            unreplayed_only: self.include_replayed.is_none(),
+            ..self.filter()?
         })
     }
 
@@ -68,9 +83,7 @@ pub(crate) async fn list(
         Ok(filter) => {
             let wanted = form.skip.saturating_add(PAGE);
             match console
-                .read(move |reader, settings| {
-                    DeadLetters::new(settings).find(reader, &filter, wanted)
-                })
+                .read(move |reader, console| console.dead_letters().find(reader, &filter, wanted))
                 .await
             {
                 Err(e) => html! { (filters) p.problem { (e) } },
@@ -88,6 +101,7 @@ pub(crate) async fn list(
                             (action_button(&viewer, "/dlq/replay/preview", &format!("Replay all {} matching…", found.matched), html! {
                                 input type="hidden" name="kind" value=(form.kind);
                                 input type="hidden" name="since" value=(form.since);
+                                label.check { input type="checkbox" name="include_replayed"; " include those replayed before" }
                             }))
                         }
                         (table(&shown))
@@ -106,7 +120,7 @@ pub(crate) async fn list(
 fn table(letters: &[&DeadLetter]) -> Markup {
     html! {
         table {
-            thead { tr { th { "dead letter" } th { "jobID" } th { "kind" } th { "error" } th { "written" } th { "from" } } }
+            thead { tr { th { "dead letter" } th { "jobID" } th { "kind" } th { "error" } th { "written" } th { "from" } th { "replayed" } } }
             tbody {
                 @for letter in letters {
                     tr {
@@ -116,11 +130,17 @@ fn table(letters: &[&DeadLetter]) -> Markup {
                         td.error { (letter.error) }
                         td { (when(letter.at)) }
                         td { (source(letter)) }
+                        td { @if let Some(mark) = &letter.replayed { (replayed_to(mark)) } }
                     }
                 }
             }
         }
     }
+}
+
+/// Where a replay went and when, linked to the record it produced.
+fn replayed_to(mark: &ReplayMark) -> Markup {
+    html! { (when(Some(mark.at))) " by " (mark.by) " → " code { (mark.to) } }
 }
 
 fn source(letter: &DeadLetter) -> String {
@@ -143,7 +163,7 @@ pub(crate) async fn one(
     let mut cost = Cost::start();
     let position = Position { partition, offset };
     let found = match console
-        .read(move |reader, settings| DeadLetters::new(settings).at(reader, &[position]))
+        .read(move |reader, console| console.dead_letters().at(reader, &[position]))
         .await
     {
         Ok(found) => found,
@@ -156,35 +176,7 @@ pub(crate) async fn one(
             &format!("no dead letter at {position} (retention may have deleted it)"),
         );
     };
-    let body = html! {
-        dl {
-            dt { "jobID" } dd { @if let Some(id) = &letter.job_id { a href=(format!("/jobs?jobID={}", urlencode(id))) { (id) } } @else { "—" } }
-            dt { "error kind" } dd { code { (letter.kind) } }
-            dt { "error" } dd { pre { (letter.error) } }
-            dt { "attempts" } dd { (letter.attempts.map_or("—".to_owned(), |a| a.to_string())) }
-            dt { "written" } dd { (when(letter.at)) }
-            dt { "by worker" } dd { code { (letter.worker.as_deref().unwrap_or("—")) } }
-            dt { "consumed from" } dd { (source(letter)) }
-            dt { "key" } dd { code { (letter.key.as_deref().map_or("—".into(), String::from_utf8_lossy)) } }
-        }
-        @if letter.truncated {
-            p.problem { "Only the original's first bytes were kept: it cannot be replayed." }
-        } @else {
-            (action_button(&viewer, "/dlq/replay", "Replay this dead letter", html! {
-                input type="hidden" name="positions" value=(position);
-            }))
-        }
-        h2 { "Original message" }
-        (message(letter))
-        h2 { "Its headers" }
-        table {
-            tbody {
-                @for (name, value) in &letter.headers {
-                    tr { td { code { (name) } } td { code { (String::from_utf8_lossy(value)) } } }
-                }
-            }
-        }
-    };
+    let body = dead_letter_body(&viewer, letter);
     layout(
         &viewer,
         Section::DeadLetters,
@@ -195,18 +187,46 @@ pub(crate) async fn one(
     .into_response()
 }
 
-/// The original message, pretty-printed with its job's secrets redacted. A message
-/// that is not JSON is not shown: where its secrets are cannot be told.
-fn message(letter: &DeadLetter) -> Markup {
-    match serde_json::from_slice::<serde_json::Value>(&letter.payload) {
-        Ok(mut value) => {
-            mcp_jobs_contract::redact_job_secrets(&mut value);
-            html! { pre.json { (serde_json::to_string_pretty(&value).unwrap_or_default()) } }
+/// One dead letter's page: what it says, its message and headers (redacted), replay.
+pub(crate) fn dead_letter_body(viewer: &Viewer, letter: &DeadLetter) -> Markup {
+    let position = letter.position;
+    html! {
+        dl {
+            dt { "jobID" } dd { @if let Some(id) = &letter.job_id { a href=(format!("/jobs?jobID={}", urlencode(id))) { (id) } } @else { "—" } }
+            dt { "error kind" } dd { code { (letter.kind) } }
+            dt { "error" } dd { pre { (letter.error) } }
+            dt { "attempts" } dd { (letter.attempts.map_or("—".to_owned(), |a| a.to_string())) }
+            dt { "written" } dd { (when(letter.at)) }
+            dt { "by worker" } dd { code { (letter.worker.as_deref().unwrap_or("—")) } }
+            dt { "consumed from" } dd { (source(letter)) }
+            dt { "key" } dd { code { (letter.shown_key.as_deref().unwrap_or("—")) } }
+            dt { "replayed" } dd { @if let Some(mark) = &letter.replayed { (replayed_to(mark)) } @else { "no" } }
         }
-        Err(e) => html! {
-            p { (letter.payload.len()) " bytes that are not JSON (" (e) "); not shown, since where their secrets are cannot be told. "
-                "`kafka-worker dlq list --json` and the topic itself have them." }
-        },
+        @if letter.truncated {
+            p.problem { "Only the original's first bytes were kept: it cannot be replayed." }
+        } @else if letter.replayed.is_some() {
+            (action_button(viewer, "/dlq/replay", "Replay again", html! {
+                input type="hidden" name="positions" value=(position);
+                input type="hidden" name="again" value="true";
+            }))
+        } @else {
+            (action_button(viewer, "/dlq/replay", "Replay this dead letter", html! {
+                input type="hidden" name="positions" value=(position);
+            }))
+        }
+        h2 { "Original message" }
+        @match &letter.shown_message {
+            Ok(message) => pre.json { (serde_json::to_string_pretty(message).unwrap_or_default()) },
+            Err(why) => p { (why) "; not shown, since where its secrets are cannot be told." },
+        }
+        h2 { "Its headers" }
+        table {
+            tbody {
+                @for (name, value) in &letter.shown_headers {
+                    tr { td { code { (name) } } td { code { (value) } } }
+                }
+            }
+        }
     }
 }
 
@@ -227,12 +247,13 @@ pub(crate) async fn preview(
         return refusal;
     }
     let mut cost = Cost::start();
-    let filter = match form.filter.filter() {
+    let filter = match form.filter.replay_filter() {
         Ok(filter) => filter,
         Err(problem) => return refused(StatusCode::BAD_REQUEST, &problem),
     };
+    let again = !filter.unreplayed_only;
     let found = match console
-        .read(move |reader, settings| DeadLetters::new(settings).find(reader, &filter, usize::MAX))
+        .read(move |reader, console| console.dead_letters().find(reader, &filter, usize::MAX))
         .await
     {
         Ok(found) => found,
@@ -252,8 +273,10 @@ pub(crate) async fn preview(
                 " (" (found.dead_letters.len() - replayable.len()) " more match but were cut to fit and cannot be replayed.)"
             }
         }
+        @if !again { p.note { "Dead letters replayed before are left out." } }
         (action_button(&viewer, "/dlq/replay", &format!("Replay {} dead letters", replayable.len()), html! {
             input type="hidden" name="positions" value=(positions);
+            @if again { input type="hidden" name="again" value="true"; }
         }))
         " " a href=(form.filter.query(0)) { "Cancel" }
         (table(&replayable))
@@ -264,8 +287,13 @@ pub(crate) async fn preview(
 #[derive(Deserialize)]
 pub(crate) struct ReplayForm {
     csrf: String,
+    #[serde(default)]
+    once: String,
     /// `partition:offset,…`: exactly the dead letters the page showed.
     positions: String,
+    /// `true`: replay those replayed before too.
+    #[serde(default)]
+    again: Option<String>,
 }
 
 pub(crate) async fn replay(
@@ -273,10 +301,14 @@ pub(crate) async fn replay(
     Extension(viewer): Extension<Viewer>,
     Form(form): Form<ReplayForm>,
 ) -> Response {
-    if let Some(refusal) = refusal(&viewer, &form.csrf) {
-        return refusal;
-    }
-    let mut cost = Cost::start();
+    let action = Csrf {
+        csrf: form.csrf,
+        once: form.once,
+    };
+    let admitted = match admit(&console, &viewer, &action) {
+        Ok(admitted) => admitted,
+        Err(answer) => return *answer,
+    };
     let positions: Result<Vec<Position>, String> = form
         .positions
         .split(',')
@@ -286,47 +318,244 @@ pub(crate) async fn replay(
     let positions = match positions {
         Ok(positions) if !positions.is_empty() => positions,
         Ok(_) => {
-            return refused(
+            return admitted.failed(
+                &console,
                 StatusCode::BAD_REQUEST,
                 "no dead letter to replay was named",
             )
         }
-        Err(problem) => return refused(StatusCode::BAD_REQUEST, &problem),
+        Err(problem) => return admitted.failed(&console, StatusCode::BAD_REQUEST, &problem),
     };
     let asked = positions.clone();
     let found = match console
-        .read(move |reader, settings| DeadLetters::new(settings).at(reader, &asked))
+        .read(move |reader, console| console.dead_letters().at(reader, &asked))
         .await
     {
         Ok(found) => found,
-        Err(e) => return refused(StatusCode::SERVICE_UNAVAILABLE, &e),
+        Err(e) => return admitted.failed(&console, StatusCode::SERVICE_UNAVAILABLE, &e),
     };
-    cost.records = Some(found.scanned);
-    let replayed = match DeadLetters::new(&console.settings)
-        .replay(&found.dead_letters, false)
-        .await
-    {
-        Ok(replayed) => replayed,
-        Err(e) => return refused(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    let how = Replay {
+        who: &viewer.who,
+        dry_run: false,
+        again: form.again.as_deref() == Some("true"),
+        action: Some(&admitted.token),
     };
+    let replayed = console
+        .dead_letters()
+        .replay(&found.dead_letters, &how)
+        .await;
     let missing = positions.len().saturating_sub(found.dead_letters.len());
+    let (replayed_count, refused_count) = match &replayed {
+        Ok(replayed) => (replayed.replayed.len(), replayed.refused.len()),
+        Err(_) => (0, 0),
+    };
     tracing::info!(
         who = %viewer.who, action = "dlq replay", asked = positions.len(),
-        replayed = replayed.replayed.len(), refused = replayed.refused.len(), missing,
+        replayed = replayed_count, refused = refused_count, missing,
+        refusals = ?replayed.as_ref().map(|r| &r.refused).ok(),
         "console action"
     );
-    let replayed_letters: Vec<&DeadLetter> = found
-        .dead_letters
-        .iter()
-        .filter(|l| replayed.replayed.contains(&l.dead_letter))
-        .collect();
+    if let Err(e) = replayed {
+        // Those sent before the failure are marked and shown on the result page.
+        tracing::error!(who = %viewer.who, error = %e, "console: replay stopped");
+    }
+    let result = format!(
+        "/dlq/replays/{}?asked={}&refused={refused_count}&missing={missing}",
+        admitted.token,
+        positions.len()
+    );
+    admitted.done(&console, &result).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ReplayCounts {
+    #[serde(default)]
+    asked: usize,
+    #[serde(default)]
+    refused: usize,
+    #[serde(default)]
+    missing: usize,
+}
+
+/// `GET /dlq/replays/{token}`: what one replay form did, from the ledger (so any
+/// replica shows it, and a reload shows it again without replaying anything).
+pub(crate) async fn replays(
+    State(console): State<Arc<Console>>,
+    Extension(viewer): Extension<Viewer>,
+    Path(token): Path<String>,
+    Query(counts): Query<ReplayCounts>,
+) -> Markup {
+    let cost = Cost::start();
+    let marks = console.ledger.replayed_by(&token);
+    let asked = counts.asked.max(marks.len());
     let body = html! {
-        p.done { "Replayed " strong { (replayed.replayed.len()) } " of " (positions.len()) " dead letters." }
-        @if missing > 0 { p.problem { (missing) " were no longer on the dead-letter topic." } }
-        @for (letter, why) in &replayed.refused { p.problem { (letter) ": " (why) } }
+        p.done { "Replayed " strong { (marks.len()) } " of " (asked) " dead letters." }
+        @if counts.missing > 0 { p.problem { (counts.missing) " were no longer on the dead-letter topic." } }
+        @if counts.refused > 0 {
+            p.problem { (counts.refused) " were not replayed: replayed before, cut to fit, or naming no source topic (each dead letter's page says which)." }
+        }
         p { "Each goes back to its source topic with its key and headers, marked " code { "mcp-jobs-replay-of" }
-            "; its next outcome says " code { "replayOf" } ". Follow a job:" }
-        (table(&replayed_letters))
+            "; its next outcome says " code { "replayOf" } ". Reloading this page replays nothing." }
+        table {
+            thead { tr { th { "dead letter" } th { "replayed" } } }
+            tbody {
+                @for (position, mark) in &marks {
+                    tr {
+                        td { a href=(format!("/dlq/{}/{}", position.partition, position.offset)) { (position) } }
+                        td { (replayed_to(mark)) }
+                    }
+                }
+            }
+        }
     };
-    layout(&viewer, Section::DeadLetters, "Replayed", &cost, body).into_response()
+    layout(&viewer, Section::DeadLetters, "Replayed", &cost, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::dead_letters::{Found, Record};
+    use crate::session::Session;
+
+    /// Where a job carries its secret.
+    #[derive(Debug, Clone)]
+    enum Place {
+        Env,
+        Header,
+        UrlPassword,
+        /// An argument named as a credential.
+        NamedArgument,
+        /// An env value the arguments repeat.
+        RepeatedInArguments,
+        /// A Kafka header named as a credential.
+        KafkaHeader,
+        /// An env value a Kafka header repeats.
+        RepeatedInKafkaHeader,
+        /// An env given as a string, which serde quotes in its error.
+        EnvAsString,
+    }
+
+    fn place() -> impl Strategy<Value = Place> {
+        prop_oneof![
+            Just(Place::Env),
+            Just(Place::Header),
+            Just(Place::UrlPassword),
+            Just(Place::NamedArgument),
+            Just(Place::RepeatedInArguments),
+            Just(Place::KafkaHeader),
+            Just(Place::RepeatedInKafkaHeader),
+            Just(Place::EnvAsString),
+        ]
+    }
+
+    /// A dead-letter record of a job holding `secret` at `place`, its payload an
+    /// object or a string, and its error quoting the secret as serde would.
+    fn record(secret: &str, place: &Place, payload_as_string: bool, header_name: &str) -> Record {
+        let mut server = json!({"command": "nc", "env": {"PLAIN": "visible-value"}});
+        let mut arguments = json!({"text": "hello-visible"});
+        let mut kafka_headers = vec![("tenant".to_owned(), b"seven".to_vec())];
+        match place {
+            Place::Env => server["env"]["DB_SECRET_VALUE"] = json!(secret),
+            Place::Header => {
+                server =
+                    json!({"url": "https://tools.example/mcp", "headers": {"X-Thing": secret}});
+            }
+            Place::UrlPassword => {
+                // Written as a URL must carry it: percent-encoded.
+                let encoded: String = secret
+                    .bytes()
+                    .map(|b| {
+                        if b.is_ascii_alphanumeric() {
+                            char::from(b).to_string()
+                        } else {
+                            format!("%{b:02X}")
+                        }
+                    })
+                    .collect();
+                server = json!({"url": format!("https://user:{encoded}@tools.example/mcp")});
+            }
+            Place::NamedArgument => arguments[header_name] = json!(secret),
+            Place::RepeatedInArguments => {
+                server["env"]["TOKEN_A"] = json!(secret);
+                arguments["note"] = json!(format!("use {secret} please"));
+            }
+            Place::KafkaHeader => {
+                kafka_headers.push((header_name.to_owned(), secret.as_bytes().to_vec()))
+            }
+            Place::RepeatedInKafkaHeader => {
+                server["env"]["K"] = json!(secret);
+                kafka_headers.push(("x-copy".to_owned(), format!("v={secret}").into_bytes()));
+            }
+            Place::EnvAsString => server["env"] = json!(format!("DB={secret}")),
+        }
+        let payload = json!({"mcpServers": {"t": server}, "server": "t", "tool": "x", "arguments": arguments});
+        let payload = if payload_as_string {
+            Value::String(payload.to_string())
+        } else {
+            payload
+        };
+        let message = json!({"jobID": "job-1", "jobType": "tool-call", "payload": payload});
+        let mut headers = kafka_headers;
+        headers.extend([
+            ("mcp-jobs-job-id".to_owned(), b"job-1".to_vec()),
+            ("mcp-jobs-error-kind".to_owned(), b"invalid_field".to_vec()),
+            (
+                "mcp-jobs-error".to_owned(),
+                format!("payload.mcpServers.t: invalid type: string \"DB={secret}\"").into_bytes(),
+            ),
+            ("mcp-jobs-source-topic".to_owned(), b"jobs".to_vec()),
+        ]);
+        Record {
+            topic: "jobs.dlq".into(),
+            partition: 0,
+            offset: 7,
+            timestamp_ms: Some(1_765_000_000_000),
+            key: Some(b"k".to_vec()),
+            payload: serde_json::to_vec(&message).unwrap_or_default(),
+            headers,
+        }
+    }
+
+    fn viewer() -> Viewer {
+        Viewer {
+            who: "key #1".into(),
+            csrf: "c".repeat(64),
+            read_only: false,
+            session: Session {
+                index: 0,
+                id: "0".repeat(32),
+                expires: chrono::Utc::now(),
+            },
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Whatever the job, wherever its secret sits, no page and no API answer
+        /// shows it.
+        #[test]
+        fn no_page_or_api_answer_shows_a_secret(
+            secret in "[A-Za-z0-9_\\-+/=!@#%^&*\"\\\\]{8,40}",
+            place in place(),
+            payload_as_string in any::<bool>(),
+            header_name in prop::sample::select(vec!["authorization", "Cookie", "x-api-key", "github_token", "client-secret", "db_password"]),
+        ) {
+            let letter = DeadLetter::new(record(&secret, &place, payload_as_string, header_name), None);
+            let page = dead_letter_body(&viewer(), &letter).into_string();
+            let list = table(&[&letter]).into_string();
+            let api = serde_json::to_string(&Found { dead_letters: vec![letter.clone()], matched: 1, scanned: 1 })
+                .unwrap_or_default();
+            // HTML escapes some characters: look for the secret as the page shows it too.
+            let escaped = maud::html! { (secret) }.into_string();
+            for (what, text) in [("page", &page), ("list", &list), ("api", &api)] {
+                prop_assert!(!text.contains(&secret) && !text.contains(&escaped), "{what} shows {secret:?} ({place:?}): {text}");
+            }
+            // What is not secret stays readable.
+            prop_assert!(page.contains("hello-visible"), "{page}");
+        }
+    }
 }

@@ -41,7 +41,7 @@ pub(crate) async fn page(
         Some(job_id) => {
             let id = job_id.clone();
             match console
-                .read(move |reader, settings| jobs::outcomes(reader, settings, &id, None))
+                .read(move |reader, console| jobs::outcomes(reader, &console.settings, &id, None))
                 .await
             {
                 Ok(found) => {
@@ -54,7 +54,9 @@ pub(crate) async fn page(
         None => {
             let before = query.before.as_deref().and_then(jobs::parse_cursor);
             match console
-                .read(move |reader, settings| jobs::latest(reader, settings, PAGE, before.as_ref()))
+                .read(move |reader, console| {
+                    jobs::latest(reader, &console.settings, PAGE, before.as_ref())
+                })
                 .await
             {
                 Ok(page) => {

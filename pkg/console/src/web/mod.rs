@@ -8,19 +8,25 @@
 //!   headers; replay of one, or of all matching after a confirmation.
 //! - [`schedules`]: each schedule's last and next occurrence; pause, resume, trigger.
 //!
-//! Every page needs a session (the login form sets its cookie); every action is a
-//! POST carrying the session's CSRF token, refused in read-only mode, and logged.
+//! Every page needs a session (the login form sets its cookie; logging out revokes
+//! it); every action is a POST carrying the session's CSRF token and a one-time token,
+//! refused in read-only mode, logged, and answered with a redirect to a page that
+//! shows what it did (so a reload shows it again and does nothing twice). Every answer
+//! carries a Content-Security-Policy that allows nothing but the console itself and
+//! no framing; pages behind the login are never cached.
 
 mod dead_letters;
 mod jobs;
+pub mod login_limit;
 mod overview;
 mod schedules;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Form, Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Form, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -31,7 +37,8 @@ use mcp_jobs_auth::matching_key;
 use serde::Deserialize;
 
 use crate::api::Console;
-use crate::session;
+use crate::ledger::Submitted;
+use crate::session::{self, Session};
 
 const STYLESHEET: &str = include_str!("../../assets/console.css");
 
@@ -43,6 +50,7 @@ pub(crate) struct Viewer {
     /// The session's CSRF token.
     pub csrf: String,
     pub read_only: bool,
+    pub session: Session,
 }
 
 pub fn router(console: Arc<Console>) -> Router {
@@ -53,6 +61,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/dlq/{partition}/{offset}", get(dead_letters::one))
         .route("/dlq/replay/preview", post(dead_letters::preview))
         .route("/dlq/replay", post(dead_letters::replay))
+        .route("/dlq/replays/{token}", get(dead_letters::replays))
         .route("/schedules", get(schedules::page))
         .route("/schedules/{name}/{action}", post(schedules::act))
         .route("/logout", post(logout))
@@ -64,7 +73,41 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(pages)
         .route("/login", get(login_form).post(login))
         .route("/assets/console.css", get(stylesheet))
+        .fallback(not_found)
         .with_state(console)
+}
+
+/// The headers every answer carries: nothing but the console itself may be loaded or
+/// frame it, nothing is sniffed, no address leaks to other sites, and nothing behind
+/// the login is kept by the browser (Back after logout shows no page).
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn not_found(request: Request) -> Response {
+    refused(
+        StatusCode::NOT_FOUND,
+        &format!(
+            "There is no page at {}: the console has Overview, Jobs, Dead letters and Schedules.",
+            request.uri().path()
+        ),
+    )
 }
 
 /// Lets a request with a valid session cookie through (as a [`Viewer`]); a page asked
@@ -81,11 +124,16 @@ async fn require_session(
         .and_then(|v| v.to_str().ok())
         .and_then(session::from_header)
         .map(str::to_owned);
-    let index = cookie
+    let session = cookie
         .as_deref()
-        .and_then(|c| session::verify(&console.api_keys, c, Utc::now()));
-    let (Some(cookie), Some(index)) = (cookie, index) else {
-        let next_page = request.uri().path().to_owned();
+        .and_then(|c| session::verify(&console.api_keys, c, Utc::now()))
+        .filter(|session| !console.ledger.is_revoked(&session.id));
+    let (Some(cookie), Some(session)) = (cookie, session) else {
+        let next_page = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
         return (StatusCode::UNAUTHORIZED, login_page(None, &next_page)).into_response();
     };
     if request.method() == axum::http::Method::POST && !same_origin(request.headers()) {
@@ -95,9 +143,10 @@ async fn require_session(
         );
     }
     request.extensions_mut().insert(Viewer {
-        who: format!("key #{}", index + 1),
-        csrf: session::csrf_token(&console.api_keys, index, &cookie),
+        who: format!("key #{}", session.index + 1),
+        csrf: session::csrf_token(&console.api_keys, session.index, &cookie),
         read_only: console.read_only,
+        session,
     });
     next.run(request).await
 }
@@ -116,6 +165,66 @@ fn same_origin(headers: &HeaderMap) -> bool {
 #[derive(Deserialize)]
 pub(crate) struct Csrf {
     pub csrf: String,
+    /// The form's one-time token.
+    #[serde(default)]
+    pub once: String,
+}
+
+/// An action admitted: its one-time token is claimed until [`Admitted::done`].
+pub(crate) struct Admitted {
+    pub token: String,
+    until: DateTime<Utc>,
+}
+
+impl Admitted {
+    /// Records what the action did (the page showing it) and answers with a redirect
+    /// there.
+    pub async fn done(self, console: &Console, result: &str) -> Response {
+        if let Err(e) = console
+            .ledger
+            .submitted(&self.token, self.until, result)
+            .await
+        {
+            tracing::warn!(error = %e, "console: recording a submitted form");
+        }
+        Redirect::to(result).into_response()
+    }
+
+    /// The action failed before doing anything: its form may be sent again.
+    pub fn failed(self, console: &Console, status: StatusCode, why: &str) -> Response {
+        console.ledger.release(&self.token);
+        refused(status, why)
+    }
+}
+
+/// Admits an action, or answers why not: refused in read-only mode or without the
+/// viewer's CSRF token; a form submitted before is sent to the page of what it did.
+pub(crate) fn admit(
+    console: &Console,
+    viewer: &Viewer,
+    form: &Csrf,
+) -> Result<Admitted, Box<Response>> {
+    if let Some(refusal) = refusal(viewer, &form.csrf) {
+        return Err(Box::new(refusal));
+    }
+    if form.once.len() != 32 || !form.once.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Box::new(refused(
+            StatusCode::BAD_REQUEST,
+            "the form carries no one-time token: reload the page and try again",
+        )));
+    }
+    let until = viewer.session.expires;
+    match console.ledger.claim(&form.once, until) {
+        Submitted::First => Ok(Admitted {
+            token: form.once.clone(),
+            until,
+        }),
+        Submitted::Done(result) => Err(Box::new(Redirect::to(&result).into_response())),
+        Submitted::InProgress => Err(Box::new(refused(
+            StatusCode::CONFLICT,
+            "this form is being submitted already: wait for it, then reload the page",
+        ))),
+    }
 }
 
 /// Why an action is refused, if it is: in read-only mode, or without the viewer's
@@ -214,6 +323,7 @@ pub(crate) fn layout(
                         (viewer.who)
                         form.inline method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(viewer.csrf);
+                            input type="hidden" name="once" value=(session::form_token());
                             button.link type="submit" { "Log out" }
                         }
                     }
@@ -235,6 +345,7 @@ pub(crate) fn action_button(viewer: &Viewer, action: &str, label: &str, fields: 
         @if !viewer.read_only {
             form.inline method="post" action=(action) {
                 input type="hidden" name="csrf" value=(viewer.csrf);
+                input type="hidden" name="once" value=(session::form_token());
                 (fields)
                 button type="submit" { (label) }
             }
@@ -248,35 +359,6 @@ pub(crate) fn when(at: Option<DateTime<Utc>>) -> String {
         || "—".to_owned(),
         |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
     )
-}
-
-/// A `since` as the filters take it: a duration back from now (`2h`, `30m`) or a
-/// time (RFC 3339).
-pub(crate) fn parse_since(text: &str) -> Result<Option<DateTime<Utc>>, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(Some(at.with_timezone(&Utc)));
-    }
-    let unit_at = text.char_indices().last().map_or(0, |(at, _)| at);
-    let (number, unit) = text.split_at(unit_at);
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => 0,
-    };
-    match number.parse::<i64>() {
-        Ok(n) if seconds > 0 && n >= 0 => Ok(Some(
-            Utc::now() - chrono::Duration::seconds(n.saturating_mul(seconds)),
-        )),
-        _ => Err(format!(
-            "since: {text:?} is neither a duration (30m, 2h, 7d) nor an RFC 3339 time"
-        )),
-    }
 }
 
 async fn stylesheet() -> impl IntoResponse {
@@ -330,17 +412,37 @@ struct Login {
 }
 
 /// Trades a valid key for a session cookie and goes on to the page asked for (only
-/// ever a path of this console).
-async fn login(State(console): State<Arc<Console>>, Form(form): Form<Login>) -> Response {
+/// ever a path of this console). Attempts are limited per client address and overall.
+async fn login(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Form(form): Form<Login>,
+) -> Response {
     let next = form
         .next
         .filter(|n| is_own_path(n))
         .unwrap_or_else(|| "/".to_owned());
+    if let Err(wait) = console.logins.attempt(client.ip()) {
+        let seconds = wait.as_secs().max(1);
+        tracing::warn!(client = %client.ip(), retry_after_s = seconds, "console login refused: too many attempts");
+        let page = login_page(
+            Some(&format!(
+                "Too many login attempts: try again in {seconds} s."
+            )),
+            &next,
+        );
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, seconds.to_string())],
+            page,
+        )
+            .into_response();
+    }
     let issued = matching_key(&console.api_keys, &form.key)
         .and_then(|index| session::issue(&console.api_keys, index, Utc::now()).map(|c| (index, c)));
     match issued {
         Some((index, cookie)) => {
-            tracing::info!(who = %format!("key #{}", index + 1), "console login");
+            tracing::info!(who = %format!("key #{}", index + 1), client = %client.ip(), "console login");
             (
                 [(
                     header::SET_COOKIE,
@@ -351,7 +453,7 @@ async fn login(State(console): State<Arc<Console>>, Form(form): Form<Login>) -> 
                 .into_response()
         }
         None => {
-            tracing::warn!("console login refused: not one of CONSOLE_API_KEYS");
+            tracing::warn!(client = %client.ip(), "console login refused: not one of CONSOLE_API_KEYS");
             (
                 StatusCode::UNAUTHORIZED,
                 login_page(Some("That is not one of the console's API keys."), &next),
@@ -370,7 +472,13 @@ fn is_own_path(next: &str) -> bool {
         && !next.chars().any(char::is_control)
 }
 
-async fn logout(Extension(viewer): Extension<Viewer>, Form(form): Form<Csrf>) -> Response {
+/// Ends the session on every replica (its id is revoked in the ledger until it would
+/// have expired) and clears the cookie.
+async fn logout(
+    State(console): State<Arc<Console>>,
+    Extension(viewer): Extension<Viewer>,
+    Form(form): Form<Csrf>,
+) -> Response {
     // Logging out is allowed in read-only mode: only the token is checked.
     if !csrf_matches(&viewer, &form.csrf) {
         return refused(
@@ -378,6 +486,14 @@ async fn logout(Extension(viewer): Extension<Viewer>, Form(form): Form<Csrf>) ->
             "the form's CSRF token is not this session's",
         );
     }
+    if let Err(e) = console
+        .ledger
+        .revoke(&viewer.session.id, viewer.session.expires)
+        .await
+    {
+        tracing::error!(error = %e, who = %viewer.who, "console logout: the session could not be revoked on other replicas");
+    }
+    tracing::info!(who = %viewer.who, "console logout");
     (
         [(header::SET_COOKIE, session::clear_cookie())],
         Redirect::to("/login"),
@@ -388,29 +504,6 @@ async fn logout(Extension(viewer): Extension<Viewer>, Form(form): Form<Csrf>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn since_reads_durations_and_times_and_refuses_the_rest() {
-        let now = Utc::now();
-        let two_hours = parse_since("2h").ok().flatten().unwrap_or(now);
-        assert!(
-            (now - two_hours - chrono::Duration::hours(2))
-                .num_seconds()
-                .abs()
-                <= 1
-        );
-        assert_eq!(
-            parse_since("2026-12-02T06:00:00Z")
-                .ok()
-                .flatten()
-                .map(|t| t.to_rfc3339()),
-            Some("2026-12-02T06:00:00+00:00".to_owned())
-        );
-        assert_eq!(parse_since(" ").ok(), Some(None));
-        for bad in ["2ч", "ч", "h", "-2h", "2w", "yesterday"] {
-            assert!(parse_since(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn after_login_only_the_consoles_own_pages() {

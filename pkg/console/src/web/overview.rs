@@ -25,7 +25,7 @@ pub(crate) async fn page(
     let to = Utc::now().timestamp();
     let from = to - activity::WINDOW.num_seconds();
     let body = html! {
-        @if let Some(problem) = &summary.problem { p.problem { (problem) } }
+        @for (what, problem) in &summary.problems { p.problem { (what) ": " (problem) } }
         section.charts {
             (line_chart("Jobs per second, by outcome (per minute)", from, to, &outcome_series(&summary, from, to)))
             (line_chart("Consumer lag per partition (records)", from, to, &lag_series(&summary)))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::Extension;
 use maud::{html, Markup};
 use mcp_jobs_scheduler::catalog::Catalog;
@@ -14,7 +14,7 @@ use mcp_jobs_scheduler::schedule::job_id;
 
 use super::jobs::urlencode;
 
-use super::{action_button, layout, refusal, refused, when, Cost, Csrf, Section, Viewer};
+use super::{action_button, admit, layout, when, Cost, Csrf, Section, Viewer};
 use crate::api::Console;
 
 pub(crate) async fn page(
@@ -23,8 +23,9 @@ pub(crate) async fn page(
 ) -> Markup {
     let cost = Cost::start();
     let listed = console
-        .read(|reader, settings| {
-            Catalog::load(reader, &settings.schedules_topic).map(|catalog| listing(&catalog))
+        .read(|reader, console| {
+            Catalog::load(reader, &console.settings.schedules_topic)
+                .map(|catalog| listing(&catalog))
         })
         .await;
     let body = match listed {
@@ -75,12 +76,15 @@ pub(crate) async fn act(
     Path((name, action)): Path<(String, String)>,
     Form(form): Form<Csrf>,
 ) -> Response {
-    if let Some(refusal) = refusal(&viewer, &form.csrf) {
-        return refusal;
-    }
+    let admitted = match admit(&console, &viewer, &form) {
+        Ok(admitted) => admitted,
+        Err(answer) => return *answer,
+    };
     let schedules = match Schedules::new(&console.settings) {
         Ok(schedules) => schedules,
-        Err(e) => return refused(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        Err(e) => {
+            return admitted.failed(&console, StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+        }
     };
     let done = match action.as_str() {
         "pause" => schedules
@@ -96,7 +100,8 @@ pub(crate) async fn act(
             .await
             .map(|published| format!("triggered as {}", published.job_id)),
         _ => {
-            return refused(
+            return admitted.failed(
+                &console,
                 StatusCode::NOT_FOUND,
                 "the actions on a schedule are pause, resume and trigger",
             )
@@ -105,8 +110,8 @@ pub(crate) async fn act(
     match done {
         Ok(what) => {
             tracing::info!(who = %viewer.who, action = %format!("schedule {action}"), schedule = %name, result = %what, "console action");
-            Redirect::to("/schedules").into_response()
+            admitted.done(&console, "/schedules").await
         }
-        Err(e) => refused(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => admitted.failed(&console, StatusCode::BAD_REQUEST, &e.to_string()),
     }
 }
