@@ -885,7 +885,7 @@ pub fn worker_cli_ok(broker: &Broker, topic: &str, args: &[&str]) -> String {
 }
 
 /// A `kafka-worker` command for `topic` and `group` with the tests' settings and `env`.
-fn worker_command(broker: &Broker, topic: &str, group: &str, env: &[(&str, &str)]) -> Command {
+pub fn worker_command(broker: &Broker, topic: &str, group: &str, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(bin("kafka-worker"));
     command
         .env("SCHEDULER_ENABLED", "false")

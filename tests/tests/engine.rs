@@ -404,7 +404,9 @@ fn sigkill_chaos(protocol: (&str, &str)) {
             kill * JOBS / (KILLS + 2),
             2 * MINUTE,
         ));
-        victim.wait_for_output("partitions assigned", 1, MINUTE);
+        wait_until_settled(&broker, &group, &victim, protocol);
+        // A few commit intervals: what the victim finished so far is committed.
+        std::thread::sleep(Duration::from_millis(3 * COMMIT_INTERVAL_MS));
         victim.kill9();
         eprintln!("kill {kill}: SIGKILLed the victim with {seen} jobs done");
         victim = start("victim");
@@ -415,7 +417,11 @@ fn sigkill_chaos(protocol: (&str, &str)) {
     let repeated = outcomes.len() - distinct;
     // A crash repeats what the victim held (≤ 2 × concurrency) and what it finished
     // since its last commit (≤ its rate × the commit interval); each rebalance may
-    // also cost the steady worker what it held of the partitions it gave up.
+    // also cost the steady worker what it held of the partitions it gave up. This holds
+    // for a victim killed in a settled group: killed mid-rebalance, while the group
+    // refuses every commit (for as long as it waits out the last victim's session),
+    // it would also repeat everything it finished since the rebalance began, which no
+    // bound in jobs describes.
     let finished_per_interval = CONCURRENCY * COMMIT_INTERVAL_MS as usize / TOOL_MS as usize;
     let per_kill = 2 * CONCURRENCY + finished_per_interval + 2 * CONCURRENCY;
     let bound = KILLS * per_kill;
@@ -429,4 +435,56 @@ fn sigkill_chaos(protocol: (&str, &str)) {
         repeated <= bound,
         "{repeated} repeats exceed the in-flight bound {bound}"
     );
+}
+
+/// Each member's id and assigned partitions (as the group protocol encodes them).
+type Assignment = Vec<(String, Vec<u8>)>;
+
+/// Waits until the victim has joined and, under the classic protocol, the group has
+/// settled: `Stable`, both workers in it, and the same assignment for a second. (The
+/// first "partitions assigned" of a cooperative rebalance may be an empty round, and the
+/// group is `Stable` for a moment between the two rounds.) A settled group takes
+/// commits; a victim that holds nothing in it repeats nothing when it dies.
+fn wait_until_settled(broker: &Broker, group: &str, victim: &Process, protocol: (&str, &str)) {
+    victim.wait_for_output("partitions assigned", 1, MINUTE);
+    if protocol != CLASSIC_PROTOCOL {
+        return;
+    }
+    use rdkafka::consumer::Consumer;
+    let admin: rdkafka::consumer::BaseConsumer = broker.client_config().create().expect("client");
+    let assignment = || -> Option<Assignment> {
+        let groups = admin
+            .fetch_group_list(Some(group), Duration::from_secs(5))
+            .ok()?;
+        let found = groups.groups().iter().find(|g| g.name() == group)?;
+        if found.state() != "Stable" || found.members().len() != 2 {
+            return None;
+        }
+        let mut members: Assignment = found
+            .members()
+            .iter()
+            .map(|m| {
+                (
+                    m.id().to_owned(),
+                    m.assignment().unwrap_or_default().to_vec(),
+                )
+            })
+            .collect();
+        members.sort();
+        Some(members)
+    };
+    let mut seen: Option<(Assignment, Instant)> = None;
+    wait_for("the group to settle", MINUTE, || {
+        let now = assignment();
+        std::thread::sleep(Duration::from_millis(200));
+        match (now, &seen) {
+            (Some(now), Some((before, since))) if now == *before => {
+                (since.elapsed() >= Duration::from_secs(1)).then_some(())
+            }
+            (now, _) => {
+                seen = now.map(|now| (now, Instant::now()));
+                None
+            }
+        }
+    });
 }

@@ -25,6 +25,17 @@ mod tables;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// How long a command (publish, schedules, dlq, lag, create-topics) waits to reach
+    /// Kafka before it gives up with one error.
+    #[arg(long, global = true, env = "KAFKA_CLI_TIMEOUT", default_value = "10s")]
+    kafka_timeout: humantime::Duration,
+}
+
+impl Command {
+    /// Whether the command is one an operator runs and waits for (not a service).
+    fn is_one_off(&self) -> bool {
+        !matches!(self, Command::Run | Command::Scheduler | Command::Console)
+    }
 }
 
 #[derive(Subcommand)]
@@ -78,7 +89,9 @@ enum Command {
         #[arg(long, env = "MAX_REPLICAS", default_value_t = 10)]
         max_replicas: u32,
     },
-    /// Create KAFKA_TOPIC and its results and dead-letter topics (existing ones are kept).
+    /// Create KAFKA_TOPIC, its results and dead-letter topics, the scheduler's and the
+    /// console's (existing ones are kept), then check every one as it is: fails, saying
+    /// what is wrong and how to fix it, if one lacks what mcp-jobs relies on.
     CreateTopics {
         #[arg(long, default_value_t = 6)]
         partitions: i32,
@@ -191,7 +204,20 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = WorkerSettings::from_env().context("kafka-worker configuration")?;
-    match cli.command.unwrap_or(Command::Run) {
+    let command = cli.command.unwrap_or(Command::Run);
+    let uses_kafka = settings.source == JobSource::Kafka || !matches!(command, Command::Lag { .. });
+    if command.is_one_off() && uses_kafka {
+        let timeout: std::time::Duration = cli.kafka_timeout.into();
+        tokio::task::block_in_place(|| admin::reachable(&settings, timeout)).with_context(
+            || {
+                format!(
+                    "cannot reach Kafka at {} (KAFKA_BROKERS) within {} (KAFKA_CLI_TIMEOUT)",
+                    settings.brokers, cli.kafka_timeout
+                )
+            },
+        )?;
+    }
+    match command {
         Command::Run => {
             let (ready, shutdown) = serve_until_signal(&settings).await?;
             let scheduler = (settings.scheduler_enabled && settings.source == JobSource::Kafka)
@@ -326,6 +352,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let created = admin::create_topics(&settings, partitions, replication_factor)
                 .await
                 .context("creating topics")?;
+            let problems = admin::check_topics(&settings, partitions)
+                .await
+                .context("checking topics")?;
+            if !problems.is_empty() {
+                for problem in &problems {
+                    eprintln!("problem: {problem}");
+                }
+                anyhow::bail!(
+                    "{} of the topics {} not as mcp-jobs needs them ({} created)",
+                    problems.len(),
+                    if problems.len() == 1 { "is" } else { "are" },
+                    created.len()
+                );
+            }
             eprintln!("topics ready ({} created)", created.len());
         }
     }
@@ -380,6 +420,9 @@ async fn schedules(settings: &WorkerSettings, command: SchedulesCommand) -> anyh
                 for name in names {
                     writeln!(out, "  {what} {name}")?;
                 }
+            }
+            for warning in &applied.warnings {
+                eprintln!("warning: {warning}");
             }
         }
         SchedulesCommand::List { json } => {

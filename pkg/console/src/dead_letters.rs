@@ -432,7 +432,7 @@ impl<'a> DeadLetters<'a> {
     ) -> Result<Replayed, DeadLetterError> {
         let producer: FutureProducer = self
             .settings
-            .kafka_config(&[
+            .producer_config(&[
                 ("acks", "all"),
                 ("enable.idempotence", "true"),
                 ("linger.ms", "0"),

@@ -102,7 +102,7 @@ impl Ledger {
     ) -> Result<Arc<Self>, LedgerError> {
         let topic = settings.console_topic.clone();
         let producer: FutureProducer = settings
-            .kafka_config(&[
+            .producer_config(&[
                 ("acks", "all"),
                 ("enable.idempotence", "true"),
                 ("linger.ms", "0"),
@@ -337,7 +337,7 @@ impl Ledger {
 /// Creates the ledger's topic (compacted, one partition) unless it exists.
 pub async fn create_topic(settings: &WorkerSettings) -> Result<(), LedgerError> {
     let topic = settings.console_topic.clone();
-    let admin: AdminClient<DefaultClientContext> = settings.kafka_config(&[]).create()?;
+    let admin: AdminClient<DefaultClientContext> = settings.producer_config(&[]).create()?;
     let new =
         NewTopic::new(&topic, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));

@@ -1,4 +1,9 @@
-//! The process lifecycle both binaries share: when to stop.
+//! What both binaries share about running: when to stop ([`shutdown_signal`]) and how
+//! to say what happens often without a line for each ([`Tally`]).
+
+mod tally;
+
+pub use tally::Tally;
 
 /// Resolves on SIGTERM (what Kubernetes and docker send) or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {

@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use mcp_jobs_runtime::Tally;
 use mcp_jobs_telemetry::propagation;
 use mcp_jobs_worker::delayed::{self, HEADER_ORIGINAL_KEY, HEADER_RELEASED, TRACE_HEADERS};
 use mcp_jobs_worker::health::Readiness;
@@ -330,6 +331,8 @@ struct Dispatch<'a> {
     unsaved: HashSet<String>,
     /// Waiting delayed jobs a tombstone of an older copy follows, to write again.
     rewrites: Vec<Position>,
+    /// Occurrences fired and skipped, delayed jobs sent: summed up once a minute.
+    tally: Tally,
 }
 
 enum TickError {
@@ -378,15 +381,14 @@ impl<'a> Dispatch<'a> {
     /// Fences the previous dispatcher, then starts reading both topics from their
     /// beginning.
     fn start(settings: &'a WorkerSettings, group: &str) -> Result<(Self, Readers), SchedulerError> {
-        let producer: FutureProducer = guarded_config(
-            settings,
-            &[
+        let producer: FutureProducer = guarded(
+            settings.producer_config(&[
                 ("linger.ms", "5"),
                 // The jobs a dispatcher sends were accepted by the broker before; let
                 // the topic's own limit decide, not the producer's default.
                 ("message.max.bytes", "16777216"),
                 ("transaction.timeout.ms", "60000"),
-            ],
+            ]),
             &[
                 ("transactional.id", group),
                 ("acks", "all"),
@@ -396,12 +398,11 @@ impl<'a> Dispatch<'a> {
         .create()?;
         producer.init_transactions(Timeout::After(TRANSACTION_TIMEOUT))?;
         let reader_config = |purpose: &str| {
-            guarded_config(
-                settings,
-                &[
+            guarded(
+                settings.kafka_config(&[
                     ("group.id", &format!("{group}.{purpose}")),
                     ("queued.max.messages.kbytes", READER_PREFETCH_KB),
-                ],
+                ]),
                 READER_GUARDS,
             )
         };
@@ -432,6 +433,7 @@ impl<'a> Dispatch<'a> {
             awaiting: HashMap::new(),
             unsaved: HashSet::new(),
             rewrites: Vec::new(),
+            tally: Tally::new("scheduler"),
         };
         Ok((dispatch, Readers { schedules, delayed }))
     }
@@ -468,12 +470,11 @@ impl<'a> Dispatch<'a> {
             since = Some(since.map_or(at, |s| s.min(at)));
         }
         let group = format!("{}.scheduler.results", self.settings.group);
-        let reader: StreamConsumer<Reader> = guarded_config(
-            self.settings,
-            &[
+        let reader: StreamConsumer<Reader> = guarded(
+            self.settings.kafka_config(&[
                 ("group.id", &group),
                 ("queued.max.messages.kbytes", READER_PREFETCH_KB),
-            ],
+            ]),
             READER_GUARDS,
         )
         .create_with_context(Reader)?;
@@ -495,6 +496,15 @@ impl<'a> Dispatch<'a> {
     fn on_schedule_record(&mut self, received: Result<BorrowedMessage<'_>, KafkaError>) {
         match received {
             Ok(message) => match self.catalog.apply(message.key(), message.payload()) {
+                Some(Change::Definition(name)) if !self.catalog.definitions.contains_key(&name) => {
+                    // Deleted: nothing of it is written again, not even the outcome of
+                    // a run still in flight (its state was tombstoned with it).
+                    self.forget_running(&name);
+                    self.unsaved.remove(&name);
+                    self.catalog.states.remove(&name);
+                    self.compile(&name);
+                    self.replan(&name);
+                }
                 Some(Change::Definition(name)) => {
                     let resumed = self
                         .catalog
@@ -563,6 +573,9 @@ impl<'a> Dispatch<'a> {
                     return;
                 };
                 if let Some((name, nominal)) = self.awaiting.remove(job_id) {
+                    if !self.catalog.definitions.contains_key(&name) {
+                        return;
+                    }
                     tracing::debug!(job_id, schedule = %name, "the schedule's last run has its outcome");
                     self.running.remove(&name);
                     let seen = State {
@@ -655,6 +668,9 @@ impl<'a> Dispatch<'a> {
                 self.decide(&name, now, &mut transaction);
             }
         });
+        // A schedule deleted since its state changed has no state to write.
+        let definitions = &self.catalog.definitions;
+        self.unsaved.retain(|name| definitions.contains_key(name));
         for name in &self.unsaved {
             if !transaction.states.contains_key(name) {
                 let state = self.catalog.states.get(name).copied().unwrap_or_default();
@@ -683,14 +699,16 @@ impl<'a> Dispatch<'a> {
             self.replan(&name);
         }
         for (name, nominal, lateness) in transaction.fired {
-            tracing::info!(schedule = %name, job_id = %job_id(&name, nominal), lateness = ?lateness, "occurrence fired");
+            tracing::debug!(schedule = %name, job_id = %job_id(&name, nominal), lateness = ?lateness, "occurrence fired");
+            self.tally.add("occurrences fired", 1);
             metrics::fired(&name, lateness);
             if self.skips_overlaps(&name) {
                 self.start_running(&name, nominal);
             }
         }
         for (name, reason, count) in transaction.skipped {
-            tracing::info!(schedule = %name, reason, count, "occurrences skipped");
+            tracing::debug!(schedule = %name, reason, count, "occurrences skipped");
+            self.tally.add("occurrences skipped", count);
             metrics::skipped(&name, reason, count);
         }
         if !transaction.sent.is_empty() {
@@ -699,7 +717,8 @@ impl<'a> Dispatch<'a> {
         self.rewrites
             .retain(|at| !transaction.rewritten.contains(at));
         for (id, at) in transaction.sent {
-            tracing::info!(job_id = %id, "delayed job due: sent to the jobs topic");
+            tracing::debug!(job_id = %id, "delayed job due: sent to the jobs topic");
+            self.tally.add("delayed jobs sent", 1);
             self.waiting.sent(&id, at);
         }
         metrics::delayed_waiting(self.waiting.len());
@@ -1061,15 +1080,10 @@ const READER_GUARDS: &[(&str, &str)] = &[
     ("isolation.level", "read_committed"),
 ];
 
-/// The worker's Kafka settings with `base`, the operator's `RDKAFKA_*` overrides, then
+/// A client's settings (the worker's, with the operator's `RDKAFKA_*` overrides) with
 /// `guards` on top: what the dispatcher's guarantees rest on, which no override may
 /// change.
-fn guarded_config(
-    settings: &WorkerSettings,
-    base: &[(&str, &str)],
-    guards: &[(&str, &str)],
-) -> ClientConfig {
-    let mut config = settings.kafka_config(base);
+fn guarded(mut config: ClientConfig, guards: &[(&str, &str)]) -> ClientConfig {
     for (key, value) in guards {
         config.set(*key, *value);
     }

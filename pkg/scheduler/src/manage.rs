@@ -12,7 +12,7 @@ use rdkafka::util::Timeout;
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Definition, Key, State};
-use crate::schedule::{self, InvalidSchedule, Schedule};
+use crate::schedule::{self, InvalidSchedule, JobLimit, Schedule};
 use mcp_jobs_worker::topic;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,8 @@ pub struct Applied {
     pub updated: Vec<String>,
     pub unchanged: Vec<String>,
     pub deleted: Vec<String>,
+    /// What is valid but likely not meant: a schedule whose `endAt` has passed.
+    pub warnings: Vec<String>,
 }
 
 /// One line of `schedules list`.
@@ -78,7 +80,7 @@ pub struct Schedules<'a> {
 impl<'a> Schedules<'a> {
     pub fn new(settings: &'a WorkerSettings) -> Result<Self, ManageError> {
         let producer = settings
-            .kafka_config(&[
+            .producer_config(&[
                 ("acks", "all"),
                 ("enable.idempotence", "true"),
                 ("linger.ms", "0"),
@@ -102,17 +104,33 @@ impl<'a> Schedules<'a> {
     pub async fn apply(&self, file: &str, prune: bool) -> Result<Applied, ManageError> {
         // A job must fit the worker's limit, and the broker's record limit with room for
         // the record's key and headers (RESULT_MAX_BYTES keeps that room).
-        let max_job_bytes = self
-            .settings
-            .runner
-            .max_message_bytes
-            .min(self.settings.result_max_bytes);
-        let schedules = schedule::parse_file(file, max_job_bytes).map_err(ManageError::Invalid)?;
+        let (message, result) = (
+            self.settings.runner.max_message_bytes,
+            self.settings.result_max_bytes,
+        );
+        let limit = if message <= result {
+            JobLimit {
+                bytes: message,
+                setting: "MAX_MESSAGE_BYTES",
+            }
+        } else {
+            JobLimit {
+                bytes: result,
+                setting: "RESULT_MAX_BYTES",
+            }
+        };
+        let schedules = schedule::parse_file(file, limit).map_err(ManageError::Invalid)?;
         let catalog = self.catalog()?;
         let now = Utc::now();
         let mut applied = Applied::default();
         for schedule in schedules {
             let name = schedule.name().to_owned();
+            if let Some(end) = schedule.end_at.filter(|end| *end <= now) {
+                applied.warnings.push(format!(
+                    "{name}: endAt {} has passed: it will never fire",
+                    end.to_rfc3339()
+                ));
+            }
             let existing = catalog.definitions.get(&name);
             let list = match existing {
                 Some(old) if old.schedule == schedule.spec => {

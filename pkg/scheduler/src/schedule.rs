@@ -89,101 +89,109 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// Checks every field of `spec`; errors name the field under `prefix`.
+    /// Checks every field of `spec`; the first error names its field under `prefix`.
     pub fn compile(spec: ScheduleSpec, prefix: &str) -> Result<Self, InvalidSchedule> {
-        let invalid = |field: &str, reason: String| InvalidSchedule {
-            field: format!("{prefix}{field}"),
-            reason,
+        Self::compile_all(spec, prefix).map_err(|mut errors| errors.remove(0))
+    }
+
+    /// Checks every field of `spec`, and says every one that is wrong (never none).
+    pub fn compile_all(spec: ScheduleSpec, prefix: &str) -> Result<Self, Vec<InvalidSchedule>> {
+        let mut errors = Vec::new();
+        let mut invalid = |field: &str, reason: String| {
+            errors.push(InvalidSchedule {
+                field: format!("{prefix}{field}"),
+                reason,
+            });
         };
-        check_name(&spec.name).map_err(|reason| invalid("name", reason))?;
-        let cron = CronParser::builder()
-            .seconds(Seconds::Optional)
-            .build()
-            .parse(spec.cron.trim())
-            .map_err(|e| {
-                invalid(
-                    "cron",
-                    format!("{:?} is not a cron pattern: {e}", spec.cron),
-                )
-            })?;
-        if cron
-            .find_next_occurrence(&DateTime::UNIX_EPOCH, false)
-            .is_err()
-        {
-            return Err(invalid(
-                "cron",
-                format!("{:?} never matches a date", spec.cron),
-            ));
+        if let Err(reason) = check_name(&spec.name) {
+            invalid("name", reason);
         }
-        let timezone = match &spec.timezone {
-            None => Tz::UTC,
-            Some(zone) => Tz::from_str(zone).map_err(|_| {
-                invalid(
-                    "timezone",
-                    format!("{zone:?} is not an IANA time zone (e.g. Europe/Berlin)"),
-                )
-            })?,
+        let cron = match parse_cron(&spec.cron) {
+            Ok(cron) => Some(cron),
+            Err(reason) => {
+                invalid("cron", reason);
+                None
+            }
         };
-        let duration = |field: &str, value: &Option<String>, default: Duration| match value {
-            None => Ok(default),
-            Some(text) => humantime::parse_duration(text).map_err(|e| {
-                invalid(
-                    field,
-                    format!("{text:?} is not a duration like 90s or 10m: {e}"),
-                )
-            }),
+        let timezone = match &spec.timezone {
+            None => Some(Tz::UTC),
+            Some(zone) => Tz::from_str(zone)
+                .map_err(|_| {
+                    invalid(
+                        "timezone",
+                        format!("{zone:?} is not an IANA time zone (e.g. Europe/Berlin)"),
+                    )
+                })
+                .ok(),
+        };
+        let mut duration = |field: &str, value: &Option<String>, default: Duration| match value {
+            None => Some(default),
+            Some(text) => humantime::parse_duration(text)
+                .map_err(|e| {
+                    invalid(
+                        field,
+                        format!("{text:?} is not a duration like 90s or 10m: {e}"),
+                    )
+                })
+                .ok(),
         };
         let catchup_window = duration(
             "catchupWindow",
             &spec.catchup_window,
             DEFAULT_CATCHUP_WINDOW,
-        )?;
-        if catchup_window < Duration::from_secs(1) || catchup_window > MAX_CATCHUP_WINDOW {
-            return Err(invalid(
-                "catchupWindow",
-                "must be from 1s to 366 days".into(),
-            ));
-        }
-        let jitter = duration("jitter", &spec.jitter, Duration::ZERO)?;
-        if jitter >= catchup_window {
-            return Err(invalid(
-                "jitter",
-                format!(
-                    "must be shorter than catchupWindow ({}), or jittered occurrences would be skipped",
-                    humantime::format_duration(catchup_window)
-                ),
-            ));
-        }
-        let time = |field: &str, value: &Option<String>| {
-            value
-                .as_deref()
-                .map(|text| {
-                    DateTime::parse_from_rfc3339(text)
-                        .map(|t| t.with_timezone(&Utc))
-                        .map_err(|e| {
-                            invalid(field, format!("{text:?} is not an RFC 3339 time: {e}"))
-                        })
-                })
-                .transpose()
-        };
-        let start_at = time("startAt", &spec.start_at)?;
-        let end_at = time("endAt", &spec.end_at)?;
-        if let (Some(start), Some(end)) = (start_at, end_at) {
-            if end <= start {
-                return Err(invalid("endAt", "must be after startAt".into()));
+        );
+        let jitter = duration("jitter", &spec.jitter, Duration::ZERO);
+        if let Some(window) = catchup_window {
+            if window < Duration::from_secs(1) || window > MAX_CATCHUP_WINDOW {
+                invalid("catchupWindow", "must be from 1s to 366 days".into());
+            } else if let Some(jitter) = jitter.filter(|jitter| *jitter >= window) {
+                invalid(
+                    "jitter",
+                    format!(
+                        "{} must be shorter than catchupWindow ({}), or jittered occurrences would be skipped",
+                        humantime::format_duration(jitter),
+                        humantime::format_duration(window)
+                    ),
+                );
             }
         }
-        check_job(&spec).map_err(|(field, reason)| invalid(&field, reason))?;
-        Ok(Self {
-            overlap: spec.overlap.unwrap_or_default(),
-            spec,
-            cron,
-            timezone,
-            catchup_window,
-            jitter,
-            start_at,
-            end_at,
-        })
+        let mut time = |field: &str, value: &Option<String>| match value.as_deref() {
+            None => Some(None),
+            Some(text) => DateTime::parse_from_rfc3339(text)
+                .map(|t| Some(t.with_timezone(&Utc)))
+                .map_err(|e| invalid(field, format!("{text:?} is not an RFC 3339 time: {e}")))
+                .ok(),
+        };
+        let start_at = time("startAt", &spec.start_at);
+        let end_at = time("endAt", &spec.end_at);
+        if let (Some(Some(start)), Some(Some(end))) = (start_at, end_at) {
+            if end <= start {
+                invalid("endAt", "must be after startAt".into());
+            }
+        }
+        if let Err((field, reason)) = check_job(&spec) {
+            invalid(&field, reason);
+        }
+        match (cron, timezone, catchup_window, jitter, start_at, end_at) {
+            (
+                Some(cron),
+                Some(timezone),
+                Some(catchup_window),
+                Some(jitter),
+                Some(start_at),
+                Some(end_at),
+            ) if errors.is_empty() => Ok(Self {
+                overlap: spec.overlap.unwrap_or_default(),
+                spec,
+                cron,
+                timezone,
+                catchup_window,
+                jitter,
+                start_at,
+                end_at,
+            }),
+            _ => Err(errors),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -261,6 +269,29 @@ pub fn occurrence_job(job: &Map<String, Value>, job_id: &str, due: DateTime<Utc>
     serde_json::to_vec(&envelope).unwrap_or_default()
 }
 
+/// A cron pattern of 5 fields (minute hour day-of-month month day-of-week) or 6 (seconds
+/// first), or a nickname (`@hourly`…), that matches some date.
+fn parse_cron(pattern: &str) -> Result<Cron, String> {
+    let fields = pattern.split_whitespace().count();
+    if !pattern.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
+        return Err(format!(
+            "{pattern:?} has {fields} fields: use 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)"
+        ));
+    }
+    let cron = CronParser::builder()
+        .seconds(Seconds::Optional)
+        .build()
+        .parse(pattern.trim())
+        .map_err(|e| format!("{pattern:?} is not a cron pattern: {e}"))?;
+    if cron
+        .find_next_occurrence(&DateTime::UNIX_EPOCH, false)
+        .is_err()
+    {
+        return Err(format!("{pattern:?} never matches a date"));
+    }
+    Ok(cron)
+}
+
 /// Letters, digits, `.`, `_` and `-`: a name that is safe in a jobID, a record key, a
 /// metric label and a shell.
 fn check_name(name: &str) -> Result<(), String> {
@@ -314,10 +345,18 @@ struct ScheduleFile {
     schedules: Vec<Value>,
 }
 
+/// The largest job an occurrence may carry, and the setting that says so.
+#[derive(Debug, Clone, Copy)]
+pub struct JobLimit {
+    pub bytes: usize,
+    /// `MAX_MESSAGE_BYTES` or `RESULT_MAX_BYTES`, whichever is lower.
+    pub setting: &'static str,
+}
+
 /// Parses a schedules file and checks every schedule in it, names unique, each
-/// occurrence's job within `max_job_bytes` (`MAX_MESSAGE_BYTES`: a worker would refuse
-/// a larger one). All the problems are returned at once, each naming its field.
-pub fn parse_file(text: &str, max_job_bytes: usize) -> Result<Vec<Schedule>, Vec<InvalidSchedule>> {
+/// occurrence's job within `limit` (a worker would refuse a larger one). All the
+/// problems are returned at once, every field of every schedule, each naming its field.
+pub fn parse_file(text: &str, limit: JobLimit) -> Result<Vec<Schedule>, Vec<InvalidSchedule>> {
     let document: Value = match serde_yaml_ng::from_str(text) {
         Ok(document) => document,
         Err(e) => {
@@ -344,38 +383,46 @@ pub fn parse_file(text: &str, max_job_bytes: usize) -> Result<Vec<Schedule>, Vec
     let mut errors = Vec::new();
     for (i, value) in file.schedules.into_iter().enumerate() {
         let prefix = format!("schedules[{i}].");
-        let spec = serde_path_to_error::deserialize::<_, ScheduleSpec>(value).map_err(|e| {
-            let path = e.path().to_string();
-            InvalidSchedule {
-                field: format!(
-                    "schedules[{i}]{}",
-                    if path == "." {
-                        String::new()
-                    } else {
-                        format!(".{path}")
-                    }
-                ),
-                reason: e.into_inner().to_string(),
+        let spec = match serde_path_to_error::deserialize::<_, ScheduleSpec>(value) {
+            Ok(spec) => spec,
+            Err(e) => {
+                let path = e.path().to_string();
+                errors.push(InvalidSchedule {
+                    field: format!(
+                        "schedules[{i}]{}",
+                        if path == "." {
+                            String::new()
+                        } else {
+                            format!(".{path}")
+                        }
+                    ),
+                    reason: e.into_inner().to_string(),
+                });
+                continue;
             }
-        });
-        match spec.and_then(|spec| Schedule::compile(spec, &prefix)) {
+        };
+        if !names.insert(spec.name.clone()) {
+            errors.push(InvalidSchedule {
+                field: format!("{prefix}name"),
+                reason: format!("{:?} is named twice", spec.name),
+            });
+        }
+        match Schedule::compile_all(spec, &prefix) {
             Ok(schedule) => {
                 let bytes = schedule.job(DateTime::UNIX_EPOCH).len();
-                if bytes > max_job_bytes {
+                if bytes > limit.bytes {
                     errors.push(InvalidSchedule {
                         field: format!("{prefix}job"),
-                        reason: format!("is {bytes} bytes, over the job limit of {max_job_bytes} (MAX_MESSAGE_BYTES)"),
-                    });
-                } else if !names.insert(schedule.name().to_owned()) {
-                    errors.push(InvalidSchedule {
-                        field: format!("{prefix}name"),
-                        reason: format!("{:?} is named twice", schedule.name()),
+                        reason: format!(
+                            "is {bytes} bytes, over the job limit of {} ({})",
+                            limit.bytes, limit.setting
+                        ),
                     });
                 } else {
                     schedules.push(schedule);
                 }
             }
-            Err(e) => errors.push(e),
+            Err(invalid) => errors.extend(invalid),
         }
     }
     if errors.is_empty() {
@@ -575,37 +622,59 @@ schedules:
     jitter: 10m
     catchupWindow: 5m
     job: {jobType: list-tools, payload: {mcpServers: {t: {command: mcp-server-time}}}}
+  - name: ok
+    cron: "0 0 12 * * * 2027"
+    job: {jobType: list-tools, payload: {}}
 "#;
-        let errors = parse_file(file, 1 << 20).unwrap_err();
+        let limit = |bytes| JobLimit {
+            bytes,
+            setting: "MAX_MESSAGE_BYTES",
+        };
+        let errors = parse_file(file, limit(1 << 20)).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
             [
                 "schedules[1].cron",
                 "schedules[2].cron",
+                "schedules[2].timezone",
                 "schedules[3].job.payload.mcpServers",
                 "schedules[4].job.jobID",
                 "schedules[5].timzone",
                 "schedules[6].name",
                 "schedules[7].name",
                 "schedules[8].jitter",
+                // Every problem of one schedule: named twice, 7 cron fields, no server.
+                "schedules[9].name",
+                "schedules[9].cron",
+                "schedules[9].job.payload.mcpServers",
             ],
             "{errors:#?}"
         );
         assert!(errors[1].reason.contains("never matches"), "{}", errors[1]);
-        assert!(errors[4].reason.contains("unknown field"), "{}", errors[4]);
-        assert!(errors[6].reason.contains("named twice"), "{}", errors[6]);
+        assert!(errors[5].reason.contains("unknown field"), "{}", errors[5]);
+        assert!(errors[7].reason.contains("named twice"), "{}", errors[7]);
+        assert!(errors[10].reason.contains("has 7 fields"), "{}", errors[10]);
 
         let json = r#"{"schedules": [{"name": "j", "cron": "@hourly", "job": {"jobType": "list-tools", "payload": {"mcpServers": {"t": {"command": "x"}}}}}]}"#;
-        assert_eq!(parse_file(json, 1 << 20).unwrap().len(), 1);
+        assert_eq!(parse_file(json, limit(1 << 20)).unwrap().len(), 1);
         assert_eq!(
-            parse_file("[1, 2]", 1 << 20).unwrap_err()[0].field,
+            parse_file("[1, 2]", limit(1 << 20)).unwrap_err()[0].field,
             "(file)"
         );
-        let too_large = parse_file(json, 100).unwrap_err();
+        let too_large = parse_file(
+            json,
+            JobLimit {
+                bytes: 100,
+                setting: "RESULT_MAX_BYTES",
+            },
+        )
+        .unwrap_err();
         assert_eq!(too_large[0].field, "schedules[0].job");
         assert!(
-            too_large[0].reason.contains("MAX_MESSAGE_BYTES"),
+            too_large[0]
+                .reason
+                .ends_with("over the job limit of 100 (RESULT_MAX_BYTES)"),
             "{}",
             too_large[0]
         );

@@ -372,7 +372,52 @@ impl WorkerSettings {
         config.set_log_level(rdkafka::config::RDKafkaLogLevel::Warning);
         config
     }
+
+    /// [`Self::kafka_config`] for a producer or an admin client: the operator's
+    /// overrides of consumer-only settings are left out.
+    pub fn producer_config(&self, base: &[(&str, &str)]) -> ClientConfig {
+        let mut config = self.kafka_config(base);
+        for key in self.rdkafka_overrides.keys() {
+            if CONSUMER_ONLY_SETTINGS.contains(&key.as_str()) {
+                config.remove(key);
+            }
+        }
+        config
+    }
 }
+
+/// librdkafka settings only a consumer takes: an operator's override of one (the README
+/// advises `RDKAFKA_SESSION_TIMEOUT_MS`) is not given to producers and admin clients,
+/// which would warn on every start that they ignore it (`CONFWARN`).
+const CONSUMER_ONLY_SETTINGS: &[&str] = &[
+    "group.id",
+    "group.instance.id",
+    "group.protocol",
+    "group.protocol.type",
+    "group.remote.assignor",
+    "partition.assignment.strategy",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "coordinator.query.interval.ms",
+    "max.poll.interval.ms",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "queued.min.messages",
+    "queued.max.messages.kbytes",
+    "fetch.wait.max.ms",
+    "fetch.queue.backoff.ms",
+    "fetch.message.max.bytes",
+    "max.partition.fetch.bytes",
+    "fetch.max.bytes",
+    "fetch.min.bytes",
+    "fetch.error.backoff.ms",
+    "isolation.level",
+    "enable.partition.eof",
+    "check.crcs",
+    "consume.callback.max.messages",
+];
 
 /// Settings of the classic group protocol that the consumer protocol moves to the broker.
 const CLASSIC_GROUP_SETTINGS: &[&str] = &[
@@ -448,6 +493,10 @@ mod tests {
             "overrides win"
         );
         assert!(!settings.consumer_protocol());
+        let producer = settings.producer_config(&[("acks", "all")]);
+        assert_eq!(producer.get("session.timeout.ms"), None);
+        assert_eq!(producer.get("fetch.wait.max.ms"), None);
+        assert_eq!(producer.get("acks"), Some("all"));
     }
 
     #[test]

@@ -26,6 +26,7 @@ use mcp_jobs_engine::outcome::{Failure, Outcome, Source, Status};
 use mcp_jobs_engine::retry::infrastructure_backoff;
 use mcp_jobs_engine::runner::{job_span, JobRunner};
 use mcp_jobs_engine::window::{Delivery, Ticket, Window};
+use mcp_jobs_runtime::Tally;
 use mcp_jobs_telemetry::propagation;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -88,7 +89,7 @@ pub async fn run(
         ])
         .create_with_context(RebalanceContext::default())?;
     let producer: FutureProducer = settings
-        .kafka_config(&[
+        .producer_config(&[
             ("enable.idempotence", "true"),
             ("acks", "all"),
             // Outcomes go out at once: a job run alone would otherwise wait the linger
@@ -107,6 +108,11 @@ pub async fn run(
         worker_id: settings.runner.worker_id.clone(),
         retry_max_backoff: settings.runner.retry_max_backoff,
         max_bytes: settings.result_max_bytes,
+        tally: Tally::new("worker"),
+        delayed_topic_seen: std::sync::atomic::AtomicBool::new(false),
+        metadata: settings
+            .kafka_config(&[("allow.auto.create.topics", "false")])
+            .create()?,
     });
     tracing::info!(
         topic = %settings.topic, group = %settings.group, servers = ?settings.server_urls,
@@ -450,6 +456,13 @@ struct OutcomeWriter {
     /// Names this worker in the outcome of a job it could not delay.
     worker_id: String,
     retry_max_backoff: Duration,
+    /// Jobs delayed, summed up once a minute.
+    tally: Tally,
+    /// Whether the delayed topic was seen to exist (it is looked up until it is).
+    delayed_topic_seen: std::sync::atomic::AtomicBool,
+    /// Looks topics up without creating them: a delayed topic the broker auto-created
+    /// would not be compacted, and a job delayed past its retention would be lost.
+    metadata: rdkafka::consumer::BaseConsumer,
     /// `RESULT_MAX_BYTES`: records are cut to this before they are produced.
     max_bytes: usize,
 }
@@ -518,6 +531,16 @@ impl OutcomeWriter {
         delivery: &Delivery<i32>,
         source: &Source,
     ) {
+        if let Err(missing) = self.delayed_topic_exists().await {
+            let failure = Failure {
+                kind: "delay_refused".into(),
+                message: format!("job {job_id} is due at {due}, but {missing}"),
+            };
+            let outcome = Outcome::refused(Some(job_id.to_owned()), failure, &self.worker_id);
+            self.write(&outcome, delivery, source).await;
+            log_outcome(&outcome, source);
+            return;
+        }
         let mut trace = HashMap::new();
         propagation::inject(&tracing::Span::current(), &mut trace);
         let from = format!("{}/{}/{}", source.topic, source.partition, source.offset);
@@ -533,7 +556,9 @@ impl OutcomeWriter {
         match delivered {
             Ok(()) => {
                 metrics::job_delayed();
-                tracing::info!(job_id, due = %due, topic = %self.delayed_topic, "job not due yet: moved to the delayed topic");
+                tracing::debug!(job_id, due = %due, topic = %self.delayed_topic, "job not due yet: moved to the delayed topic");
+                self.tally
+                    .add("jobs moved to the delayed topic (not due yet)", 1);
             }
             Err(Refused(e)) => {
                 let failure = Failure {
@@ -547,6 +572,37 @@ impl OutcomeWriter {
                 self.write(&outcome, delivery, source).await;
                 log_outcome(&outcome, source);
             }
+        }
+    }
+
+    /// Whether the delayed topic exists, looked up without creating it; why not, if
+    /// it does not (or cannot be told: then the write is tried and retried as usual).
+    async fn delayed_topic_exists(&self) -> Result<(), String> {
+        use std::sync::atomic::Ordering;
+        if self.delayed_topic_seen.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let topic = &self.delayed_topic;
+        let metadata = tokio::task::block_in_place(|| {
+            self.metadata
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
+        });
+        let Ok(metadata) = metadata else {
+            return Ok(());
+        };
+        let exists = metadata
+            .topics()
+            .iter()
+            .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
+        if exists {
+            self.delayed_topic_seen.store(true, Ordering::Relaxed);
+            Ok(())
+        } else {
+            Err(format!(
+                "the delayed topic {topic} does not exist: create it with `kafka-worker create-topics` \
+                 (it is not created on first use: the broker would make it without compaction, \
+                 and a job delayed past its retention would be lost)"
+            ))
         }
     }
 

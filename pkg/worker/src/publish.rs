@@ -47,7 +47,7 @@ pub async fn publish(
     key: Option<&str>,
 ) -> Result<Published, PublishError> {
     let job = ScheduledJobEnvelope::from_slice_limited(message, settings.runner.max_message_bytes)?;
-    let producer: FutureProducer = settings.kafka_config(&[("acks", "all")]).create()?;
+    let producer: FutureProducer = settings.producer_config(&[("acks", "all")]).create()?;
     let published_at_ms = chrono::Utc::now().timestamp_millis();
     // The job's trace starts here: the worker's job span becomes a child of this one.
     let span = tracing::info_span!("publish", otel.kind = "producer", job_id = %job.job_id);
