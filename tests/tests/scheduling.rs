@@ -526,6 +526,21 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
     assert!(
         worker_cli_ok(&broker, &topic, &["schedules", "delete", "slow"]).contains("deleted slow")
     );
+    // A record that is not a schedule can be removed by its key.
+    broker.produce(
+        &format!("{topic}.schedules"),
+        &[(Some("junk"), b"not json".as_slice())],
+    );
+    assert!(
+        worker_cli_ok(&broker, &topic, &["schedules", "delete", "--key", "junk"])
+            .contains("deleted the record with key \"junk\"")
+    );
+    let junk = broker
+        .read_all(&format!("{topic}.schedules"))
+        .into_iter()
+        .rfind(|r| r.key.as_deref() == Some("junk"))
+        .map(|r| r.payload);
+    assert_eq!(junk, Some(Vec::new()), "tombstoned");
     // A reader that goes away early (`schedules list | head`) is no error.
     let mut command = worker_command(&broker, &topic, "cli", &[]);
     let mut listing = command
@@ -710,4 +725,111 @@ fn create_topics_checks_what_exists_and_the_worker_never_auto_creates_the_delaye
         "the worker created a topic: {}",
         String::from_utf8_lossy(&listed.stderr)
     );
+}
+
+/// With `SCHEDULER_ENABLED=false` on every worker nothing dispatches: `publish --in`,
+/// `schedules list`, the worker's `/ready` and metrics and the console's overview all
+/// say so, until a dispatcher runs (and the waiting job then runs).
+#[test]
+fn with_no_dispatcher_anywhere_every_view_says_so() {
+    let broker = Broker::start();
+    let topic = broker.name("no-dispatcher");
+    let group = broker.name("g-no-dispatcher");
+    broker.create_job_topics(&topic, 1);
+    let server = McpServer::start(&[]);
+    let worker_port = free_port();
+    let port = worker_port.to_string();
+    let _worker = start_worker(
+        &broker,
+        &server.url(),
+        &topic,
+        &group,
+        &[("METRICS_PORT", port.as_str())],
+    );
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    let job = mcp_jobs_e2e::fixture_job("waits", "echo", json!({"text": "x"}));
+    std::fs::write(file.path(), job.to_string()).expect("job file");
+    let job_path = file.path().to_str().expect("utf-8");
+    let none_active = format!("no active dispatcher in group {group}.scheduler");
+    // The CLI as an operator of this deployment runs it: its group named.
+    let cli = |args: &[&str]| {
+        worker_command(&broker, &topic, &group, &[])
+            .args(args)
+            .output()
+            .expect("kafka-worker runs")
+    };
+
+    let published = cli(&["publish", "--in", "5s", job_path]);
+    let said = String::from_utf8_lossy(&published.stderr);
+    assert!(published.status.success(), "{said}");
+    assert!(said.contains(&format!("warning: {none_active}")), "{said}");
+    let listed = cli(&["schedules", "list"]);
+    let said = String::from_utf8_lossy(&listed.stderr);
+    assert!(said.contains(&none_active), "{said}");
+
+    let ready_url = format!("http://127.0.0.1:{worker_port}/ready");
+    let ready = |needle: &str| {
+        let needle = needle.to_owned();
+        wait_for(&format!("/ready to say {needle:?}"), MINUTE, || {
+            let body = reqwest::blocking::get(&ready_url).ok()?.text().ok()?;
+            body.contains(&needle).then_some(body)
+        })
+    };
+    ready(&none_active);
+    let seen = sample(
+        &scrape(&format!("http://127.0.0.1:{worker_port}/metrics")),
+        "mcp_jobs_scheduler_dispatcher_seen",
+        &[],
+    );
+    assert_eq!(seen, Some(0.0));
+
+    // The console's overview says it too.
+    let console_port = free_port();
+    let _console = mcp_jobs_e2e::start_console(
+        &broker,
+        &topic,
+        console_port,
+        &[("CONSOLE_API_KEYS", "k"), ("MCP_CONSUMER_GROUP", &group)],
+    );
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let login = client
+        .post(format!("http://127.0.0.1:{console_port}/login"))
+        .form(&[("key", "k"), ("next", "/")])
+        .send()
+        .expect("login");
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    wait_for(
+        "the overview to say no dispatcher is active",
+        MINUTE,
+        || {
+            let page = client
+                .get(format!("http://127.0.0.1:{console_port}/"))
+                .header("cookie", &cookie)
+                .send()
+                .ok()?
+                .text()
+                .ok()?;
+            page.contains(&none_active).then_some(())
+        },
+    );
+
+    // A dispatcher starts: the job that waited runs, and the warnings stop.
+    let dispatcher_port = free_port();
+    let _dispatcher = start_dispatcher(&broker, &topic, &group, dispatcher_port, "the-one");
+    let outcome = outcomes_of(&broker, &topic, 1, MINUTE).remove(0);
+    assert_eq!(outcome["jobID"], "waits");
+    assert_eq!(outcome["status"], "succeeded", "{outcome:#}");
+    ready("active: the-one");
+    let listed = cli(&["schedules", "list"]);
+    let said = String::from_utf8_lossy(&listed.stderr);
+    assert!(!said.contains("no active dispatcher"), "{said}");
 }

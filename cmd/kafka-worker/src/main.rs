@@ -12,7 +12,7 @@ use mcp_jobs_console::config::ConsoleSettings;
 use mcp_jobs_console::dead_letters::{self, DeadLetters};
 use mcp_jobs_console::ledger::{self, Ledger};
 use mcp_jobs_scheduler::manage::Schedules;
-use mcp_jobs_scheduler::{dispatcher, schedule::rfc3339};
+use mcp_jobs_scheduler::{dispatcher, presence, schedule::rfc3339};
 use mcp_jobs_worker::{
     admin, consumer, health, lag, publish, redis_source, topic, JobSource, WorkerSettings,
 };
@@ -121,8 +121,15 @@ enum SchedulesCommand {
     Resume { name: String },
     /// Fire a schedule once now, outside its cron.
     Trigger { name: String },
-    /// Delete a schedule and its state.
-    Delete { name: String },
+    /// Delete a schedule and its state; with --key, any one record of the schedules
+    /// topic by its key (one that cannot be read as a schedule, say).
+    Delete {
+        #[arg(required_unless_present = "key")]
+        name: Option<String>,
+        /// The record's key, exactly (e.g. `junk`, `nightly/state`).
+        #[arg(long, conflicts_with = "name")]
+        key: Option<String>,
+    },
 }
 
 /// Which dead letters: a query reads each partition from `--since` (or its last 10,000
@@ -228,6 +235,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         shutdown.clone(),
                     ))
                 });
+            if !settings.scheduler_enabled && settings.source == JobSource::Kafka {
+                // No dispatcher here: say whether one runs elsewhere.
+                tokio::spawn(presence::watch(
+                    settings.clone(),
+                    ready.clone(),
+                    shutdown.clone(),
+                ));
+            }
             match settings.source {
                 JobSource::Kafka => consumer::run(settings, ready, shutdown.clone()).await,
                 JobSource::Redis => redis_source::run(settings, ready, shutdown.clone()).await,
@@ -295,6 +310,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "published job {} to {} (partition {}, offset {})",
                 published.job_id, settings.topic, published.partition, published.offset
             );
+            if due.is_some() {
+                warn_without_dispatcher(&settings);
+            }
             if let Some(seconds) = wait {
                 let result =
                     publish::wait_for_result(&settings, &published, Duration::from_secs(seconds))
@@ -372,6 +390,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Tells the operator when no dispatcher is active: what they just did waits for one.
+fn warn_without_dispatcher(settings: &WorkerSettings) {
+    match tokio::task::block_in_place(|| presence::look_up(settings)) {
+        presence::Presence::Unknown(why) => {
+            eprintln!("note: whether a dispatcher is active cannot be told: {why}");
+        }
+        seen => {
+            if let Some(warning) = seen.warning(settings) {
+                eprintln!("warning: {warning}");
+            }
+        }
+    }
+}
+
 /// Serves `/metrics`, `/health` and `/ready`, and cancels the returned token on
 /// SIGTERM/SIGINT.
 async fn serve_until_signal(
@@ -427,6 +459,7 @@ async fn schedules(settings: &WorkerSettings, command: SchedulesCommand) -> anyh
         }
         SchedulesCommand::List { json } => {
             let listed = schedules.list().context("listing schedules")?;
+            warn_without_dispatcher(settings);
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&listed)?)?;
             } else {
@@ -461,10 +494,17 @@ async fn schedules(settings: &WorkerSettings, command: SchedulesCommand) -> anyh
                 name, published.job_id, published.partition, published.offset
             )?;
         }
-        SchedulesCommand::Delete { name } => {
-            schedules.delete(&name).await?;
-            writeln!(out, "deleted {name}")?;
-        }
+        SchedulesCommand::Delete { name, key } => match (name, key) {
+            (_, Some(key)) => {
+                schedules.delete_record(&key).await?;
+                writeln!(out, "deleted the record with key {key:?}")?;
+            }
+            (Some(name), None) => {
+                schedules.delete(&name).await?;
+                writeln!(out, "deleted {name}")?;
+            }
+            (None, None) => anyhow::bail!("say which schedule, or --key"),
+        },
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use mcp_jobs_scheduler::presence;
 use mcp_jobs_worker::lag::{self, Member};
 use mcp_jobs_worker::topic::{self, ReadError};
 use mcp_jobs_worker::WorkerSettings;
@@ -30,6 +31,7 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 const RESULTS: &str = "results topic";
 const LAG: &str = "lag";
 const MEMBERS: &str = "group members";
+const SCHEDULER: &str = "scheduler";
 
 /// Outcomes finished in one minute.
 #[derive(Debug, Clone, Default)]
@@ -65,7 +67,8 @@ pub struct Summary {
     pub members: Vec<Member>,
     /// Outcome records read since the console started.
     pub records_read: u64,
-    /// What is failing now, by what (`results topic`, `lag`, `group members`): each
+    /// What is failing now, by what (`results topic`, `lag`, `group members`, and
+    /// `scheduler` when no dispatcher is active): each
     /// is cleared as soon as that source answers again.
     pub problems: BTreeMap<&'static str, String>,
 }
@@ -200,7 +203,14 @@ fn sample(settings: &WorkerSettings, consumer: &BaseConsumer<topic::Reader>, act
         })
         .map_err(|e| e.to_string());
     let members = lag::members(consumer, &settings.group, SAMPLE_EVERY).map_err(|e| e.to_string());
-    activity.update(|s| s.sampled(now, lag, members));
+    let dispatcher = presence::look(consumer, settings).warning(settings);
+    activity.update(|s| {
+        s.sampled(now, lag, members);
+        match dispatcher {
+            Some(none_active) => s.problems.insert(SCHEDULER, none_active),
+            None => s.problems.remove(SCHEDULER),
+        };
+    });
 }
 
 impl Summary {

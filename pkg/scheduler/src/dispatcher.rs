@@ -26,7 +26,6 @@ use mcp_jobs_runtime::Tally;
 use mcp_jobs_telemetry::propagation;
 use mcp_jobs_worker::delayed::{self, HEADER_ORIGINAL_KEY, HEADER_RELEASED, TRACE_HEADERS};
 use mcp_jobs_worker::health::Readiness;
-use mcp_jobs_worker::lag;
 use mcp_jobs_worker::trace_headers;
 use mcp_jobs_worker::WorkerSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -41,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::{Catalog, Change, Key, State};
 use crate::manage::handled_until;
 use crate::metrics;
+use crate::presence::{self, Presence};
 use crate::schedule::{job_id, InvalidSchedule, Overlap, Schedule};
 use crate::waiting::{self, Position, WaitingJobs, HEADER_SENT_OFFSET};
 use mcp_jobs_worker::topic::{partition_count, ReadError, Reader};
@@ -80,7 +80,7 @@ pub async fn run(
     ready: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), SchedulerError> {
-    let group = format!("{}.scheduler", settings.group);
+    let group = presence::election_group(&settings);
     let (events, mut membership) = mpsc::unbounded_channel();
     let election: StreamConsumer<Election> = settings
         .kafka_config(&[
@@ -104,8 +104,12 @@ pub async fn run(
         metrics::active(false);
         if !assigned {
             if lookup_at <= Instant::now() {
-                let active = tokio::task::block_in_place(|| active_member(&election, &group));
-                ready.set_scheduler(format!("standby (active: {active})"));
+                let seen = tokio::task::block_in_place(|| presence::look(&election, &settings));
+                presence::record(&seen);
+                ready.set_scheduler(match &seen {
+                    Presence::Active(member) => format!("standby (active: {member})"),
+                    other => format!("standby ({})", other.describe(&settings)),
+                });
                 lookup_at = Instant::now() + Duration::from_secs(10);
             }
             tokio::select! {
@@ -117,6 +121,7 @@ pub async fn run(
             continue;
         }
         ready.set_scheduler(format!("active ({})", settings.runner.worker_id));
+        metrics::dispatcher_seen(true);
         tracing::info!(worker = %settings.runner.worker_id, "scheduler active: this replica dispatches");
         metrics::active(true);
         let stepped_down = activate(&settings, &group, &election, &mut membership, &shutdown).await;
@@ -166,18 +171,6 @@ async fn pause_on_error(error: Option<KafkaError>) {
     if let Some(e) = error {
         tracing::debug!(error = %e, "scheduler election consumer");
         tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// The client id of the member that owns the schedules partition, as the group's
-/// coordinator describes it.
-fn active_member(election: &StreamConsumer<Election>, group: &str) -> String {
-    match lag::members(election, group, Duration::from_secs(5)) {
-        Ok(members) => members
-            .into_iter()
-            .find(|m| !m.partitions.is_empty())
-            .map_or_else(|| "none".to_owned(), |m| m.client_id),
-        Err(e) => format!("unknown: {e}"),
     }
 }
 

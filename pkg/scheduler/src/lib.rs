@@ -10,11 +10,13 @@
 //!   fenced by transactions): fires occurrences, catches up, skips overlaps, and sends
 //!   delayed jobs back when due.
 //! - [`waiting`]: the index of delayed jobs waiting for their time.
+//! - [`presence`]: whether any dispatcher is active, for `/ready`, the CLI and the console.
 //! - [`metrics`]: what the dispatcher reports.
 
 pub mod catalog;
 pub mod dispatcher;
 pub mod manage;
 pub mod metrics;
+pub mod presence;
 pub mod schedule;
 pub mod waiting;

@@ -223,6 +223,12 @@ impl<'a> Schedules<'a> {
         self.tombstones(name).await
     }
 
+    /// Tombstones the record under `key`, whatever it holds: the way to remove one that
+    /// cannot be read as a schedule (and is warned about on every load).
+    pub async fn delete_record(&self, key: &str) -> Result<(), ManageError> {
+        self.send(key, None).await
+    }
+
     async fn write_definition(
         &self,
         name: &str,

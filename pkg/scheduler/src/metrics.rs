@@ -1,6 +1,9 @@
 //! The dispatcher's metrics (Prometheus names, through the `metrics` facade):
 //!
 //! - `mcp_jobs_scheduler_active`: 1 on the replica whose dispatcher is active.
+//! - `mcp_jobs_scheduler_dispatcher_seen`: 1 when this replica sees an active dispatcher
+//!   in the group (its own or another's), 0 when it sees none: schedules then do not
+//!   fire and delayed jobs wait. Alert on its maximum over the workers being 0.
 //! - `mcp_jobs_scheduler_fired_total{schedule}`: occurrences published.
 //! - `mcp_jobs_scheduler_late_total{schedule}`: occurrences published more than a
 //!   second after their time (nominal + jitter), e.g. caught up after a takeover.
@@ -22,6 +25,10 @@ pub const LATE_AFTER: Duration = Duration::from_secs(1);
 
 pub fn active(active: bool) {
     metrics::gauge!("mcp_jobs_scheduler_active").set(if active { 1.0 } else { 0.0 });
+}
+
+pub fn dispatcher_seen(seen: bool) {
+    metrics::gauge!("mcp_jobs_scheduler_dispatcher_seen").set(if seen { 1.0 } else { 0.0 });
 }
 
 pub fn fired(schedule: &str, lateness: Duration) {

@@ -233,6 +233,8 @@ impl ConsumerContext for Quiet {}
 /// operator waits for checks first, so a broker that is down is one clear error in
 /// bounded time, not a hang and a screen of retries.
 pub fn reachable(settings: &WorkerSettings, timeout: Duration) -> Result<(), KafkaError> {
-    let client: BaseConsumer<Quiet> = settings.kafka_config(&[]).create_with_context(Quiet)?;
+    let client: BaseConsumer<Quiet> = settings
+        .kafka_config(&[("group.id", "kafka-worker-cli")])
+        .create_with_context(Quiet)?;
     client.fetch_metadata(None, timeout).map(|_| ())
 }

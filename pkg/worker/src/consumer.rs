@@ -111,7 +111,10 @@ pub async fn run(
         tally: Tally::new("worker"),
         delayed_topic_seen: std::sync::atomic::AtomicBool::new(false),
         metadata: settings
-            .kafka_config(&[("allow.auto.create.topics", "false")])
+            .kafka_config(&[
+                ("group.id", "kafka-worker-metadata"),
+                ("allow.auto.create.topics", "false"),
+            ])
             .create()?,
     });
     tracing::info!(
