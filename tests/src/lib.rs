@@ -863,6 +863,17 @@ pub fn start_console(broker: &Broker, topic: &str, port: u16, env: &[(&str, &str
     process
 }
 
+/// The session cookie (`name=value`) a console login answered with, if any.
+pub fn session_cookie(login: &reqwest::blocking::Response) -> String {
+    login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Runs `kafka-worker <args>` against `topic` to its end: its exit status and output.
 pub fn worker_cli(broker: &Broker, topic: &str, args: &[&str]) -> std::process::Output {
     let mut command = worker_command(broker, topic, "cli", &[]);

@@ -326,13 +326,7 @@ fn logins_are_limited_logout_ends_the_session_and_every_answer_is_safe_to_show()
         .expect("login");
     assert_eq!(login.status(), StatusCode::SEE_OTHER);
     assert_eq!(login.headers()["location"], "/dlq?kind=refused");
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let cookie = mcp_jobs_e2e::session_cookie(&login);
 
     // Every answer: no framing, no sniffing, no caching behind the login.
     let dlq = client

@@ -800,13 +800,7 @@ fn with_no_dispatcher_anywhere_every_view_says_so() {
         .form(&[("key", "k"), ("next", "/")])
         .send()
         .expect("login");
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let cookie = mcp_jobs_e2e::session_cookie(&login);
     wait_for(
         "the overview to say no dispatcher is active",
         MINUTE,
