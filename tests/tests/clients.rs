@@ -152,3 +152,27 @@ fn the_conformance_suite_passes_server_initialize_and_tools_list() {
         );
     }
 }
+
+/// The Python SDK 2.3 client in each of its modes, the 2026-07-28 one included: a
+/// relayed `call_tool` result carries `resultType` for callers of that revision (the
+/// upstream, mcp-server-time, speaks 2025-11-25 and sends none).
+#[test]
+fn the_python_sdk_calls_every_tool_in_each_protocol_mode() {
+    let server = McpServer::start(&[]);
+    for mode in ["2026-07-28", "auto", "legacy"] {
+        let stdout = run(
+            &format!("python SDK client, mode {mode}"),
+            python("modern_client.py").args([&server.url(), API_KEY, mode]),
+        );
+        for line in [
+            "connected: mode",
+            "server_initialize: mcp-time",
+            "call_tool: ",
+        ] {
+            assert!(
+                stdout.contains(line),
+                "{mode}: missing {line:?} in:\n{stdout}"
+            );
+        }
+    }
+}

@@ -15,7 +15,7 @@ use mcp_jobs_upstream::{
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ContentBlock, ErrorCode, JsonObject, MetaObject, ProgressNotificationParam,
-    RequestMetaObject,
+    RequestMetaObject, ResultType,
 };
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_router, ErrorData, RoleServer};
@@ -203,6 +203,7 @@ impl ServerTools {
                 )
                 .instrument(upstream)
                 .await
+                .map(answered_as_complete)
         };
         self.recorded("call_tool", started, result)
     }
@@ -223,6 +224,14 @@ impl ServerTools {
         self.record(tool, outcome, started);
         result.map_err(into_error_data)
     }
+}
+
+/// A relayed result as our caller's revision wants it: 2026-07-28 requires `resultType`
+/// on every result, and an upstream that speaks 2025-11-25 sends none. rmcp takes the
+/// `"complete"` out again for callers of the older revision.
+fn answered_as_complete(mut result: CallToolResult) -> CallToolResult {
+    result.result_type.get_or_insert(ResultType::COMPLETE);
+    result
 }
 
 /// The caller's `_meta` (e.g. kafka-worker's `mcp-jobs/jobId` and `mcp-jobs/attempt`,

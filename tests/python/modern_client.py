@@ -1,0 +1,46 @@
+"""Cross-check: the official Python MCP SDK (2.3) calls mcp-server's tools in a given
+connection mode: `2026-07-28` (stateless, no initialize; every result must carry
+`resultType`), `auto` (discover, then the best both speak) or `legacy` (initialize at
+2025-11-25).
+
+Usage: modern_client.py URL API_KEY MODE. Prints one line per check and exits non-zero
+on the first that fails.
+"""
+
+import asyncio
+import json
+import sys
+
+from mcp import Client
+from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
+
+TIME_SERVER = {"command": "mcp-server-time", "args": ["--local-timezone", "UTC"]}
+
+
+async def main(url: str, api_key: str, mode: str) -> None:
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {api_key}"})
+    async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:
+        print(f"connected: mode {mode}, protocol {client.session.protocol_version}")
+
+        names = sorted(tool.name for tool in (await client.list_tools()).tools)
+        assert {"call_tool", "list_tools", "server_initialize"} <= set(names), names
+        print(f"tools: {names}")
+
+        info = await client.call_tool("server_initialize", {"serverName": "time", "config": TIME_SERVER})
+        assert not info.is_error, info
+        assert info.structured_content["serverInfo"]["name"] == "mcp-time", info.structured_content
+        print(f"server_initialize: {info.structured_content['serverInfo']['name']}")
+
+        # Relayed from the upstream (which speaks 2025-11-25 and sends no resultType).
+        result = await client.call_tool(
+            "call_tool",
+            {"serverName": "time", "config": TIME_SERVER, "tool": "get_current_time",
+             "arguments": {"timezone": "Asia/Tokyo"}},
+        )
+        assert not result.is_error, result
+        assert result.structured_content["timezone"] == "Asia/Tokyo", result.structured_content
+        print(f"call_tool: {json.dumps(result.structured_content)}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
