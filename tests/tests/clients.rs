@@ -153,26 +153,39 @@ fn the_conformance_suite_passes_server_initialize_and_tools_list() {
     }
 }
 
-/// The Python SDK 2.3 client in each of its modes, the 2026-07-28 one included: a
+/// The official SDK clients of both languages (Python `mcp` 2.3, TypeScript
+/// `@modelcontextprotocol/client` 2.4) in each of their modes, 2026-07-28 included: a
 /// relayed `call_tool` result carries `resultType` for callers of that revision (the
 /// upstream, mcp-server-time, speaks 2025-11-25 and sends none).
 #[test]
-fn the_python_sdk_calls_every_tool_in_each_protocol_mode() {
+fn the_official_sdks_call_every_tool_in_each_protocol_mode() {
     let server = McpServer::start(&[]);
-    for mode in ["2026-07-28", "auto", "legacy"] {
-        let stdout = run(
+    for (mode, protocol) in [
+        ("2026-07-28", "2026-07-28"),
+        ("auto", "2026-07-28"),
+        ("legacy", "2025-11-25"),
+    ] {
+        let python = run(
             &format!("python SDK client, mode {mode}"),
             python("modern_client.py").args([&server.url(), API_KEY, mode]),
         );
-        for line in [
-            "connected: mode",
-            "server_initialize: mcp-time",
-            "call_tool: ",
-        ] {
-            assert!(
-                stdout.contains(line),
-                "{mode}: missing {line:?} in:\n{stdout}"
-            );
+        let typescript = run(
+            &format!("TypeScript SDK client, mode {mode}"),
+            Command::new("node")
+                .arg(node_modules().join("../sdk-client.mjs"))
+                .args([&server.url(), API_KEY, mode]),
+        );
+        for stdout in [python, typescript] {
+            for line in [
+                &format!("connected: mode {mode}, protocol {protocol}"),
+                "server_initialize: mcp-time",
+                "call_tool: ",
+            ] {
+                assert!(
+                    stdout.contains(line),
+                    "{mode}: missing {line:?} in:\n{stdout}"
+                );
+            }
         }
     }
 }

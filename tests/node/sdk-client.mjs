@@ -1,0 +1,41 @@
+// Cross-check: the official TypeScript SDK v2 client (@modelcontextprotocol/client)
+// calls mcp-server's tools in a given version-negotiation mode: `2026-07-28` (pinned:
+// stateless, every result must carry `resultType`), `auto` (probe with server/discover)
+// or `legacy` (initialize at 2025-11-25). Run by tests/tests/clients.rs.
+//
+//   node sdk-client.mjs URL API_KEY MODE
+//
+// Prints one line per check; exits non-zero on the first that fails.
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+
+const [url, key, mode] = process.argv.slice(2);
+const negotiation = mode === "legacy" || mode === "auto" ? mode : { pin: mode };
+const client = new Client(
+  { name: "mcp-jobs-e2e", version: "1.0.0" },
+  { versionNegotiation: { mode: negotiation } },
+);
+const transport = new StreamableHTTPClientTransport(new URL(url), {
+  requestInit: { headers: { Authorization: `Bearer ${key}` } },
+});
+
+function expect(condition, what) {
+  if (!condition) throw new Error(`expected ${what}`);
+}
+
+await client.connect(transport);
+console.log(`connected: mode ${mode}, protocol ${client.getNegotiatedProtocolVersion?.() ?? "?"}`);
+const tools = (await client.listTools()).tools.map((t) => t.name).sort();
+expect(["call_tool", "list_tools", "server_initialize"].every((t) => tools.includes(t)), `the job tools in ${tools}`);
+console.log(`tools: ${tools.join(",")}`);
+const server = { command: "mcp-server-time", args: ["--local-timezone", "UTC"] };
+const info = await client.callTool({ name: "server_initialize", arguments: { serverName: "time", config: server } });
+expect(!info.isError && info.structuredContent.serverInfo.name === "mcp-time", `server_initialize: ${JSON.stringify(info)}`);
+console.log(`server_initialize: ${info.structuredContent.serverInfo.name}`);
+// Relayed from mcp-server-time, which speaks 2025-11-25 and sends no resultType.
+const result = await client.callTool({
+  name: "call_tool",
+  arguments: { serverName: "time", config: server, tool: "get_current_time", arguments: { timezone: "Asia/Tokyo" } },
+});
+expect(!result.isError && result.structuredContent.timezone === "Asia/Tokyo", `call_tool: ${JSON.stringify(result)}`);
+console.log(`call_tool: ${JSON.stringify(result.structuredContent)}`);
+await client.close();
