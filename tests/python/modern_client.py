@@ -13,6 +13,8 @@ import sys
 
 from mcp import Client
 from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp.types import PromptReference
 
 TIME_SERVER = {"command": "mcp-server-time", "args": ["--local-timezone", "UTC"]}
 
@@ -40,6 +42,27 @@ async def main(url: str, api_key: str, mode: str) -> None:
         assert not result.is_error, result
         assert result.structured_content["timezone"] == "Asia/Tokyo", result.structured_content
         print(f"call_tool: {json.dumps(result.structured_content)}")
+
+        # What the server does not declare, it does not serve: -32601, not an empty list.
+        # (A pinned client does not ask: it has no capabilities to compare.)
+        if mode != "2026-07-28":
+            capabilities = client.server_capabilities
+            assert capabilities.tools is not None, capabilities
+            assert capabilities.prompts is None and capabilities.resources is None, capabilities
+            assert capabilities.completions is None, capabilities
+        for what, request in [
+            ("prompts/list", client.list_prompts),
+            ("resources/list", client.list_resources),
+            ("resources/templates/list", client.list_resource_templates),
+            ("completion/complete", lambda: client.complete(PromptReference(type="ref/prompt", name="x"), {"name": "a", "value": "b"})),
+        ]:
+            try:
+                await request()
+            except MCPError as e:
+                assert e.error.code == -32601, (what, e.error)
+            else:
+                raise AssertionError(f"{what} answered although it is not declared")
+        print("undeclared features: -32601")
 
 
 if __name__ == "__main__":

@@ -156,7 +156,8 @@ fn the_conformance_suite_passes_server_initialize_and_tools_list() {
 /// The official SDK clients of both languages (Python `mcp` 2.3, TypeScript
 /// `@modelcontextprotocol/client` 2.4) in each of their modes, 2026-07-28 included: a
 /// relayed `call_tool` result carries `resultType` for callers of that revision (the
-/// upstream, mcp-server-time, speaks 2025-11-25 and sends none).
+/// upstream, mcp-server-time, speaks 2025-11-25 and sends none), and what
+/// `server/discover` does not declare (prompts, resources, completions) answers -32601.
 #[test]
 fn the_official_sdks_call_every_tool_in_each_protocol_mode() {
     let server = McpServer::start(&[]);
@@ -174,6 +175,10 @@ fn the_official_sdks_call_every_tool_in_each_protocol_mode() {
             Command::new("node")
                 .arg(node_modules().join("../sdk-client.mjs"))
                 .args([&server.url(), API_KEY, mode]),
+        );
+        assert!(
+            python.contains("undeclared features: -32601"),
+            "{mode}: prompts, resources and completions answered although not declared:\n{python}"
         );
         for stdout in [python, typescript] {
             for line in [
