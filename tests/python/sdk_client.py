@@ -1,45 +1,73 @@
-"""Cross-check: the official Python MCP SDK lists and calls mcp-server's tools.
+"""Cross-check: the official Python MCP SDK (2.3) calls mcp-server's tools in a given
+connection mode: `2026-07-28` (stateless, no initialize; every result must carry
+`resultType`), `auto` (discover, then the best both speak) or `legacy` (initialize at
+2025-11-25).
 
-Usage: sdk_client.py URL API_KEY. Prints one line per check and exits non-zero on
-the first that fails.
+Usage: sdk_client.py URL API_KEY MODE. Prints one line per check and exits non-zero
+on the first that fails.
 """
 
 import asyncio
 import json
 import sys
 
-from mcp import ClientSession
+from mcp import Client
 from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp.types import PromptReference
 
 TIME_SERVER = {"command": "mcp-server-time", "args": ["--local-timezone", "UTC"]}
 
 
-async def main(url: str, api_key: str) -> None:
+async def main(url: str, api_key: str, mode: str) -> None:
     http = create_mcp_http_client(headers={"Authorization": f"Bearer {api_key}"})
-    async with http, streamable_http_client(url, http_client=http) as (read, write, *_):
-        async with ClientSession(read, write) as session:
-            init = await session.initialize()
-            assert init.server_info.name == "mcp-jobs", init.server_info
-            print(f"initialized: {init.server_info.name} {init.server_info.version}")
+    async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:
+        print(f"connected: mode {mode}, protocol {client.session.protocol_version}")
+        # A pinned client asks no server for its name; the others have it.
+        if mode != "2026-07-28":
+            assert client.server_info.name == "mcp-jobs", client.server_info
+            print(f"server: {client.server_info.name} {client.server_info.version}")
 
-            names = sorted(tool.name for tool in (await session.list_tools()).tools)
-            assert {"call_tool", "list_tools", "server_initialize"} <= set(names), names
-            print(f"tools: {names}")
+        names = sorted(tool.name for tool in (await client.list_tools()).tools)
+        assert {"call_tool", "list_tools", "server_initialize"} <= set(names), names
+        print(f"tools: {names}")
 
-            info = await session.call_tool("server_initialize", {"serverName": "time", "config": TIME_SERVER})
-            assert not info.is_error, info
-            assert info.structured_content["serverInfo"]["name"] == "mcp-time", info.structured_content
-            print(f"server_initialize: {info.structured_content['serverInfo']}")
+        info = await client.call_tool("server_initialize", {"serverName": "time", "config": TIME_SERVER})
+        assert not info.is_error, info
+        assert info.structured_content["serverInfo"]["name"] == "mcp-time", info.structured_content
+        print(f"server_initialize: {info.structured_content['serverInfo']['name']}")
 
-            result = await session.call_tool(
-                "call_tool",
-                {"serverName": "time", "config": TIME_SERVER, "tool": "get_current_time",
-                 "arguments": {"timezone": "Asia/Tokyo"}},
-            )
-            assert not result.is_error, result
-            assert result.structured_content["timezone"] == "Asia/Tokyo", result.structured_content
-            print(f"call_tool: {json.dumps(result.structured_content)}")
+        # Relayed from the upstream (which speaks 2025-11-25 and sends no resultType).
+        result = await client.call_tool(
+            "call_tool",
+            {"serverName": "time", "config": TIME_SERVER, "tool": "get_current_time",
+             "arguments": {"timezone": "Asia/Tokyo"}},
+        )
+        assert not result.is_error, result
+        assert result.structured_content["timezone"] == "Asia/Tokyo", result.structured_content
+        print(f"call_tool: {json.dumps(result.structured_content)}")
+
+        # What the server does not declare, it does not serve: -32601, not an empty list.
+        # (A pinned client does not ask: it has no capabilities to compare.)
+        if mode != "2026-07-28":
+            capabilities = client.server_capabilities
+            assert capabilities.tools is not None, capabilities
+            assert capabilities.prompts is None and capabilities.resources is None, capabilities
+            assert capabilities.completions is None, capabilities
+        for what, request in [
+            ("prompts/list", client.list_prompts),
+            ("resources/list", client.list_resources),
+            ("resources/templates/list", client.list_resource_templates),
+            ("completion/complete", lambda: client.complete(PromptReference(type="ref/prompt", name="x"), {"name": "a", "value": "b"})),
+        ]:
+            try:
+                await request()
+            except MCPError as e:
+                assert e.error.code == -32601, (what, e.error)
+            else:
+                raise AssertionError(f"{what} answered although it is not declared")
+        print("undeclared features: -32601")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
