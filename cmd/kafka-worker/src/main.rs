@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use mcp_jobs_console::api::Console;
 use mcp_jobs_console::config::ConsoleSettings;
 use mcp_jobs_console::dead_letters::{self, DeadLetters};
-use mcp_jobs_console::ledger::{self, Ledger};
+use mcp_jobs_console::ledger::Ledger;
 use mcp_jobs_scheduler::manage::Schedules;
 use mcp_jobs_scheduler::{dispatcher, presence, schedule::rfc3339};
 use mcp_jobs_worker::{
@@ -512,7 +512,7 @@ async fn schedules(settings: &WorkerSettings, command: SchedulesCommand) -> anyh
 async fn dlq(settings: &WorkerSettings, command: DlqCommand) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let _stop_following = stop.clone().drop_guard();
-    ledger::create_topic(settings)
+    admin::create_console_topic(settings)
         .await
         .context("the console's ledger topic")?;
     let ledger = tokio::task::block_in_place(|| Ledger::open(settings, stop))

@@ -14,7 +14,7 @@ use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use mcp_jobs_auth::{matching_key, presented_key};
 use mcp_jobs_worker::topic::Reader;
-use mcp_jobs_worker::WorkerSettings;
+use mcp_jobs_worker::{admin, WorkerSettings};
 use rdkafka::consumer::BaseConsumer;
 use serde::Deserialize;
 use serde_json::json;
@@ -25,7 +25,7 @@ use crate::activity::{self, Activity};
 use crate::config::ConsoleSettings;
 use crate::dead_letters::{parse_since, DeadLetters, Filter, Replay};
 use crate::jobs;
-use crate::ledger::{self, Ledger, LedgerError};
+use crate::ledger::{Ledger, LedgerError};
 use crate::readers::Readers;
 use crate::web::login_limit::LoginLimits;
 
@@ -62,7 +62,7 @@ impl Console {
         console: &ConsoleSettings,
         stop: CancellationToken,
     ) -> Result<Self, LedgerError> {
-        ledger::create_topic(&settings).await?;
+        admin::create_console_topic(&settings).await?;
         let ledger = {
             let (settings, stop) = (settings.clone(), stop.clone());
             tokio::task::spawn_blocking(move || Ledger::open(&settings, stop))

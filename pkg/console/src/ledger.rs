@@ -13,14 +13,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use mcp_jobs_worker::admin::AdminError;
 use mcp_jobs_worker::topic::{self, ReadError, Reader};
 use mcp_jobs_worker::WorkerSettings;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -35,11 +33,8 @@ pub enum LedgerError {
     Read(#[from] ReadError),
     #[error("opening the console's ledger stopped: {0}")]
     Stopped(String),
-    #[error("creating the console's topic {topic}: {code}")]
-    Create {
-        topic: String,
-        code: RDKafkaErrorCode,
-    },
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }
 
 /// A dead letter sent back to its source topic.
@@ -332,20 +327,4 @@ impl Ledger {
             }
         }
     }
-}
-
-/// Creates the ledger's topic (compacted, one partition) unless it exists.
-pub async fn create_topic(settings: &WorkerSettings) -> Result<(), LedgerError> {
-    let topic = settings.console_topic.clone();
-    let admin: AdminClient<DefaultClientContext> = settings.producer_config(&[]).create()?;
-    let new =
-        NewTopic::new(&topic, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    for result in admin.create_topics([&new], &options).await? {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => return Err(LedgerError::Create { topic, code }),
-        }
-    }
-    Ok(())
 }

@@ -32,27 +32,50 @@ pub enum AdminError {
 
 /// Creates the six topics; one that exists already is left as it is. Returns the
 /// names of those it created.
-pub async fn create_topics<'a>(
-    settings: &'a WorkerSettings,
+pub async fn create_topics(
+    settings: &WorkerSettings,
     partitions: i32,
     replication: i32,
 ) -> Result<Vec<String>, AdminError> {
+    create(settings, &layout(settings, partitions), replication).await
+}
+
+/// Creates the console's ledger topic unless it exists (the console does at start, so
+/// that it runs where `create-topics` was not run since it was added).
+pub async fn create_console_topic(settings: &WorkerSettings) -> Result<(), AdminError> {
+    let [.., console] = layout(settings, 1);
+    // -1: the broker's default replication factor.
+    create(settings, &[console], -1).await.map(drop)
+}
+
+async fn create(
+    settings: &WorkerSettings,
+    wanted: &[Wanted<'_>],
+    replication: i32,
+) -> Result<Vec<String>, AdminError> {
     let admin: AdminClient<DefaultClientContext> = settings.producer_config(&[]).create()?;
-    let topic = |name: &'a str, partitions: i32| {
-        NewTopic::new(name, partitions, TopicReplication::Fixed(replication))
-    };
-    let compacted =
-        |name: &'a str, partitions: i32| topic(name, partitions).set("cleanup.policy", "compact");
-    // A delayed job must fit where it waits, with room for its headers.
-    let job_bytes = (settings.runner.max_message_bytes + 64 * 1024).to_string();
-    let topics = [
-        topic(&settings.topic, partitions),
-        topic(&settings.results_topic, partitions),
-        topic(&settings.dlq_topic, partitions),
-        compacted(&settings.schedules_topic, 1),
-        compacted(&settings.delayed_topic, partitions).set("max.message.bytes", &job_bytes),
-        compacted(&settings.console_topic, 1),
-    ];
+    let room: Vec<Option<String>> = wanted
+        .iter()
+        .map(|w| w.created_with_room.map(|bytes| bytes.to_string()))
+        .collect();
+    let topics: Vec<NewTopic<'_>> = wanted
+        .iter()
+        .zip(&room)
+        .map(|(want, room)| {
+            let mut topic = NewTopic::new(
+                want.topic,
+                want.partitions,
+                TopicReplication::Fixed(replication),
+            );
+            if want.compacted {
+                topic = topic.set("cleanup.policy", "compact");
+            }
+            if let Some(room) = room {
+                topic = topic.set("max.message.bytes", room);
+            }
+            topic
+        })
+        .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let mut created = Vec::new();
     for result in admin.create_topics(&topics, &options).await? {
@@ -70,12 +93,78 @@ struct Wanted<'a> {
     topic: &'a str,
     /// Why the topic is there, as a person would say it.
     role: &'static str,
-    /// At least this many partitions (`Some(1)` with `exactly`: one only).
+    /// At least this many partitions (or exactly, with `exactly`).
     partitions: i32,
     exactly: bool,
     compacted: bool,
     /// Records up to this size must be accepted (`max.message.bytes`).
     records_up_to: Option<(usize, &'static str)>,
+    /// Created with `max.message.bytes` this large (the broker's default otherwise).
+    created_with_room: Option<usize>,
+}
+
+/// Every topic of a deployment, as mcp-jobs needs it: what `create-topics` makes and
+/// what it checks.
+fn layout(settings: &WorkerSettings, partitions: i32) -> [Wanted<'_>; 6] {
+    let result_bytes = Some((settings.result_max_bytes, "RESULT_MAX_BYTES"));
+    let job_bytes = Some((settings.runner.max_message_bytes, "MAX_MESSAGE_BYTES"));
+    [
+        Wanted {
+            topic: &settings.topic,
+            role: "the jobs topic",
+            partitions,
+            exactly: false,
+            compacted: false,
+            records_up_to: job_bytes,
+            created_with_room: None,
+        },
+        Wanted {
+            topic: &settings.results_topic,
+            role: "the results topic",
+            partitions,
+            exactly: false,
+            compacted: false,
+            records_up_to: result_bytes,
+            created_with_room: None,
+        },
+        Wanted {
+            topic: &settings.dlq_topic,
+            role: "the dead-letter topic",
+            partitions,
+            exactly: false,
+            compacted: false,
+            records_up_to: result_bytes,
+            created_with_room: None,
+        },
+        Wanted {
+            topic: &settings.schedules_topic,
+            role: "the schedules topic (its one partition elects the dispatcher)",
+            partitions: 1,
+            exactly: true,
+            compacted: true,
+            records_up_to: None,
+            created_with_room: None,
+        },
+        Wanted {
+            topic: &settings.delayed_topic,
+            role: "the delayed-jobs topic (a job waits there until it is due)",
+            partitions,
+            exactly: false,
+            compacted: true,
+            records_up_to: job_bytes,
+            // A delayed job must fit where it waits, with room for its headers.
+            created_with_room: Some(settings.runner.max_message_bytes + 64 * 1024),
+        },
+        Wanted {
+            topic: &settings.console_topic,
+            role: "the console's ledger",
+            partitions: 1,
+            exactly: true,
+            compacted: true,
+            records_up_to: None,
+            created_with_room: None,
+        },
+    ]
 }
 
 /// Checks the deployment's topics as they are: partitions, `cleanup.policy` and
@@ -86,57 +175,7 @@ pub async fn check_topics(
     partitions: i32,
 ) -> Result<Vec<String>, AdminError> {
     let admin: AdminClient<DefaultClientContext> = settings.producer_config(&[]).create()?;
-    let result_bytes = Some((settings.result_max_bytes, "RESULT_MAX_BYTES"));
-    let wanted = [
-        Wanted {
-            topic: &settings.topic,
-            role: "the jobs topic",
-            partitions,
-            exactly: false,
-            compacted: false,
-            records_up_to: Some((settings.runner.max_message_bytes, "MAX_MESSAGE_BYTES")),
-        },
-        Wanted {
-            topic: &settings.results_topic,
-            role: "the results topic",
-            partitions,
-            exactly: false,
-            compacted: false,
-            records_up_to: result_bytes,
-        },
-        Wanted {
-            topic: &settings.dlq_topic,
-            role: "the dead-letter topic",
-            partitions,
-            exactly: false,
-            compacted: false,
-            records_up_to: result_bytes,
-        },
-        Wanted {
-            topic: &settings.schedules_topic,
-            role: "the schedules topic (its one partition elects the dispatcher)",
-            partitions: 1,
-            exactly: true,
-            compacted: true,
-            records_up_to: None,
-        },
-        Wanted {
-            topic: &settings.delayed_topic,
-            role: "the delayed-jobs topic (a job waits there until it is due)",
-            partitions,
-            exactly: false,
-            compacted: true,
-            records_up_to: Some((settings.runner.max_message_bytes, "MAX_MESSAGE_BYTES")),
-        },
-        Wanted {
-            topic: &settings.console_topic,
-            role: "the console's ledger",
-            partitions: 1,
-            exactly: true,
-            compacted: true,
-            records_up_to: None,
-        },
-    ];
+    let wanted = layout(settings, partitions);
     let metadata = tokio::task::block_in_place(|| {
         admin.inner().fetch_metadata(None, Duration::from_secs(30))
     })?;
