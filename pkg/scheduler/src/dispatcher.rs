@@ -322,6 +322,8 @@ struct Dispatch<'a> {
     awaiting: HashMap<String, (String, DateTime<Utc>)>,
     /// Schedules whose state changed in memory (an outcome seen) and is not written yet.
     unsaved: HashSet<String>,
+    /// Schedules deleted since the last transaction: their state is tombstoned in it.
+    deleted: HashSet<String>,
     /// Waiting delayed jobs a tombstone of an older copy follows, to write again.
     rewrites: Vec<Position>,
     /// Occurrences fired and skipped, delayed jobs sent: summed up once a minute.
@@ -347,6 +349,17 @@ impl Transaction {
             headers: Vec::new(),
         });
         self.states.insert(name.to_owned(), state);
+    }
+
+    /// Publishes a tombstone for `name`'s state record.
+    fn tombstone_state(&mut self, topic: &str, name: &str) {
+        self.records.push(Outgoing {
+            topic: topic.to_owned(),
+            partition: None,
+            key: Some(Key::state(name).into_bytes()),
+            payload: None,
+            headers: Vec::new(),
+        });
     }
 }
 
@@ -425,6 +438,7 @@ impl<'a> Dispatch<'a> {
             running: HashMap::new(),
             awaiting: HashMap::new(),
             unsaved: HashSet::new(),
+            deleted: HashSet::new(),
             rewrites: Vec::new(),
             tally: Tally::new("scheduler"),
         };
@@ -491,12 +505,15 @@ impl<'a> Dispatch<'a> {
             Ok(message) => match self.catalog.apply(message.key(), message.payload()) {
                 Some(Change::Definition(name)) if !self.catalog.definitions.contains_key(&name) => {
                     // Deleted: nothing of it is written again, not even the outcome of
-                    // a run still in flight (its state was tombstoned with it).
+                    // a run still in flight; and its state is tombstoned once more, in
+                    // case this dispatcher wrote one after the delete's own tombstone
+                    // (it reads the topic behind the CLI's writes).
                     self.forget_running(&name);
                     self.unsaved.remove(&name);
                     self.catalog.states.remove(&name);
                     self.compile(&name);
                     self.replan(&name);
+                    self.deleted.insert(name);
                 }
                 Some(Change::Definition(name)) => {
                     let resumed = self
@@ -566,9 +583,6 @@ impl<'a> Dispatch<'a> {
                     return;
                 };
                 if let Some((name, nominal)) = self.awaiting.remove(job_id) {
-                    if !self.catalog.definitions.contains_key(&name) {
-                        return;
-                    }
                     tracing::debug!(job_id, schedule = %name, "the schedule's last run has its outcome");
                     self.running.remove(&name);
                     let seen = State {
@@ -661,9 +675,9 @@ impl<'a> Dispatch<'a> {
                 self.decide(&name, now, &mut transaction);
             }
         });
-        // A schedule deleted since its state changed has no state to write.
-        let definitions = &self.catalog.definitions;
-        self.unsaved.retain(|name| definitions.contains_key(name));
+        for name in &self.deleted {
+            transaction.tombstone_state(&self.settings.schedules_topic, name);
+        }
         for name in &self.unsaved {
             if !transaction.states.contains_key(name) {
                 let state = self.catalog.states.get(name).copied().unwrap_or_default();
@@ -682,6 +696,7 @@ impl<'a> Dispatch<'a> {
             .commit(std::mem::take(&mut transaction.records))
             .await?;
         metrics::transaction(took);
+        self.deleted.clear();
         for (name, state) in transaction.states {
             self.unsaved.remove(&name);
             self.catalog
