@@ -30,7 +30,7 @@ pub struct Session {
 /// Makes the cookie value for the key at `index`: `<index>.<expires>.<id>.<mac>`.
 pub fn issue(keys: &[String], index: usize, now: DateTime<Utc>) -> Option<String> {
     let expires = (now + LIFETIME).timestamp();
-    let id = hex(&rand::random::<[u8; 16]>());
+    let id = random_id();
     let claim = format!("{index}.{expires}.{id}");
     let mac = hex(&mac(keys.get(index)?, "session", &claim));
     Some(format!("{claim}.{mac}"))
@@ -61,6 +61,11 @@ pub fn verify(keys: &[String], cookie: &str, now: DateTime<Utc>) -> Option<Sessi
 /// A one-time token for an action form: a resubmitted form carries the same one and
 /// is not acted on twice.
 pub fn form_token() -> String {
+    random_id()
+}
+
+/// 128 random bits, in hex: unguessable.
+fn random_id() -> String {
     hex(&rand::random::<[u8; 16]>())
 }
 

@@ -64,12 +64,17 @@ pub fn look<C: ConsumerContext>(
     }
 }
 
+/// A client to look with: it joins no group (the id only names it to the broker; the
+/// consumer protocol wants one).
+fn looker(settings: &WorkerSettings) -> Result<BaseConsumer, rdkafka::error::KafkaError> {
+    settings
+        .kafka_config(&[("group.id", "kafka-worker-presence")])
+        .create()
+}
+
 /// Looks the active dispatcher up with a consumer of its own (blocking).
 pub fn look_up(settings: &WorkerSettings) -> Presence {
-    match settings
-        .kafka_config(&[("group.id", "kafka-worker-presence")])
-        .create::<BaseConsumer>()
-    {
+    match looker(settings) {
         Ok(consumer) => look(&consumer, settings),
         Err(e) => Presence::Unknown(e.to_string()),
     }
@@ -101,6 +106,14 @@ impl Presence {
 /// `mcp_jobs_scheduler_dispatcher_seen` whether another one is active, every
 /// [`LOOK_EVERY`], and warns in the log when none is.
 pub async fn watch(settings: WorkerSettings, ready: Readiness, stop: CancellationToken) {
+    // One client for every look, not a new one each time.
+    let consumer = match looker(&settings) {
+        Ok(consumer) => consumer,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look for an active dispatcher");
+            return;
+        }
+    };
     let mut every = tokio::time::interval(LOOK_EVERY);
     let mut warned = false;
     loop {
@@ -108,7 +121,7 @@ pub async fn watch(settings: WorkerSettings, ready: Readiness, stop: Cancellatio
             _ = every.tick() => {}
             () = stop.cancelled() => return,
         }
-        let presence = tokio::task::block_in_place(|| look_up(&settings));
+        let presence = tokio::task::block_in_place(|| look(&consumer, &settings));
         ready.set_scheduler(format!(
             "off here (SCHEDULER_ENABLED=false); {}",
             presence.describe(&settings)
