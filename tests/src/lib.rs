@@ -555,7 +555,8 @@ pub const API_KEY: &str = "e2e-test-key";
 
 impl McpServer {
     /// Starts mcp-server with the test API key, `mcp-server-time`, [`server_everything`]
-    /// (node pinned to its entry point) and [`fixture`] allowed, and `env`.
+    /// (node pinned to its entry point), [`fixture`], [`modern_only_server`] and
+    /// [`silent_on_discover`] (python3 pinned to their scripts) allowed, and `env`.
     pub fn start(env: &[(&str, &str)]) -> Self {
         Self::start_on(free_port(), env)
     }
@@ -569,9 +570,11 @@ impl McpServer {
             .env(
                 "MCP_ALLOWED_COMMANDS",
                 format!(
-                    "mcp-server-time,node {},{}",
+                    "mcp-server-time,node {},{},python3 {},python3 {} mcp-server-time",
                     server_everything_entry(),
-                    fixture()
+                    fixture(),
+                    modern_only_script(),
+                    python_script("silent_on_discover.py"),
                 ),
             )
             .env("RUST_LOG", "info,mcp_jobs_upstream=debug");
@@ -645,6 +648,35 @@ pub fn server_filesystem_entry() -> String {
 /// `tests/node`) as a stdio server config: echo, a long-running tool with progress…
 pub fn server_everything() -> serde_json::Value {
     serde_json::json!({ "command": "node", "args": [server_everything_entry(), "stdio"] })
+}
+
+/// `tests/python/modern_only_server.py` as a stdio server config, `extra` appended to
+/// its arguments: the Python SDK's server refusing `initialize`, as servers that speak
+/// only 2026-07-28 do (`--speak-nothing`: refusing `server/discover` too).
+pub fn modern_only_server(extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![modern_only_script(), "stdio".to_owned()];
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    serde_json::json!({ "command": "python3", "args": args })
+}
+
+/// The path of `tests/python/modern_only_server.py` (run it with `http PORT` to serve
+/// stateless Streamable HTTP at `/mcp`).
+pub fn modern_only_script() -> String {
+    python_script("modern_only_server.py")
+}
+
+/// `mcp-server-time` behind `tests/python/silent_on_discover.py`, as a stdio server
+/// config: a legacy server that stays silent on `server/discover`.
+pub fn silent_on_discover() -> serde_json::Value {
+    serde_json::json!({
+        "command": "python3",
+        "args": [python_script("silent_on_discover.py"), "mcp-server-time"],
+    })
+}
+
+/// The path of a script in `tests/python`.
+pub fn python_script(name: &str) -> String {
+    format!("{}/python/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn server_everything_entry() -> String {
@@ -813,6 +845,35 @@ pub fn start_worker(
     let mut command = worker_command(broker, topic, group, env);
     command.env("MCP_SERVER_URL", server_url);
     Process::spawn("kafka-worker", &mut command)
+}
+
+/// What end-to-end tests of jobs open with: a job topic of `partitions` (with its
+/// results and dead-letter topics) on the broker, mcp-server, and one kafka-worker with
+/// `worker_env` in a group of its own. Fields drop in order: the worker stops first.
+pub struct JobStack {
+    pub worker: Process,
+    pub server: McpServer,
+    pub topic: String,
+    pub group: String,
+    pub broker: Broker,
+}
+
+impl JobStack {
+    pub fn start(name: &str, partitions: i32, worker_env: &[(&str, &str)]) -> Self {
+        let broker = Broker::start();
+        let topic = broker.name(name);
+        let group = broker.name(&format!("g-{name}"));
+        broker.create_job_topics(&topic, partitions);
+        let server = McpServer::start(&[]);
+        let worker = start_worker(&broker, &server.url(), &topic, &group, worker_env);
+        Self {
+            worker,
+            server,
+            topic,
+            group,
+            broker,
+        }
+    }
 }
 
 /// A `kafka-worker scheduler` process: only the schedule dispatcher of `topic`, in the

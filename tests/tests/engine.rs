@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_e2e::{
-    distinct_jobs, fixture_job, free_port, outcomes_of, start_worker, wait_for, Broker, McpServer,
-    Process,
+    distinct_jobs, fixture_job, free_port, outcomes_of, start_worker, wait_for, Broker, JobStack,
+    McpServer, Process,
 };
 use serde_json::{json, Value};
 
@@ -53,18 +53,8 @@ fn publish_sleepers(broker: &Broker, topic: &str, prefix: &str, count: usize, ms
 
 #[test]
 fn job_failures_are_retried_with_the_job_identity_in_meta() {
-    let broker = Broker::start();
-    let topic = broker.name("retry");
-    let group = broker.name("g-retry");
-    broker.create_job_topics(&topic, 2);
-    let server = McpServer::start(&[]);
-    let _worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[("JOB_RETRY_BACKOFF_MS", "100")],
-    );
+    let stack = JobStack::start("retry", 2, &[("JOB_RETRY_BACKOFF_MS", "100")]);
+    let (broker, topic) = (&stack.broker, stack.topic.as_str());
     let mut slow = fixture_job("too-slow", "sleep", json!({ "ms": 5000 }));
     slow["timeoutMs"] = json!(300);
     let jobs = [
@@ -76,9 +66,9 @@ fn job_failures_are_retried_with_the_job_identity_in_meta() {
                 "payload": { "mcpServers": { "sh": { "command": "sh" } } } }),
     ];
     let messages: Vec<(Option<&str>, Vec<u8>)> = jobs.iter().map(|j| (None, bytes(j))).collect();
-    publish(&broker, &topic, &messages);
+    publish(broker, topic, &messages);
 
-    let outcomes = by_id(&outcomes_of(&broker, &topic, jobs.len(), MINUTE));
+    let outcomes = by_id(&outcomes_of(broker, topic, jobs.len(), MINUTE));
     let flaky = &outcomes["flaky"];
     assert_eq!(flaky["status"], "succeeded", "{flaky:#}");
     assert_eq!(flaky["attempts"], 3);
@@ -109,18 +99,8 @@ fn job_failures_are_retried_with_the_job_identity_in_meta() {
 
 #[test]
 fn jobs_sharing_a_key_run_in_order_while_keyless_jobs_overlap() {
-    let broker = Broker::start();
-    let topic = broker.name("ordered");
-    let group = broker.name("g-ordered");
-    broker.create_job_topics(&topic, 1);
-    let server = McpServer::start(&[]);
-    let _worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[("WORKER_CONCURRENCY", "16")],
-    );
+    let stack = JobStack::start("ordered", 1, &[("WORKER_CONCURRENCY", "16")]);
+    let (broker, topic) = (&stack.broker, stack.topic.as_str());
     let mut jobs: Vec<(Option<String>, Value)> = Vec::new();
     for i in 0..8 {
         for key in ["a", "b"] {
@@ -139,9 +119,9 @@ fn jobs_sharing_a_key_run_in_order_while_keyless_jobs_overlap() {
     }
     let messages: Vec<(Option<&str>, Vec<u8>)> =
         jobs.iter().map(|(k, j)| (k.as_deref(), bytes(j))).collect();
-    publish(&broker, &topic, &messages);
+    publish(broker, topic, &messages);
 
-    let outcomes = by_id(&outcomes_of(&broker, &topic, jobs.len(), MINUTE));
+    let outcomes = by_id(&outcomes_of(broker, topic, jobs.len(), MINUTE));
     for key in ["a", "b"] {
         for i in 1..8 {
             let before = &outcomes[&format!("{key}-{}", i - 1)];
@@ -177,22 +157,16 @@ fn jobs_sharing_a_key_run_in_order_while_keyless_jobs_overlap() {
 
 #[test]
 fn a_poison_message_never_blocks_the_partition_behind_it() {
-    let broker = Broker::start();
-    let topic = broker.name("poison");
-    let group = broker.name("g-poison");
-    broker.create_job_topics(&topic, 1);
-    let server = McpServer::start(&[]);
-    let _worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
+    let stack = JobStack::start(
+        "poison",
+        1,
         &[
             ("WORKER_CONCURRENCY", "4"),
             ("JOB_MAX_ATTEMPTS", "2"),
             ("JOB_RETRY_BACKOFF_MS", "500"),
         ],
     );
+    let (broker, topic, group) = (&stack.broker, stack.topic.as_str(), stack.group.as_str());
     let mut hang = fixture_job("hang", "sleep", json!({ "ms": 60000 }));
     hang["timeoutMs"] = json!(1000);
     let mut encoded: Vec<Vec<u8>> = vec![b"{ not json".to_vec(), bytes(&hang)];
@@ -204,9 +178,9 @@ fn a_poison_message_never_blocks_the_partition_behind_it() {
         ))
     }));
     let messages: Vec<(Option<&str>, Vec<u8>)> = encoded.into_iter().map(|m| (None, m)).collect();
-    publish(&broker, &topic, &messages);
+    publish(broker, topic, &messages);
 
-    let outcomes = outcomes_of(&broker, &topic, 21, MINUTE);
+    let outcomes = outcomes_of(broker, topic, 21, MINUTE);
     let outcomes_by_id = by_id(&outcomes);
     let hang_outcome = &outcomes_by_id["hang"];
     assert_eq!(hang_outcome["status"], "failed");
@@ -226,7 +200,7 @@ fn a_poison_message_never_blocks_the_partition_behind_it() {
         "the malformed message has its failed record"
     );
     wait_for("the commit to pass the poison", MINUTE, || {
-        (broker.committed(&group, &topic, 1) == [Some(22)]).then_some(())
+        (broker.committed(group, topic, 1) == [Some(22)]).then_some(())
     });
 }
 

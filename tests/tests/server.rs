@@ -106,7 +106,7 @@ fn auth_can_be_turned_off_only_explicitly() {
 #[test]
 fn commands_off_the_allowlist_are_refused() {
     let server = McpServer::start(&[]);
-    for command in ["sh", "/usr/bin/mcp-server-time", "python3"] {
+    for command in ["sh", "/usr/bin/mcp-server-time", "perl"] {
         assert_refused(
             &server,
             "server_initialize",
@@ -114,6 +114,13 @@ fn commands_off_the_allowlist_are_refused() {
             &format!("command {command:?} is not allowed"),
         );
     }
+    // python3 is allowed only to run the test's own server script.
+    assert_refused(
+        &server,
+        "server_initialize",
+        json!({ "serverName": "x", "config": { "command": "python3", "args": ["-c", "import os; os.system('id')"] } }),
+        "command \"python3\" is allowed only with pinned leading arguments",
+    );
 }
 
 #[test]

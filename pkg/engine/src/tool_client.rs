@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use mcp_jobs_telemetry::propagation;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
-    JsonObject, MetaObject, RequestMetaObject,
+    JsonObject, MetaObject, ProtocolVersion, RequestMetaObject,
 };
 use rmcp::service::{RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient};
 use tokio::sync::Mutex;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
@@ -181,11 +181,20 @@ impl Replica {
         let client = ClientConfig::new(
             ClientCapabilities::default(),
             Implementation::new("kafka-worker", env!("CARGO_PKG_VERSION")),
-        );
+        )
+        .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE);
+        // 2026-07-28 (stateless: one server/discover, then self-contained calls), or
+        // initialize for an mcp-server that predates it, during a rolling upgrade.
+        let lifecycle = ClientLifecycleMode::Auto {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            legacy_version: None,
+        };
         // Connected from a task of its own: the session serves many jobs, so its
         // long-lived tasks must not hang under (and hold open) the span of the job that
         // happened to open it. Dropping the future aborts the connect.
-        let connecting = AbortOnDropHandle::new(tokio::spawn(client.serve(transport)));
+        let connecting = AbortOnDropHandle::new(tokio::spawn(
+            client.serve_with_lifecycle(transport, lifecycle),
+        ));
         let session = match connecting.await {
             Ok(served) => {
                 served.map_err(|e| CallError::Infrastructure(format!("connecting: {e}")))?

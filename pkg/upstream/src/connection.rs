@@ -13,14 +13,18 @@ use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::handler::client::progress::ProgressDispatcher;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
-    ClientRequest, Implementation, JsonObject, PingRequest, ProgressNotificationParam,
-    RequestMetaObject, ServerPeerInfo, ServerResult, Tool,
+    ClientRequest, DiscoverRequest, DiscoverRequestParams, ErrorCode, Implementation, JsonObject,
+    PingRequest, ProgressNotificationParam, ProtocolVersion, RequestMetaObject, ServerPeerInfo,
+    ServerResult, Tool,
 };
-use rmcp::service::{PeerRequestOptions, RunningService, ServiceError};
+use rmcp::service::{
+    ClientInitializeError, ClientLifecycleMode, ClientServiceExt, PeerRequestOptions,
+    RunningService, ServiceError,
+};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{IntoTransport, Transport};
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use rmcp::{ClientHandler, RoleClient};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::task::AbortOnDropHandle;
 
@@ -31,6 +35,7 @@ use crate::error::UpstreamError;
 use crate::legacy_sse::LegacySseTransport;
 use crate::policy::Target;
 use crate::progress::{relay_progress, Progress, ProgressSink, ProgressTap};
+use crate::revision::{Lifecycle, Revisions};
 use mcp_jobs_contract::Secrets;
 
 /// Our side of an upstream session: announces mcp-jobs. Progress notifications reach
@@ -58,84 +63,108 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Starts or dials `target` and completes the MCP initialize handshake within `deadline`.
+    /// Starts or dials `target` and opens an MCP session within `deadline`, in the
+    /// revision the server speaks: remembered in `revisions`, or found out by a probe.
     pub(crate) async fn open(
         server: &str,
         target: &Target,
         secrets: &Secrets,
         http: &reqwest::Client,
         deadline: Duration,
+        revisions: &Revisions,
     ) -> Result<Self, UpstreamError> {
-        let progress = ProgressDispatcher::new();
-        let client = UpstreamClient {
-            info: ClientConfig::new(
-                ClientCapabilities::default(),
-                Implementation::new("mcp-jobs", env!("CARGO_PKG_VERSION")),
-            ),
+        let dialer = Dialer {
+            server,
+            target,
+            secrets,
+            http,
         };
-        let handshake_failed = |reason: String| UpstreamError::Handshake {
+        let timed_out = || UpstreamError::Timeout {
             server: server.to_owned(),
-            reason: secrets.redact(&reason).into_owned(),
+            after: deadline,
         };
-        let mut process_group = None;
-        let handshake = async {
-            match target {
-                Target::Stdio {
-                    command,
-                    args,
-                    env,
-                    cwd,
-                } => {
-                    let child = spawn_child(server, command, args, env, cwd.as_deref(), secrets)?;
-                    process_group = child.id().map(|pid| Pid::from_raw(pid as i32));
-                    serve_detached(client, tapped(child, &progress)).await
+        let until = tokio::time::Instant::now() + deadline;
+        let left = || until.saturating_duration_since(tokio::time::Instant::now());
+        // Legacy SSE predates 2026-07-28: it only has the handshake.
+        let known = match target {
+            Target::Remote {
+                transport: RemoteTransport::Sse,
+                ..
+            } => Some(Lifecycle::Handshake),
+            _ => revisions.of(target),
+        };
+        if let Some(lifecycle) = known {
+            return match dialer.connect(lifecycle.mode(), deadline).await {
+                Ok(connection) => Ok(connection),
+                Err(Failure::TimedOut) => Err(timed_out()),
+                Err(Failure::Refused(reason)) => {
+                    revisions.forget(target);
+                    Err(dialer.handshake_failed(format!(
+                        "{reason} (it spoke {} before; the next connection asks again)",
+                        lifecycle.revision()
+                    )))
                 }
-                Target::Remote {
-                    url,
-                    transport: RemoteTransport::StreamableHttp,
-                    headers,
-                } => {
-                    let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
-                        .custom_headers(header_map(headers)?);
-                    let transport =
-                        StreamableHttpClientTransport::with_client(http.clone(), config);
-                    serve_detached(client, tapped(transport, &progress)).await
-                }
-                Target::Remote {
-                    url,
-                    transport: RemoteTransport::Sse,
-                    headers,
-                } => {
-                    let transport = LegacySseTransport::connect(
-                        http.clone(),
-                        url,
-                        header_map(headers)?.into_iter().collect(),
-                    )
-                    .await
-                    .map_err(|e| handshake_failed(e.to_string()))?;
-                    serve_detached(client, tapped(transport, &progress)).await
+                Err(Failure::Other(e)) => Err(e),
+            };
+        }
+        // First contact: server/discover, and initialize on the same connection if the
+        // server answers that it does not know discover (rmcp's Auto lifecycle). A stdio
+        // server that stays silent on methods it does not know would wait for rmcp's
+        // fixed 10 s, so one that has not answered within PROBE gets a second start,
+        // with initialize, racing the first: a silent legacy server is reached by the
+        // second, a modern one merely slow to start by the first. The loser is dropped
+        // (and its child killed). Over HTTP every request gets an answer: no race.
+        let mut probe = std::pin::pin!(dialer.connect(auto_mode(), deadline));
+        let hedge_after = match target {
+            Target::Stdio { .. } => PROBE.min(deadline),
+            Target::Remote { .. } => deadline,
+        };
+        let opened = match tokio::time::timeout(hedge_after, probe.as_mut()).await {
+            Ok(opened) => opened,
+            Err(_) if hedge_after >= deadline => Err(Failure::TimedOut),
+            Err(_) => {
+                tracing::info!(
+                    server,
+                    "upstream answered no server/discover within {PROBE:?}: starting it again with initialize, in parallel"
+                );
+                let mut hedge = std::pin::pin!(dialer.connect(Lifecycle::Handshake.mode(), left()));
+                tokio::select! {
+                    opened = probe.as_mut() => match opened {
+                        Ok(connection) => Ok(connection),
+                        Err(_) => hedge.await,
+                    },
+                    opened = hedge.as_mut() => match opened {
+                        Ok(connection) => Ok(connection),
+                        Err(_) => probe.await,
+                    },
                 }
             }
-            .map_err(handshake_failed)
         };
-        let failure = match tokio::time::timeout(deadline, handshake).await {
-            Ok(Ok(service)) => {
-                return Ok(Self {
-                    server: server.to_owned(),
-                    service,
-                    progress,
-                    process_group,
-                })
+        match opened {
+            Ok(connection) => {
+                connection.remember_in(revisions, target);
+                Ok(connection)
             }
-            Ok(Err(e)) => e,
-            Err(_) => UpstreamError::Timeout {
-                server: server.to_owned(),
-                after: deadline,
-            },
-        };
-        // Whatever the child started before failing goes with it.
-        kill_group(process_group);
-        Err(failure)
+            Err(Failure::TimedOut) => Err(timed_out()),
+            Err(Failure::Refused(reason)) => Err(dialer.unsupported(reason)),
+            Err(Failure::Other(e)) => Err(e),
+        }
+    }
+
+    /// Notes the revision a server met for the first time agreed to, for its next
+    /// connections.
+    fn remember_in(&self, revisions: &Revisions, target: &Target) {
+        let lifecycle = self.lifecycle();
+        revisions.remember(target, lifecycle);
+        tracing::debug!(server = %self.server, ?lifecycle, "upstream revision learned");
+    }
+
+    /// The lifecycle this session was opened with, by the revision the server agreed to.
+    fn lifecycle(&self) -> Lifecycle {
+        match self.service.peer_info() {
+            Some(info) if !info.protocol_version.has_initialize() => Lifecycle::Stateless,
+            _ => Lifecycle::Handshake,
+        }
     }
 
     /// The name the job gave the server this session was opened for.
@@ -163,18 +192,37 @@ impl Connection {
         progress: Option<&ProgressSink>,
         deadline: Duration,
     ) -> Result<CallToolResult, UpstreamError> {
+        let until = tokio::time::Instant::now() + deadline;
+        let left = || until.saturating_duration_since(tokio::time::Instant::now());
         let mut params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        params.meta = meta;
+        let first = self.call_once(params.clone(), progress, deadline).await;
+        let Err(UpstreamError::HeaderMismatch { .. }) = first else {
+            return first;
+        };
+        // rmcp mirrors a tool's `x-mcp-header` arguments into Mcp-Param-* headers from
+        // the tool list this session has seen, and a call made before any tools/list
+        // goes without them. The spec's recovery: list the tools, then try once more.
+        self.list_tools(left()).await?;
+        self.call_once(params, progress, left()).await
+    }
+
+    async fn call_once(
+        &self,
+        mut params: CallToolRequestParams,
+        progress: Option<&ProgressSink>,
+        deadline: Duration,
+    ) -> Result<CallToolResult, UpstreamError> {
         let Some(sink) = progress else {
-            params.meta = meta;
             return self
                 .with_deadline(deadline, self.service.call_tool(params))
                 .await;
         };
         let peer = self.service.peer();
         let call = async {
-            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
             let mut options = PeerRequestOptions::no_options();
-            options.meta = meta;
+            options.meta = params.meta.take();
+            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
             let handle = peer.send_request_with_option(request, options).await?;
             // rmcp picks the progress token. The upstream cannot answer before the request
             // has crossed to it, so subscribing right after sending misses nothing.
@@ -206,13 +254,18 @@ impl Connection {
         }
     }
 
-    /// Whether the server still answers a ping within `deadline`: tells a hung child
-    /// from one whose tool is merely slow.
+    /// Whether the server still answers within `deadline`: tells a hung child from one
+    /// whose tool is merely slow. A ping, or for 2026-07-28 (which has no ping)
+    /// `server/discover`, which every server of that revision answers.
     pub(crate) async fn answers_ping(&self, deadline: Duration) -> bool {
-        let ping = self
-            .service
-            .send_request(ClientRequest::PingRequest(PingRequest::default()));
-        matches!(tokio::time::timeout(deadline, ping).await, Ok(Ok(_)))
+        let probe = match self.lifecycle() {
+            Lifecycle::Stateless => {
+                ClientRequest::DiscoverRequest(DiscoverRequest::new(DiscoverRequestParams {}))
+            }
+            Lifecycle::Handshake => ClientRequest::PingRequest(PingRequest::default()),
+        };
+        let answered = self.service.send_request(probe);
+        matches!(tokio::time::timeout(deadline, answered).await, Ok(Ok(_)))
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -246,6 +299,12 @@ impl Connection {
                 after: deadline,
             }),
             Ok(Ok(value)) => Ok(value),
+            Ok(Err(ServiceError::McpError(error))) if error.code == ErrorCode::HEADER_MISMATCH => {
+                Err(UpstreamError::HeaderMismatch {
+                    server,
+                    message: error.message.into_owned(),
+                })
+            }
             Ok(Err(ServiceError::McpError(error))) => Err(UpstreamError::Rejected {
                 server,
                 message: error.message.into_owned(),
@@ -258,6 +317,178 @@ impl Connection {
                 server,
                 reason: cause::of_request(&other),
             }),
+        }
+    }
+}
+
+/// How long a server met for the first time gets to open a session through
+/// `server/discover` (or the `initialize` that follows its refusal) before a second
+/// start with `initialize` races it: what a legacy server silent on unknown methods
+/// costs, once per config.
+const PROBE: Duration = Duration::from_millis(500);
+
+/// rmcp's discover-then-initialize lifecycle, for a server met for the first time.
+fn auto_mode() -> ClientLifecycleMode {
+    ClientLifecycleMode::Auto {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        legacy_version: None,
+    }
+}
+
+impl Lifecycle {
+    fn mode(self) -> ClientLifecycleMode {
+        match self {
+            Self::Stateless => ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+            Self::Handshake => ClientLifecycleMode::Initialize,
+        }
+    }
+
+    fn revision(self) -> &'static str {
+        match self {
+            Self::Stateless => "2026-07-28",
+            Self::Handshake => "an initialize-era revision",
+        }
+    }
+}
+
+/// Why one attempt at opening a session failed.
+enum Failure {
+    /// No session within the attempt's time.
+    TimedOut,
+    /// The server answered, refusing the lifecycle or revision offered.
+    Refused(String),
+    Other(UpstreamError),
+}
+
+/// What one attempt at opening a session with an upstream needs.
+struct Dialer<'a> {
+    server: &'a str,
+    target: &'a Target,
+    secrets: &'a Secrets,
+    http: &'a reqwest::Client,
+}
+
+impl Dialer<'_> {
+    /// Starts or dials the target afresh and opens a session with `mode` within `limit`;
+    /// on failure, whatever the child started goes with it.
+    async fn connect(
+        &self,
+        mode: ClientLifecycleMode,
+        limit: Duration,
+    ) -> Result<Connection, Failure> {
+        let progress = ProgressDispatcher::new();
+        let client = UpstreamClient {
+            // What an initialize offers; server/discover names its own revisions.
+            info: ClientConfig::new(
+                ClientCapabilities::default(),
+                Implementation::new("mcp-jobs", env!("CARGO_PKG_VERSION")),
+            )
+            .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE),
+        };
+        let mut process_group = None;
+        let session = async {
+            let served = match self.target {
+                Target::Stdio {
+                    command,
+                    args,
+                    env,
+                    cwd,
+                } => {
+                    let child = spawn_child(
+                        self.server,
+                        command,
+                        args,
+                        env,
+                        cwd.as_deref(),
+                        self.secrets,
+                    )
+                    .map_err(Failure::Other)?;
+                    process_group = child.id().map(|pid| Pid::from_raw(pid as i32));
+                    serve_detached(client, tapped(child, &progress), mode).await
+                }
+                Target::Remote {
+                    url,
+                    transport: RemoteTransport::StreamableHttp,
+                    headers,
+                } => {
+                    let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
+                        .custom_headers(header_map(headers).map_err(Failure::Other)?);
+                    let transport =
+                        StreamableHttpClientTransport::with_client(self.http.clone(), config);
+                    serve_detached(client, tapped(transport, &progress), mode).await
+                }
+                Target::Remote {
+                    url,
+                    transport: RemoteTransport::Sse,
+                    headers,
+                } => {
+                    let headers = header_map(headers).map_err(Failure::Other)?;
+                    let transport = LegacySseTransport::connect(
+                        self.http.clone(),
+                        url,
+                        headers.into_iter().collect(),
+                    )
+                    .await
+                    .map_err(|e| Failure::Other(self.handshake_failed(e.to_string())))?;
+                    serve_detached(client, tapped(transport, &progress), mode).await
+                }
+            };
+            served.map_err(|e| self.failure_of(&e))
+        };
+        let failure = match tokio::time::timeout(limit, session).await {
+            Ok(Ok(service)) => {
+                return Ok(Connection {
+                    server: self.server.to_owned(),
+                    service,
+                    progress,
+                    process_group,
+                })
+            }
+            Ok(Err(failure)) => failure,
+            Err(_) => Failure::TimedOut,
+        };
+        kill_group(process_group);
+        Err(failure)
+    }
+
+    /// A refusal is an answer about the lifecycle (a JSON-RPC error, no common
+    /// revision); anything else (a transport error, a closed connection) is not.
+    fn failure_of(&self, error: &ClientInitializeError) -> Failure {
+        let refusal = |e: &ClientInitializeError| {
+            matches!(
+                e,
+                ClientInitializeError::JsonRpcError(_)
+                    | ClientInitializeError::NoCompatibleProtocolVersion { .. }
+            )
+        };
+        match error {
+            ClientInitializeError::LegacyFallbackFailed { discover, fallback }
+                if refusal(fallback) =>
+            {
+                Failure::Refused(format!(
+                    "server/discover: {}; initialize: {}",
+                    cause::of_handshake(discover),
+                    cause::of_handshake(fallback)
+                ))
+            }
+            e if refusal(e) => Failure::Refused(cause::of_handshake(e)),
+            e => Failure::Other(self.handshake_failed(cause::of_handshake(e))),
+        }
+    }
+
+    fn handshake_failed(&self, reason: String) -> UpstreamError {
+        UpstreamError::Handshake {
+            server: self.server.to_owned(),
+            reason: self.secrets.redact(&reason).into_owned(),
+        }
+    }
+
+    fn unsupported(&self, reason: String) -> UpstreamError {
+        UpstreamError::Unsupported {
+            server: self.server.to_owned(),
+            reason: self.secrets.redact(&reason).into_owned(),
         }
     }
 }
@@ -319,21 +550,25 @@ where
     ProgressTap::new(transport.into_transport(), progress.clone())
 }
 
-/// Runs the MCP handshake in a task of its own. The session outlives the call that
+/// Opens the session in a task of its own. The session outlives the call that
 /// happens to start it, so its long-lived tasks must not hang under (and hold open)
-/// that call's span. Dropping the future aborts the handshake.
+/// that call's span. Dropping the future aborts the opening.
 async fn serve_detached<T, E, A>(
     client: UpstreamClient,
     transport: T,
-) -> Result<RunningService<RoleClient, UpstreamClient>, String>
+    mode: ClientLifecycleMode,
+) -> Result<RunningService<RoleClient, UpstreamClient>, ClientInitializeError>
 where
     T: IntoTransport<RoleClient, E, A> + Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
     A: 'static,
 {
-    match AbortOnDropHandle::new(tokio::spawn(client.serve(transport))).await {
-        Ok(served) => served.map_err(|e| cause::of_handshake(&e)),
-        Err(e) => Err(format!("the handshake task ended: {e}")),
+    let opening = tokio::spawn(client.serve_with_lifecycle(transport, mode));
+    match AbortOnDropHandle::new(opening).await {
+        Ok(served) => served,
+        Err(e) => Err(ClientInitializeError::ConnectionClosed(format!(
+            "the handshake task ended: {e}"
+        ))),
     }
 }
 

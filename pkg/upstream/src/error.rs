@@ -99,6 +99,9 @@ pub enum UpstreamError {
     #[error("MCP handshake with server {server:?} failed: {reason}")]
     Handshake { server: String, reason: String },
 
+    #[error("server {server:?} speaks no MCP revision mcp-server speaks (2026-07-28 through server/discover, older ones through initialize): {reason}")]
+    Unsupported { server: String, reason: String },
+
     #[error("server {server:?} did not answer within {after:?}")]
     Timeout { server: String, after: Duration },
 
@@ -122,6 +125,9 @@ pub enum UpstreamError {
 
     #[error("server {server:?} refused the request: {message}")]
     Rejected { server: String, message: String },
+
+    #[error("server {server:?} refused the request's Mcp-Param headers, even with its tool list read again: {message}")]
+    HeaderMismatch { server: String, message: String },
 }
 
 impl UpstreamError {
@@ -138,7 +144,15 @@ impl UpstreamError {
                 server,
                 reason: clean(reason),
             },
+            Self::Unsupported { server, reason } => Self::Unsupported {
+                server,
+                reason: clean(reason),
+            },
             Self::Rejected { server, message } => Self::Rejected {
+                server,
+                message: clean(message),
+            },
+            Self::HeaderMismatch { server, message } => Self::HeaderMismatch {
                 server,
                 message: clean(message),
             },
@@ -172,7 +186,9 @@ impl UpstreamError {
             | Self::Restarting { .. }
             | Self::ShuttingDown => FailureKind::Unavailable,
             Self::Timeout { .. } | Self::PoolBusy { .. } => FailureKind::Timeout,
-            Self::Rejected { .. } => FailureKind::Rejected,
+            Self::Rejected { .. } | Self::HeaderMismatch { .. } | Self::Unsupported { .. } => {
+                FailureKind::Rejected
+            }
         }
     }
 }

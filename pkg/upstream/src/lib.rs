@@ -21,6 +21,7 @@ mod policy;
 mod pool;
 mod progress;
 mod redact;
+mod revision;
 
 pub use error::{FailureKind, UpstreamError};
 pub use mcp_jobs_contract::{Secrets, REDACTED};

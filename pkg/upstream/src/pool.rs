@@ -22,6 +22,7 @@ use crate::connection::Connection;
 use crate::error::{FailureKind, UpstreamError};
 use crate::policy::{Policy, Resolved, Target};
 use crate::progress::ProgressSink;
+use crate::revision::Revisions;
 use mcp_jobs_contract::Secrets;
 
 /// The pool's bounds and timings.
@@ -65,6 +66,8 @@ struct Inner {
     /// process left half-closed when mcp-server exits would outlive it.
     closing: TaskTracker,
     counters: Counters,
+    /// The revision each config spoke, so a new child skips the probe.
+    revisions: Revisions,
 }
 
 #[derive(Default)]
@@ -183,6 +186,7 @@ impl Pool {
             freed: Notify::new(),
             closing: TaskTracker::new(),
             counters: Counters::default(),
+            revisions: Revisions::new(),
         })))
     }
 
@@ -439,7 +443,15 @@ impl Pool {
             done: false,
         };
         let budget = remaining(until);
-        let opened = Connection::open(server, target, secrets, &self.0.http, budget).await;
+        let opened = Connection::open(
+            server,
+            target,
+            secrets,
+            &self.0.http,
+            budget,
+            &self.0.revisions,
+        )
+        .await;
         let mut guard = self.lock();
         let state = &mut *guard;
         let group = match state.groups.get_mut(target) {

@@ -203,7 +203,7 @@ impl ServerTools {
                 )
                 .instrument(upstream)
                 .await
-                .map(answered_as_complete)
+                .map(relayed)
         };
         self.recorded("call_tool", started, result)
     }
@@ -227,11 +227,22 @@ impl ServerTools {
 }
 
 /// A relayed result as our caller's revision wants it: 2026-07-28 requires `resultType`
-/// on every result, and an upstream that speaks 2025-11-25 sends none. rmcp takes the
-/// `"complete"` out again for callers of the older revision.
-fn answered_as_complete(mut result: CallToolResult) -> CallToolResult {
+/// on every result, and an upstream that speaks 2025-11-25 sends none (rmcp takes the
+/// `"complete"` out again for callers of the older revision). The upstream's own
+/// `io.modelcontextprotocol/*` keys (its serverInfo) describe the hop behind us: to our
+/// caller, mcp-server is the server that answered.
+fn relayed(mut result: CallToolResult) -> CallToolResult {
     result.result_type.get_or_insert(ResultType::COMPLETE);
+    if let Some(meta) = result.meta.as_mut() {
+        meta.0.retain(|key, _| !is_protocol_key(key));
+    }
+    result.meta = result.meta.filter(|meta| !meta.0.is_empty());
     result
+}
+
+/// Keys of `_meta` that belong to one hop of the protocol, not to the call it carries.
+fn is_protocol_key(key: &str) -> bool {
+    key.starts_with("io.modelcontextprotocol/")
 }
 
 /// The caller's `_meta` (e.g. kafka-worker's `mcp-jobs/jobId` and `mcp-jobs/attempt`,
@@ -239,7 +250,7 @@ fn answered_as_complete(mut result: CallToolResult) -> CallToolResult {
 /// keys about this hop itself (progress token, `io.modelcontextprotocol/*`) do not.
 fn forwarded_meta(meta: RequestMetaObject) -> Option<RequestMetaObject> {
     let mut fields = meta.0 .0;
-    fields.retain(|key, _| key != "progressToken" && !key.starts_with("io.modelcontextprotocol/"));
+    fields.retain(|key, _| key != "progressToken" && !is_protocol_key(key));
     (!fields.is_empty()).then_some(RequestMetaObject(MetaObject(fields)))
 }
 

@@ -1,0 +1,200 @@
+//! mcp-server reaching upstreams of either protocol era: a server that speaks only
+//! 2026-07-28 (the Python SDK's MCPServer refusing `initialize`) over stdio and
+//! Streamable HTTP, from tool calls and from jobs; servers of both eras, legacy ones that
+//! answer `server/discover` with an error and one that stays silent on it; a server
+//! that speaks no revision we do fails as `upstream_rejected`, once, not retried.
+
+use std::process::Command;
+use std::time::Duration;
+
+use mcp_jobs_e2e::{
+    free_port, modern_only_script, modern_only_server, results_by_job, server_everything,
+    silent_on_discover, JobStack, McpServer, Process,
+};
+use serde_json::{json, Value};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// The modern-only server over stateless Streamable HTTP, and its `/mcp` URL.
+fn modern_only_over_http() -> (Process, String) {
+    let port = free_port();
+    let server = Process::spawn(
+        "modern-only-http",
+        Command::new("python3").args([&modern_only_script(), "http", &port.to_string()]),
+    );
+    server.wait_for_output("Uvicorn running", 1, Duration::from_secs(30));
+    (server, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+fn text_of(result: &Value) -> String {
+    result["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_server_that_speaks_only_2026_07_28_is_reached_over_stdio_and_http() {
+    let (_upstream, url) = modern_only_over_http();
+    let host = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned();
+    let server = McpServer::start(&[("MCP_ALLOWED_REMOTE_HOSTS", host.as_str())]);
+    for (over, config, fresh) in [
+        (
+            "stdio",
+            modern_only_server(&[]),
+            modern_only_server(&["--fresh"]),
+        ),
+        (
+            "http",
+            json!({ "url": url }),
+            json!({ "url": format!("{url}?fresh") }),
+        ),
+    ] {
+        let named = |extra: Value| {
+            let mut arguments = json!({ "serverName": "modern", "config": config });
+            if let (Some(arguments), Value::Object(extra)) = (arguments.as_object_mut(), extra) {
+                arguments.extend(extra);
+            }
+            arguments
+        };
+        let initialized = server.call("server_initialize", named(json!({})));
+        let info = &initialized["result"]["structuredContent"];
+        assert_eq!(
+            info["protocolVersion"], "2026-07-28",
+            "{over}: {initialized:#}"
+        );
+        assert_eq!(
+            info["serverInfo"]["name"], "modern-only",
+            "{over}: {info:#}"
+        );
+
+        let listed = server.call("list_tools", named(json!({})));
+        let names: Vec<&str> = listed["result"]["structuredContent"]["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|tool| tool["name"].as_str())
+            .collect();
+        assert_eq!(names, ["echo", "route", "count"], "{over}: {listed:#}");
+
+        // A tool that routes on an argument (`x-mcp-header`): over HTTP its value must
+        // ride in an Mcp-Param-Region header too, even as the first call of a connection
+        // that has not listed the tools (`fresh` is another config, so another one).
+        let routed = server.call(
+            "call_tool",
+            json!({ "serverName": "router", "config": fresh, "tool": "route", "arguments": { "region": "eu-west" } }),
+        );
+        assert_eq!(
+            text_of(&routed["result"]),
+            "routed to eu-west",
+            "{over}: {routed:#}"
+        );
+
+        let called = server.call(
+            "call_tool",
+            named(json!({ "tool": "echo", "arguments": { "text": over } })),
+        );
+        assert_eq!(called["result"]["isError"], false, "{over}: {called:#}");
+        assert_eq!(
+            text_of(&called["result"]),
+            format!("echo: {over}"),
+            "{over}"
+        );
+        // The upstream's serverInfo in its result's `_meta` is about the hop behind
+        // mcp-server, which is the server that answered this caller.
+        assert!(
+            called["result"]["_meta"]["io.modelcontextprotocol/serverInfo"].is_null(),
+            "{over}: {called:#}"
+        );
+    }
+}
+
+#[test]
+fn jobs_reach_a_server_that_speaks_only_2026_07_28_and_one_that_speaks_nothing_of_ours_is_rejected_once(
+) {
+    let stack = JobStack::start("revisions", 1, &[("JOB_RETRY_BACKOFF_MS", "100")]);
+    let job = |job_id: &str, config: Value| {
+        serde_json::to_vec(&json!({
+            "jobID": job_id,
+            "jobType": "tool-call",
+            "payload": {
+                "mcpServers": { "modern": config },
+                "server": "modern", "tool": "echo", "arguments": { "text": job_id }
+            }
+        }))
+        .expect("json")
+    };
+    let modern = job("modern-1", modern_only_server(&[]));
+    let mute = job("speaks-nothing-1", modern_only_server(&["--speak-nothing"]));
+    stack
+        .broker
+        .produce(&stack.topic, &[(None, &modern), (None, &mute)]);
+
+    let results = results_by_job(&stack.broker, &stack.topic, 2, MINUTE);
+    let outcome = |job_id: &str| {
+        results
+            .iter()
+            .find(|r| r["jobID"] == job_id)
+            .unwrap_or_else(|| panic!("no outcome for {job_id}: {results:#?}"))
+    };
+    let reached = outcome("modern-1");
+    assert_eq!(reached["status"], "succeeded", "{reached:#}");
+    assert_eq!(
+        text_of(&reached["results"]["modern"]),
+        "echo: modern-1",
+        "{reached:#}"
+    );
+
+    let rejected = outcome("speaks-nothing-1");
+    assert_eq!(rejected["status"], "failed", "{rejected:#}");
+    assert_eq!(
+        rejected["error"]["kind"], "upstream_rejected",
+        "{rejected:#}"
+    );
+    assert_eq!(rejected["attempts"], 1, "not retried: {rejected:#}");
+    let message = rejected["error"]["message"].as_str().unwrap_or_default();
+    for needle in ["speaks no MCP revision", "server/discover", "initialize"] {
+        assert!(message.contains(needle), "{needle:?} in {message:?}");
+    }
+}
+
+/// mcp-server-time (Python SDK 2.3) speaks both revisions and is reached statelessly;
+/// server-everything (TypeScript SDK 1.x) answers `server/discover` with -32601 and is
+/// reached with initialize on the same connection; a legacy server silent on discover
+/// gets a second start with initialize after the probe's wait.
+#[test]
+fn servers_of_either_era_are_reached_whether_they_refuse_discover_or_stay_silent() {
+    let server = McpServer::start(&[]);
+    for (name, config, identity, revision) in [
+        (
+            "time",
+            json!({ "command": "mcp-server-time" }),
+            "mcp-time",
+            "2026-07-28",
+        ),
+        (
+            "everything",
+            server_everything(),
+            "everything",
+            "2025-11-25",
+        ),
+        ("silent", silent_on_discover(), "mcp-time", "2025-11-25"),
+    ] {
+        let initialized = server.call(
+            "server_initialize",
+            json!({ "serverName": name, "config": config }),
+        );
+        let info = &initialized["result"]["structuredContent"];
+        assert_eq!(info["protocolVersion"], revision, "{name}: {initialized:#}");
+        let server_name = info["serverInfo"]["name"].as_str().unwrap_or_default();
+        assert!(server_name.contains(identity), "{name}: {info:#}");
+    }
+    let log = server.process.output();
+    assert!(
+        log.contains("upstream answered no server/discover within"),
+        "the silent server was given the probe's time, then initialize: {log}"
+    );
+}
