@@ -679,6 +679,20 @@ pub fn python_script(name: &str) -> String {
     format!("{}/python/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// [`server_everything`] serving `transport` (`sse` or `streamableHttp`) on a port of
+/// its own, once it has printed `ready`; and that port.
+pub fn server_everything_over(transport: &str, ready: &str) -> (Process, u16) {
+    let port = free_port();
+    let server = Process::spawn(
+        &format!("everything-{transport}"),
+        Command::new("node")
+            .args([server_everything_entry().as_str(), transport])
+            .env("PORT", port.to_string()),
+    );
+    server.wait_for_output(ready, 1, Duration::from_secs(30));
+    (server, port)
+}
+
 fn server_everything_entry() -> String {
     node_package_entry("server-everything")
 }
@@ -860,11 +874,21 @@ pub struct JobStack {
 
 impl JobStack {
     pub fn start(name: &str, partitions: i32, worker_env: &[(&str, &str)]) -> Self {
+        Self::start_with(name, partitions, &[], worker_env)
+    }
+
+    /// [`JobStack::start`] with `server_env` for mcp-server.
+    pub fn start_with(
+        name: &str,
+        partitions: i32,
+        server_env: &[(&str, &str)],
+        worker_env: &[(&str, &str)],
+    ) -> Self {
         let broker = Broker::start();
         let topic = broker.name(name);
         let group = broker.name(&format!("g-{name}"));
         broker.create_job_topics(&topic, partitions);
-        let server = McpServer::start(&[]);
+        let server = McpServer::start(server_env);
         let worker = start_worker(&broker, &server.url(), &topic, &group, worker_env);
         Self {
             worker,

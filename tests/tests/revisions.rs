@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use mcp_jobs_e2e::{
     free_port, modern_only_script, modern_only_server, results_by_job, server_everything,
-    silent_on_discover, JobStack, McpServer, Process,
+    server_everything_over, silent_on_discover, JobStack, McpServer, Process,
 };
+use mcp_jobs_engine::tool_client::ToolClient;
 use serde_json::{json, Value};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -26,6 +27,11 @@ fn modern_only_over_http() -> (Process, String) {
     (server, format!("http://127.0.0.1:{port}/mcp"))
 }
 
+/// `127.0.0.1:PORT` of an `http://127.0.0.1:PORT/mcp` URL.
+fn host_of(url: &str) -> &str {
+    url.trim_start_matches("http://").trim_end_matches("/mcp")
+}
+
 fn text_of(result: &Value) -> String {
     result["content"][0]["text"]
         .as_str()
@@ -36,11 +42,7 @@ fn text_of(result: &Value) -> String {
 #[test]
 fn a_server_that_speaks_only_2026_07_28_is_reached_over_stdio_and_http() {
     let (_upstream, url) = modern_only_over_http();
-    let host = url
-        .trim_start_matches("http://")
-        .trim_end_matches("/mcp")
-        .to_owned();
-    let server = McpServer::start(&[("MCP_ALLOWED_REMOTE_HOSTS", host.as_str())]);
+    let server = McpServer::start(&[("MCP_ALLOWED_REMOTE_HOSTS", host_of(&url))]);
     for (over, config, fresh) in [
         (
             "stdio",
@@ -115,7 +117,13 @@ fn a_server_that_speaks_only_2026_07_28_is_reached_over_stdio_and_http() {
 #[test]
 fn jobs_reach_a_server_that_speaks_only_2026_07_28_and_one_that_speaks_nothing_of_ours_is_rejected_once(
 ) {
-    let stack = JobStack::start("revisions", 1, &[("JOB_RETRY_BACKOFF_MS", "100")]);
+    let (_upstream, url) = modern_only_over_http();
+    let stack = JobStack::start_with(
+        "revisions",
+        1,
+        &[("MCP_ALLOWED_REMOTE_HOSTS", host_of(&url))],
+        &[("JOB_RETRY_BACKOFF_MS", "100")],
+    );
     let job = |job_id: &str, config: Value| {
         serde_json::to_vec(&json!({
             "jobID": job_id,
@@ -127,26 +135,30 @@ fn jobs_reach_a_server_that_speaks_only_2026_07_28_and_one_that_speaks_nothing_o
         }))
         .expect("json")
     };
-    let modern = job("modern-1", modern_only_server(&[]));
+    let over_stdio = job("modern-stdio", modern_only_server(&[]));
+    let over_http = job("modern-http", json!({ "url": url }));
     let mute = job("speaks-nothing-1", modern_only_server(&["--speak-nothing"]));
-    stack
-        .broker
-        .produce(&stack.topic, &[(None, &modern), (None, &mute)]);
+    stack.broker.produce(
+        &stack.topic,
+        &[(None, &over_stdio), (None, &over_http), (None, &mute)],
+    );
 
-    let results = results_by_job(&stack.broker, &stack.topic, 2, MINUTE);
+    let results = results_by_job(&stack.broker, &stack.topic, 3, MINUTE);
     let outcome = |job_id: &str| {
         results
             .iter()
             .find(|r| r["jobID"] == job_id)
             .unwrap_or_else(|| panic!("no outcome for {job_id}: {results:#?}"))
     };
-    let reached = outcome("modern-1");
-    assert_eq!(reached["status"], "succeeded", "{reached:#}");
-    assert_eq!(
-        text_of(&reached["results"]["modern"]),
-        "echo: modern-1",
-        "{reached:#}"
-    );
+    for job_id in ["modern-stdio", "modern-http"] {
+        let reached = outcome(job_id);
+        assert_eq!(reached["status"], "succeeded", "{reached:#}");
+        assert_eq!(
+            text_of(&reached["results"]["modern"]),
+            format!("echo: {job_id}"),
+            "{reached:#}"
+        );
+    }
 
     let rejected = outcome("speaks-nothing-1");
     assert_eq!(rejected["status"], "failed", "{rejected:#}");
@@ -197,4 +209,21 @@ fn servers_of_either_era_are_reached_whether_they_refuse_discover_or_stay_silent
         log.contains("upstream answered no server/discover within"),
         "the silent server was given the probe's time, then initialize: {log}"
     );
+}
+
+/// kafka-worker's client of mcp-server speaks 2026-07-28 and falls back to initialize
+/// for a server that predates it, as an older mcp-server would during a rolling
+/// upgrade: here server-everything (TypeScript SDK 1.x) over Streamable HTTP.
+#[test]
+fn the_workers_client_falls_back_for_a_server_that_predates_2026_07_28() {
+    let (_legacy, port) = server_everything_over("streamableHttp", "listening on port");
+    let client = ToolClient::new(&[format!("http://127.0.0.1:{port}/mcp")], None, 4);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut arguments = serde_json::Map::new();
+    arguments.insert("message".into(), json!("rolling upgrade"));
+    let result = runtime
+        .block_on(client.call("echo", arguments, Default::default(), MINUTE))
+        .expect("the legacy server answers");
+    let text = serde_json::to_value(&result).expect("a result");
+    assert_eq!(text_of(&text), "Echo: rolling upgrade", "{text:#}");
 }

@@ -4,9 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use mcp_jobs_e2e::{
-    bin, fixture, free_port, server_everything, McpServer, Process, ALL_TOOLS, API_KEY,
-};
+use mcp_jobs_e2e::{bin, fixture, server_everything_over, McpServer, ALL_TOOLS, API_KEY};
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -256,18 +254,7 @@ fn oversized_tool_arguments_are_refused() {
 
 #[test]
 fn legacy_sse_upstreams_are_reached() {
-    let port = free_port();
-    let entry = server_everything()["args"][0]
-        .as_str()
-        .expect("entry")
-        .to_owned();
-    let everything = Process::spawn(
-        "everything-sse",
-        Command::new("node")
-            .args([entry.as_str(), "sse"])
-            .env("PORT", port.to_string()),
-    );
-    everything.wait_for_output("Server is running", 1, Duration::from_secs(20));
+    let (_everything, port) = server_everything_over("sse", "Server is running");
     let host = format!("127.0.0.1:{port}");
     let server = McpServer::start(&[("MCP_ALLOWED_REMOTE_HOSTS", host.as_str())]);
     let remote = json!({ "url": format!("http://{host}/sse"), "type": "sse" });
