@@ -4,6 +4,8 @@
 //! of their own) and get ports of their own; every process is stopped when its handle
 //! drops.
 
+pub use mcp_jobs_contract::headers;
+use mcp_jobs_contract::headers::DeadLetterMeta;
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -1073,19 +1075,21 @@ pub fn dead_letter_headers<'a>(
     error: &'a str,
     source_topic: &'a str,
 ) -> rdkafka::message::OwnedHeaders {
-    [
-        ("mcp-jobs-job-id", job_id),
-        ("mcp-jobs-error-kind", kind),
-        ("mcp-jobs-error", error),
-        ("mcp-jobs-source-topic", source_topic),
-    ]
+    DeadLetterMeta {
+        job_id: Some(job_id.to_owned()),
+        error_kind: Some(kind.to_owned()),
+        error: Some(error.to_owned()),
+        source_topic: Some(source_topic.to_owned()),
+        ..DeadLetterMeta::default()
+    }
+    .to_headers()
     .into_iter()
     .fold(
         rdkafka::message::OwnedHeaders::new(),
         |all, (key, value)| {
             all.insert(rdkafka::message::Header {
                 key,
-                value: Some(value),
+                value: Some(value.as_str()),
             })
         },
     )

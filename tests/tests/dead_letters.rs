@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    enqueue, fixture, fixture_job, outcomes_of, start_worker, wait_for, worker_cli, worker_cli_ok,
-    Broker, McpServer, Record,
+    enqueue, fixture, fixture_job, headers, outcomes_of, start_worker, wait_for, worker_cli,
+    worker_cli_ok, Broker, McpServer, Record,
 };
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -140,12 +140,12 @@ fn dead_letters_are_listed_and_replayed_with_their_key_and_headers() {
     let replay = broker
         .read_all(&topic)
         .into_iter()
-        .find(|r| r.header("mcp-jobs-replay-of").is_some())
+        .find(|r| r.header(headers::REPLAY_OF).is_some())
         .expect("the replayed message");
     assert_eq!(replay.key.as_deref(), Some("tenant-7"));
     assert_eq!(replay.header("tenant"), Some("seven"));
     assert_eq!(
-        replay.header("mcp-jobs-replay-of"),
+        replay.header(headers::REPLAY_OF),
         Some(dead_letter.as_str())
     );
     assert_eq!(replay.payload, needs_time);

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_e2e::{
-    distinct_jobs, fixture_job, free_port, outcomes_of, start_worker, wait_for, Broker, JobStack,
-    McpServer, Process,
+    distinct_jobs, fixture_job, free_port, headers, outcomes_of, start_worker, wait_for, Broker,
+    JobStack, McpServer, Process,
 };
 use serde_json::{json, Value};
 
@@ -92,9 +92,9 @@ fn job_failures_are_retried_with_the_job_identity_in_meta() {
     let dead = broker.read(&format!("{topic}.dlq"), 3, MINUTE);
     let hopeless_copy = dead
         .iter()
-        .find(|r| r.header("mcp-jobs-job-id") == Some("hopeless"))
+        .find(|r| r.header(headers::JOB_ID) == Some("hopeless"))
         .expect("hopeless dead-lettered");
-    assert_eq!(hopeless_copy.header("mcp-jobs-attempts"), Some("3"));
+    assert_eq!(hopeless_copy.header(headers::ATTEMPTS), Some("3"));
 }
 
 #[test]

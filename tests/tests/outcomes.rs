@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    fixture, fixture_job, free_port, outcomes_of, sample, scrape, server_filesystem_entry,
+    fixture, fixture_job, free_port, headers, outcomes_of, sample, scrape, server_filesystem_entry,
     start_worker, wait_for, Broker, McpServer,
 };
 use serde_json::{json, Value};
@@ -196,19 +196,19 @@ fn an_oversized_source_message_is_dead_lettered_cut_to_fit() {
         "the original's first bytes"
     );
     assert_eq!(letter.key.as_deref(), Some("huge"));
-    assert_eq!(letter.header("mcp-jobs-truncated"), Some("true"));
+    assert_eq!(letter.header(headers::TRUNCATED), Some("true"));
     assert_eq!(
-        letter.header("mcp-jobs-original-bytes"),
+        letter.header(headers::ORIGINAL_BYTES),
         Some(huge.len().to_string().as_str())
     );
     assert_eq!(
-        letter.header("mcp-jobs-original-sha256"),
+        letter.header(headers::ORIGINAL_SHA256),
         Some(sha256_hex(&huge).as_str())
     );
-    assert_eq!(letter.header("mcp-jobs-source-topic"), Some(topic.as_str()));
-    assert_eq!(letter.header("mcp-jobs-source-partition"), Some("0"));
-    assert_eq!(letter.header("mcp-jobs-source-offset"), Some("0"));
-    assert_eq!(letter.header("mcp-jobs-error-kind"), Some("too_large"));
+    assert_eq!(letter.header(headers::SOURCE_TOPIC), Some(topic.as_str()));
+    assert_eq!(letter.header(headers::SOURCE_PARTITION), Some("0"));
+    assert_eq!(letter.header(headers::SOURCE_OFFSET), Some("0"));
+    assert_eq!(letter.header(headers::ERROR_KIND), Some("too_large"));
     wait_for_commit_at_end(&broker, &group, &topic);
 }
 
@@ -286,9 +286,7 @@ fn a_huge_tool_error_is_dead_lettered_with_a_short_header() {
         message.len()
     );
     let letters = broker.read(&format!("{topic}.dlq"), 1, MINUTE);
-    let header = letters[0]
-        .header("mcp-jobs-error")
-        .expect("the error header");
+    let header = letters[0].header(headers::ERROR).expect("the error header");
     assert!(
         header.len() < 2048,
         "{} bytes of error header",

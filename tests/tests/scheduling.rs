@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_e2e::{
-    fixture, free_port, outcomes_of, sample, scrape, start_dispatcher, start_worker, wait_for,
-    worker_cli, worker_cli_ok, worker_command, Broker, McpServer, Process, Record,
+    fixture, free_port, headers, outcomes_of, sample, scrape, start_dispatcher, start_worker,
+    wait_for, worker_cli, worker_cli_ok, worker_command, Broker, McpServer, Process, Record,
 };
 use serde_json::{json, Value};
 
@@ -284,7 +284,7 @@ fn a_delayed_job_waits_in_the_delayed_topic_without_holding_its_partition() {
         .map(|r| (r.key.as_deref(), r.payload.is_empty()))
         .collect();
     assert_eq!(keys, [(Some("later"), false), (Some("later"), true)]);
-    assert_eq!(delayed[0].header("mcp-jobs-original-key"), Some("k"));
+    assert_eq!(delayed[0].header(headers::ORIGINAL_KEY), Some("k"));
 }
 
 /// All dispatchers down for 25 s under a schedule every 2 s with a 10 s catch-up

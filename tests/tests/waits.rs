@@ -175,9 +175,25 @@ fn waits_survive_a_redis_restart() {
     wait_for("50 waits on replica A", Duration::from_secs(30), || {
         (waiters_on(&a) >= 50.0).then_some(())
     });
+    // A wait counts from its subscription, which comes before its question is sent; a
+    // restart cutting a send short fails that call, rightly (nothing was sent). So the
+    // restart comes once every question is in: it is the waits that must survive it.
+    let mut asked = 0;
+    wait_for("the 50 questions sent", Duration::from_secs(30), || {
+        let taken = caller.run(&b, "get_messages", vec![json!({ "client_id": "replier" })]);
+        asked += taken[0].1["messages"].as_array().map_or(0, Vec::len);
+        (asked >= ids.len()).then_some(())
+    });
     redis.restart();
     a.process
         .wait_for_output("the Redis subscription is back", 1, Duration::from_secs(30));
+    // Replica B's connection broke with the restart: its next command says so ("try
+    // again shortly") while it reconnects, and a client tries again.
+    wait_for("replica B back on Redis", Duration::from_secs(30), || {
+        let checkin = json!({ "client_id": "replier", "name": "replier" });
+        let answered = caller.run(&b, "checkin_client", vec![checkin]);
+        (!answered[0].0).then_some(())
+    });
     // Nothing persisted: the clients check in again, then the replies go out.
     check_in_all(&caller, &b, &everyone);
     for (failed, result) in caller.run(&b, "send_message", replies(&ids)) {

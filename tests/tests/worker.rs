@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use mcp_jobs_e2e::{results_by_job, start_worker, wait_for, Broker, McpServer};
+use mcp_jobs_e2e::{headers, results_by_job, start_worker, wait_for, Broker, McpServer};
 use serde_json::{json, Value};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -175,15 +175,13 @@ fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
             .find(|(k, _, _)| *k == id)
             .expect("a bad message");
         assert_eq!(&letter.payload, original, "{id}: the original bytes");
-        assert_eq!(letter.header("mcp-jobs-error-kind"), Some(*kind), "{id}");
+        assert_eq!(letter.header(headers::ERROR_KIND), Some(*kind), "{id}");
         assert!(
-            letter
-                .header("mcp-jobs-error")
-                .is_some_and(|e| !e.is_empty()),
+            letter.header(headers::ERROR).is_some_and(|e| !e.is_empty()),
             "{id}"
         );
-        assert_eq!(letter.header("mcp-jobs-source-topic"), Some(topic.as_str()));
-        assert!(letter.header("mcp-jobs-source-offset").is_some());
+        assert_eq!(letter.header(headers::SOURCE_TOPIC), Some(topic.as_str()));
+        assert!(letter.header(headers::SOURCE_OFFSET).is_some());
     }
     assert!(worker.is_running(), "the worker survived every bad message");
 }

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use clap::Parser;
 use mcp_jobs_bench::rss_kb;
 use mcp_jobs_e2e::{
-    enqueue, free_port, scrape, start_dispatcher, worker_cli, Broker, Process, Sample,
+    enqueue, free_port, headers, scrape, start_dispatcher, worker_cli, Broker, Process, Sample,
 };
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
@@ -318,7 +318,7 @@ fn produce_delayed(
             "payload": {"mcpServers": {"t": {"command": "mcp-server-time"}}}}))?;
         let due = due(i).to_string();
         let headers = OwnedHeaders::new().insert(Header {
-            key: "mcp-jobs-due-at",
+            key: headers::DUE_AT,
             value: Some(due.as_str()),
         });
         enqueue(

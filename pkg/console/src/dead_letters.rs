@@ -2,7 +2,7 @@
 //! dead-letter topic from the first record at `since` (or its last
 //! [`SCAN_PER_PARTITION`] records), never the whole topic. A replay sends each dead
 //! letter's original bytes to its source topic with its original key and headers,
-//! plus [`HEADER_REPLAY_OF`] naming the dead letter, so its next outcome (which says
+//! plus [`headers::REPLAY_OF`] naming the dead letter, so its next outcome (which says
 //! `replayOf`) can be told apart, and marks the dead letter replayed in the console's
 //! [`Ledger`]: a replay of a kind leaves marked ones out unless asked.
 //!
@@ -13,8 +13,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use mcp_jobs_contract::headers::{self, is_carried, DeadLetterMeta};
 use mcp_jobs_contract::redact_record;
-use mcp_jobs_worker::replay::{is_carried, HEADER_REPLAY_OF};
 use mcp_jobs_worker::topic::{self, ReadError, Reader};
 use mcp_jobs_worker::trace_headers;
 use mcp_jobs_worker::WorkerSettings;
@@ -77,7 +77,7 @@ pub fn parse_since(text: &str) -> Result<Option<DateTime<Utc>>, String> {
 /// Which dead letters a query or a replay takes.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    /// `mcp-jobs-error-kind`, e.g. `tool_error`.
+    /// Its [`headers::ERROR_KIND`], e.g. `tool_error`.
     pub kind: Option<String>,
     pub job_id: Option<String>,
     /// Only those written at or after this time (and the scan starts there).
@@ -100,15 +100,13 @@ impl Filter {
 
     fn matches(&self, record: &Record, replayed: Option<&ReplayMark>) -> bool {
         let header = |name: &str| record.header(name);
-        self.kind.as_ref().is_none_or(|k| {
-            header("mcp-jobs-error-kind")
-                .as_deref()
-                .unwrap_or("unknown")
-                == k
-        }) && self
-            .job_id
+        self.kind
             .as_ref()
-            .is_none_or(|id| header("mcp-jobs-job-id").as_ref() == Some(id))
+            .is_none_or(|k| header(headers::ERROR_KIND).as_deref().unwrap_or("unknown") == k)
+            && self
+                .job_id
+                .as_ref()
+                .is_none_or(|id| header(headers::JOB_ID).as_ref() == Some(id))
             && self
                 .since
                 .is_none_or(|since| record.at().is_some_and(|at| at >= since))
@@ -235,27 +233,20 @@ impl DeadLetter {
             }
         };
         let shown = |text: Option<String>| text.map(|t| secrets.redact(&t).into_owned());
+        let meta = DeadLetterMeta::from_headers(|name| record.header(name));
         Self {
-            job_id: shown(record.header("mcp-jobs-job-id")),
-            kind: record
-                .header("mcp-jobs-error-kind")
-                .unwrap_or_else(|| "unknown".into()),
-            error: shown(record.header("mcp-jobs-error")).unwrap_or_default(),
-            attempts: record
-                .header("mcp-jobs-attempts")
-                .and_then(|a| a.parse().ok()),
-            worker: record.header("mcp-jobs-worker"),
-            source_topic: record.header("mcp-jobs-source-topic"),
-            source_partition: record
-                .header("mcp-jobs-source-partition")
-                .and_then(|p| p.parse().ok()),
-            source_offset: record
-                .header("mcp-jobs-source-offset")
-                .and_then(|o| o.parse().ok()),
+            job_id: shown(meta.job_id),
+            kind: meta.error_kind.unwrap_or_else(|| "unknown".into()),
+            error: shown(meta.error).unwrap_or_default(),
+            attempts: meta.attempts,
+            worker: meta.worker,
+            source_topic: meta.source_topic,
+            source_partition: meta.source_partition,
+            source_offset: meta.source_offset,
             dead_letter: format!("{}/{}/{}", record.topic, record.partition, record.offset),
             position: record.position(),
             at: record.at(),
-            truncated: record.header("mcp-jobs-truncated").as_deref() == Some("true"),
+            truncated: meta.truncated,
             replayed,
             shown_message,
             shown_headers,
@@ -467,7 +458,7 @@ impl<'a> DeadLetters<'a> {
                     .headers
                     .iter()
                     .map(|(name, value)| (name.as_str(), value.as_slice()))
-                    .chain([(HEADER_REPLAY_OF, letter.dead_letter.as_bytes())])
+                    .chain([(headers::REPLAY_OF, letter.dead_letter.as_bytes())])
                     .fold(OwnedHeaders::new(), |all, (key, value)| {
                         all.insert(Header {
                             key,

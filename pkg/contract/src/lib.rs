@@ -6,12 +6,14 @@
 //! - [`ContractError`]: why a message was refused, naming the offending field.
 //! - [`Secrets`] / [`redact_record`]: what of a job (and its Kafka headers) is secret, and hiding it.
 //! - [`META_JOB_ID`] / [`META_ATTEMPT`]: the `_meta` keys naming the job on every call it makes.
+//! - [`headers`]: the Kafka headers mcp-jobs writes (dead letters, delayed jobs, replays).
 //!
 //! This crate does no I/O: the worker parses with it, mcp-server validates tool
 //! arguments with it, and both agree on one definition of a valid job.
 
 mod envelope;
 mod error;
+pub mod headers;
 mod redact;
 mod servers;
 

@@ -6,6 +6,7 @@
 //! the others becomes a marker with its size, its sha256 and as much of its JSON as
 //! fits: `{"truncated": true, "originalBytes": N, "sha256": "…", "preview": "…"}`.
 
+use mcp_jobs_contract::headers::{ORIGINAL_BYTES, ORIGINAL_SHA256, TRUNCATED};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -128,9 +129,9 @@ impl Cut {
     /// The Kafka headers that say so.
     pub fn headers(&self) -> [(&'static str, String); 3] {
         [
-            ("mcp-jobs-truncated", "true".to_owned()),
-            ("mcp-jobs-original-bytes", self.original_bytes.to_string()),
-            ("mcp-jobs-original-sha256", self.sha256.clone()),
+            (TRUNCATED, "true".to_owned()),
+            (ORIGINAL_BYTES, self.original_bytes.to_string()),
+            (ORIGINAL_SHA256, self.sha256.clone()),
         ]
     }
 }
@@ -311,8 +312,8 @@ mod tests {
         let (payload, cut) = fit_dead_letter(&original, 1000);
         assert_eq!(payload, &original[..1000]);
         let headers = cut.expect("a cut").headers();
-        assert!(headers.contains(&("mcp-jobs-original-bytes", "2000000".into())));
-        assert!(headers.contains(&("mcp-jobs-original-sha256", sha256_hex(&original))));
+        assert!(headers.contains(&(ORIGINAL_BYTES, "2000000".into())));
+        assert!(headers.contains(&(ORIGINAL_SHA256, sha256_hex(&original))));
         let (payload, cut) = fit_dead_letter(b"small", 1000);
         assert_eq!(payload, b"small");
         assert!(cut.is_none());

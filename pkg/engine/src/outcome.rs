@@ -2,6 +2,7 @@
 //! `<topic>.results`, plus, for a permanent failure, the original bytes on `<topic>.dlq`.
 
 use chrono::{DateTime, Utc};
+use mcp_jobs_contract::headers::DeadLetterMeta;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -92,27 +93,25 @@ impl Outcome {
 
     /// Headers of the dead-letter copy: what went wrong, and where the message came from.
     pub fn dead_letter_headers(&self, source: &Source) -> Vec<(&'static str, String)> {
-        let mut headers = vec![
-            ("mcp-jobs-source-topic", source.topic.clone()),
-            ("mcp-jobs-source-partition", source.partition.to_string()),
-            ("mcp-jobs-source-offset", source.offset.to_string()),
-            ("mcp-jobs-attempts", self.attempts.to_string()),
-            ("mcp-jobs-worker", self.worker.clone()),
-        ];
-        if let Some(error) = &self.error {
-            headers.push(("mcp-jobs-error-kind", error.kind.clone()));
-            headers.push(("mcp-jobs-error", error.headline()));
+        DeadLetterMeta {
+            job_id: self.job_id.clone(),
+            error_kind: self.error.as_ref().map(|e| e.kind.clone()),
+            error: self.error.as_ref().map(Failure::headline),
+            attempts: Some(self.attempts),
+            worker: Some(self.worker.clone()),
+            source_topic: Some(source.topic.clone()),
+            source_partition: Some(source.partition),
+            source_offset: Some(source.offset),
+            truncated: false,
         }
-        if let Some(job_id) = &self.job_id {
-            headers.push(("mcp-jobs-job-id", job_id.clone()));
-        }
-        headers
+        .to_headers()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mcp_jobs_contract::headers::{ERROR_KIND, SOURCE_OFFSET};
 
     #[test]
     fn failed_record_shape() {
@@ -143,9 +142,9 @@ mod tests {
             partition: 2,
             offset: 41,
         };
-        let headers = outcome.dead_letter_headers(&source);
-        assert!(headers.contains(&("mcp-jobs-source-offset", "41".into())));
-        assert!(headers.contains(&("mcp-jobs-error-kind", "missing_field".into())));
+        let written = outcome.dead_letter_headers(&source);
+        assert!(written.contains(&(SOURCE_OFFSET, "41".into())));
+        assert!(written.contains(&(ERROR_KIND, "missing_field".into())));
     }
 
     #[test]

@@ -22,9 +22,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use mcp_jobs_contract::headers::{ORIGINAL_KEY, RELEASED, SENT_OFFSET};
 use mcp_jobs_runtime::Tally;
 use mcp_jobs_telemetry::propagation;
-use mcp_jobs_worker::delayed::{self, HEADER_ORIGINAL_KEY, HEADER_RELEASED, TRACE_HEADERS};
+use mcp_jobs_worker::delayed::{self, TRACE_HEADERS};
 use mcp_jobs_worker::health::Readiness;
 use mcp_jobs_worker::trace_headers;
 use mcp_jobs_worker::WorkerSettings;
@@ -42,7 +43,7 @@ use crate::manage::handled_until;
 use crate::metrics;
 use crate::presence::{self, Presence};
 use crate::schedule::{job_id, InvalidSchedule, Overlap, Schedule};
-use crate::waiting::{self, Position, WaitingJobs, HEADER_SENT_OFFSET};
+use crate::waiting::{self, Position, WaitingJobs};
 use mcp_jobs_worker::topic::{partition_count, ReadError, Reader};
 
 #[derive(Debug, thiserror::Error)]
@@ -547,7 +548,7 @@ impl<'a> Dispatch<'a> {
                     );
                     return;
                 };
-                let sent_offset = delayed::header(message.headers(), HEADER_SENT_OFFSET)
+                let sent_offset = delayed::header(message.headers(), SENT_OFFSET)
                     .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
                 let at = Position {
                     partition: message.partition(),
@@ -776,7 +777,7 @@ impl<'a> Dispatch<'a> {
                 continue;
             }
             let id = job_id(name, nominal);
-            let mut headers = vec![(HEADER_RELEASED.to_owned(), b"true".to_vec())];
+            let mut headers = vec![(RELEASED.to_owned(), b"true".to_vec())];
             let span = tracing::info_span!("schedule", otel.kind = "producer", schedule = name, job_id = %id);
             let mut trace = HashMap::new();
             propagation::inject(&span, &mut trace);
@@ -884,10 +885,7 @@ impl<'a> Dispatch<'a> {
                 partition: Some(at.partition),
                 key: Some(job_id.as_bytes().to_vec()),
                 payload: None,
-                headers: vec![(
-                    HEADER_SENT_OFFSET.to_owned(),
-                    at.offset.to_string().into_bytes(),
-                )],
+                headers: vec![(SENT_OFFSET.to_owned(), at.offset.to_string().into_bytes())],
             };
             transaction.sent.push((job_id.to_owned(), at));
             let bytes = message.payload().map_or(0, <[u8]>::len);
@@ -908,12 +906,12 @@ impl<'a> Dispatch<'a> {
             let headers = trace_headers::all_of(message.headers())
                 .into_iter()
                 .filter(|(name, _)| TRACE_HEADERS.contains(&name.as_str()))
-                .chain([(HEADER_RELEASED.to_owned(), b"true".to_vec())])
+                .chain([(RELEASED.to_owned(), b"true".to_vec())])
                 .collect();
             transaction.records.push(Outgoing {
                 topic: self.settings.topic.clone(),
                 partition: None,
-                key: delayed::header(message.headers(), HEADER_ORIGINAL_KEY).map(<[u8]>::to_vec),
+                key: delayed::header(message.headers(), ORIGINAL_KEY).map(<[u8]>::to_vec),
                 payload: message.payload().map(<[u8]>::to_vec),
                 headers,
             });

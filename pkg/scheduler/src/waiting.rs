@@ -22,10 +22,6 @@ pub struct Position {
     pub offset: i64,
 }
 
-/// A tombstone the dispatcher writes names the record it sent in this header, so that
-/// only that record is forgotten (a newer copy of the job may already wait behind it).
-pub const HEADER_SENT_OFFSET: &str = "mcp-jobs-sent-offset";
-
 /// A jobID's first 128 bits of SHA-256: a collision is out of reach.
 type JobKey = u128;
 

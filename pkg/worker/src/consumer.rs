@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use mcp_jobs_contract::headers::{is_carried, RELEASED};
 use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome, Cut, MIN_RECORD_BYTES};
 use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::outcome::{Failure, Outcome, Source, Status};
@@ -270,10 +271,7 @@ impl Worker {
                     let parsed = runner.parse(&delivery.payload);
                     if let Ok(job) = &parsed {
                         let due = job.scheduled_at.map(|at| at.with_timezone(&Utc));
-                        let released = delivery
-                            .headers
-                            .iter()
-                            .any(|(name, _)| name == delayed::HEADER_RELEASED);
+                        let released = delivery.headers.iter().any(|(name, _)| name == RELEASED);
                         let timing = |due| Timing::of(due, Utc::now(), delay_min, released);
                         match due.map(|due| (due, timing(due))) {
                             Some((due, Timing::Later)) => {
@@ -500,7 +498,7 @@ impl OutcomeWriter {
                     delivery
                         .headers
                         .iter()
-                        .filter(|(name, _)| replay::is_carried(name))
+                        .filter(|(name, _)| is_carried(name))
                         .cloned(),
                 )
                 .collect();

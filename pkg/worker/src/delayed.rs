@@ -7,17 +7,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use mcp_jobs_contract::headers::{DELAYED_FROM, DUE_AT, ORIGINAL_KEY};
 use rdkafka::message::Headers;
-
-/// When the job is due, in milliseconds since the Unix epoch.
-pub const HEADER_DUE_AT: &str = "mcp-jobs-due-at";
-/// The job's own record key, restored when it goes back (absent: it had none).
-pub const HEADER_ORIGINAL_KEY: &str = "mcp-jobs-original-key";
-/// Where the job was first consumed: `topic/partition/offset`.
-pub const HEADER_DELAYED_FROM: &str = "mcp-jobs-delayed-from";
-/// Set by the dispatcher on what it publishes when due (delayed jobs, occurrences): a
-/// worker whose clock runs behind never sends such a job back to wait again.
-pub const HEADER_RELEASED: &str = "mcp-jobs-released";
 /// Trace context headers carried over, so the run later continues the job's trace.
 pub const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
 
@@ -56,13 +47,13 @@ pub fn headers(
 ) -> Vec<(String, Vec<u8>)> {
     let mut headers = vec![
         (
-            HEADER_DUE_AT.to_owned(),
+            DUE_AT.to_owned(),
             due.timestamp_millis().to_string().into_bytes(),
         ),
-        (HEADER_DELAYED_FROM.to_owned(), delayed_from.into_bytes()),
+        (DELAYED_FROM.to_owned(), delayed_from.into_bytes()),
     ];
     if let Some(key) = original_key {
-        headers.push((HEADER_ORIGINAL_KEY.to_owned(), key.to_vec()));
+        headers.push((ORIGINAL_KEY.to_owned(), key.to_vec()));
     }
     headers.extend(
         trace
@@ -75,7 +66,7 @@ pub fn headers(
 /// When a delayed record is due, from its header; `None` for a record without one
 /// (not written by a worker), which the dispatcher sends on at once.
 pub fn due_of(headers: Option<&impl Headers>) -> Option<i64> {
-    std::str::from_utf8(header(headers, HEADER_DUE_AT)?)
+    std::str::from_utf8(header(headers, DUE_AT)?)
         .ok()?
         .parse()
         .ok()

@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use maud::{html, Markup};
+use mcp_jobs_contract::headers;
 use serde::Deserialize;
 
 use super::jobs::urlencode;
@@ -394,7 +395,7 @@ pub(crate) async fn replays(
         @if counts.refused > 0 {
             p.problem { (counts.refused) " were not replayed: replayed before, cut to fit, or naming no source topic (each dead letter's page says which)." }
         }
-        p { "Each goes back to its source topic with its key and headers, marked " code { "mcp-jobs-replay-of" }
+        p { "Each goes back to its source topic with its key and headers, marked " code { (headers::REPLAY_OF) }
             "; its next outcome says " code { "replayOf" } ". Reloading this page replays nothing." }
         table {
             thead { tr { th { "dead letter" } th { "replayed" } } }
@@ -500,13 +501,13 @@ mod tests {
         let message = json!({"jobID": "job-1", "jobType": "tool-call", "payload": payload});
         let mut headers = kafka_headers;
         headers.extend([
-            ("mcp-jobs-job-id".to_owned(), b"job-1".to_vec()),
-            ("mcp-jobs-error-kind".to_owned(), b"invalid_field".to_vec()),
+            (headers::JOB_ID.to_owned(), b"job-1".to_vec()),
+            (headers::ERROR_KIND.to_owned(), b"invalid_field".to_vec()),
             (
-                "mcp-jobs-error".to_owned(),
+                headers::ERROR.to_owned(),
                 format!("payload.mcpServers.t: invalid type: string \"DB={secret}\"").into_bytes(),
             ),
-            ("mcp-jobs-source-topic".to_owned(), b"jobs".to_vec()),
+            (headers::SOURCE_TOPIC.to_owned(), b"jobs".to_vec()),
         ]);
         Record {
             topic: "jobs.dlq".into(),
