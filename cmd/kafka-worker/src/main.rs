@@ -408,9 +408,9 @@ fn warn_without_dispatcher(settings: &WorkerSettings) {
 /// SIGTERM/SIGINT.
 async fn serve_until_signal(
     settings: &WorkerSettings,
-) -> anyhow::Result<(health::Readiness, CancellationToken)> {
+) -> anyhow::Result<(mcp_jobs_runtime::Readiness, CancellationToken)> {
     let metrics = mcp_jobs_telemetry::install_metrics().context("metrics recorder")?;
-    let ready = health::Readiness::default();
+    let ready = mcp_jobs_runtime::Readiness::default();
     health::serve(settings.metrics_port, metrics, ready.clone())
         .await
         .with_context(|| format!("serving /metrics on METRICS_PORT={}", settings.metrics_port))?;

@@ -1,8 +1,11 @@
-//! What both binaries share about running: when to stop ([`shutdown_signal`]) and how
-//! to say what happens often without a line for each ([`Tally`]).
+//! What both binaries share about running: when to stop ([`shutdown_signal`]), whether
+//! the process is doing its work ([`Readiness`]), and how to say what happens often
+//! without a line for each ([`Tally`]).
 
+mod readiness;
 mod tally;
 
+pub use readiness::Readiness;
 pub use tally::Tally;
 
 /// Resolves on SIGTERM (what Kubernetes and docker send) or SIGINT (Ctrl-C).

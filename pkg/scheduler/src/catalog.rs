@@ -35,6 +35,18 @@ pub struct Definition {
     pub resumed_at: Option<DateTime<Utc>>,
 }
 
+impl Definition {
+    /// Where the schedule's occurrences start: after the last one handled, never before
+    /// it was created or last resumed.
+    pub fn handled_until(&self, state: &State) -> DateTime<Utc> {
+        [Some(self.created_at), self.resumed_at, state.last_handled]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(self.created_at)
+    }
+}
+
 /// The dispatcher's record of a schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -173,6 +185,39 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn occurrences_start_after_the_last_handled_never_before_creation_or_resume() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let spec = serde_json::from_value(serde_json::json!({
+            "name": "nightly", "cron": "0 3 * * *", "job": { "jobType": "list-tools" }
+        }))
+        .unwrap();
+        let mut definition = Definition {
+            schedule: spec,
+            paused: false,
+            created_at: t("2026-12-01T00:00:00Z"),
+            resumed_at: None,
+        };
+        let never_handled = State::default();
+        assert_eq!(
+            definition.handled_until(&never_handled),
+            t("2026-12-01T00:00:00Z")
+        );
+        let handled = State {
+            last_handled: Some(t("2026-12-02T03:00:00Z")),
+            ..State::default()
+        };
+        assert_eq!(
+            definition.handled_until(&handled),
+            t("2026-12-02T03:00:00Z")
+        );
+        definition.resumed_at = Some(t("2026-12-05T12:00:00Z"));
+        assert_eq!(
+            definition.handled_until(&handled),
+            t("2026-12-05T12:00:00Z")
+        );
+    }
 
     #[test]
     fn keys_and_merges() {

@@ -23,10 +23,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_contract::headers::{ORIGINAL_KEY, RELEASED, SENT_OFFSET};
-use mcp_jobs_runtime::Tally;
+use mcp_jobs_runtime::{Readiness, Tally};
 use mcp_jobs_telemetry::propagation;
 use mcp_jobs_worker::delayed::{self, TRACE_HEADERS};
-use mcp_jobs_worker::health::Readiness;
 use mcp_jobs_worker::trace_headers;
 use mcp_jobs_worker::WorkerSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -39,7 +38,6 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, Change, Key, State};
-use crate::manage::handled_until;
 use crate::metrics;
 use crate::presence::{self, Presence};
 use crate::schedule::{job_id, InvalidSchedule, Overlap, Schedule};
@@ -630,7 +628,7 @@ impl<'a> Dispatch<'a> {
         let definition = self.catalog.definitions.get(name).filter(|d| !d.paused)?;
         let schedule = self.compiled.get(name)?.as_ref().ok()?;
         let state = self.catalog.states.get(name).copied().unwrap_or_default();
-        let nominal = schedule.next_after(handled_until(definition, &state))?;
+        let nominal = schedule.next_after(definition.handled_until(&state))?;
         Some(schedule.fires_at(nominal))
     }
 
@@ -744,7 +742,7 @@ impl<'a> Dispatch<'a> {
         };
         let mut state = self.catalog.states.get(name).copied().unwrap_or_default();
         let window_start = schedule.catchup_start(now);
-        let mut from = handled_until(definition, &state);
+        let mut from = definition.handled_until(&state);
         let mut outside = 0u64;
         let mut overlapped = 0u64;
         let mut running = self.running.contains_key(name);

@@ -289,20 +289,6 @@ pub fn listing(catalog: &Catalog) -> Vec<Listed> {
         .collect()
 }
 
-/// Where a schedule's occurrences start: after the last one handled, never before it
-/// was created or last resumed.
-pub fn handled_until(definition: &Definition, state: &State) -> DateTime<Utc> {
-    [
-        Some(definition.created_at),
-        definition.resumed_at,
-        state.last_handled,
-    ]
-    .into_iter()
-    .flatten()
-    .max()
-    .unwrap_or(definition.created_at)
-}
-
 /// The next occurrence to fire, as `list` shows it: one still inside its catch-up
 /// window, or the next in the future.
 fn next_due(
@@ -314,6 +300,8 @@ fn next_due(
     if definition.paused {
         return None;
     }
-    let from = handled_until(definition, state).max(schedule.catchup_start(now));
+    let from = definition
+        .handled_until(state)
+        .max(schedule.catchup_start(now));
     schedule.next_after(from)
 }

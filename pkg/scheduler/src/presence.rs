@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use backon::{BlockingRetryable, ConstantBuilder};
-use mcp_jobs_worker::health::Readiness;
+use mcp_jobs_runtime::Readiness;
 use mcp_jobs_worker::lag;
 use mcp_jobs_worker::WorkerSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};

@@ -27,7 +27,7 @@ use mcp_jobs_engine::outcome::{Failure, Outcome, Source, Status};
 use mcp_jobs_engine::retry::infrastructure_backoff;
 use mcp_jobs_engine::runner::{job_span, JobRunner};
 use mcp_jobs_engine::window::{Delivery, Ticket, Window};
-use mcp_jobs_runtime::Tally;
+use mcp_jobs_runtime::{Readiness, Tally};
 use mcp_jobs_telemetry::propagation;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -46,7 +46,6 @@ use tracing::Instrument;
 
 use crate::config::WorkerSettings;
 use crate::delayed::{self, Timing};
-use crate::health::Readiness;
 use crate::replay;
 use crate::trace_headers;
 

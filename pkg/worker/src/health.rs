@@ -2,55 +2,13 @@
 //! `/health` (the process is alive) and `/ready` (it is consuming), whose body also
 //! names the schedule dispatcher's role (active, or standby behind which replica).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use mcp_jobs_runtime::Readiness;
 use mcp_jobs_telemetry::PrometheusHandle;
 use tokio::net::TcpListener;
-
-/// Whether the worker is doing its work (consuming, or dispatching for `kafka-worker
-/// scheduler`): set once it has started, cleared when it starts shutting down. And
-/// what the dispatcher in this process is doing, if one runs.
-#[derive(Clone, Default)]
-pub struct Readiness {
-    ready: Arc<AtomicBool>,
-    scheduler: Arc<Mutex<Option<String>>>,
-}
-
-impl Readiness {
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
-    }
-
-    /// Describes the dispatcher's role, e.g. `active (worker-1)`.
-    pub fn set_scheduler(&self, role: String) {
-        *self
-            .scheduler
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(role);
-    }
-
-    fn report(&self) -> (StatusCode, String) {
-        let (status, mut body) = if self.ready.load(Ordering::Relaxed) {
-            (StatusCode::OK, "ready".to_owned())
-        } else {
-            (StatusCode::SERVICE_UNAVAILABLE, "not consuming".to_owned())
-        };
-        if let Some(role) = &*self
-            .scheduler
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-        {
-            body.push_str("\nscheduler: ");
-            body.push_str(role);
-        }
-        (status, body)
-    }
-}
 
 /// Binds `port` (so a port in use fails the start, not later) and serves it in the
 /// background for as long as the process runs.
@@ -66,7 +24,16 @@ pub async fn serve(port: u16, metrics: PrometheusHandle, ready: Readiness) -> st
         .route("/health", get(|| async { "ok" }))
         .route(
             "/ready",
-            get(|State(ready): State<Readiness>| async move { ready.report() }).with_state(ready),
+            get(|State(ready): State<Readiness>| async move {
+                let (ready, body) = ready.report();
+                let status = if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                (status, body)
+            })
+            .with_state(ready),
         );
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

@@ -25,6 +25,7 @@ use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::outcome::{Failure, Outcome, Status};
 use mcp_jobs_engine::retry::infrastructure_backoff;
 use mcp_jobs_engine::runner::{job_span, JobRunner};
+use mcp_jobs_runtime::Readiness;
 use mcp_jobs_telemetry::propagation;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{
@@ -39,7 +40,6 @@ use tracing::Instrument;
 
 use crate::config::{RedisSourceSettings, WorkerSettings};
 use crate::consumer::WorkerError;
-use crate::health::Readiness;
 
 /// How long one `XREADGROUP` blocks before the loop looks at claims and shutdown.
 const READ_BLOCK: Duration = Duration::from_secs(1);
