@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use mcp_jobs_contract::FailureKind;
 use mcp_jobs_e2e::{dead_letter_headers, enqueue, free_port, start_console, Broker};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use reqwest::blocking::Client;
@@ -154,8 +155,12 @@ fn fill(broker: &Broker, topic: &str, args: &Args) -> anyhow::Result<()> {
         "server": "fx", "tool": "get_current_time", "arguments": {}}}))?;
     for i in 0..args.dead_letters {
         let id = format!("dead-{i:06}");
-        let kind = if i % 2 == 0 { "tool_error" } else { "refused" };
-        let headers = dead_letter_headers(&id, kind, "failed on purpose", topic);
+        let kind = if i % 2 == 0 {
+            FailureKind::ToolError
+        } else {
+            FailureKind::Refused
+        };
+        let headers = dead_letter_headers(&id, kind.as_str(), "failed on purpose", topic);
         let at = started + chrono::Duration::milliseconds(i as i64 * 100);
         enqueue(
             &producer,

@@ -1,6 +1,8 @@
 //! Why a message is not a valid job. Every variant names the field at fault so the
 //! dead-letter record tells an operator what to fix without reading the bytes.
 
+use crate::FailureKind;
+
 /// A message that can never become a runnable job: a permanent failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContractError {
@@ -27,16 +29,16 @@ pub enum ContractError {
 }
 
 impl ContractError {
-    /// A short machine-readable name, used in dead-letter headers and result records.
-    pub fn kind(&self) -> &'static str {
+    /// Its kind, named in dead-letter headers and result records.
+    pub fn kind(&self) -> FailureKind {
         match self {
-            Self::TooLarge { .. } => "too_large",
-            Self::NotUtf8 { .. } => "not_utf8",
-            Self::MalformedJson { .. } => "malformed_json",
-            Self::MissingField { .. } => "missing_field",
-            Self::InvalidField { .. } => "invalid_field",
-            Self::UnknownJobType { .. } => "unknown_job_type",
-            Self::UnknownServer { .. } => "unknown_server",
+            Self::TooLarge { .. } => FailureKind::TooLarge,
+            Self::NotUtf8 { .. } => FailureKind::NotUtf8,
+            Self::MalformedJson { .. } => FailureKind::MalformedJson,
+            Self::MissingField { .. } => FailureKind::MissingField,
+            Self::InvalidField { .. } => FailureKind::InvalidField,
+            Self::UnknownJobType { .. } => FailureKind::UnknownJobType,
+            Self::UnknownServer { .. } => FailureKind::UnknownServer,
         }
     }
 

@@ -4,6 +4,8 @@
 //! - [`McpServersConfig`] / [`ServerConfig`]: the MCP servers a job describes, stdio or remote.
 //! - [`JobType`] and [`ToolCall`]: what the job asks for, already checked against its servers.
 //! - [`ContractError`]: why a message was refused, naming the offending field.
+//! - [`FailureKind`]: why a job failed, as outcomes and dead letters name it, and
+//!   whether another attempt may cure it.
 //! - [`Secrets`] / [`redact_record`]: what of a job (and its Kafka headers) is secret, and hiding it.
 //! - [`META_JOB_ID`] / [`META_ATTEMPT`]: the `_meta` keys naming the job on every call it makes.
 //! - [`headers`]: the Kafka headers mcp-jobs writes (dead letters, delayed jobs, replays).
@@ -13,12 +15,14 @@
 
 mod envelope;
 mod error;
+mod failure;
 pub mod headers;
 mod redact;
 mod servers;
 
 pub use envelope::{JobType, ScheduledJobEnvelope, ToolCall, MAX_JOB_ID_CHARS};
 pub use error::ContractError;
+pub use failure::FailureKind;
 pub use redact::{
     is_credential_name, redact_job_secrets, redact_record, secrets_of_message, Secrets, REDACTED,
 };

@@ -312,7 +312,11 @@ fn malformed_messages_each_give_the_right_error() {
             Ok(job) => panic!("{name}: expected an error, parsed {job:?}"),
             Err(err) => err,
         };
-        assert_eq!(err.kind(), *kind, "{name}: wrong kind for error {err}");
+        assert_eq!(
+            err.kind().as_str(),
+            *kind,
+            "{name}: wrong kind for error {err}"
+        );
         let text = err.to_string();
         assert!(
             text.contains(must_contain),

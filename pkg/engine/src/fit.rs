@@ -211,6 +211,7 @@ mod tests {
     use super::*;
     use crate::outcome::{Failure, Status};
     use chrono::Utc;
+    use mcp_jobs_contract::FailureKind;
 
     fn outcome(results: Vec<(&str, Value)>) -> Outcome {
         Outcome {
@@ -296,13 +297,13 @@ mod tests {
         );
         failed.status = Status::Failed;
         failed.error = Some(Failure {
-            kind: "tool_error".into(),
+            kind: FailureKind::ToolError,
             message: "e".repeat(2_000_000),
         });
         let fitted = fit_outcome(&failed, MIN_RECORD_BYTES);
         assert!(fitted.record.len() <= MIN_RECORD_BYTES);
         let record: Value = serde_json::from_slice(&fitted.record).expect("valid JSON");
-        assert_eq!(record["error"]["kind"], "tool_error");
+        assert_eq!(record["error"]["kind"], FailureKind::ToolError.as_str());
         assert_eq!(record["results"]["*"]["truncated"], true);
     }
 

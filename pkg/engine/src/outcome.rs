@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_contract::headers::DeadLetterMeta;
+use mcp_jobs_contract::FailureKind;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -22,7 +23,7 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
     /// Machine-readable cause, e.g. `missing_field`, `tool_error`, `refused`.
-    pub kind: String,
+    pub kind: FailureKind,
     pub message: String,
 }
 
@@ -95,7 +96,7 @@ impl Outcome {
     pub fn dead_letter_headers(&self, source: &Source) -> Vec<(&'static str, String)> {
         DeadLetterMeta {
             job_id: self.job_id.clone(),
-            error_kind: self.error.as_ref().map(|e| e.kind.clone()),
+            error_kind: self.error.as_ref().map(|e| e.kind.to_string()),
             error: self.error.as_ref().map(Failure::headline),
             attempts: Some(self.attempts),
             worker: Some(self.worker.clone()),
@@ -122,7 +123,7 @@ mod tests {
             status: Status::Failed,
             results: None,
             error: Some(Failure {
-                kind: "missing_field".into(),
+                kind: FailureKind::MissingField,
                 message: "missing required field `jobType`".into(),
             }),
             attempts: 1,
@@ -135,7 +136,7 @@ mod tests {
         let record: Value = serde_json::from_slice(&outcome.record()).expect("json");
         assert_eq!(record["jobID"], "j1");
         assert_eq!(record["status"], "failed");
-        assert_eq!(record["error"]["kind"], "missing_field");
+        assert_eq!(record["error"]["kind"], FailureKind::MissingField.as_str());
         assert!(record.get("results").is_none());
         let source = Source {
             topic: "t".into(),
@@ -144,7 +145,7 @@ mod tests {
         };
         let written = outcome.dead_letter_headers(&source);
         assert!(written.contains(&(SOURCE_OFFSET, "41".into())));
-        assert!(written.contains(&(ERROR_KIND, "missing_field".into())));
+        assert!(written.contains(&(ERROR_KIND, FailureKind::MissingField.to_string())));
     }
 
     #[test]
@@ -156,7 +157,7 @@ mod tests {
             status: Status::Failed,
             results: None,
             error: Some(Failure {
-                kind: "tool_error".into(),
+                kind: FailureKind::ToolError,
                 message: "e".repeat(2_000_000),
             }),
             attempts: 3,

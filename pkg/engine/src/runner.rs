@@ -13,7 +13,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use mcp_jobs_contract::{ContractError, JobType, ScheduledJobEnvelope, META_ATTEMPT, META_JOB_ID};
+use mcp_jobs_contract::{
+    ContractError, FailureKind, JobType, ScheduledJobEnvelope, META_ATTEMPT, META_JOB_ID,
+};
 use mcp_jobs_telemetry::propagation::{self, Context};
 use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::object;
@@ -30,15 +32,6 @@ use crate::tool_client::{CallError, ToolClient};
 /// Extra time the worker waits beyond a call's deadline, which mcp-server enforces
 /// itself, before deciding mcp-server is not answering.
 const SERVER_GRACE: Duration = Duration::from_secs(5);
-
-/// Failure kinds another attempt may cure. Everything else (an invalid job, a refused
-/// config, an upstream rejecting the request) fails the same way every time.
-const RETRIABLE_KINDS: [&str; 4] = [
-    "tool_error",
-    "upstream_unavailable",
-    "upstream_timeout",
-    "job_timeout",
-];
 
 #[derive(Debug, Clone)]
 pub struct RunnerSettings {
@@ -121,7 +114,7 @@ impl JobRunner {
                 None,
                 1,
                 Err(Failure {
-                    kind: e.kind().to_owned(),
+                    kind: e.kind(),
                     message: e.to_string(),
                 }),
             ),
@@ -173,11 +166,10 @@ impl JobRunner {
             let result = self.attempt(job, attempt).await;
             match result {
                 Err(failure)
-                    if attempt < self.settings.max_attempts
-                        && RETRIABLE_KINDS.contains(&failure.kind.as_str()) =>
+                    if attempt < self.settings.max_attempts && failure.kind.is_retriable() =>
                 {
                     let delay = delays.next().unwrap_or(self.settings.retry_max_backoff);
-                    metrics::retried(&failure.kind);
+                    metrics::retried(failure.kind.as_str());
                     tracing::info!(
                         job_id = %job.job_id, attempt, kind = %failure.kind, error = %failure.message,
                         retry_in = ?delay, "attempt failed; retrying"
@@ -201,7 +193,7 @@ impl JobRunner {
         let mut budget = timeout;
         let meta = object!({ META_JOB_ID: job.job_id, META_ATTEMPT: attempt });
         let out_of_time = || Failure {
-            kind: "job_timeout".into(),
+            kind: FailureKind::JobTimeout,
             message: format!("job {} did not finish within {timeout:?}", job.job_id),
         };
         let mut results = Map::new();
@@ -241,7 +233,7 @@ impl JobRunner {
                         .await?;
                     if result.is_error == Some(true) {
                         return Err(Failure {
-                            kind: "tool_error".into(),
+                            kind: FailureKind::ToolError,
                             message: format!(
                                 "{}.{} returned an error: {}",
                                 call.server,

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::{Duration, Instant};
 
+use mcp_jobs_contract::FailureKind;
 use mcp_jobs_telemetry::propagation;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
@@ -40,7 +41,7 @@ pub enum CallError {
     Infrastructure(String),
     /// mcp-server answered with an error about this call; `kind` is its `data.kind`.
     #[error("{kind}: {message}")]
-    Job { kind: String, message: String },
+    Job { kind: FailureKind, message: String },
 }
 
 pub struct ToolClient {
@@ -150,8 +151,10 @@ impl Replica {
                     .as_ref()
                     .and_then(|d| d.get("kind"))
                     .and_then(|k| k.as_str())
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("jsonrpc_{}", error.code.0)),
+                    .map_or_else(
+                        || FailureKind::Other(format!("jsonrpc_{}", error.code.0)),
+                        FailureKind::parse,
+                    ),
                 message: error.message.into_owned(),
             }),
             Ok(Err(other)) => {

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::{Stream, StreamExt};
-use mcp_jobs_upstream::{relay_progress, Progress};
+use mcp_jobs_upstream::{relay_progress, FailureKind, Progress};
 use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::ErrorData;
 use serde::{Deserialize, Serialize};
@@ -246,12 +246,12 @@ impl From<ErrorData> for ErrorBody {
 
 /// The HTTP status that says whose problem a failure is.
 fn status_of(kind: &str) -> StatusCode {
-    match kind {
-        "unknown_tool" => StatusCode::NOT_FOUND,
-        "refused" => StatusCode::FORBIDDEN,
-        "upstream_unavailable" => StatusCode::BAD_GATEWAY,
-        "upstream_timeout" => StatusCode::GATEWAY_TIMEOUT,
-        "upstream_rejected" => StatusCode::UNPROCESSABLE_ENTITY,
+    match FailureKind::parse(kind) {
+        FailureKind::Refused => StatusCode::FORBIDDEN,
+        FailureKind::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+        FailureKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        FailureKind::UpstreamRejected => StatusCode::UNPROCESSABLE_ENTITY,
+        FailureKind::Other(kind) if kind == "unknown_tool" => StatusCode::NOT_FOUND,
         _ => StatusCode::BAD_REQUEST,
     }
 }

@@ -2,32 +2,7 @@
 
 use std::time::Duration;
 
-use mcp_jobs_contract::Secrets;
-
-/// Whether a failure is the job's (it will fail the same way again) or the upstream's
-/// (it may work on another attempt).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// The policy or the config forbids it: retrying cannot help.
-    Refused,
-    /// The upstream could not be started, reached, or kept alive.
-    Unavailable,
-    /// The upstream did not answer within the deadline.
-    Timeout,
-    /// The upstream answered the request with a protocol error (e.g. unknown tool).
-    Rejected,
-}
-
-impl FailureKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Refused => "refused",
-            Self::Unavailable => "upstream_unavailable",
-            Self::Timeout => "upstream_timeout",
-            Self::Rejected => "upstream_rejected",
-        }
-    }
-}
+use mcp_jobs_contract::{FailureKind, Secrets};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -164,6 +139,8 @@ impl UpstreamError {
         }
     }
 
+    /// Whether the failure is the job's (it will fail the same way again) or the
+    /// upstream's (it may work on another attempt).
     pub fn kind(&self) -> FailureKind {
         match self {
             Self::CommandNotAllowed { .. }
@@ -184,10 +161,10 @@ impl UpstreamError {
             | Self::Handshake { .. }
             | Self::Disconnected { .. }
             | Self::Restarting { .. }
-            | Self::ShuttingDown => FailureKind::Unavailable,
-            Self::Timeout { .. } | Self::PoolBusy { .. } => FailureKind::Timeout,
+            | Self::ShuttingDown => FailureKind::UpstreamUnavailable,
+            Self::Timeout { .. } | Self::PoolBusy { .. } => FailureKind::UpstreamTimeout,
             Self::Rejected { .. } | Self::HeaderMismatch { .. } | Self::Unsupported { .. } => {
-                FailureKind::Rejected
+                FailureKind::UpstreamRejected
             }
         }
     }

@@ -23,7 +23,8 @@ mod progress;
 mod redact;
 mod revision;
 
-pub use error::{FailureKind, UpstreamError};
+pub use error::UpstreamError;
+pub use mcp_jobs_contract::FailureKind;
 pub use mcp_jobs_contract::{Secrets, REDACTED};
 pub use policy::{
     Allowlist, CommandAllowlist, CommandRule, EnvRules, Policy, Resolved, Target, CODE_LOADING_ENV,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use mcp_jobs_contract::ServerConfig;
+use mcp_jobs_contract::{FailureKind, ServerConfig};
 use rmcp::model::{CallToolResult, JsonObject, RequestMetaObject, ServerPeerInfo, Tool};
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use crate::connection::Connection;
-use crate::error::{FailureKind, UpstreamError};
+use crate::error::UpstreamError;
 use crate::policy::{Policy, Resolved, Target};
 use crate::progress::ProgressSink;
 use crate::revision::Revisions;
@@ -485,7 +485,7 @@ impl Pool {
             Err(e) => {
                 // A start cut short by the caller's own nearly spent deadline says
                 // nothing about the server: only a fair try counts against it.
-                let fair_try = !(e.kind() == FailureKind::Timeout && budget < FAIR_START);
+                let fair_try = !(e.kind() == FailureKind::UpstreamTimeout && budget < FAIR_START);
                 if e.kind() != FailureKind::Refused && fair_try {
                     group.failed(&self.0.settings);
                     self.0
@@ -749,8 +749,8 @@ impl Lease {
     /// Notes how the call ended, for [`Pool::release`] when the lease drops.
     fn settle<T>(&mut self, result: Result<T, UpstreamError>) -> Result<T, UpstreamError> {
         self.outcome = match &result {
-            Err(e) if e.kind() == FailureKind::Unavailable => Outcome::Broke,
-            Err(e) if e.kind() == FailureKind::Timeout => Outcome::TimedOut,
+            Err(e) if e.kind() == FailureKind::UpstreamUnavailable => Outcome::Broke,
+            Err(e) if e.kind() == FailureKind::UpstreamTimeout => Outcome::TimedOut,
             _ => Outcome::Answered,
         };
         result

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_contract::headers::{is_carried, RELEASED};
+use mcp_jobs_contract::FailureKind;
 use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome, Cut, MIN_RECORD_BYTES};
 use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::outcome::{Failure, Outcome, Source, Status};
@@ -533,7 +534,7 @@ impl OutcomeWriter {
     ) {
         if let Err(missing) = self.delayed_topic_exists().await {
             let failure = Failure {
-                kind: "delay_refused".into(),
+                kind: FailureKind::DelayRefused,
                 message: format!("job {job_id} is due at {due}, but {missing}"),
             };
             let outcome = Outcome::refused(Some(job_id.to_owned()), failure, &self.worker_id);
@@ -562,7 +563,7 @@ impl OutcomeWriter {
             }
             Err(Refused(e)) => {
                 let failure = Failure {
-                    kind: "delay_refused".into(),
+                    kind: FailureKind::DelayRefused,
                     message: format!(
                         "job {job_id} is due at {due}, but {} refused it: {e}",
                         self.delayed_topic

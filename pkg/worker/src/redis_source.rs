@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use mcp_jobs_contract::ScheduledJobEnvelope;
+use mcp_jobs_contract::{FailureKind, ScheduledJobEnvelope};
 use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome};
 use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::outcome::{Failure, Outcome, Status};
@@ -155,7 +155,7 @@ async fn run_entry(source: Arc<Source>, runner: Arc<JobRunner>, entry: StreamId)
                 let outcome = Outcome::refused(
                     None,
                     Failure {
-                        kind: "missing_field".into(),
+                        kind: FailureKind::MissingField,
                         message: format!(
                             "stream entry {} has no `job` field holding the job envelope",
                             entry.id
@@ -287,7 +287,7 @@ impl Source {
                 let outcome = Outcome::refused(
                     ScheduledJobEnvelope::job_id_of(job.as_bytes()),
                     Failure {
-                        kind: "max_deliveries".into(),
+                        kind: FailureKind::MaxDeliveries,
                         message: format!(
                             "entry {} was delivered {} times without an outcome (REDIS_MAX_DELIVERIES={}): its workers died or hung running it",
                             entry.id, spent.times_delivered, self.redis.max_deliveries
@@ -410,7 +410,7 @@ impl Source {
             ("jobID", outcome.job_id.clone().unwrap_or_default()),
             ("sourceStream", self.redis.stream.clone()),
             ("sourceId", id.to_owned()),
-            ("errorKind", error.kind.clone()),
+            ("errorKind", error.kind.to_string()),
             ("error", error.headline()),
             ("attempts", outcome.attempts.to_string()),
             ("worker", outcome.worker.clone()),

@@ -414,6 +414,7 @@ pub(crate) async fn replays(
 
 #[cfg(test)]
 mod tests {
+    use mcp_jobs_contract::FailureKind;
     use proptest::prelude::*;
     use serde_json::{json, Value};
 
@@ -502,7 +503,10 @@ mod tests {
         let mut headers = kafka_headers;
         headers.extend([
             (headers::JOB_ID.to_owned(), b"job-1".to_vec()),
-            (headers::ERROR_KIND.to_owned(), b"invalid_field".to_vec()),
+            (
+                headers::ERROR_KIND.to_owned(),
+                FailureKind::InvalidField.to_string().into_bytes(),
+            ),
             (
                 headers::ERROR.to_owned(),
                 format!("payload.mcpServers.t: invalid type: string \"DB={secret}\"").into_bytes(),

@@ -216,11 +216,12 @@ impl ServerTools {
         started: Instant,
         result: Result<CallToolResult, UpstreamError>,
     ) -> Result<CallToolResult, ErrorData> {
-        let outcome = match &result {
-            Ok(r) if r.is_error == Some(true) => "tool_error",
-            Ok(_) => "ok",
-            Err(e) => e.kind().as_str(),
+        let failure = match &result {
+            Ok(r) if r.is_error == Some(true) => Some(FailureKind::ToolError),
+            Ok(_) => None,
+            Err(e) => Some(e.kind()),
         };
+        let outcome = failure.as_ref().map_or("ok", FailureKind::label);
         self.record(tool, outcome, started);
         result.map_err(into_error_data)
     }
@@ -307,9 +308,10 @@ fn into_error_data(error: UpstreamError) -> ErrorData {
     let kind = error.kind();
     let code = match kind {
         FailureKind::Refused => -32001,
-        FailureKind::Unavailable => -32002,
-        FailureKind::Timeout => -32003,
-        FailureKind::Rejected => -32004,
+        FailureKind::UpstreamUnavailable => -32002,
+        FailureKind::UpstreamTimeout => -32003,
+        // An upstream's refusal, and whatever else the pool might name.
+        _ => -32004,
     };
     ErrorData::new(
         ErrorCode(code),
