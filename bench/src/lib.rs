@@ -68,6 +68,14 @@ impl ServerHandler for AddServer {
     }
 }
 
+/// The `q` quantile (0 to 1) of values sorted ascending, by nearest rank; NaN for none.
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
 /// A process's resident set size in KB, from `/proc/<pid>/status`.
 pub fn rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

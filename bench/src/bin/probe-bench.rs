@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use mcp_jobs_bench::percentile;
 use mcp_jobs_contract::ServerConfig;
 use mcp_jobs_e2e::{
     fixture, modern_only_server, python_script, server_everything, silent_on_discover,
@@ -181,9 +182,12 @@ fn new_pool() -> anyhow::Result<Pool> {
     Ok(Pool::new(policy, settings)?)
 }
 
-fn p50(mut times: Vec<Duration>) -> Option<Duration> {
-    times.sort();
-    times.get(times.len() / 2).copied()
+fn p50(times: Vec<Duration>) -> Option<Duration> {
+    let mut seconds: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();
+    seconds.sort_by(f64::total_cmp);
+    Some(percentile(&seconds, 0.5))
+        .filter(|p| !p.is_nan())
+        .map(Duration::from_secs_f64)
 }
 
 fn ms(d: Option<Duration>) -> String {

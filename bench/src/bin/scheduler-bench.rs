@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use mcp_jobs_bench::rss_kb;
+use mcp_jobs_bench::{percentile, rss_kb};
 use mcp_jobs_e2e::{
     enqueue, free_port, headers, scrape, start_dispatcher, worker_cli, Broker, Process, Sample,
 };
@@ -154,13 +154,6 @@ fn lateness_ms(broker: &Broker, topic: &str, due: impl Fn(&str) -> Option<i64>) 
         .collect();
     lateness.sort_by(f64::total_cmp);
     lateness
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn firing(broker: &Broker, run: usize, count: usize, seconds: u64) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use futures::{stream, StreamExt};
-use mcp_jobs_bench::rss_kb;
+use mcp_jobs_bench::{percentile, rss_kb};
 use mcp_jobs_e2e::{sample, scrape, McpServer, RedisServer, API_KEY};
 use serde_json::{json, Value};
 
@@ -126,7 +126,7 @@ async fn run(args: &Args, redis: &RedisServer, a: &McpServer, b: &McpServer) -> 
         latencies.push(answered_at.saturating_duration_since(sent_at).as_secs_f64() * 1000.0);
     }
     latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    let at = |q: f64| percentile(&latencies, q);
     let per_waiter = (rss_during.saturating_sub(rss_before)) as f64 * 1024.0 / args.waiters as f64;
 
     println!();

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use mcp_jobs_bench::rss_kb;
+use mcp_jobs_bench::{percentile, rss_kb};
 use mcp_jobs_e2e::{enqueue, fixture, fixture_job, start_worker, Broker, McpServer, API_KEY};
 use mcp_jobs_engine::tool_client::ToolClient;
 use rdkafka::consumer::BaseConsumer;
@@ -427,14 +427,6 @@ impl Scenario<'_> {
         );
         Ok(row)
     }
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[index]
 }
 
 fn now_ms() -> i64 {

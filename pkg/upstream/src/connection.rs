@@ -35,6 +35,7 @@ use crate::error::UpstreamError;
 use crate::legacy_sse::LegacySseTransport;
 use crate::policy::Target;
 use crate::progress::{relay_progress, Progress, ProgressSink, ProgressTap};
+use crate::remaining;
 use crate::revision::{Lifecycle, Revisions};
 use mcp_jobs_contract::Secrets;
 
@@ -84,7 +85,6 @@ impl Connection {
             after: deadline,
         };
         let until = tokio::time::Instant::now() + deadline;
-        let left = || until.saturating_duration_since(tokio::time::Instant::now());
         // Legacy SSE predates 2026-07-28: it only has the handshake.
         let known = match target {
             Target::Remote {
@@ -127,7 +127,8 @@ impl Connection {
                     server,
                     "upstream answered no server/discover within {PROBE:?}: starting it again with initialize, in parallel"
                 );
-                let mut hedge = std::pin::pin!(dialer.connect(Lifecycle::Handshake.mode(), left()));
+                let mut hedge =
+                    std::pin::pin!(dialer.connect(Lifecycle::Handshake.mode(), remaining(until)));
                 tokio::select! {
                     opened = probe.as_mut() => match opened {
                         Ok(connection) => Ok(connection),
@@ -193,7 +194,6 @@ impl Connection {
         deadline: Duration,
     ) -> Result<CallToolResult, UpstreamError> {
         let until = tokio::time::Instant::now() + deadline;
-        let left = || until.saturating_duration_since(tokio::time::Instant::now());
         let mut params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
         params.meta = meta;
         let first = self.call_once(params.clone(), progress, deadline).await;
@@ -203,8 +203,8 @@ impl Connection {
         // rmcp mirrors a tool's `x-mcp-header` arguments into Mcp-Param-* headers from
         // the tool list this session has seen, and a call made before any tools/list
         // goes without them. The spec's recovery: list the tools, then try once more.
-        self.list_tools(left()).await?;
-        self.call_once(params, progress, left()).await
+        self.list_tools(remaining(until)).await?;
+        self.call_once(params, progress, remaining(until)).await
     }
 
     async fn call_once(
@@ -231,8 +231,7 @@ impl Connection {
         };
         let until = tokio::time::Instant::now() + deadline;
         let (handle, updates) = self.with_deadline(deadline, call).await?;
-        let left = until.saturating_duration_since(tokio::time::Instant::now());
-        let response = self.with_deadline(left, handle.await_response());
+        let response = self.with_deadline(remaining(until), handle.await_response());
         // The tap under the session delivers each update before the result is read,
         // so every update sent before the result is relayed before it.
         let response = relay_progress(response, updates, |update: ProgressNotificationParam| {

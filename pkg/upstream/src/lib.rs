@@ -33,3 +33,8 @@ pub use pool::{Pool, PoolSettings, PoolStats, ServerStats};
 pub use progress::{relay_progress, Progress, ProgressSink};
 pub use redact::redact_result;
 pub use rmcp::model::{CallToolResult, ServerPeerInfo, Tool};
+
+/// What is left of a deadline `until`: none once it has passed.
+fn remaining(until: tokio::time::Instant) -> std::time::Duration {
+    until.saturating_duration_since(tokio::time::Instant::now())
+}

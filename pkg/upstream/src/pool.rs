@@ -22,6 +22,7 @@ use crate::connection::Connection;
 use crate::error::UpstreamError;
 use crate::policy::{Policy, Resolved, Target};
 use crate::progress::ProgressSink;
+use crate::remaining;
 use crate::revision::Revisions;
 use mcp_jobs_contract::Secrets;
 
@@ -777,8 +778,4 @@ impl Drop for Starting {
         }
         self.pool.0.freed.notify_waiters();
     }
-}
-
-fn remaining(until: Instant) -> Duration {
-    until.saturating_duration_since(Instant::now())
 }
