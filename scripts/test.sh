@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 bash scripts/validate-deploy.sh
-# The end-to-end tests start the binaries, so build them first.
-cargo build --workspace --bins
+# The end-to-end tests start the binaries, so build them first, with the tests in the
+# same invocation: one feature set for both, so the test run below rebuilds nothing.
+cargo build --workspace --bins --tests
 # One Apache Kafka broker for the whole run; every test makes topics and groups of its own.
 broker_dir="$(mktemp -d)"
 trap 'bash scripts/kafka.sh stop "$broker_dir"; rm -rf "$broker_dir"' EXIT

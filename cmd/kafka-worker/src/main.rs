@@ -11,11 +11,10 @@ use mcp_jobs_console::api::Console;
 use mcp_jobs_console::config::ConsoleSettings;
 use mcp_jobs_console::dead_letters::{self, DeadLetters};
 use mcp_jobs_console::ledger::Ledger;
+use mcp_jobs_kafka::{admin, group, publish, topic, KafkaSettings};
 use mcp_jobs_scheduler::manage::Schedules;
 use mcp_jobs_scheduler::{dispatcher, presence, schedule::rfc3339};
-use mcp_jobs_worker::{
-    admin, consumer, health, lag, publish, redis_source, topic, JobSource, WorkerSettings,
-};
+use mcp_jobs_worker::{consumer, health, lag, redis_source, JobSource, WorkerSettings};
 use tokio_util::sync::CancellationToken;
 
 mod tables;
@@ -215,11 +214,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let uses_kafka = settings.source == JobSource::Kafka || !matches!(command, Command::Lag { .. });
     if command.is_one_off() && uses_kafka {
         let timeout: std::time::Duration = cli.kafka_timeout.into();
-        tokio::task::block_in_place(|| admin::reachable(&settings, timeout)).with_context(
+        tokio::task::block_in_place(|| admin::reachable(&settings.kafka, timeout)).with_context(
             || {
                 format!(
                     "cannot reach Kafka at {} (KAFKA_BROKERS) within {} (KAFKA_CLI_TIMEOUT)",
-                    settings.brokers, cli.kafka_timeout
+                    settings.kafka.brokers, cli.kafka_timeout
                 )
             },
         )?;
@@ -230,7 +229,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let scheduler = (settings.scheduler_enabled && settings.source == JobSource::Kafka)
                 .then(|| {
                     tokio::spawn(dispatcher::run(
-                        settings.clone(),
+                        settings.kafka.clone(),
                         ready.clone(),
                         shutdown.clone(),
                     ))
@@ -238,7 +237,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !settings.scheduler_enabled && settings.source == JobSource::Kafka {
                 // No dispatcher here: say whether one runs elsewhere.
                 tokio::spawn(presence::watch(
-                    settings.clone(),
+                    settings.kafka.clone(),
                     ready.clone(),
                     shutdown.clone(),
                 ));
@@ -260,18 +259,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Scheduler => {
             let (ready, shutdown) = serve_until_signal(&settings).await?;
             ready.set_ready(true);
-            dispatcher::run(settings, ready, shutdown)
+            dispatcher::run(settings.kafka, ready, shutdown)
                 .await
                 .context("the scheduler failed")?;
         }
-        Command::Schedules { command } => schedules(&settings, command).await?,
-        Command::Dlq { command } => dlq(&settings, command).await?,
+        Command::Schedules { command } => schedules(&settings.kafka, command).await?,
+        Command::Dlq { command } => dlq(&settings.kafka, command).await?,
         Command::Console => {
-            let console = ConsoleSettings::from_env().context("console configuration")?;
+            let console = ConsoleSettings::from_env()
+                .context("console configuration")?
+                .with_servers(settings.server_urls.clone(), settings.api_key.clone());
             let (ready, shutdown) = serve_until_signal(&settings).await?;
             ready.set_ready(true);
             let port = console.port;
-            let console = Console::start(settings, &console, shutdown.clone())
+            let console = Console::start(settings.kafka, &console, shutdown.clone())
                 .await
                 .context("starting the console")?;
             mcp_jobs_console::serve(console, port, shutdown)
@@ -303,21 +304,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(due) = due {
                 message = with_scheduled_at(&message, due)?;
             }
-            let published = publish::publish(&settings, &message, key.as_deref())
+            let published = publish::publish(&settings.kafka, &message, key.as_deref())
                 .await
                 .context("publishing the job")?;
             eprintln!(
                 "published job {} to {} (partition {}, offset {})",
-                published.job_id, settings.topic, published.partition, published.offset
+                published.job_id, settings.kafka.topic, published.partition, published.offset
             );
             if due.is_some() {
-                warn_without_dispatcher(&settings);
+                warn_without_dispatcher(&settings.kafka);
             }
             if let Some(seconds) = wait {
-                let result =
-                    publish::wait_for_result(&settings, &published, Duration::from_secs(seconds))
-                        .await
-                        .context("waiting for the result")?;
+                let result = publish::wait_for_result(
+                    &settings.kafka,
+                    &published,
+                    Duration::from_secs(seconds),
+                )
+                .await
+                .context("waiting for the result")?;
                 writeln!(
                     std::io::stdout(),
                     "{}",
@@ -338,7 +342,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (report, total, partitions) = match settings.source {
                 JobSource::Kafka => {
                     // The admin calls block: keep them off the async workers.
-                    let lag = tokio::task::block_in_place(|| lag::group_lag(&settings))
+                    let lag = tokio::task::block_in_place(|| group::group_lag(&settings.kafka))
                         .context("reading the consumer group's lag")?;
                     (lag.to_string(), lag.total(), Some(lag.partitions.len()))
                 }
@@ -367,10 +371,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             partitions,
             replication_factor,
         } => {
-            let created = admin::create_topics(&settings, partitions, replication_factor)
+            let created = admin::create_topics(&settings.kafka, partitions, replication_factor)
                 .await
                 .context("creating topics")?;
-            let problems = admin::check_topics(&settings, partitions)
+            let problems = admin::check_topics(&settings.kafka, partitions)
                 .await
                 .context("checking topics")?;
             if !problems.is_empty() {
@@ -391,7 +395,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Tells the operator when no dispatcher is active: what they just did waits for one.
-fn warn_without_dispatcher(settings: &WorkerSettings) {
+fn warn_without_dispatcher(settings: &KafkaSettings) {
     match tokio::task::block_in_place(|| presence::look_up(settings)) {
         presence::Presence::Unknown(why) => {
             eprintln!("note: whether a dispatcher is active cannot be told: {why}");
@@ -425,7 +429,7 @@ async fn serve_until_signal(
     Ok((ready, shutdown))
 }
 
-async fn schedules(settings: &WorkerSettings, command: SchedulesCommand) -> anyhow::Result<()> {
+async fn schedules(settings: &KafkaSettings, command: SchedulesCommand) -> anyhow::Result<()> {
     let schedules = Schedules::new(settings).context("connecting to Kafka")?;
     let mut out = std::io::stdout();
     match command {
@@ -509,7 +513,7 @@ async fn schedules(settings: &WorkerSettings, command: SchedulesCommand) -> anyh
     Ok(())
 }
 
-async fn dlq(settings: &WorkerSettings, command: DlqCommand) -> anyhow::Result<()> {
+async fn dlq(settings: &KafkaSettings, command: DlqCommand) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let _stop_following = stop.clone().drop_guard();
     admin::create_console_topic(settings)

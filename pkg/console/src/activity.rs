@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use mcp_jobs_kafka::group::{self, Member};
+use mcp_jobs_kafka::topic::{self, ReadError};
+use mcp_jobs_kafka::KafkaSettings;
 use mcp_jobs_scheduler::presence;
-use mcp_jobs_worker::lag::{self, Member};
-use mcp_jobs_worker::topic::{self, ReadError};
-use mcp_jobs_worker::WorkerSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -104,7 +104,7 @@ struct Kind {
 }
 
 /// Starts following the deployment's topics on a thread of its own, until `stop`.
-pub fn follow(settings: WorkerSettings, stop: CancellationToken) -> Arc<Activity> {
+pub fn follow(settings: KafkaSettings, stop: CancellationToken) -> Arc<Activity> {
     let activity = Arc::new(Activity::default());
     let shared = activity.clone();
     std::thread::spawn(move || {
@@ -124,7 +124,7 @@ pub fn follow(settings: WorkerSettings, stop: CancellationToken) -> Arc<Activity
 /// Reads the results topic from an hour back and then as it grows, sampling the
 /// group between polls; returns on an error (the caller starts over) or at `stop`.
 fn tail(
-    settings: &WorkerSettings,
+    settings: &KafkaSettings,
     activity: &Activity,
     stop: &CancellationToken,
 ) -> Result<(), ReadError> {
@@ -192,9 +192,9 @@ fn count(activity: &Activity, record: &rdkafka::message::BorrowedMessage<'_>) {
 }
 
 /// Samples the group's lag and members.
-fn sample(settings: &WorkerSettings, consumer: &BaseConsumer<topic::Reader>, activity: &Activity) {
+fn sample(settings: &KafkaSettings, consumer: &BaseConsumer<topic::Reader>, activity: &Activity) {
     let now = Utc::now();
-    let lag = lag::group_lag(settings)
+    let lag = group::group_lag(settings)
         .map(|lag| {
             lag.partitions
                 .iter()
@@ -202,7 +202,8 @@ fn sample(settings: &WorkerSettings, consumer: &BaseConsumer<topic::Reader>, act
                 .collect()
         })
         .map_err(|e| e.to_string());
-    let members = lag::members(consumer, &settings.group, SAMPLE_EVERY).map_err(|e| e.to_string());
+    let members =
+        group::members(consumer, &settings.group, SAMPLE_EVERY).map_err(|e| e.to_string());
     let dispatcher = presence::look(consumer, settings).warning(settings);
     activity.update(|s| {
         s.sampled(now, lag, members);

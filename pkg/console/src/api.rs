@@ -13,8 +13,8 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use mcp_jobs_auth::{matching_key, presented_key};
-use mcp_jobs_worker::topic::Reader;
-use mcp_jobs_worker::{admin, WorkerSettings};
+use mcp_jobs_kafka::topic::Reader;
+use mcp_jobs_kafka::{admin, KafkaSettings};
 use rdkafka::consumer::BaseConsumer;
 use serde::Deserialize;
 use serde_json::json;
@@ -34,7 +34,7 @@ const MAX_LIMIT: usize = 1_000;
 
 /// What the console serves from.
 pub struct Console {
-    pub settings: WorkerSettings,
+    pub settings: KafkaSettings,
     /// `CONSOLE_API_KEYS`: at least one.
     pub api_keys: Vec<String>,
     /// `CONSOLE_READ_ONLY`: refuse every action.
@@ -43,6 +43,9 @@ pub struct Console {
     pub cookie_secure: bool,
     /// The overview's figures, followed in the background.
     pub activity: Arc<Activity>,
+    /// mcp-server endpoints, for their `/stats`, and the key to call them with.
+    pub servers: Vec<String>,
+    pub server_api_key: Option<String>,
     /// For mcp-server's `/stats`.
     pub http: reqwest::Client,
     /// Kept between requests.
@@ -58,7 +61,7 @@ impl Console {
     /// its topic if missing) and follows the deployment's topics for the overview
     /// until `stop`.
     pub async fn start(
-        settings: WorkerSettings,
+        settings: KafkaSettings,
         console: &ConsoleSettings,
         stop: CancellationToken,
     ) -> Result<Self, LedgerError> {
@@ -84,6 +87,8 @@ impl Console {
             api_keys: console.api_keys.clone(),
             read_only: console.read_only,
             cookie_secure: console.cookie_secure,
+            servers: console.servers.clone(),
+            server_api_key: console.server_api_key.clone(),
             activity,
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(3))

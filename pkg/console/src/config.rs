@@ -33,6 +33,10 @@ pub struct ConsoleSettings {
     /// `CONSOLE_COOKIE_SECURE` (true): browsers send the login cookie over HTTPS and to
     /// localhost only; false for plain HTTP to another host.
     pub cookie_secure: bool,
+    /// The mcp-server endpoints whose `/stats` the overview shows (kafka-worker's
+    /// `MCP_SERVER_URL`), and the key it calls them with (`MCP_API_KEY`).
+    pub servers: Vec<String>,
+    pub server_api_key: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,15 @@ pub enum ConsoleConfigError {
 }
 
 impl ConsoleSettings {
+    /// The mcp-server replicas the overview reports on.
+    pub fn with_servers(self, servers: Vec<String>, api_key: Option<String>) -> Self {
+        Self {
+            servers,
+            server_api_key: api_key,
+            ..self
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConsoleConfigError> {
         Self::from_vars(std::env::vars())
     }
@@ -61,6 +74,8 @@ impl ConsoleSettings {
             api_keys,
             read_only: env.console_read_only,
             cookie_secure: env.console_cookie_secure,
+            servers: Vec::new(),
+            server_api_key: None,
         })
     }
 }

@@ -15,11 +15,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use mcp_jobs_contract::headers::{self, is_carried, DeadLetterMeta};
 use mcp_jobs_contract::redact_record;
-use mcp_jobs_worker::topic::{self, ReadError, Reader};
-use mcp_jobs_worker::trace_headers;
-use mcp_jobs_worker::WorkerSettings;
+use mcp_jobs_kafka::headers::{all_of, owned};
+use mcp_jobs_kafka::topic::{self, ReadError, Reader};
+use mcp_jobs_kafka::KafkaSettings;
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 use serde::Serialize;
@@ -185,7 +185,7 @@ impl Record {
             timestamp_ms: message.timestamp().to_millis(),
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().unwrap_or_default().to_vec(),
-            headers: trace_headers::all_of(message.headers()),
+            headers: all_of(message.headers()),
         }
     }
 
@@ -316,12 +316,12 @@ pub struct Replayed {
 
 /// The dead-letter topic of a deployment, read and replayed.
 pub struct DeadLetters<'a> {
-    settings: &'a WorkerSettings,
+    settings: &'a KafkaSettings,
     ledger: &'a Ledger,
 }
 
 impl<'a> DeadLetters<'a> {
-    pub fn new(settings: &'a WorkerSettings, ledger: &'a Ledger) -> Self {
+    pub fn new(settings: &'a KafkaSettings, ledger: &'a Ledger) -> Self {
         Self { settings, ledger }
     }
 
@@ -458,16 +458,10 @@ impl<'a> DeadLetters<'a> {
                     .headers
                     .iter()
                     .map(|(name, value)| (name.as_str(), value.as_slice()))
-                    .chain([(headers::REPLAY_OF, letter.dead_letter.as_bytes())])
-                    .fold(OwnedHeaders::new(), |all, (key, value)| {
-                        all.insert(Header {
-                            key,
-                            value: Some(value),
-                        })
-                    });
+                    .chain([(headers::REPLAY_OF, letter.dead_letter.as_bytes())]);
                 let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
                     .payload(original.payload.as_slice())
-                    .headers(headers);
+                    .headers(owned(headers));
                 if let Some(key) = &original.key {
                     record = record.key(key.as_slice());
                 }

@@ -3,8 +3,8 @@
 //! [`SCAN_PER_PARTITION`](crate::dead_letters::SCAN_PER_PARTITION) records.
 
 use chrono::{DateTime, Utc};
-use mcp_jobs_worker::topic::{self, ReadError, Reader};
-use mcp_jobs_worker::WorkerSettings;
+use mcp_jobs_kafka::topic::{self, ReadError, Reader};
+use mcp_jobs_kafka::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
@@ -29,7 +29,7 @@ pub struct JobOutcomes {
 /// The outcome records of `job_id` on the results topic, since `since`.
 pub fn outcomes(
     consumer: &BaseConsumer<Reader>,
-    settings: &WorkerSettings,
+    settings: &KafkaSettings,
     job_id: &str,
     since: Option<DateTime<Utc>>,
 ) -> Result<JobOutcomes, ReadError> {
@@ -69,7 +69,7 @@ pub struct Page {
 /// one stopped.
 pub fn latest(
     consumer: &BaseConsumer<Reader>,
-    settings: &WorkerSettings,
+    settings: &KafkaSettings,
     limit: usize,
     before: Option<&Cursor>,
 ) -> Result<Page, ReadError> {

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mcp_jobs_worker::admin::AdminError;
-use mcp_jobs_worker::topic::{self, ReadError, Reader};
-use mcp_jobs_worker::WorkerSettings;
+use mcp_jobs_kafka::admin::AdminError;
+use mcp_jobs_kafka::topic::{self, ReadError, Reader};
+use mcp_jobs_kafka::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -92,7 +92,7 @@ impl Ledger {
     /// Creates the ledger's topic if it is missing, reads it to its end, and follows
     /// it until `stop`. Blocking: run it off the async workers.
     pub fn open(
-        settings: &WorkerSettings,
+        settings: &KafkaSettings,
         stop: CancellationToken,
     ) -> Result<Arc<Self>, LedgerError> {
         let topic = settings.console_topic.clone();

@@ -6,8 +6,8 @@
 use std::ops::Deref;
 use std::sync::{Mutex, PoisonError};
 
-use mcp_jobs_worker::topic::{self, Reader};
-use mcp_jobs_worker::WorkerSettings;
+use mcp_jobs_kafka::topic::{self, Reader};
+use mcp_jobs_kafka::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 
@@ -15,12 +15,12 @@ use rdkafka::error::KafkaError;
 const KEEP_IDLE: usize = 4;
 
 pub struct Readers {
-    settings: WorkerSettings,
+    settings: KafkaSettings,
     idle: Mutex<Vec<BaseConsumer<Reader>>>,
 }
 
 impl Readers {
-    pub fn new(settings: WorkerSettings) -> Self {
+    pub fn new(settings: KafkaSettings) -> Self {
         Self {
             settings,
             idle: Mutex::new(Vec::new()),

@@ -1,6 +1,6 @@
 //! The Kafka headers mcp-jobs writes beside its messages: every name in one place, and a
-//! dead letter's metadata as one type that the worker writes and the console and the
-//! CLI read, so the two sides cannot drift apart.
+//! dead letter's and a delayed job's metadata as types that one side writes and the
+//! other reads, so the two sides cannot drift apart.
 
 /// Every header of ours starts so; a message's own headers are the others.
 pub const OWN_PREFIX: &str = "mcp-jobs-";
@@ -100,6 +100,54 @@ impl DeadLetterMeta {
     }
 }
 
+/// The dead letter a replayed message replays, from its headers.
+pub fn replay_of(headers: &[(String, Vec<u8>)]) -> Option<String> {
+    headers
+        .iter()
+        .find(|(name, _)| name == REPLAY_OF)
+        .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+}
+
+/// What a delayed job's record says beside the job: when it is due, where it was first
+/// consumed, and its own key (its record on the delayed topic is keyed by jobID).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DelayedMeta {
+    /// Milliseconds since the Unix epoch; `None` on a record not written by a worker,
+    /// which the dispatcher sends on at once.
+    pub due_at_ms: Option<i64>,
+    /// `topic/partition/offset`.
+    pub delayed_from: Option<String>,
+    pub original_key: Option<Vec<u8>>,
+}
+
+impl DelayedMeta {
+    /// The headers that carry it.
+    pub fn to_headers(&self) -> Vec<(&'static str, Vec<u8>)> {
+        let values = [
+            (DUE_AT, self.due_at_ms.map(|ms| ms.to_string().into_bytes())),
+            (
+                DELAYED_FROM,
+                self.delayed_from.clone().map(String::into_bytes),
+            ),
+            (ORIGINAL_KEY, self.original_key.clone()),
+        ];
+        values
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|value| (name, value)))
+            .collect()
+    }
+
+    /// Reads it through `header`, which gives a header's value by name.
+    pub fn from_headers<'a>(header: impl Fn(&str) -> Option<&'a [u8]>) -> Self {
+        let text = |name| header(name).and_then(|v| std::str::from_utf8(v).ok());
+        Self {
+            due_at_ms: text(DUE_AT).and_then(|ms| ms.parse().ok()),
+            delayed_from: text(DELAYED_FROM).map(str::to_owned),
+            original_key: header(ORIGINAL_KEY).map(<[u8]>::to_vec),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +187,37 @@ mod tests {
             (name == ATTEMPTS || name == SOURCE_OFFSET).then(|| "many".to_owned())
         });
         assert_eq!(meta, DeadLetterMeta::default());
+    }
+
+    #[test]
+    fn delayed_metadata_round_trips_through_headers() {
+        let meta = DelayedMeta {
+            due_at_ms: Some(1_800_000_000_000),
+            delayed_from: Some("jobs/1/42".into()),
+            original_key: Some(vec![0xff, b'k']),
+        };
+        let headers = meta.to_headers();
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_slice())
+        };
+        assert_eq!(DelayedMeta::from_headers(header), meta);
+        assert!(DelayedMeta::default().to_headers().is_empty());
+        let unreadable =
+            DelayedMeta::from_headers(|name| (name == DUE_AT).then_some(b"soon".as_slice()));
+        assert_eq!(unreadable, DelayedMeta::default());
+    }
+
+    #[test]
+    fn a_replay_is_named_by_its_header() {
+        let headers = vec![
+            ("traceparent".to_owned(), b"00-ab-cd-01".to_vec()),
+            (REPLAY_OF.to_owned(), b"jobs.dlq/0/7".to_vec()),
+        ];
+        assert_eq!(replay_of(&headers).as_deref(), Some("jobs.dlq/0/7"));
+        assert_eq!(replay_of(&headers[..1]), None);
     }
 
     #[test]

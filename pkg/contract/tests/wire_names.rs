@@ -51,9 +51,12 @@ fn spelled_outside(dirs: &[&str], left_out: &[&str], spells: impl Fn(&str) -> bo
         .collect()
 }
 
+/// Left out: the layering test, which names crates (`mcp-jobs-worker` is a crate as
+/// well as a header).
 #[test]
 fn no_header_name_is_spelled_outside_the_contract() {
-    let spelled = spelled_outside(&["pkg", "cmd", "tests", "bench"], &[], |line| {
+    let crate_names = ["pkg/kafka/tests/layering.rs"];
+    let spelled = spelled_outside(&["pkg", "cmd", "tests", "bench"], &crate_names, |line| {
         line.contains("\"mcp-jobs-")
     });
     assert!(

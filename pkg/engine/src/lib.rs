@@ -10,6 +10,8 @@
 //! - [`outcome`]: the result and dead-letter records every message ends in.
 //! - [`fit`]: those records cut to fit a record limit, marked, never refused for size.
 //! - [`retry`]: the backoff schedules.
+//! - [`timing`]: whether a job with a `scheduledAt` runs now, waits in its slot or is
+//!   delayed.
 //! - [`metrics`]: the job metrics every source reports alike.
 
 pub mod fit;
@@ -17,6 +19,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod retry;
 pub mod runner;
+pub mod timing;
 pub mod tool_client;
 pub mod traced_http;
 pub mod window;

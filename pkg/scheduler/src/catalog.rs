@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use mcp_jobs_worker::topic::{self, ReadError, Reader};
+use mcp_jobs_kafka::topic::{self, ReadError, Reader};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::Message;
 use serde::{Deserialize, Serialize};

@@ -22,15 +22,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use mcp_jobs_contract::headers::{ORIGINAL_KEY, RELEASED, SENT_OFFSET};
+use mcp_jobs_contract::headers::{DelayedMeta, RELEASED, SENT_OFFSET};
+use mcp_jobs_kafka::headers::{self, header};
+use mcp_jobs_kafka::KafkaSettings;
 use mcp_jobs_runtime::{Readiness, Tally};
 use mcp_jobs_telemetry::propagation;
-use mcp_jobs_worker::delayed::{self, TRACE_HEADERS};
-use mcp_jobs_worker::trace_headers;
-use mcp_jobs_worker::WorkerSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
@@ -42,7 +41,7 @@ use crate::metrics;
 use crate::presence::{self, Presence};
 use crate::schedule::{job_id, InvalidSchedule, Overlap, Schedule};
 use crate::waiting::{self, Position, WaitingJobs};
-use mcp_jobs_worker::topic::{partition_count, ReadError, Reader};
+use mcp_jobs_kafka::topic::{partition_count, ReadError, Reader};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -75,16 +74,16 @@ const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 /// Runs a dispatcher until `shutdown`: standby while another is active, active when
 /// this one owns the schedules partition.
 pub async fn run(
-    settings: WorkerSettings,
+    settings: KafkaSettings,
     ready: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), SchedulerError> {
     let group = presence::election_group(&settings);
     let (events, mut membership) = mpsc::unbounded_channel();
     let election: StreamConsumer<Election> = settings
-        .kafka_config(&[
+        .consumer_config(&[
             ("group.id", &group),
-            ("client.id", &settings.runner.worker_id),
+            ("client.id", &settings.client_id),
             ("enable.auto.commit", "false"),
             ("auto.offset.reset", "latest"),
             ("partition.assignment.strategy", "cooperative-sticky"),
@@ -119,9 +118,9 @@ pub async fn run(
             }
             continue;
         }
-        ready.set_scheduler(format!("active ({})", settings.runner.worker_id));
+        ready.set_scheduler(format!("active ({})", settings.client_id));
         metrics::dispatcher_seen(true);
-        tracing::info!(worker = %settings.runner.worker_id, "scheduler active: this replica dispatches");
+        tracing::info!(worker = %settings.client_id, "scheduler active: this replica dispatches");
         metrics::active(true);
         let stepped_down = activate(&settings, &group, &election, &mut membership, &shutdown).await;
         metrics::active(false);
@@ -213,7 +212,7 @@ enum StepDown {
 /// One term as the active dispatcher: fence the previous one, load, then fire until the
 /// partition goes, the process stops, or a transaction cannot be committed for good.
 async fn activate(
-    settings: &WorkerSettings,
+    settings: &KafkaSettings,
     group: &str,
     election: &StreamConsumer<Election>,
     membership: &mut mpsc::UnboundedReceiver<Membership>,
@@ -301,7 +300,7 @@ struct Readers {
 
 /// What the active dispatcher knows and owns.
 struct Dispatch<'a> {
-    settings: &'a WorkerSettings,
+    settings: &'a KafkaSettings,
     producer: FutureProducer,
     /// Reads delayed jobs back by offset when they are due.
     fetcher: BaseConsumer<Reader>,
@@ -385,7 +384,7 @@ struct Transaction {
 impl<'a> Dispatch<'a> {
     /// Fences the previous dispatcher, then starts reading both topics from their
     /// beginning.
-    fn start(settings: &'a WorkerSettings, group: &str) -> Result<(Self, Readers), SchedulerError> {
+    fn start(settings: &'a KafkaSettings, group: &str) -> Result<(Self, Readers), SchedulerError> {
         let producer: FutureProducer = guarded(
             settings.producer_config(&[
                 ("linger.ms", "5"),
@@ -404,7 +403,7 @@ impl<'a> Dispatch<'a> {
         producer.init_transactions(Timeout::After(TRANSACTION_TIMEOUT))?;
         let reader_config = |purpose: &str| {
             guarded(
-                settings.kafka_config(&[
+                settings.consumer_config(&[
                     ("group.id", &format!("{group}.{purpose}")),
                     ("queued.max.messages.kbytes", READER_PREFETCH_KB),
                 ]),
@@ -477,7 +476,7 @@ impl<'a> Dispatch<'a> {
         }
         let group = format!("{}.scheduler.results", self.settings.group);
         let reader: StreamConsumer<Reader> = guarded(
-            self.settings.kafka_config(&[
+            self.settings.consumer_config(&[
                 ("group.id", &group),
                 ("queued.max.messages.kbytes", READER_PREFETCH_KB),
             ]),
@@ -546,7 +545,7 @@ impl<'a> Dispatch<'a> {
                     );
                     return;
                 };
-                let sent_offset = delayed::header(message.headers(), SENT_OFFSET)
+                let sent_offset = header(message.headers(), SENT_OFFSET)
                     .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
                 let at = Position {
                     partition: message.partition(),
@@ -555,7 +554,7 @@ impl<'a> Dispatch<'a> {
                 let endangered = self.waiting.record(
                     job_id,
                     at,
-                    delayed::due_of(message.headers()),
+                    DelayedMeta::from_headers(|name| header(message.headers(), name)).due_at_ms,
                     sent_offset,
                     message.payload().is_none(),
                 );
@@ -887,7 +886,7 @@ impl<'a> Dispatch<'a> {
             };
             transaction.sent.push((job_id.to_owned(), at));
             let bytes = message.payload().map_or(0, <[u8]>::len);
-            let limit = self.settings.runner.max_message_bytes;
+            let limit = self.settings.limits.job_bytes;
             if bytes > limit {
                 // Not written by a worker (it delays only jobs within the limit), and no
                 // worker would run it: forwarding it could only fail the transaction.
@@ -901,15 +900,15 @@ impl<'a> Dispatch<'a> {
                 transaction.records.push(tombstone);
                 continue;
             }
-            let headers = trace_headers::all_of(message.headers())
+            let headers = headers::all_of(message.headers())
                 .into_iter()
-                .filter(|(name, _)| TRACE_HEADERS.contains(&name.as_str()))
+                .filter(|(name, _)| headers::TRACE.contains(&name.as_str()))
                 .chain([(RELEASED.to_owned(), b"true".to_vec())])
                 .collect();
             transaction.records.push(Outgoing {
                 topic: self.settings.topic.clone(),
                 partition: None,
-                key: delayed::header(message.headers(), ORIGINAL_KEY).map(<[u8]>::to_vec),
+                key: DelayedMeta::from_headers(|name| header(message.headers(), name)).original_key,
                 payload: message.payload().map(<[u8]>::to_vec),
                 headers,
             });
@@ -942,7 +941,7 @@ impl<'a> Dispatch<'a> {
                 partition: Some(at.partition),
                 key: message.key().map(<[u8]>::to_vec),
                 payload: message.payload().map(<[u8]>::to_vec),
-                headers: trace_headers::all_of(message.headers()),
+                headers: headers::all_of(message.headers()),
             });
             transaction.rewritten.push(*at);
         }
@@ -1007,16 +1006,8 @@ impl<'a> Dispatch<'a> {
 
     /// Hands `record` to the producer, waiting while its queue is full.
     async fn enqueue(&self, record: &Outgoing) -> Result<DeliveryFuture, KafkaError> {
-        let headers = record
-            .headers
-            .iter()
-            .fold(OwnedHeaders::new(), |all, (key, value)| {
-                all.insert(Header {
-                    key,
-                    value: Some(value),
-                })
-            });
-        let mut future = FutureRecord::<[u8], [u8]>::to(&record.topic).headers(headers);
+        let mut future = FutureRecord::<[u8], [u8]>::to(&record.topic)
+            .headers(headers::owned(record.headers.iter().map(|(n, v)| (n, v))));
         if let Some(partition) = record.partition {
             future = future.partition(partition);
         }

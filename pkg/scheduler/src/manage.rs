@@ -5,15 +5,15 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
-use mcp_jobs_worker::publish::{self, PublishError, Published};
-use mcp_jobs_worker::WorkerSettings;
+use mcp_jobs_kafka::publish::{self, PublishError, Published};
+use mcp_jobs_kafka::KafkaSettings;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Definition, Key, State};
 use crate::schedule::{self, InvalidSchedule, JobLimit, Schedule};
-use mcp_jobs_worker::topic;
+use mcp_jobs_kafka::topic;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManageError {
@@ -27,7 +27,7 @@ pub enum ManageError {
         error: InvalidSchedule,
     },
     #[error(transparent)]
-    Read(#[from] mcp_jobs_worker::topic::ReadError),
+    Read(#[from] mcp_jobs_kafka::topic::ReadError),
     #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("publishing the triggered job: {0}")]
@@ -73,12 +73,12 @@ pub struct Listed {
 
 /// The schedules topic, read and written from the command line.
 pub struct Schedules<'a> {
-    settings: &'a WorkerSettings,
+    settings: &'a KafkaSettings,
     producer: FutureProducer,
 }
 
 impl<'a> Schedules<'a> {
-    pub fn new(settings: &'a WorkerSettings) -> Result<Self, ManageError> {
+    pub fn new(settings: &'a KafkaSettings) -> Result<Self, ManageError> {
         let producer = settings
             .producer_config(&[
                 ("acks", "all"),
@@ -105,8 +105,8 @@ impl<'a> Schedules<'a> {
         // A job must fit the worker's limit, and the broker's record limit with room for
         // the record's key and headers (RESULT_MAX_BYTES keeps that room).
         let (message, result) = (
-            self.settings.runner.max_message_bytes,
-            self.settings.result_max_bytes,
+            self.settings.limits.job_bytes,
+            self.settings.limits.outcome_bytes,
         );
         let limit = if message <= result {
             JobLimit {

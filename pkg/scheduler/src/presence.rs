@@ -9,9 +9,9 @@
 use std::time::Duration;
 
 use backon::{BlockingRetryable, ConstantBuilder};
+use mcp_jobs_kafka::group;
+use mcp_jobs_kafka::KafkaSettings;
 use mcp_jobs_runtime::Readiness;
-use mcp_jobs_worker::lag;
-use mcp_jobs_worker::WorkerSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use tokio_util::sync::CancellationToken;
 
@@ -32,23 +32,20 @@ pub enum Presence {
 }
 
 /// The dispatchers' group of a deployment.
-pub fn election_group(settings: &WorkerSettings) -> String {
+pub fn election_group(settings: &KafkaSettings) -> String {
     format!("{}.scheduler", settings.group)
 }
 
 /// Looks the active dispatcher up, with any consumer. A coordinator that does not
 /// answer at once (one just elected, or loading) is asked twice more.
-pub fn look<C: ConsumerContext>(
-    consumer: &impl Consumer<C>,
-    settings: &WorkerSettings,
-) -> Presence {
+pub fn look<C: ConsumerContext>(consumer: &impl Consumer<C>, settings: &KafkaSettings) -> Presence {
     if settings.consumer_protocol() {
         return Presence::Unknown(
             "the dispatchers' group runs the consumer protocol, whose members DescribeGroups does not list".into(),
         );
     }
     let group = election_group(settings);
-    let members = (|| lag::members(consumer, &group, Duration::from_secs(5)))
+    let members = (|| group::members(consumer, &group, Duration::from_secs(5)))
         .retry(
             ConstantBuilder::default()
                 .with_delay(Duration::from_millis(500))
@@ -66,14 +63,14 @@ pub fn look<C: ConsumerContext>(
 
 /// A client to look with: it joins no group (the id only names it to the broker; the
 /// consumer protocol wants one).
-fn looker(settings: &WorkerSettings) -> Result<BaseConsumer, rdkafka::error::KafkaError> {
+fn looker(settings: &KafkaSettings) -> Result<BaseConsumer, rdkafka::error::KafkaError> {
     settings
-        .kafka_config(&[("group.id", "kafka-worker-presence")])
+        .consumer_config(&[("group.id", "kafka-worker-presence")])
         .create()
 }
 
 /// Looks the active dispatcher up with a consumer of its own (blocking).
-pub fn look_up(settings: &WorkerSettings) -> Presence {
+pub fn look_up(settings: &KafkaSettings) -> Presence {
     match looker(settings) {
         Ok(consumer) => look(&consumer, settings),
         Err(e) => Presence::Unknown(e.to_string()),
@@ -82,7 +79,7 @@ pub fn look_up(settings: &WorkerSettings) -> Presence {
 
 impl Presence {
     /// What to tell an operator when no dispatcher is active.
-    pub fn warning(&self, settings: &WorkerSettings) -> Option<String> {
+    pub fn warning(&self, settings: &KafkaSettings) -> Option<String> {
         (*self == Presence::NoneActive).then(|| {
             format!(
                 "no active dispatcher in group {}: schedules do not fire and delayed jobs wait \
@@ -93,7 +90,7 @@ impl Presence {
     }
 
     /// For `/ready`: the active dispatcher, or that there is none.
-    pub fn describe(&self, settings: &WorkerSettings) -> String {
+    pub fn describe(&self, settings: &KafkaSettings) -> String {
         match self {
             Presence::Active(member) => format!("active: {member}"),
             Presence::NoneActive => self.warning(settings).unwrap_or_default(),
@@ -105,7 +102,7 @@ impl Presence {
 /// For a worker that runs no dispatcher: says in `/ready` and in
 /// `mcp_jobs_scheduler_dispatcher_seen` whether another one is active, every
 /// [`LOOK_EVERY`], and warns in the log when none is.
-pub async fn watch(settings: WorkerSettings, ready: Readiness, stop: CancellationToken) {
+pub async fn watch(settings: KafkaSettings, ready: Readiness, stop: CancellationToken) {
     // One client for every look, not a new one each time.
     let consumer = match looker(&settings) {
         Ok(consumer) => consumer,

@@ -13,7 +13,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sha2::{Digest, Sha256};
 
-use mcp_jobs_worker::topic::Reader;
+use mcp_jobs_kafka::topic::Reader;
 
 /// Where a waiting job's record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,16 +1,15 @@
 //! kafka-worker's settings, read with envy and validated at start: a missing or invalid
 //! variable stops the worker with its name in the message.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mcp_jobs_engine::fit::MIN_RECORD_BYTES;
 use mcp_jobs_engine::runner::{JobRunner, RunnerSettings};
 use mcp_jobs_engine::tool_client::ToolClient;
 use mcp_jobs_env_config::{
-    comma_separated, from_prefixed_vars, from_vars, require_non_empty, require_positive, EnvError,
+    comma_separated, from_vars, require_non_empty, require_positive, EnvError,
 };
-use rdkafka::ClientConfig;
+use mcp_jobs_kafka::KafkaSettings;
 use serde::Deserialize;
 
 /// The environment as envy reads it; field names are the variables, lowercased.
@@ -18,20 +17,10 @@ use serde::Deserialize;
 struct Env {
     #[serde(default = "default_job_source")]
     job_source: String,
-    kafka_brokers: Option<String>,
-    #[serde(default = "default_topic")]
-    kafka_topic: String,
-    kafka_results_topic: Option<String>,
-    kafka_dlq_topic: Option<String>,
-    kafka_schedules_topic: Option<String>,
-    kafka_delayed_topic: Option<String>,
-    kafka_console_topic: Option<String>,
     #[serde(default = "default_scheduler_enabled")]
     scheduler_enabled: bool,
     #[serde(default = "default_delay_min_ms")]
     delay_min_ms: u64,
-    #[serde(default = "default_group")]
-    mcp_consumer_group: String,
     #[serde(default = "default_server_url")]
     mcp_server_url: String,
     mcp_api_key: Option<String>,
@@ -43,18 +32,12 @@ struct Env {
     job_max_attempts: u64,
     #[serde(default = "default_job_retry_backoff_ms")]
     job_retry_backoff_ms: u64,
-    #[serde(default = "default_max_message_bytes")]
-    max_message_bytes: usize,
-    #[serde(default = "default_result_max_bytes")]
-    result_max_bytes: usize,
     #[serde(default = "default_retry_max_backoff_ms")]
     retry_max_backoff_ms: u64,
     #[serde(default = "default_shutdown_grace_seconds")]
     shutdown_grace_seconds: u64,
     #[serde(default = "default_metrics_port")]
     metrics_port: u16,
-    worker_id: Option<String>,
-    hostname: Option<String>,
     #[serde(default = "default_redis_url")]
     redis_url: String,
     #[serde(default = "default_topic")]
@@ -89,9 +72,6 @@ fn default_delay_min_ms() -> u64 {
 fn default_topic() -> String {
     "mcp-jobs".into()
 }
-fn default_group() -> String {
-    "mcp-workers".into()
-}
 fn default_server_url() -> String {
     "http://localhost:8080/mcp".into()
 }
@@ -106,14 +86,6 @@ fn default_job_max_attempts() -> u64 {
 }
 fn default_job_retry_backoff_ms() -> u64 {
     1_000
-}
-fn default_max_message_bytes() -> usize {
-    1024 * 1024
-}
-/// Under the broker's default record limit (`message.max.bytes`, 1,048,588) and the
-/// producer's (1,000,000), with room for the key, headers and batch overhead.
-fn default_result_max_bytes() -> usize {
-    900_000
 }
 fn default_retry_max_backoff_ms() -> u64 {
     30_000
@@ -149,22 +121,14 @@ pub struct RedisSourceSettings {
 pub struct WorkerSettings {
     pub source: JobSource,
     pub redis: RedisSourceSettings,
-    pub brokers: String,
-    pub topic: String,
-    pub results_topic: String,
-    pub dlq_topic: String,
-    /// The compacted topic of schedule definitions and dispatcher state (one partition).
-    pub schedules_topic: String,
-    /// The compacted topic where jobs wait for their `scheduledAt`, keyed by jobID.
-    pub delayed_topic: String,
-    /// The console's compacted ledger: replays, logouts, submitted forms (one partition).
-    pub console_topic: String,
+    /// Brokers and topics: the Kafka source's, and those of the scheduler, the console
+    /// and the operator's subcommands.
+    pub kafka: KafkaSettings,
     /// Whether `kafka-worker run` also runs the schedule dispatcher (`SCHEDULER_ENABLED`).
     pub scheduler_enabled: bool,
     /// A job due further ahead than this goes to the delayed topic; a nearer one waits
     /// in its slot, so no job runs early.
     pub delay_min: Duration,
-    pub group: String,
     /// mcp-server replicas' Streamable HTTP endpoints (`/mcp` is added to a bare base URL).
     pub server_urls: Vec<String>,
     /// Sent as `Authorization: Bearer`; a secret, so kept out of Debug.
@@ -172,29 +136,18 @@ pub struct WorkerSettings {
     /// Jobs running at once.
     pub concurrency: usize,
     pub runner: RunnerSettings,
-    /// The largest outcome record (result or dead letter) the worker writes; larger
-    /// ones are cut to fit and marked.
-    pub result_max_bytes: usize,
     pub shutdown_grace: Duration,
     /// Where `/metrics`, `/health` and `/ready` are served.
     pub metrics_port: u16,
-    /// `RDKAFKA_SESSION_TIMEOUT_MS=6000` → `session.timeout.ms=6000`; applied last, so
-    /// they override anything the worker sets.
-    pub rdkafka_overrides: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for WorkerSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkerSettings")
-            .field("brokers", &self.brokers)
-            .field("topic", &self.topic)
-            .field("group", &self.group)
+            .field("source", &self.source)
+            .field("kafka", &self.kafka)
             .field("server_urls", &self.server_urls)
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
-            .field(
-                "rdkafka_overrides",
-                &self.rdkafka_overrides.keys().collect::<Vec<_>>(),
-            )
             .finish_non_exhaustive()
     }
 }
@@ -225,41 +178,27 @@ impl WorkerSettings {
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
         let env: Env = from_vars(vars.iter().cloned())?;
-        let rdkafka_overrides: BTreeMap<String, String> =
-            from_prefixed_vars::<BTreeMap<String, String>>("RDKAFKA_", vars.iter().cloned())?
-                .into_iter()
-                .map(|(name, value)| (name.to_lowercase().replace('_', "."), value))
-                .collect();
-
+        let kafka = KafkaSettings::from_vars(vars)?;
         let source = match env.job_source.trim() {
             "kafka" => JobSource::Kafka,
             "redis" => JobSource::Redis,
             other => return Err(ConfigError::JobSource(other.to_owned())),
         };
         // The Kafka source, `publish` and `lag` need brokers; the Redis source does not.
-        let brokers = env.kafka_brokers.unwrap_or_default();
-        if source == JobSource::Kafka && brokers.trim().is_empty() {
-            return Err(EnvError::Missing {
-                name: "KAFKA_BROKERS".into(),
-            }
-            .into());
+        if source == JobSource::Kafka {
+            kafka.require_brokers()?;
         }
-        require_non_empty(&[
-            ("KAFKA_TOPIC", &env.kafka_topic),
-            ("MCP_CONSUMER_GROUP", &env.mcp_consumer_group),
-            ("REDIS_STREAM", &env.redis_stream),
-        ])?;
+        require_non_empty(&[("REDIS_STREAM", &env.redis_stream)])?;
         require_positive(&[
             ("JOB_TIMEOUT_MS", env.job_timeout_ms),
             ("WORKER_CONCURRENCY", env.worker_concurrency),
             ("JOB_MAX_ATTEMPTS", env.job_max_attempts),
-            ("MAX_MESSAGE_BYTES", env.max_message_bytes as u64),
             ("RETRY_MAX_BACKOFF_MS", env.retry_max_backoff_ms),
             ("REDIS_CLAIM_IDLE_MS", env.redis_claim_idle_ms),
             ("REDIS_MAX_DELIVERIES", env.redis_max_deliveries),
         ])?;
-        if env.result_max_bytes < MIN_RECORD_BYTES {
-            return Err(ConfigError::ResultMaxBytes(env.result_max_bytes));
+        if kafka.limits.outcome_bytes < MIN_RECORD_BYTES {
+            return Err(ConfigError::ResultMaxBytes(kafka.limits.outcome_bytes));
         }
         let server_urls = comma_separated(&env.mcp_server_url)
             .into_iter()
@@ -271,13 +210,6 @@ impl WorkerSettings {
             }
             .into());
         }
-        let worker_id = env.worker_id.unwrap_or_else(|| {
-            format!(
-                "{}-{}",
-                env.hostname.as_deref().unwrap_or("kafka-worker"),
-                std::process::id()
-            )
-        });
         Ok(Self {
             source,
             redis: RedisSourceSettings {
@@ -292,26 +224,8 @@ impl WorkerSettings {
                 claim_idle: Duration::from_millis(env.redis_claim_idle_ms),
                 max_deliveries: env.redis_max_deliveries,
             },
-            results_topic: env
-                .kafka_results_topic
-                .unwrap_or_else(|| format!("{}.results", env.kafka_topic)),
-            dlq_topic: env
-                .kafka_dlq_topic
-                .unwrap_or_else(|| format!("{}.dlq", env.kafka_topic)),
-            schedules_topic: env
-                .kafka_schedules_topic
-                .unwrap_or_else(|| format!("{}.schedules", env.kafka_topic)),
-            delayed_topic: env
-                .kafka_delayed_topic
-                .unwrap_or_else(|| format!("{}.delayed", env.kafka_topic)),
-            console_topic: env
-                .kafka_console_topic
-                .unwrap_or_else(|| format!("{}.console", env.kafka_topic)),
             scheduler_enabled: env.scheduler_enabled,
             delay_min: Duration::from_millis(env.delay_min_ms),
-            brokers,
-            topic: env.kafka_topic,
-            group: env.mcp_consumer_group,
             server_urls,
             api_key: env.mcp_api_key.filter(|k| !k.is_empty()),
             concurrency: usize::try_from(env.worker_concurrency).unwrap_or(usize::MAX),
@@ -320,13 +234,12 @@ impl WorkerSettings {
                 max_attempts: u32::try_from(env.job_max_attempts).unwrap_or(u32::MAX),
                 retry_backoff: Duration::from_millis(env.job_retry_backoff_ms),
                 retry_max_backoff: Duration::from_millis(env.retry_max_backoff_ms),
-                max_message_bytes: env.max_message_bytes,
-                worker_id,
+                max_message_bytes: kafka.limits.job_bytes,
+                worker_id: kafka.client_id.clone(),
             },
-            result_max_bytes: env.result_max_bytes,
+            kafka,
             shutdown_grace: Duration::from_secs(env.shutdown_grace_seconds),
             metrics_port: env.metrics_port,
-            rdkafka_overrides,
         })
     }
 
@@ -338,94 +251,7 @@ impl WorkerSettings {
             self.runner.clone(),
         )
     }
-
-    /// Whether the group uses the consumer protocol of KIP-848
-    /// (`RDKAFKA_GROUP_PROTOCOL=consumer`): the broker assigns partitions and keeps the
-    /// session timeout (`group.consumer.session.timeout.ms`), with no stop-the-world
-    /// rebalances.
-    pub fn consumer_protocol(&self) -> bool {
-        self.rdkafka_overrides
-            .get("group.protocol")
-            .map(String::as_str)
-            == Some("consumer")
-    }
-
-    /// A librdkafka config with the brokers, `base` settings, then the operator's
-    /// overrides. Under the consumer protocol the classic group settings are left out:
-    /// the broker owns them, and librdkafka refuses them there.
-    pub fn kafka_config(&self, base: &[(&str, &str)]) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.brokers);
-        let consumer_protocol = self.consumer_protocol();
-        let settings = base.iter().map(|(key, value)| (*key, *value)).chain(
-            self.rdkafka_overrides
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        );
-        for (key, value) in settings {
-            if consumer_protocol && CLASSIC_GROUP_SETTINGS.contains(&key) {
-                continue;
-            }
-            config.set(key, value);
-        }
-        // rdkafka forwards only errors unless told otherwise; warnings matter here.
-        config.set_log_level(rdkafka::config::RDKafkaLogLevel::Warning);
-        config
-    }
-
-    /// [`Self::kafka_config`] for a producer or an admin client: the operator's
-    /// overrides of consumer-only settings are left out.
-    pub fn producer_config(&self, base: &[(&str, &str)]) -> ClientConfig {
-        let mut config = self.kafka_config(base);
-        for key in self.rdkafka_overrides.keys() {
-            if CONSUMER_ONLY_SETTINGS.contains(&key.as_str()) {
-                config.remove(key);
-            }
-        }
-        config
-    }
 }
-
-/// librdkafka settings only a consumer takes: an operator's override of one (the README
-/// advises `RDKAFKA_SESSION_TIMEOUT_MS`) is not given to producers and admin clients,
-/// which would warn on every start that they ignore it (`CONFWARN`).
-const CONSUMER_ONLY_SETTINGS: &[&str] = &[
-    "group.id",
-    "group.instance.id",
-    "group.protocol",
-    "group.protocol.type",
-    "group.remote.assignor",
-    "partition.assignment.strategy",
-    "session.timeout.ms",
-    "heartbeat.interval.ms",
-    "coordinator.query.interval.ms",
-    "max.poll.interval.ms",
-    "enable.auto.commit",
-    "auto.commit.interval.ms",
-    "enable.auto.offset.store",
-    "auto.offset.reset",
-    "queued.min.messages",
-    "queued.max.messages.kbytes",
-    "fetch.wait.max.ms",
-    "fetch.queue.backoff.ms",
-    "fetch.message.max.bytes",
-    "max.partition.fetch.bytes",
-    "fetch.max.bytes",
-    "fetch.min.bytes",
-    "fetch.error.backoff.ms",
-    "isolation.level",
-    "enable.partition.eof",
-    "check.crcs",
-    "consume.callback.max.messages",
-];
-
-/// Settings of the classic group protocol that the consumer protocol moves to the broker.
-const CLASSIC_GROUP_SETTINGS: &[&str] = &[
-    "session.timeout.ms",
-    "heartbeat.interval.ms",
-    "partition.assignment.strategy",
-    "group.protocol.type",
-];
 
 /// Accepts the seed's base URL (`http://mcp-server:8080`) as well as the full endpoint.
 fn mcp_endpoint(url: &str) -> Result<String, ConfigError> {
@@ -465,57 +291,23 @@ mod tests {
     }
 
     #[test]
-    fn defaults_and_overrides() {
+    fn defaults() {
         let settings = WorkerSettings::from_vars([
             ("KAFKA_BROKERS", "k:9092"),
             ("MCP_SERVER_URL", "http://mcp-server:8080"),
-            ("RDKAFKA_SESSION_TIMEOUT_MS", "6000"),
-            ("RDKAFKA_FETCH_WAIT_MAX_MS", "10"),
+            ("WORKER_ID", "w-1"),
+            ("MAX_MESSAGE_BYTES", "2048"),
         ])
         .expect("valid");
-        assert_eq!(settings.topic, "mcp-jobs");
-        assert_eq!(settings.results_topic, "mcp-jobs.results");
-        assert_eq!(settings.dlq_topic, "mcp-jobs.dlq");
-        assert_eq!(settings.schedules_topic, "mcp-jobs.schedules");
-        assert_eq!(settings.delayed_topic, "mcp-jobs.delayed");
+        assert_eq!(settings.kafka.topic, "mcp-jobs");
         assert!(settings.scheduler_enabled);
         assert_eq!(settings.delay_min, Duration::from_secs(2));
         assert_eq!(settings.server_urls, ["http://mcp-server:8080/mcp"]);
         assert_eq!(settings.concurrency, 64);
         assert_eq!(settings.runner.max_attempts, 3);
-        assert_eq!(settings.result_max_bytes, 900_000);
-        assert_eq!(settings.rdkafka_overrides["session.timeout.ms"], "6000");
-        assert_eq!(settings.rdkafka_overrides["fetch.wait.max.ms"], "10");
-        let config = settings.kafka_config(&[("session.timeout.ms", "45000")]);
-        assert_eq!(
-            config.get("session.timeout.ms"),
-            Some("6000"),
-            "overrides win"
-        );
-        assert!(!settings.consumer_protocol());
-        let producer = settings.producer_config(&[("acks", "all")]);
-        assert_eq!(producer.get("session.timeout.ms"), None);
-        assert_eq!(producer.get("fetch.wait.max.ms"), None);
-        assert_eq!(producer.get("acks"), Some("all"));
-    }
-
-    #[test]
-    fn the_consumer_protocol_leaves_classic_group_settings_to_the_broker() {
-        let settings = WorkerSettings::from_vars([
-            ("KAFKA_BROKERS", "k:9092"),
-            ("RDKAFKA_GROUP_PROTOCOL", "consumer"),
-            ("RDKAFKA_SESSION_TIMEOUT_MS", "6000"),
-        ])
-        .expect("valid");
-        assert!(settings.consumer_protocol());
-        let config = settings.kafka_config(&[
-            ("partition.assignment.strategy", "cooperative-sticky"),
-            ("group.id", "g"),
-        ]);
-        assert_eq!(config.get("group.protocol"), Some("consumer"));
-        assert_eq!(config.get("group.id"), Some("g"));
-        assert_eq!(config.get("session.timeout.ms"), None);
-        assert_eq!(config.get("partition.assignment.strategy"), None);
+        assert_eq!(settings.runner.max_message_bytes, 2048);
+        assert_eq!(settings.runner.worker_id, "w-1");
+        assert_eq!(settings.kafka.client_id, "w-1");
     }
 
     #[test]

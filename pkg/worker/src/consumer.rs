@@ -13,28 +13,29 @@
 //! commit; it never loses one.
 //!
 //! A job due later than `DELAY_MIN_MS` is not run: it moves to the delayed topic
-//! ([`crate::delayed`]) and its offset moves on like any finished job's.
+//! ([`mcp_jobs_engine::timing`]) and its offset moves on like any finished job's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mcp_jobs_contract::headers::{is_carried, RELEASED};
+use mcp_jobs_contract::headers::{self as contract_headers, is_carried, DelayedMeta, RELEASED};
 use mcp_jobs_contract::FailureKind;
 use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome, Cut, MIN_RECORD_BYTES};
 use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::outcome::{Failure, Outcome, Source, Status};
 use mcp_jobs_engine::retry::infrastructure_backoff;
 use mcp_jobs_engine::runner::{job_span, JobRunner};
+use mcp_jobs_engine::timing::Timing;
 use mcp_jobs_engine::window::{Delivery, Ticket, Window};
+use mcp_jobs_kafka::headers;
 use mcp_jobs_runtime::{Readiness, Tally};
 use mcp_jobs_telemetry::propagation;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
@@ -46,9 +47,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::WorkerSettings;
-use crate::delayed::{self, Timing};
-use crate::replay;
-use crate::trace_headers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -73,8 +71,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), WorkerError> {
     let consumer: JobConsumer = settings
-        .kafka_config(&[
-            ("group.id", &settings.group),
+        .kafka
+        .consumer_config(&[
+            ("group.id", &settings.kafka.group),
             ("client.id", &settings.runner.worker_id),
             ("enable.auto.commit", "true"),
             ("enable.auto.offset.store", "false"),
@@ -90,6 +89,7 @@ pub async fn run(
         ])
         .create_with_context(RebalanceContext::default())?;
     let producer: FutureProducer = settings
+        .kafka
         .producer_config(&[
             ("enable.idempotence", "true"),
             ("acks", "all"),
@@ -99,34 +99,35 @@ pub async fn run(
             ("linger.ms", "0"),
         ])
         .create()?;
-    consumer.subscribe(&[settings.topic.as_str()])?;
+    consumer.subscribe(&[settings.kafka.topic.as_str()])?;
     let runner = Arc::new(settings.job_runner());
     let writer = Arc::new(OutcomeWriter {
         producer,
-        results_topic: settings.results_topic.clone(),
-        dlq_topic: settings.dlq_topic.clone(),
-        delayed_topic: settings.delayed_topic.clone(),
+        results_topic: settings.kafka.results_topic.clone(),
+        dlq_topic: settings.kafka.dlq_topic.clone(),
+        delayed_topic: settings.kafka.delayed_topic.clone(),
         worker_id: settings.runner.worker_id.clone(),
         retry_max_backoff: settings.runner.retry_max_backoff,
-        max_bytes: settings.result_max_bytes,
+        max_bytes: settings.kafka.limits.outcome_bytes,
         tally: Tally::new("worker"),
         delayed_topic_seen: std::sync::atomic::AtomicBool::new(false),
         metadata: settings
-            .kafka_config(&[
+            .kafka
+            .consumer_config(&[
                 ("group.id", "kafka-worker-metadata"),
                 ("allow.auto.create.topics", "false"),
             ])
             .create()?,
     });
     tracing::info!(
-        topic = %settings.topic, group = %settings.group, servers = ?settings.server_urls,
+        topic = %settings.kafka.topic, group = %settings.kafka.group, servers = ?settings.server_urls,
         concurrency = settings.concurrency,
-        group_protocol = if settings.consumer_protocol() { "consumer" } else { "classic" },
+        group_protocol = if settings.kafka.consumer_protocol() { "consumer" } else { "classic" },
         "kafka-worker started"
     );
     let mut worker = Worker {
         consumer,
-        topic: settings.topic.clone(),
+        topic: settings.kafka.topic.clone(),
         runner,
         writer,
         window: Window::new(settings.concurrency),
@@ -218,8 +219,8 @@ impl Worker {
                         offset: message.offset(),
                         key: message.key().map(<[u8]>::to_vec),
                         payload: message.payload().unwrap_or_default().to_vec(),
-                        headers: trace_headers::all_of(message.headers()),
-                        trace: trace_headers::context_of(message.headers()),
+                        headers: headers::all_of(message.headers()),
+                        trace: headers::context_of(message.headers()),
                     });
                     match received {
                         Ok(delivery) if grace_ends.is_none() => self.admit(delivery),
@@ -285,7 +286,7 @@ impl Worker {
                         }
                     }
                     let mut outcome = runner.run_parsed(parsed, &delivery.payload).await;
-                    outcome.replay_of = replay::replay_of(&delivery.headers);
+                    outcome.replay_of = contract_headers::replay_of(&delivery.headers);
                     ran = true;
                     let _ = events.send(JobEvent::Ran);
                     writer.write(&outcome, delivery, &source).await;
@@ -544,8 +545,24 @@ impl OutcomeWriter {
         }
         let mut trace = HashMap::new();
         propagation::inject(&tracing::Span::current(), &mut trace);
-        let from = format!("{}/{}/{}", source.topic, source.partition, source.offset);
-        let headers = delayed::headers(due, delivery.key.as_deref(), from, trace);
+        let meta = DelayedMeta {
+            due_at_ms: Some(due.timestamp_millis()),
+            delayed_from: Some(format!(
+                "{}/{}/{}",
+                source.topic, source.partition, source.offset
+            )),
+            original_key: delivery.key.clone(),
+        };
+        let headers: Vec<(String, Vec<u8>)> = meta
+            .to_headers()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .chain(
+                trace
+                    .into_iter()
+                    .map(|(name, value)| (name, value.into_bytes())),
+            )
+            .collect();
         let delivered = self
             .deliver(
                 &self.delayed_topic,
@@ -662,15 +679,7 @@ impl OutcomeWriter {
                 record = record.key(key);
             }
             if !headers.is_empty() {
-                let owned = headers
-                    .iter()
-                    .fold(OwnedHeaders::new(), |all, (name, value)| {
-                        all.insert(Header {
-                            key: name.as_ref(),
-                            value: Some(value.as_ref()),
-                        })
-                    });
-                record = record.headers(owned);
+                record = record.headers(headers::owned(headers.iter().map(|(n, v)| (n, v))));
             }
             match self.producer.send(record, Timeout::Never).await {
                 Ok(_) => return Ok(()),

@@ -60,16 +60,16 @@ pub async fn run(
         commands: ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?,
         reads: ConnectionManager::new_lazy_with_config(client, config)?,
         consumer: settings.runner.worker_id.clone(),
-        group: settings.group.clone(),
+        group: settings.kafka.group.clone(),
         redis: settings.redis.clone(),
         running: Mutex::default(),
         retry_max_backoff: settings.runner.retry_max_backoff,
-        max_bytes: settings.result_max_bytes,
+        max_bytes: settings.kafka.limits.outcome_bytes,
     });
     let runner = Arc::new(settings.job_runner());
     source.ensure_group(&shutdown).await;
     tracing::info!(
-        stream = %settings.redis.stream, group = %settings.group, consumer = %source.consumer,
+        stream = %settings.redis.stream, group = %settings.kafka.group, consumer = %source.consumer,
         servers = ?settings.server_urls, concurrency = settings.concurrency, "kafka-worker started on Redis Streams"
     );
     ready.set_ready(true);

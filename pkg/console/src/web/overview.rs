@@ -151,7 +151,7 @@ fn workers(console: &Console, summary: &Summary) -> Markup {
 /// `GET /stats` of every `MCP_SERVER_URL`, with the worker's API key.
 async fn server_stats(console: &Console) -> Vec<(String, Result<Value, String>)> {
     let mut all = Vec::new();
-    for server in &console.settings.server_urls {
+    for server in &console.servers {
         let stats = match url::Url::parse(server).and_then(|u| u.join("/stats")) {
             Ok(url) => fetch(console, url).await,
             Err(e) => Err(format!("MCP_SERVER_URL is not a URL: {e}")),
@@ -163,7 +163,7 @@ async fn server_stats(console: &Console) -> Vec<(String, Result<Value, String>)>
 
 async fn fetch(console: &Console, url: url::Url) -> Result<Value, String> {
     let mut request = console.http.get(url.clone());
-    if let Some(key) = &console.settings.api_key {
+    if let Some(key) = &console.server_api_key {
         request = request.bearer_auth(key);
     }
     let response = request

@@ -17,7 +17,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 
-use crate::config::WorkerSettings;
+use crate::settings::KafkaSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -33,7 +33,7 @@ pub enum AdminError {
 /// Creates the six topics; one that exists already is left as it is. Returns the
 /// names of those it created.
 pub async fn create_topics(
-    settings: &WorkerSettings,
+    settings: &KafkaSettings,
     partitions: i32,
     replication: i32,
 ) -> Result<Vec<String>, AdminError> {
@@ -42,14 +42,14 @@ pub async fn create_topics(
 
 /// Creates the console's ledger topic unless it exists (the console does at start, so
 /// that it runs where `create-topics` was not run since it was added).
-pub async fn create_console_topic(settings: &WorkerSettings) -> Result<(), AdminError> {
+pub async fn create_console_topic(settings: &KafkaSettings) -> Result<(), AdminError> {
     let [.., console] = layout(settings, 1);
     // -1: the broker's default replication factor.
     create(settings, &[console], -1).await.map(drop)
 }
 
 async fn create(
-    settings: &WorkerSettings,
+    settings: &KafkaSettings,
     wanted: &[Wanted<'_>],
     replication: i32,
 ) -> Result<Vec<String>, AdminError> {
@@ -105,9 +105,9 @@ struct Wanted<'a> {
 
 /// Every topic of a deployment, as mcp-jobs needs it: what `create-topics` makes and
 /// what it checks.
-fn layout(settings: &WorkerSettings, partitions: i32) -> [Wanted<'_>; 6] {
-    let result_bytes = Some((settings.result_max_bytes, "RESULT_MAX_BYTES"));
-    let job_bytes = Some((settings.runner.max_message_bytes, "MAX_MESSAGE_BYTES"));
+fn layout(settings: &KafkaSettings, partitions: i32) -> [Wanted<'_>; 6] {
+    let result_bytes = Some((settings.limits.outcome_bytes, "RESULT_MAX_BYTES"));
+    let job_bytes = Some((settings.limits.job_bytes, "MAX_MESSAGE_BYTES"));
     [
         Wanted {
             topic: &settings.topic,
@@ -153,7 +153,7 @@ fn layout(settings: &WorkerSettings, partitions: i32) -> [Wanted<'_>; 6] {
             compacted: true,
             records_up_to: job_bytes,
             // A delayed job must fit where it waits, with room for its headers.
-            created_with_room: Some(settings.runner.max_message_bytes + 64 * 1024),
+            created_with_room: Some(settings.limits.job_bytes + 64 * 1024),
         },
         Wanted {
             topic: &settings.console_topic,
@@ -171,7 +171,7 @@ fn layout(settings: &WorkerSettings, partitions: i32) -> [Wanted<'_>; 6] {
 /// `max.message.bytes` where mcp-jobs relies on them. Each problem names the topic, what
 /// is wrong and how to fix it; none when all is well.
 pub async fn check_topics(
-    settings: &WorkerSettings,
+    settings: &KafkaSettings,
     partitions: i32,
 ) -> Result<Vec<String>, AdminError> {
     let admin: AdminClient<DefaultClientContext> = settings.producer_config(&[]).create()?;
@@ -271,9 +271,9 @@ impl ConsumerContext for Quiet {}
 /// Whether the brokers answer a metadata request within `timeout`: what a command an
 /// operator waits for checks first, so a broker that is down is one clear error in
 /// bounded time, not a hang and a screen of retries.
-pub fn reachable(settings: &WorkerSettings, timeout: Duration) -> Result<(), KafkaError> {
+pub fn reachable(settings: &KafkaSettings, timeout: Duration) -> Result<(), KafkaError> {
     let client: BaseConsumer<Quiet> = settings
-        .kafka_config(&[("group.id", "kafka-worker-cli")])
+        .consumer_config(&[("group.id", "kafka-worker-cli")])
         .create_with_context(Quiet)?;
     client.fetch_metadata(None, timeout).map(|_| ())
 }

@@ -12,7 +12,7 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use crate::config::WorkerSettings;
+use crate::settings::KafkaSettings;
 
 /// The context of consumers that read to the end of partitions: they ask to hear of
 /// each end, which librdkafka also reports as a client error; that is not worth a log
@@ -46,26 +46,23 @@ pub enum ReadError {
 /// broker), committing nothing, seeing committed records only. It does not wait at a
 /// partition's end for more (a bounded read stops there), so a reader used again for
 /// another range starts fetching at once instead of after its last long poll.
-pub fn reader(settings: &WorkerSettings, group: &str) -> Result<BaseConsumer<Reader>, KafkaError> {
+pub fn reader(settings: &KafkaSettings, group: &str) -> Result<BaseConsumer<Reader>, KafkaError> {
     outside_group(settings, group, "10")
 }
 
 /// Like [`reader`], for following a topic as it grows: it waits at the end for new
 /// records (up to 500 ms a fetch) instead of asking again and again.
-pub fn follower(
-    settings: &WorkerSettings,
-    group: &str,
-) -> Result<BaseConsumer<Reader>, KafkaError> {
+pub fn follower(settings: &KafkaSettings, group: &str) -> Result<BaseConsumer<Reader>, KafkaError> {
     outside_group(settings, group, "500")
 }
 
 fn outside_group(
-    settings: &WorkerSettings,
+    settings: &KafkaSettings,
     group: &str,
     fetch_wait_ms: &str,
 ) -> Result<BaseConsumer<Reader>, KafkaError> {
     settings
-        .kafka_config(&[
+        .consumer_config(&[
             ("group.id", group),
             ("enable.auto.commit", "false"),
             ("enable.partition.eof", "true"),

@@ -11,8 +11,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::config::WorkerSettings;
-use crate::trace_headers;
+use crate::headers;
+use crate::settings::KafkaSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -42,18 +42,18 @@ pub struct Published {
 
 /// Validates `message` and sends it, keyed by `key` when given, acknowledged by all replicas.
 pub async fn publish(
-    settings: &WorkerSettings,
+    settings: &KafkaSettings,
     message: &[u8],
     key: Option<&str>,
 ) -> Result<Published, PublishError> {
-    let job = ScheduledJobEnvelope::from_slice_limited(message, settings.runner.max_message_bytes)?;
+    let job = ScheduledJobEnvelope::from_slice_limited(message, settings.limits.job_bytes)?;
     let producer: FutureProducer = settings.producer_config(&[("acks", "all")]).create()?;
     let published_at_ms = chrono::Utc::now().timestamp_millis();
     // The job's trace starts here: the worker's job span becomes a child of this one.
     let span = tracing::info_span!("publish", otel.kind = "producer", job_id = %job.job_id);
     let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(&settings.topic)
         .payload(message)
-        .headers(trace_headers::headers_of(&span));
+        .headers(headers::headers_of(&span));
     if let Some(key) = key {
         record = record.key(key);
     }
@@ -73,13 +73,13 @@ pub async fn publish(
 /// Reads the results topic (without joining a group) until the result record of
 /// `published` appears, or `wait` passes.
 pub async fn wait_for_result(
-    settings: &WorkerSettings,
+    settings: &KafkaSettings,
     published: &Published,
     wait: Duration,
 ) -> Result<Value, PublishError> {
     let until = tokio::time::Instant::now() + wait;
     let consumer: StreamConsumer = settings
-        .kafka_config(&[
+        .consumer_config(&[
             ("group.id", "kafka-worker-publish"),
             ("enable.auto.commit", "false"),
         ])
