@@ -6,6 +6,7 @@
 
 pub use mcp_jobs_contract::headers;
 use mcp_jobs_contract::headers::DeadLetterMeta;
+pub use mcp_jobs_contract::outcome::{Outcome, Status};
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -539,6 +540,12 @@ impl Record {
             .unwrap_or_else(|e| panic!("record is not JSON ({e}): {self:?}"))
     }
 
+    /// The record as a result record.
+    pub fn outcome(&self) -> Outcome {
+        Outcome::from_record(&self.payload)
+            .unwrap_or_else(|e| panic!("not a result record ({e}): {self:?}"))
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -1009,11 +1016,11 @@ pub fn results_by_job(
     topic: &str,
     count: usize,
     timeout: Duration,
-) -> Vec<serde_json::Value> {
+) -> Vec<Outcome> {
     broker
         .read(&format!("{topic}.results"), count, timeout)
         .iter()
-        .map(Record::json)
+        .map(Record::outcome)
         .collect()
 }
 
@@ -1037,18 +1044,13 @@ pub fn fixture_job(job_id: &str, tool: &str, arguments: serde_json::Value) -> se
 
 /// Every result record on `<topic>.results` once at least `jobs` distinct job ids
 /// have one (repeats included, so callers can count them).
-pub fn outcomes_of(
-    broker: &Broker,
-    topic: &str,
-    jobs: usize,
-    timeout: Duration,
-) -> Vec<serde_json::Value> {
+pub fn outcomes_of(broker: &Broker, topic: &str, jobs: usize, timeout: Duration) -> Vec<Outcome> {
     let results_topic = format!("{topic}.results");
     wait_for(&format!("outcomes of {jobs} jobs"), timeout, || {
-        let outcomes: Vec<serde_json::Value> = broker
+        let outcomes: Vec<Outcome> = broker
             .read_all(&results_topic)
             .iter()
-            .map(Record::json)
+            .map(Record::outcome)
             .collect();
         if distinct_jobs(&outcomes) >= jobs {
             return Some(outcomes);
@@ -1059,10 +1061,10 @@ pub fn outcomes_of(
 }
 
 /// How many distinct job ids `outcomes` cover.
-pub fn distinct_jobs(outcomes: &[serde_json::Value]) -> usize {
+pub fn distinct_jobs(outcomes: &[Outcome]) -> usize {
     outcomes
         .iter()
-        .filter_map(|o| o["jobID"].as_str())
+        .filter_map(|o| o.job_id.as_deref())
         .collect::<std::collections::HashSet<_>>()
         .len()
 }

@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use mcp_jobs_e2e::{distinct_jobs, fixture_job, outcomes_of, start_worker, Broker, McpServer};
+use mcp_jobs_e2e::{
+    distinct_jobs, fixture_job, outcomes_of, start_worker, Broker, McpServer, Status,
+};
 use serde_json::json;
 
 const JOBS: usize = 1000;
@@ -88,7 +90,7 @@ fn killing_the_partition_leader_and_the_group_coordinator_loses_no_job() {
     let repeated = outcomes.len() - distinct;
     let failed = outcomes
         .iter()
-        .filter(|o| o["status"] != "succeeded")
+        .filter(|o| o.status != Status::Succeeded)
         .count();
     let dead = cluster.read_all(&format!("{topic}.dlq")).len();
     // Each fault may cost every worker what it held (≤ 2 × concurrency) and what it

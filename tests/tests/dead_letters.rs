@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mcp_jobs_e2e::{
     enqueue, fixture, fixture_job, headers, outcomes_of, start_worker, wait_for, worker_cli,
-    worker_cli_ok, Broker, McpServer, Record,
+    worker_cli_ok, Broker, McpServer, Outcome, Record, Status,
 };
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -22,12 +22,12 @@ fn list(broker: &Broker, topic: &str, args: &[&str]) -> Vec<Value> {
     found["deadLetters"].as_array().cloned().unwrap_or_default()
 }
 
-fn outcomes_with_replay(broker: &Broker, topic: &str, job_id: &str) -> Vec<Value> {
+fn outcomes_with_replay(broker: &Broker, topic: &str, job_id: &str) -> Vec<Outcome> {
     broker
         .read_all(&format!("{topic}.results"))
         .iter()
-        .map(Record::json)
-        .filter(|o| o["jobID"] == job_id && o.get("replayOf").is_some())
+        .map(Record::outcome)
+        .filter(|o| o.job_id.as_deref() == Some(job_id) && o.replay_of.is_some())
         .collect()
 }
 
@@ -135,8 +135,8 @@ fn dead_letters_are_listed_and_replayed_with_their_key_and_headers() {
     let outcome = wait_for("the replay's outcome", MINUTE, || {
         outcomes_with_replay(&broker, &topic, "needs-time").pop()
     });
-    assert_eq!(outcome["status"], "succeeded", "{outcome:#}");
-    assert_eq!(outcome["replayOf"], dead_letter.as_str());
+    assert_eq!(outcome.status, Status::Succeeded, "{outcome:#?}");
+    assert_eq!(outcome.replay_of.as_deref(), Some(dead_letter.as_str()));
     let replay = broker
         .read_all(&topic)
         .into_iter()
@@ -160,7 +160,7 @@ fn dead_letters_are_listed_and_replayed_with_their_key_and_headers() {
     let again = wait_for("the second failure", MINUTE, || {
         outcomes_with_replay(&broker, &topic, "always-fails").pop()
     });
-    assert_eq!(again["status"], "failed", "{again:#}");
+    assert_eq!(again.status, Status::Failed, "{again:#?}");
     let outcomes = outcomes_of(&broker, &topic, 2, MINUTE);
     assert!(outcomes.len() >= 5, "{outcomes:#?}");
 

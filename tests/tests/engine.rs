@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use mcp_jobs_e2e::{
     distinct_jobs, fixture_job, free_port, headers, outcomes_of, start_worker, wait_for, Broker,
-    JobStack, McpServer, Process,
+    JobStack, McpServer, Outcome, Process, Status,
 };
 use serde_json::{json, Value};
 
@@ -19,18 +19,11 @@ fn bytes(job: &Value) -> Vec<u8> {
     serde_json::to_vec(job).expect("json")
 }
 
-fn by_id(outcomes: &[Value]) -> HashMap<String, Value> {
+fn by_id(outcomes: &[Outcome]) -> HashMap<String, Outcome> {
     outcomes
         .iter()
-        .filter_map(|o| Some((o["jobID"].as_str()?.to_owned(), o.clone())))
+        .filter_map(|o| Some((o.job_id.as_deref()?.to_owned(), o.clone())))
         .collect()
-}
-
-fn time_of(outcome: &Value, field: &str) -> DateTime<Utc> {
-    outcome[field]
-        .as_str()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("{field} missing: {outcome:#}"))
 }
 
 /// Publishes `(key, message)` pairs, in order.
@@ -70,22 +63,23 @@ fn job_failures_are_retried_with_the_job_identity_in_meta() {
 
     let outcomes = by_id(&outcomes_of(broker, topic, jobs.len(), MINUTE));
     let flaky = &outcomes["flaky"];
-    assert_eq!(flaky["status"], "succeeded", "{flaky:#}");
-    assert_eq!(flaky["attempts"], 3);
+    assert_eq!(flaky.status, Status::Succeeded, "{flaky:#?}");
+    assert_eq!(flaky.attempts, 3);
     let hopeless = &outcomes["hopeless"];
-    assert_eq!(hopeless["status"], "failed");
-    assert_eq!(hopeless["attempts"], 3, "JOB_MAX_ATTEMPTS defaults to 3");
-    assert_eq!(hopeless["error"]["kind"], "tool_error");
+    assert_eq!(hopeless.status, Status::Failed);
+    assert_eq!(hopeless.attempts, 3, "JOB_MAX_ATTEMPTS defaults to 3");
+    assert_eq!(hopeless.error_kind(), Some("tool_error"));
     let too_slow = &outcomes["too-slow"];
     assert_eq!(
-        too_slow["error"]["kind"], "upstream_timeout",
-        "{too_slow:#}"
+        too_slow.error_kind(),
+        Some("upstream_timeout"),
+        "{too_slow:#?}"
     );
-    assert_eq!(too_slow["attempts"], 3);
+    assert_eq!(too_slow.attempts, 3);
     let refused = &outcomes["refused"];
-    assert_eq!(refused["error"]["kind"], "refused");
-    assert_eq!(refused["attempts"], 1, "a refusal is never retried");
-    let meta = &outcomes["meta"]["results"]["fx"]["structuredContent"]["meta"];
+    assert_eq!(refused.error_kind(), Some("refused"));
+    assert_eq!(refused.attempts, 1, "a refusal is never retried");
+    let meta = &outcomes["meta"].result("fx").expect("fx answered")["structuredContent"]["meta"];
     assert_eq!(meta["mcp-jobs/jobId"], "meta", "{meta:#}");
     assert_eq!(meta["mcp-jobs/attempt"], 1);
 
@@ -127,8 +121,8 @@ fn jobs_sharing_a_key_run_in_order_while_keyless_jobs_overlap() {
             let before = &outcomes[&format!("{key}-{}", i - 1)];
             let after = &outcomes[&format!("{key}-{i}")];
             assert!(
-                time_of(before, "finishedAt") <= time_of(after, "startedAt"),
-                "{key}-{i} started before {key}-{} finished:\n{before:#}\n{after:#}",
+                before.finished_at <= after.started_at,
+                "{key:?}-{i:?} started before {key:?}-{:?} finished:\n{before:#?}\n{after:#?}",
                 i - 1
             );
         }
@@ -136,7 +130,7 @@ fn jobs_sharing_a_key_run_in_order_while_keyless_jobs_overlap() {
     let keyless: Vec<(DateTime<Utc>, DateTime<Utc>)> = (0..8)
         .map(|i| {
             let o = &outcomes[&format!("free-{i}")];
-            (time_of(o, "startedAt"), time_of(o, "finishedAt"))
+            (o.started_at, o.finished_at)
         })
         .collect();
     let most_at_once = keyless
@@ -183,20 +177,20 @@ fn a_poison_message_never_blocks_the_partition_behind_it() {
     let outcomes = outcomes_of(broker, topic, 21, MINUTE);
     let outcomes_by_id = by_id(&outcomes);
     let hang_outcome = &outcomes_by_id["hang"];
-    assert_eq!(hang_outcome["status"], "failed");
-    assert_eq!(hang_outcome["attempts"], 2);
+    assert_eq!(hang_outcome.status, Status::Failed);
+    assert_eq!(hang_outcome.attempts, 2);
     for i in 0..20 {
         let after = &outcomes_by_id[&format!("after-{i}")];
-        assert_eq!(after["status"], "succeeded", "{after:#}");
+        assert_eq!(after.status, Status::Succeeded, "{after:#?}");
         assert!(
-            time_of(after, "finishedAt") < time_of(hang_outcome, "finishedAt"),
+            after.finished_at < hang_outcome.finished_at,
             "after-{i} waited for the hanging job"
         );
     }
     assert!(
         outcomes
             .iter()
-            .any(|o| o["error"]["kind"] == "malformed_json"),
+            .any(|o| o.error_kind() == Some("malformed_json")),
         "the malformed message has its failed record"
     );
     wait_for("the commit to pass the poison", MINUTE, || {
@@ -229,9 +223,9 @@ fn an_mcp_server_outage_pauses_the_worker_and_dead_letters_nothing() {
     worker.wait_for_output("resuming consumption", 1, MINUTE);
 
     let outcomes = outcomes_of(&broker, &topic, 400, 2 * MINUTE);
-    let failed: Vec<&Value> = outcomes
+    let failed: Vec<&Outcome> = outcomes
         .iter()
-        .filter(|o| o["status"] != "succeeded")
+        .filter(|o| o.status != Status::Succeeded)
         .collect();
     assert!(failed.is_empty(), "jobs failed by the outage: {failed:#?}");
     assert!(broker.read_all(&format!("{topic}.dlq")).is_empty());
@@ -272,9 +266,9 @@ fn calls_fail_over_when_one_of_two_replicas_dies() {
     second.process.kill9();
 
     let outcomes = outcomes_of(&broker, &topic, 400, 2 * MINUTE);
-    let failed: Vec<&Value> = outcomes
+    let failed: Vec<&Outcome> = outcomes
         .iter()
-        .filter(|o| o["status"] != "succeeded")
+        .filter(|o| o.status != Status::Succeeded)
         .collect();
     assert!(
         failed.is_empty(),
@@ -402,7 +396,7 @@ fn sigkill_chaos(protocol: (&str, &str)) {
     eprintln!("chaos: {JOBS} jobs, {KILLS} SIGKILLs, {} outcome records, {repeated} repeated (bound {bound})", outcomes.len());
     assert_eq!(distinct, JOBS, "every job has an outcome");
     assert!(
-        outcomes.iter().all(|o| o["status"] == "succeeded"),
+        outcomes.iter().all(|o| o.status == Status::Succeeded),
         "no job failed"
     );
     assert!(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use mcp_jobs_e2e::{
     fixture, fixture_job, server_everything, sse_events, start_worker, wait_for, Broker, McpServer,
-    API_KEY,
+    Status, API_KEY,
 };
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
@@ -137,16 +137,12 @@ fn a_one_call_job_costs_what_its_call_costs() {
                 broker
                     .read_all(&format!("{topic}.results"))
                     .into_iter()
-                    .map(|r| r.json())
-                    .find(|o| o["jobID"] == format!("lat-{n}"))
+                    .map(|r| r.outcome())
+                    .find(|o| o.job_id.as_deref() == Some(format!("lat-{n}").as_str()))
             },
         );
-        assert_eq!(outcome["status"], "succeeded", "{outcome:#}");
-        let time = |field: &str| {
-            chrono::DateTime::parse_from_rfc3339(outcome[field].as_str().expect(field))
-                .expect("RFC 3339")
-        };
-        let took = time("finishedAt") - time("startedAt");
+        assert_eq!(outcome.status, Status::Succeeded, "{outcome:#?}");
+        let took = outcome.finished_at - outcome.started_at;
         durations.push(took.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0);
     }
     let job = median(durations);

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use mcp_jobs_e2e::{
     fixture, fixture_job, free_port, headers, outcomes_of, sample, scrape, server_filesystem_entry,
-    start_worker, wait_for, Broker, McpServer,
+    start_worker, wait_for, Broker, McpServer, Outcome, Record, Status,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 
 const MINUTE: Duration = Duration::from_secs(60);
 /// The worker's default RESULT_MAX_BYTES.
@@ -103,16 +103,17 @@ fn a_3_mb_tool_result_is_cut_to_fit_and_the_partition_moves_on() {
             record.payload.len()
         );
     }
-    let outcomes: Vec<Value> = results.iter().map(|r| r.json()).collect();
+    let outcomes: Vec<Outcome> = results.iter().map(Record::outcome).collect();
     let read = outcomes
         .iter()
-        .find(|o| o["jobID"] == "big-read")
+        .find(|o| o.job_id.as_deref() == Some("big-read"))
         .expect("the big job's outcome");
     assert_eq!(
-        read["status"], "succeeded",
+        read.status,
+        Status::Succeeded,
         "an honest status: the job did succeed"
     );
-    let marker = &read["results"]["fs"];
+    let marker = &read.result("fs").expect("fs answered");
     assert_eq!(marker["truncated"], true, "{marker}");
     assert!(
         marker["originalBytes"].as_u64() > Some(3_000_000),
@@ -133,9 +134,9 @@ fn a_3_mb_tool_result_is_cut_to_fit_and_the_partition_moves_on() {
         let id = format!("good-{i}");
         let outcome = outcomes
             .iter()
-            .find(|o| o["jobID"] == id.as_str())
+            .find(|o| o.job_id.as_deref() == Some(id.as_str()))
             .expect(&id);
-        assert_eq!(outcome["status"], "succeeded", "{outcome:#}");
+        assert_eq!(outcome.status, Status::Succeeded, "{outcome:#?}");
     }
     wait_for_commit_at_end(&broker, &group, &topic);
     let samples = scrape(&format!("http://127.0.0.1:{metrics_port}/metrics"));
@@ -170,16 +171,16 @@ fn an_oversized_source_message_is_dead_lettered_cut_to_fit() {
     produce_with_good_jobs_behind(&broker, &topic, Some("huge"), &huge);
 
     let outcomes = outcomes_of(&broker, &topic, 1 + GOOD_JOBS, 2 * MINUTE);
-    let failed: Vec<&Value> = outcomes
+    let failed: Vec<&Outcome> = outcomes
         .iter()
-        .filter(|o| o["status"] == "failed")
+        .filter(|o| o.status == Status::Failed)
         .collect();
     assert_eq!(failed.len(), 1, "{failed:#?}");
-    assert_eq!(failed[0]["error"]["kind"], "too_large");
+    assert_eq!(failed[0].error_kind(), Some("too_large"));
     assert_eq!(
         outcomes
             .iter()
-            .filter(|o| o["status"] == "succeeded")
+            .filter(|o| o.status == Status::Succeeded)
             .count(),
         GOOD_JOBS
     );
@@ -239,10 +240,14 @@ fn a_results_topic_with_a_lower_limit_gets_records_cut_smaller() {
     let outcomes = outcomes_of(&broker, &topic, 1 + GOOD_JOBS, 2 * MINUTE);
     let cut = outcomes
         .iter()
-        .find(|o| o["jobID"] == "echo-200k")
+        .find(|o| o.job_id.as_deref() == Some("echo-200k"))
         .expect("the large echo's outcome");
-    assert_eq!(cut["status"], "succeeded");
-    assert_eq!(cut["results"]["fx"]["truncated"], true, "{cut:#}");
+    assert_eq!(cut.status, Status::Succeeded);
+    assert_eq!(
+        cut.result("fx").expect("fx answered")["truncated"],
+        true,
+        "{cut:#?}"
+    );
     assert!(worker
         .output()
         .contains("refused the outcome record as too large; cutting it smaller"));
@@ -276,10 +281,10 @@ fn a_huge_tool_error_is_dead_lettered_with_a_short_header() {
     let outcomes = outcomes_of(&broker, &topic, 1 + GOOD_JOBS, 2 * MINUTE);
     let failed = outcomes
         .iter()
-        .find(|o| o["jobID"] == "loud")
+        .find(|o| o.job_id.as_deref() == Some("loud"))
         .expect("its outcome");
-    assert_eq!(failed["error"]["kind"], "tool_error", "{failed:#}");
-    let message = failed["error"]["message"].as_str().unwrap_or_default();
+    assert_eq!(failed.error_kind(), Some("tool_error"), "{failed:#?}");
+    let message = failed.error_message().unwrap_or_default();
     assert!(
         message.len() > 500_000,
         "the error carries the zone: {} bytes",

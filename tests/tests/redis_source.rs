@@ -9,7 +9,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    bin, fixture_job, free_port, wait_for, McpServer, Process, RedisServer, API_KEY,
+    bin, fixture_job, free_port, wait_for, McpServer, Outcome, Process, RedisServer, Status,
+    API_KEY,
 };
 use redis::streams::{
     StreamPendingCountReply, StreamRangeReply, StreamReadOptions, StreamReadReply,
@@ -67,10 +68,10 @@ fn entries(
         .collect()
 }
 
-fn outcomes(connection: &mut Connection) -> Vec<Value> {
+fn outcomes(connection: &mut Connection) -> Vec<Outcome> {
     entries(connection, &format!("{JOBS}.results"))
         .iter()
-        .filter_map(|fields| serde_json::from_str(fields.get("record")?).ok())
+        .filter_map(|fields| Outcome::from_record(fields.get("record")?.as_bytes()).ok())
         .collect()
 }
 
@@ -110,7 +111,7 @@ fn failover_loses_no_job() {
     let distinct = |connection: &mut Connection| -> usize {
         outcomes(connection)
             .iter()
-            .filter_map(|o| o["jobID"].as_str().map(str::to_owned))
+            .filter_map(|o| o.job_id.as_deref().map(str::to_owned))
             .collect::<HashSet<_>>()
             .len()
     };
@@ -136,8 +137,8 @@ fn failover_loses_no_job() {
     let all = outcomes(&mut connection);
     let succeeded: HashSet<&str> = all
         .iter()
-        .filter(|o| o["status"] == "succeeded")
-        .filter_map(|o| o["jobID"].as_str())
+        .filter(|o| o.status == Status::Succeeded)
+        .filter_map(|o| o.job_id.as_deref())
         .collect();
     assert_eq!(succeeded.len(), 500, "every job succeeded at least once");
     wait_for("every entry acknowledged", Duration::from_secs(30), || {
@@ -227,7 +228,8 @@ fn a_poison_entry_is_dead_lettered_after_the_maximum_deliveries() {
     assert!(
         results
             .iter()
-            .any(|o| o["jobID"] == "poison" && o["error"]["kind"] == "max_deliveries"),
+            .any(|o| o.job_id.as_deref() == Some("poison")
+                && o.error_kind() == Some("max_deliveries")),
         "{results:#?}"
     );
     wait_for("nothing left pending", Duration::from_secs(10), || {
@@ -346,14 +348,18 @@ fn large_results_and_dead_letters_are_cut_to_fit_on_redis_too() {
     let by_id = |id: &str| {
         outcomes(&mut connect(&redis))
             .into_iter()
-            .find(|o| o["jobID"] == id)
+            .find(|o| o.job_id.as_deref() == Some(id))
             .unwrap_or_else(|| panic!("no outcome of {id}"))
     };
     let big = by_id("big-echo");
-    assert_eq!(big["status"], "succeeded");
-    assert_eq!(big["results"]["fx"]["truncated"], true, "{big:#}");
-    assert_eq!(by_id("small")["status"], "succeeded");
-    assert_eq!(by_id("oversized")["error"]["kind"], "too_large");
+    assert_eq!(big.status, Status::Succeeded);
+    assert_eq!(
+        big.result("fx").expect("fx answered")["truncated"],
+        true,
+        "{big:#?}"
+    );
+    assert_eq!(by_id("small").status, Status::Succeeded);
+    assert_eq!(by_id("oversized").error_kind(), Some("too_large"));
 
     let letters = entries(&mut connection, &format!("{JOBS}.dlq"));
     assert_eq!(letters.len(), 1, "{letters:?}");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mcp_jobs_e2e::{
     free_port, modern_only_script, modern_only_server, results_by_job, server_everything,
-    server_everything_over, silent_on_discover, JobStack, McpServer, Process,
+    server_everything_over, silent_on_discover, JobStack, McpServer, Process, Status,
 };
 use mcp_jobs_engine::tool_client::ToolClient;
 use serde_json::{json, Value};
@@ -147,27 +147,28 @@ fn jobs_reach_a_server_that_speaks_only_2026_07_28_and_one_that_speaks_nothing_o
     let outcome = |job_id: &str| {
         results
             .iter()
-            .find(|r| r["jobID"] == job_id)
+            .find(|r| r.job_id.as_deref() == Some(job_id))
             .unwrap_or_else(|| panic!("no outcome for {job_id}: {results:#?}"))
     };
     for job_id in ["modern-stdio", "modern-http"] {
         let reached = outcome(job_id);
-        assert_eq!(reached["status"], "succeeded", "{reached:#}");
+        assert_eq!(reached.status, Status::Succeeded, "{reached:#?}");
         assert_eq!(
-            text_of(&reached["results"]["modern"]),
+            text_of(reached.result("modern").expect("modern answered")),
             format!("echo: {job_id}"),
-            "{reached:#}"
+            "{reached:#?}"
         );
     }
 
     let rejected = outcome("speaks-nothing-1");
-    assert_eq!(rejected["status"], "failed", "{rejected:#}");
+    assert_eq!(rejected.status, Status::Failed, "{rejected:#?}");
     assert_eq!(
-        rejected["error"]["kind"], "upstream_rejected",
-        "{rejected:#}"
+        rejected.error_kind(),
+        Some("upstream_rejected"),
+        "{rejected:#?}"
     );
-    assert_eq!(rejected["attempts"], 1, "not retried: {rejected:#}");
-    let message = rejected["error"]["message"].as_str().unwrap_or_default();
+    assert_eq!(rejected.attempts, 1, "not retried: {rejected:#?}");
+    let message = rejected.error_message().unwrap_or_default();
     for needle in ["speaks no MCP revision", "server/discover", "initialize"] {
         assert!(message.contains(needle), "{needle:?} in {message:?}");
     }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use mcp_jobs_e2e::{
     fixture, free_port, headers, outcomes_of, sample, scrape, start_dispatcher, start_worker,
-    wait_for, worker_cli, worker_cli_ok, worker_command, Broker, McpServer, Process, Record,
+    wait_for, worker_cli, worker_cli_ok, worker_command, Broker, McpServer, Outcome, Process,
+    Record, Status,
 };
 use serde_json::{json, Value};
 
@@ -185,14 +186,13 @@ fn two_dispatchers_fire_every_occurrence_once_across_a_sigkill() {
     for id in &ids {
         let outcome = outcomes
             .iter()
-            .find(|o| o["jobID"] == *id)
+            .find(|o| o.job_id.as_deref() == Some(*id))
             .unwrap_or_else(|| panic!("no outcome for {id}"));
-        assert_eq!(outcome["status"], "succeeded", "{outcome:#}");
-        assert_eq!(
-            outcome["scheduledAt"],
-            id.split_once('@').expect("@").1,
-            "{outcome:#}"
-        );
+        assert_eq!(outcome.status, Status::Succeeded, "{outcome:#?}");
+        let due = DateTime::parse_from_rfc3339(id.split_once('@').expect("@").1)
+            .expect("RFC 3339")
+            .with_timezone(&Utc);
+        assert_eq!(outcome.scheduled_at, Some(due), "{outcome:#?}");
     }
 }
 
@@ -248,30 +248,25 @@ fn a_delayed_job_waits_in_the_delayed_topic_without_holding_its_partition() {
     );
 
     let outcomes = outcomes_of(&broker, &topic, 4, MINUTE);
-    let by_id: HashMap<&str, &Value> = outcomes
+    let by_id: HashMap<&str, &Outcome> = outcomes
         .iter()
-        .filter_map(|o| Some((o["jobID"].as_str()?, o)))
+        .filter_map(|o| Some((o.job_id.as_deref()?, o)))
         .collect();
-    let time = |o: &Value, field: &str| {
-        DateTime::parse_from_rfc3339(o[field].as_str().expect("time"))
-            .expect("RFC 3339")
-            .with_timezone(&Utc)
-    };
     let later = by_id["later"];
-    assert_eq!(later["status"], "succeeded", "{later:#}");
-    let due = time(later, "scheduledAt");
+    assert_eq!(later.status, Status::Succeeded, "{later:#?}");
+    let due = later.scheduled_at.expect("scheduledAt");
     assert!(
         due - published_at >= chrono::Duration::seconds(14),
         "due {due}, published {published_at}"
     );
-    let started = time(later, "startedAt");
+    let started = later.started_at;
     assert!(started >= due, "started {started} before it was due {due}");
     assert!(
         started - due < chrono::Duration::seconds(5),
         "started {started}, due {due}"
     );
     for id in ["behind-1", "behind-2", "behind-3"] {
-        let finished = time(by_id[id], "finishedAt");
+        let finished = by_id[id].finished_at;
         assert!(
             finished < due,
             "{id} finished at {finished}, after the delayed job was due"
@@ -404,14 +399,9 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
     wait_active(port, &mut dispatcher);
 
     let outcomes = outcomes_of(&broker, &topic, 3, MINUTE);
-    let mut runs: Vec<(String, String)> = outcomes
+    let mut runs: Vec<_> = outcomes
         .iter()
-        .map(|o| {
-            (
-                o["startedAt"].as_str().expect("start").to_owned(),
-                o["finishedAt"].as_str().expect("end").to_owned(),
-            )
-        })
+        .map(|o| (o.started_at, o.finished_at))
         .collect();
     runs.sort();
     for pair in runs.windows(2) {
@@ -710,9 +700,9 @@ fn create_topics_checks_what_exists_and_the_worker_never_auto_creates_the_delaye
     let bytes = job.to_string().into_bytes();
     broker.produce(&bare, &[(None, bytes.as_slice())]);
     let outcome = outcomes_of(&broker, &bare, 1, MINUTE).remove(0);
-    assert_eq!(outcome["status"], "failed", "{outcome:#}");
-    assert_eq!(outcome["error"]["kind"], "delay_refused", "{outcome:#}");
-    let message = outcome["error"]["message"].as_str().unwrap_or_default();
+    assert_eq!(outcome.status, Status::Failed, "{outcome:#?}");
+    assert_eq!(outcome.error_kind(), Some("delay_refused"), "{outcome:#?}");
+    let message = outcome.error_message().unwrap_or_default();
     assert!(
         message.contains(&format!("the delayed topic {bare}.delayed does not exist"))
             && message.contains("kafka-worker create-topics"),
@@ -819,8 +809,8 @@ fn with_no_dispatcher_anywhere_every_view_says_so() {
     let dispatcher_port = free_port();
     let _dispatcher = start_dispatcher(&broker, &topic, &group, dispatcher_port, "the-one");
     let outcome = outcomes_of(&broker, &topic, 1, MINUTE).remove(0);
-    assert_eq!(outcome["jobID"], "waits");
-    assert_eq!(outcome["status"], "succeeded", "{outcome:#}");
+    assert_eq!(outcome.job_id.as_deref(), Some("waits"));
+    assert_eq!(outcome.status, Status::Succeeded, "{outcome:#?}");
     ready("active: the-one");
     let listed = cli(&["schedules", "list"]);
     let said = String::from_utf8_lossy(&listed.stderr);

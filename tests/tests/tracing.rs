@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mcp_jobs_e2e::{
     bin, enqueue, fixture_job, outcomes_of, start_worker, wait_for, Broker, McpServer,
-    OtlpReceiver, ReceivedSpan,
+    OtlpReceiver, ReceivedSpan, Status,
 };
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -82,7 +82,7 @@ fn a_job_is_one_trace_from_producer_to_upstream() {
     assert!(status.success());
     let outcomes = outcomes_of(&broker, &topic, 3, Duration::from_secs(60));
     assert!(
-        outcomes.iter().all(|o| o["status"] == "succeeded"),
+        outcomes.iter().all(|o| o.status == Status::Succeeded),
         "{outcomes:#?}"
     );
 
@@ -121,13 +121,13 @@ fn a_job_is_one_trace_from_producer_to_upstream() {
     // The upstream server got the upstream call's context in `_meta`.
     let traced_outcome = outcomes
         .iter()
-        .find(|o| o["jobID"] == "traced-1")
+        .find(|o| o.job_id.as_deref() == Some("traced-1"))
         .expect("traced job's outcome");
-    let meta = &traced_outcome["results"]["fx"]["structuredContent"]["meta"];
+    let meta = &traced_outcome.result("fx").expect("fx answered")["structuredContent"]["meta"];
     assert_eq!(
         meta["traceparent"],
         format!("00-{TRACE_ID}-{}-01", upstream.span_id),
-        "{traced_outcome:#}"
+        "{traced_outcome:#?}"
     );
 
     // A job without a traceparent starts its own trace, still one across both processes.

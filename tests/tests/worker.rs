@@ -3,8 +3,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use mcp_jobs_e2e::{headers, results_by_job, start_worker, wait_for, Broker, McpServer};
-use serde_json::{json, Value};
+use mcp_jobs_e2e::{
+    headers, results_by_job, start_worker, wait_for, Broker, McpServer, Outcome, Status,
+};
+use serde_json::json;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -56,14 +58,15 @@ fn seed_style_job_succeeds_and_its_offset_is_committed() {
     broker.produce(&topic, &[(None, &seed_style_job("seed-1"))]);
     let results = results_by_job(&broker, &topic, 1, MINUTE);
     let result = &results[0];
-    assert_eq!(result["status"], "succeeded", "{result:#}");
-    assert_eq!(result["jobID"], "seed-1");
-    assert_eq!(result["jobType"], "server-init");
+    assert_eq!(result.status, Status::Succeeded, "{result:#?}");
+    assert_eq!(result.job_id.as_deref(), Some("seed-1"));
+    assert_eq!(result.job_type.as_deref(), Some("server-init"));
     assert_eq!(
-        result["results"]["time"]["serverInfo"]["name"], "mcp-time",
-        "{result:#}"
+        result.result("time").expect("time answered")["serverInfo"]["name"],
+        "mcp-time",
+        "{result:#?}"
     );
-    let tools: Vec<&str> = result["results"]["time"]["tools"]
+    let tools: Vec<&str> = result.result("time").expect("time answered")["tools"]
         .as_array()
         .expect("tool list")
         .iter()
@@ -138,26 +141,33 @@ fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
     let total = bad.len() + good.len();
     let results = broker.read(&format!("{topic}.results"), total, 2 * MINUTE);
     assert_eq!(results.len(), total);
-    let by_key: HashMap<String, Value> = results
+    let by_key: HashMap<String, Outcome> = results
         .iter()
-        .map(|r| (r.key.clone().expect("result records are keyed"), r.json()))
+        .map(|r| {
+            (
+                r.key.clone().expect("result records are keyed"),
+                r.outcome(),
+            )
+        })
         .collect();
     for (id, _) in &good {
-        assert_eq!(by_key[id]["status"], "succeeded", "{id}: {:#}", by_key[id]);
         assert_eq!(
-            by_key[id]["results"]["time"]["structuredContent"]["timezone"],
+            by_key[id].status,
+            Status::Succeeded,
+            "{id:?}: {:#?}",
+            by_key[id]
+        );
+        assert_eq!(
+            by_key[id].result("time").expect("time answered")["structuredContent"]["timezone"],
             "Europe/Paris"
         );
     }
     for (id, _, kind) in &bad {
         let result = &by_key[*id];
-        assert_eq!(result["status"], "failed", "{id}: {result:#}");
-        assert_eq!(result["error"]["kind"], *kind, "{id}: {result:#}");
+        assert_eq!(result.status, Status::Failed, "{id:?}: {result:#?}");
+        assert_eq!(result.error_kind(), Some(*kind), "{id}: {result:#?}");
         assert!(
-            !result["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .is_empty(),
+            !result.error_message().unwrap_or_default().is_empty(),
             "{id} has no reason"
         );
     }
@@ -203,7 +213,7 @@ fn a_worker_killed_before_committing_leaves_the_job_to_the_next() {
     );
     broker.produce(&topic, &[(Some("k"), &time_call("redo-me", "UTC"))]);
     let first = results_by_job(&broker, &topic, 1, MINUTE);
-    assert_eq!(first[0]["status"], "succeeded");
+    assert_eq!(first[0].status, Status::Succeeded);
     doomed.kill9();
     assert_eq!(
         broker.committed(&group, &topic, 1),
@@ -215,11 +225,11 @@ fn a_worker_killed_before_committing_leaves_the_job_to_the_next() {
     let both = results_by_job(&broker, &topic, 2, 2 * MINUTE);
     assert!(
         both.iter()
-            .all(|r| r["jobID"] == "redo-me" && r["status"] == "succeeded"),
+            .all(|r| r.job_id.as_deref() == Some("redo-me") && r.status == Status::Succeeded),
         "{both:#?}"
     );
     assert_ne!(
-        both[0]["worker"], both[1]["worker"],
+        both[0].worker, both[1].worker,
         "the second worker redid the job"
     );
     wait_for("the redone job's offset to be committed", MINUTE, || {
@@ -259,7 +269,7 @@ fn an_unreachable_mcp_server_is_retried_never_dead_lettered() {
 
     let _server = McpServer::start_on(port, &[]);
     let results = results_by_job(&broker, &topic, 1, MINUTE);
-    assert_eq!(results[0]["status"], "succeeded", "{:#}", results[0]);
+    assert_eq!(results[0].status, Status::Succeeded, "{:#?}", results[0]);
     let dead = broker.read_all(&format!("{topic}.dlq"));
     assert!(
         dead.is_empty(),
@@ -283,7 +293,7 @@ fn sigterm_commits_finished_work_and_exits_cleanly() {
     );
     broker.produce(&topic, &[(None, &time_call("finish-me", "UTC"))]);
     let results = results_by_job(&broker, &topic, 1, MINUTE);
-    assert_eq!(results[0]["status"], "succeeded");
+    assert_eq!(results[0].status, Status::Succeeded);
     assert_eq!(broker.committed(&group, &topic, 1), [None]);
 
     let status = worker.terminate(Duration::from_secs(30));

@@ -328,7 +328,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     serde_json::to_string_pretty(&result)?
                 )
                 .context("printing the result")?;
-                if result["status"] != "succeeded" {
+                if !result.succeeded() {
                     anyhow::bail!("job {} failed", published.job_id);
                 }
             }

@@ -9,6 +9,8 @@
 //! - [`Secrets`] / [`redact_record`]: what of a job (and its Kafka headers) is secret, and hiding it.
 //! - [`META_JOB_ID`] / [`META_ATTEMPT`]: the `_meta` keys naming the job on every call it makes.
 //! - [`headers`]: the Kafka headers mcp-jobs writes (dead letters, delayed jobs, replays).
+//! - [`outcome`]: the result record every job ends in, written by the worker and read
+//!   by the console, the CLI and the tests.
 //!
 //! This crate does no I/O: the worker parses with it, mcp-server validates tool
 //! arguments with it, and both agree on one definition of a valid job.
@@ -17,6 +19,7 @@ mod envelope;
 mod error;
 mod failure;
 pub mod headers;
+pub mod outcome;
 mod redact;
 mod servers;
 

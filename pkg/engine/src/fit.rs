@@ -10,7 +10,7 @@ use mcp_jobs_contract::headers::{ORIGINAL_BYTES, ORIGINAL_SHA256, TRUNCATED};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::outcome::Outcome;
+use mcp_jobs_contract::outcome::Outcome;
 
 /// The least the limits may be: room for a failed record with its markers.
 pub const MIN_RECORD_BYTES: usize = 4096;
@@ -37,7 +37,7 @@ pub fn fit_outcome(outcome: &Outcome, max_bytes: usize) -> Fitted {
     }
     let mut cut = outcome.clone();
     if let Some(error) = &mut cut.error {
-        error.message = shorten(&error.message, MAX_CUT_ERROR_CHARS);
+        error.message = error.shortened(MAX_CUT_ERROR_CHARS);
     }
     let outputs: Vec<Output> = outcome
         .results
@@ -198,19 +198,11 @@ fn prefix(text: &str, bytes: usize) -> &str {
     &text[..end]
 }
 
-/// `text` cut to `chars` characters, marked when cut.
-pub(crate) fn shorten(text: &str, chars: usize) -> String {
-    match text.char_indices().nth(chars) {
-        Some((end, _)) => format!("{}… (cut)", &text[..end]),
-        None => text.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::{Failure, Status};
     use chrono::Utc;
+    use mcp_jobs_contract::outcome::{Failure, Status};
     use mcp_jobs_contract::FailureKind;
 
     fn outcome(results: Vec<(&str, Value)>) -> Outcome {

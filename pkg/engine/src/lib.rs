@@ -3,12 +3,11 @@
 //!
 //! - [`window`]: which received messages may start, key ordering, and how far each
 //!   partition may be committed (the contiguous finished prefix).
-//! - [`runner`]: runs one message to an [`outcome::Outcome`], with job retries and
-//!   indefinite waits for infrastructure.
+//! - [`runner`]: runs one message to an outcome (`mcp_jobs_contract::outcome`), with
+//!   job retries and indefinite waits for infrastructure.
 //! - [`tool_client`]: the MCP client of mcp-server, spread over replicas with failover.
 //! - [`traced_http`]: its HTTP client, sending each call's trace context as W3C headers.
-//! - [`outcome`]: the result and dead-letter records every message ends in.
-//! - [`fit`]: those records cut to fit a record limit, marked, never refused for size.
+//! - [`fit`]: outcome and dead-letter records cut to fit a record limit, marked, never refused for size.
 //! - [`retry`]: the backoff schedules.
 //! - [`timing`]: whether a job with a `scheduledAt` runs now, waits in its slot or is
 //!   delayed.
@@ -16,7 +15,6 @@
 
 pub mod fit;
 pub mod metrics;
-pub mod outcome;
 pub mod retry;
 pub mod runner;
 pub mod timing;

@@ -14,7 +14,7 @@
 //! - `mcp_jobs_outcomes_unwritable_total{record}`: records the broker refused for good
 //!   even cut down (an error retrying cannot cure); the offset moves on.
 
-use crate::outcome::{Outcome, Status};
+use mcp_jobs_contract::outcome::{Outcome, Status};
 
 /// The `job_type` label of a message that was not a readable job.
 const INVALID_JOB: &str = "invalid";

@@ -25,9 +25,9 @@ use tracing::field::Empty;
 use tracing::Span;
 
 use crate::metrics;
-use crate::outcome::{Failure, Outcome, Status};
 use crate::retry::{exponential_backoff, infrastructure_backoff};
 use crate::tool_client::{CallError, ToolClient};
+use mcp_jobs_contract::outcome::{Failure, Outcome, Status};
 
 /// Extra time the worker waits beyond a call's deadline, which mcp-server enforces
 /// itself, before deciding mcp-server is not answering.

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use mcp_jobs_contract::outcome::Outcome;
 use mcp_jobs_contract::{ContractError, ScheduledJobEnvelope};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use serde_json::Value;
 use tracing::Instrument;
 
 use crate::headers;
@@ -26,7 +26,7 @@ pub enum PublishError {
         topic: String,
         waited: Duration,
     },
-    #[error("the result record is not JSON: {0}")]
+    #[error("the result record does not read as one: {0}")]
     BadResult(serde_json::Error),
 }
 
@@ -76,7 +76,7 @@ pub async fn wait_for_result(
     settings: &KafkaSettings,
     published: &Published,
     wait: Duration,
-) -> Result<Value, PublishError> {
+) -> Result<Outcome, PublishError> {
     let until = tokio::time::Instant::now() + wait;
     let consumer: StreamConsumer = settings
         .consumer_config(&[
@@ -105,7 +105,7 @@ pub async fn wait_for_result(
         let is_ours = message.key() == Some(published.job_id.as_bytes())
             && message.timestamp().to_millis().unwrap_or(0) >= published.published_at_ms;
         if is_ours {
-            return serde_json::from_slice(message.payload().unwrap_or_default())
+            return Outcome::from_record(message.payload().unwrap_or_default())
                 .map_err(PublishError::BadResult);
         }
     }

@@ -21,10 +21,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_contract::headers::{self as contract_headers, is_carried, DelayedMeta, RELEASED};
+use mcp_jobs_contract::outcome::{Failure, Outcome, Source, Status};
 use mcp_jobs_contract::FailureKind;
 use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome, Cut, MIN_RECORD_BYTES};
 use mcp_jobs_engine::metrics;
-use mcp_jobs_engine::outcome::{Failure, Outcome, Source, Status};
 use mcp_jobs_engine::retry::infrastructure_backoff;
 use mcp_jobs_engine::runner::{job_span, JobRunner};
 use mcp_jobs_engine::timing::Timing;

@@ -19,10 +19,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use mcp_jobs_contract::outcome::{Failure, Outcome, Status};
 use mcp_jobs_contract::{FailureKind, ScheduledJobEnvelope};
 use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome};
 use mcp_jobs_engine::metrics;
-use mcp_jobs_engine::outcome::{Failure, Outcome, Status};
 use mcp_jobs_engine::retry::infrastructure_backoff;
 use mcp_jobs_engine::runner::{job_span, JobRunner};
 use mcp_jobs_runtime::Readiness;

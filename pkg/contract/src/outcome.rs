@@ -1,18 +1,19 @@
 //! The records every consumed message ends in: exactly one result record on
 //! `<topic>.results`, plus, for a permanent failure, the original bytes on `<topic>.dlq`.
+//! The worker writes the result record; the console, `kafka-worker publish --wait`
+//! and the tests read it with the same type.
 
 use chrono::{DateTime, Utc};
-use mcp_jobs_contract::headers::DeadLetterMeta;
-use mcp_jobs_contract::FailureKind;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::fit::shorten;
+use crate::headers::DeadLetterMeta;
+use crate::FailureKind;
 
 /// The longest error message a dead letter's header carries.
 const MAX_HEADER_ERROR_CHARS: usize = 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Succeeded,
@@ -20,7 +21,7 @@ pub enum Status {
 }
 
 /// Why a job failed for good.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// Machine-readable cause, e.g. `missing_field`, `tool_error`, `refused`.
     pub kind: FailureKind,
@@ -31,7 +32,15 @@ impl Failure {
     /// The message cut for a header or a field next to the original: no place for a
     /// long tool error (the result record keeps more of it).
     pub fn headline(&self) -> String {
-        shorten(&self.message, MAX_HEADER_ERROR_CHARS)
+        self.shortened(MAX_HEADER_ERROR_CHARS)
+    }
+
+    /// The message cut to at most `chars` characters, marked where cut.
+    pub fn shortened(&self, chars: usize) -> String {
+        match self.message.char_indices().nth(chars) {
+            Some((end, _)) => format!("{}… (cut)", &self.message[..end]),
+            None => self.message.clone(),
+        }
     }
 }
 
@@ -44,26 +53,27 @@ pub struct Source {
 }
 
 /// The result record of one job, as written to `<topic>.results`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
-    #[serde(rename = "jobID")]
+    #[serde(rename = "jobID", default)]
     pub job_id: Option<String>,
+    #[serde(default)]
     pub job_type: Option<String>,
     pub status: Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub results: Option<Map<String, Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<Failure>,
     pub attempts: u32,
     /// When the job was due (its `scheduledAt`), for jobs that said.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub scheduled_at: Option<DateTime<Utc>>,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub worker: String,
     /// The dead letter this run replays (`<dlq topic>/<partition>/<offset>`), if it does.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub replay_of: Option<String>,
 }
 
@@ -85,6 +95,31 @@ impl Outcome {
             worker: worker.to_owned(),
             replay_of: None,
         }
+    }
+
+    /// Reads a result record.
+    pub fn from_record(record: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(record)
+    }
+
+    /// Whether the job succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.status == Status::Succeeded
+    }
+
+    /// Why it failed, by the kind's wire name, if it did.
+    pub fn error_kind(&self) -> Option<&str> {
+        self.error.as_ref().map(|e| e.kind.as_str())
+    }
+
+    /// What went wrong, if it failed.
+    pub fn error_message(&self) -> Option<&str> {
+        self.error.as_ref().map(|e| e.message.as_str())
+    }
+
+    /// What server `name` answered, for a job that called it.
+    pub fn result(&self, name: &str) -> Option<&Value> {
+        self.results.as_ref()?.get(name)
     }
 
     pub fn record(&self) -> Vec<u8> {
@@ -112,7 +147,7 @@ impl Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcp_jobs_contract::headers::{ERROR_KIND, SOURCE_OFFSET};
+    use crate::headers::{ERROR_KIND, SOURCE_OFFSET};
 
     #[test]
     fn failed_record_shape() {
@@ -175,5 +210,47 @@ mod tests {
         let headers = outcome.dead_letter_headers(&source);
         let size: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
         assert!(size < 2048, "{size} bytes of headers");
+    }
+
+    #[test]
+    fn a_record_reads_back_as_written() {
+        let now = Utc::now();
+        let mut results = Map::new();
+        results.insert("time".into(), serde_json::json!({"content": []}));
+        let outcome = Outcome {
+            job_id: Some("j3".into()),
+            job_type: Some("tool-call".into()),
+            status: Status::Succeeded,
+            results: Some(results),
+            error: None,
+            attempts: 2,
+            scheduled_at: Some(now),
+            started_at: now,
+            finished_at: now,
+            worker: "w".into(),
+            replay_of: Some("jobs.dlq/0/7".into()),
+        };
+        let read = Outcome::from_record(&outcome.record()).expect("reads");
+        assert!(read.succeeded());
+        assert_eq!(read.job_id, outcome.job_id);
+        assert_eq!(read.results, outcome.results);
+        assert_eq!(
+            read.result("time"),
+            Some(&serde_json::json!({"content": []}))
+        );
+        assert_eq!(read.replay_of, outcome.replay_of);
+        assert_eq!(read.scheduled_at, outcome.scheduled_at);
+        let refused = Outcome::refused(
+            None,
+            Failure {
+                kind: FailureKind::Other("from_a_newer_worker".into()),
+                message: "x".into(),
+            },
+            "w",
+        );
+        let read = Outcome::from_record(&refused.record()).expect("reads");
+        assert_eq!(read.error_kind(), Some("from_a_newer_worker"));
+        assert_eq!(read.error_message(), Some("x"));
+        assert_eq!(read.attempts, 0);
     }
 }
