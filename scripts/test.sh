@@ -6,10 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
-bash scripts/validate-deploy.sh
 # The end-to-end tests start the binaries, so build them first, with the tests in the
 # same invocation: one feature set for both, so the test run below rebuilds nothing.
 cargo build --workspace --bins --tests
+KAFKA_WORKER=target/debug/kafka-worker bash scripts/validate-deploy.sh
 # One Apache Kafka broker for the whole run; every test makes topics and groups of its own.
 broker_dir="$(mktemp -d)"
 trap 'bash scripts/kafka.sh stop "$broker_dir"; rm -rf "$broker_dir"' EXIT

@@ -6,7 +6,7 @@ use std::time::Duration;
 use mcp_jobs_e2e::{
     headers, results_by_job, start_worker, wait_for, Broker, McpServer, Outcome, Status,
 };
-use serde_json::json;
+use serde_json::{json, Value};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -303,4 +303,39 @@ fn sigterm_commits_finished_work_and_exits_cleanly() {
         [Some(1)],
         "the shutdown commit stored the finished job"
     );
+}
+
+/// `kafka-worker config` needs no broker and no valid configuration: it shows what the
+/// environment gives (what validate-deploy reads defaults from), never a secret.
+#[test]
+fn config_shows_settings_and_defaults_without_secrets() {
+    let run = |args: &[&str]| -> Value {
+        let output = std::process::Command::new(mcp_jobs_e2e::bin("kafka-worker"))
+            .args(args)
+            .env_clear()
+            .env("MCP_API_KEY", "worker-secret")
+            .env("CONSOLE_API_KEYS", "console-secret")
+            .env("REDIS_URL", "redis://:redis-secret@cache:6379")
+            .env("SHUTDOWN_GRACE_SECONDS", "40")
+            .env("KAFKA_TOPIC", "jobs")
+            .output()
+            .expect("kafka-worker runs");
+        assert!(output.status.success(), "{output:?}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        for secret in ["worker-secret", "console-secret", "redis-secret"] {
+            assert!(!text.contains(secret), "{secret} shown: {text}");
+        }
+        serde_json::from_str(&text).expect("JSON")
+    };
+    let effective = run(&["config"]);
+    assert_eq!(effective["SHUTDOWN_GRACE_SECONDS"], 40);
+    assert_eq!(effective["KAFKA_TOPIC"], "jobs");
+    assert_eq!(effective["MCP_API_KEY"], "<set>");
+    assert_eq!(effective["CONSOLE_API_KEYS"], "<set>");
+    assert_eq!(effective["KAFKA_BROKERS"], Value::Null);
+    let defaults = run(&["config", "--defaults"]);
+    assert_eq!(defaults["SHUTDOWN_GRACE_SECONDS"], 25);
+    assert_eq!(defaults["KAFKA_TOPIC"], "mcp-jobs");
+    assert_eq!(defaults["METRICS_PORT"], 9090);
+    assert_eq!(defaults["MCP_API_KEY"], Value::Null);
 }

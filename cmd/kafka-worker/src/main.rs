@@ -97,6 +97,12 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         replication_factor: i32,
     },
+    /// Print, as JSON by variable name, the settings the environment gives (secrets
+    /// hidden; RDKAFKA_* overrides left out); with --defaults, those of an empty one.
+    Config {
+        #[arg(long)]
+        defaults: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -209,8 +215,12 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = WorkerSettings::from_env().context("kafka-worker configuration")?;
     let command = cli.command.unwrap_or(Command::Run);
+    // The one command that needs no valid configuration: it shows it.
+    if let Command::Config { defaults } = command {
+        return print_config(defaults);
+    }
+    let settings = WorkerSettings::from_env().context("kafka-worker configuration")?;
     let uses_kafka = settings.source == JobSource::Kafka || !matches!(command, Command::Lag { .. });
     if command.is_one_off() && uses_kafka {
         let timeout: std::time::Duration = cli.kafka_timeout.into();
@@ -367,6 +377,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             .context("printing the lag")?;
         }
+        Command::Config { .. } => {}
         Command::CreateTopics {
             partitions,
             replication_factor,
@@ -395,6 +406,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Tells the operator when no dispatcher is active: what they just did waits for one.
+/// `kafka-worker config`: every process's settings (the worker's, Kafka's, the
+/// console's) in one object.
+fn print_config(defaults: bool) -> anyhow::Result<()> {
+    let vars: Vec<(String, String)> = if defaults {
+        Vec::new()
+    } else {
+        std::env::vars().collect()
+    };
+    let mut all = WorkerSettings::described(vars.clone()).context("kafka-worker configuration")?;
+    all.extend(KafkaSettings::described(vars.clone()).context("Kafka configuration")?);
+    all.extend(ConsoleSettings::described(vars).context("console configuration")?);
+    writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&all)?)
+        .context("printing the configuration")
+}
+
 fn warn_without_dispatcher(settings: &KafkaSettings) {
     match tokio::task::block_in_place(|| presence::look_up(settings)) {
         presence::Presence::Unknown(why) => {

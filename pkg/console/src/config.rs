@@ -1,10 +1,13 @@
 //! The console's settings, from the environment beside kafka-worker's own: it refuses
 //! to start without an API key.
 
-use mcp_jobs_env_config::{comma_separated, from_vars, EnvError};
-use serde::Deserialize;
+use mcp_jobs_env_config::{comma_separated, describe, from_vars, EnvError};
+use std::collections::BTreeMap;
 
-#[derive(Deserialize)]
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Deserialize, Serialize)]
 struct Env {
     #[serde(default = "default_port")]
     console_port: u16,
@@ -48,6 +51,14 @@ pub enum ConsoleConfigError {
 }
 
 impl ConsoleSettings {
+    /// The console's variables as `vars` set them, defaults filled in and the keys
+    /// hidden.
+    pub fn described(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<BTreeMap<String, Value>, EnvError> {
+        describe::<Env>(vars, &["CONSOLE_API_KEYS"])
+    }
+
     /// The mcp-server replicas the overview reports on.
     pub fn with_servers(self, servers: Vec<String>, api_key: Option<String>) -> Self {
         Self {

@@ -2,7 +2,11 @@
 //! and every error names the variable as an operator spells it (`KAFKA_BROKERS`),
 //! so a misconfigured process stops at start with a message that says what to fix.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvError {
@@ -34,6 +38,45 @@ pub fn from_vars<T: DeserializeOwned>(
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<T, EnvError> {
     Ok(envy::from_iter(vars)?)
+}
+
+/// What `T` reads from `vars`, by variable name, defaults filled in: what a `config`
+/// command shows an operator (or a deployment check). A value of one of `secrets`
+/// reads `<set>`, and a URL's password `[redacted]`.
+pub fn describe<T: DeserializeOwned + Serialize>(
+    vars: impl IntoIterator<Item = (String, String)>,
+    secrets: &[&str],
+) -> Result<BTreeMap<String, Value>, EnvError> {
+    let settings: T = from_vars(vars)?;
+    let fields = match serde_json::to_value(&settings) {
+        Ok(Value::Object(fields)) => fields,
+        Ok(_) => return Ok(BTreeMap::new()),
+        Err(e) => return Err(EnvError::Invalid(e.to_string())),
+    };
+    Ok(fields
+        .into_iter()
+        .map(|(field, value)| {
+            let name = field.to_uppercase();
+            let shown = match value {
+                Value::Null => Value::Null,
+                _ if secrets.contains(&name.as_str()) => Value::from("<set>"),
+                Value::String(text) => Value::from(without_password(text)),
+                other => other,
+            };
+            (name, shown)
+        })
+        .collect())
+}
+
+/// `text` with the password of a URL in it replaced.
+fn without_password(text: String) -> String {
+    match url::Url::parse(&text) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("[redacted]"));
+            parsed.to_string()
+        }
+        _ => text,
+    }
 }
 
 /// Like [`from_vars`], over only the variables starting with `prefix` (which is removed).
@@ -96,5 +139,37 @@ mod tests {
             Err(EnvError::Empty { name: "B" })
         );
         assert_eq!(comma_separated(" a, b ,,c"), ["a", "b", "c"]);
+    }
+
+    #[derive(serde::Deserialize, Serialize)]
+    struct Env {
+        #[serde(default = "default_port")]
+        port: u16,
+        api_key: Option<String>,
+        redis_url: Option<String>,
+    }
+
+    fn default_port() -> u16 {
+        8080
+    }
+
+    #[test]
+    fn a_description_fills_in_defaults_and_hides_secrets() {
+        let defaults = describe::<Env>(Vec::new(), &["API_KEY"]).expect("valid");
+        assert_eq!(defaults["PORT"], 8080);
+        assert_eq!(defaults["API_KEY"], Value::Null);
+        let set = describe::<Env>(
+            [
+                ("API_KEY".to_owned(), "hunter2".to_owned()),
+                ("REDIS_URL".to_owned(), "redis://:pw@cache:6379".to_owned()),
+                ("PORT".to_owned(), "9000".to_owned()),
+            ],
+            &["API_KEY"],
+        )
+        .expect("valid");
+        assert_eq!(set["API_KEY"], "<set>");
+        assert_eq!(set["REDIS_URL"], "redis://:%5Bredacted%5D@cache:6379");
+        assert_eq!(set["PORT"], 9000);
+        assert!(describe::<Env>([("PORT".to_owned(), "x".to_owned())], &[]).is_err());
     }
 }

@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 
 use mcp_jobs_env_config::{
-    from_prefixed_vars, from_vars, require_non_empty, require_positive, EnvError,
+    describe, from_prefixed_vars, from_vars, require_non_empty, require_positive, EnvError,
 };
 use rdkafka::ClientConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The environment as envy reads it; field names are the variables, lowercased.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Env {
     kafka_brokers: Option<String>,
     #[serde(default = "default_topic")]
@@ -99,6 +100,14 @@ impl std::fmt::Debug for KafkaSettings {
 }
 
 impl KafkaSettings {
+    /// Its variables as `vars` set them, defaults filled in (`RDKAFKA_*` overrides
+    /// aside: they may hold credentials).
+    pub fn described(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<BTreeMap<String, Value>, EnvError> {
+        describe::<Env>(vars, &[])
+    }
+
     /// Reads the settings from the given variables; brokers may be absent (see
     /// [`Self::require_brokers`]).
     pub fn from_vars(

@@ -1,19 +1,21 @@
 //! kafka-worker's settings, read with envy and validated at start: a missing or invalid
 //! variable stops the worker with its name in the message.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mcp_jobs_engine::fit::MIN_RECORD_BYTES;
 use mcp_jobs_engine::runner::{JobRunner, RunnerSettings};
 use mcp_jobs_engine::tool_client::ToolClient;
 use mcp_jobs_env_config::{
-    comma_separated, from_vars, require_non_empty, require_positive, EnvError,
+    comma_separated, describe, from_vars, require_non_empty, require_positive, EnvError,
 };
 use mcp_jobs_kafka::KafkaSettings;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The environment as envy reads it; field names are the variables, lowercased.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Env {
     #[serde(default = "default_job_source")]
     job_source: String,
@@ -165,6 +167,14 @@ pub enum ConfigError {
 }
 
 impl WorkerSettings {
+    /// The worker's own variables (not Kafka's) as `vars` set them, defaults filled in
+    /// and the API key hidden.
+    pub fn described(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<BTreeMap<String, Value>, EnvError> {
+        describe::<Env>(vars, &["MCP_API_KEY"])
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(std::env::vars())
     }
