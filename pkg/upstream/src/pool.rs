@@ -14,7 +14,7 @@ use std::time::Duration;
 use mcp_jobs_contract::{FailureKind, ServerConfig};
 use rmcp::model::{CallToolResult, JsonObject, RequestMetaObject, ServerPeerInfo, Tool};
 use serde::Serialize;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
@@ -61,8 +61,12 @@ struct Inner {
     settings: PoolSettings,
     http: reqwest::Client,
     state: Mutex<State>,
+    /// `max_total` child slots: every child holds one from the start of its start to
+    /// the end of its close, so the bound cannot drift from the children that exist.
+    /// Taken only under the state lock.
+    slots: Arc<Semaphore>,
     /// Signalled whenever a call slot or a child slot frees up.
-    freed: Notify,
+    freed: Arc<Notify>,
     /// Closes running in the background (evictions), which shutdown waits for: a
     /// process left half-closed when mcp-server exits would outlive it.
     closing: TaskTracker,
@@ -84,10 +88,23 @@ struct Counters {
 #[derive(Default)]
 struct State {
     groups: HashMap<Target, Group>,
-    /// Children starting, serving or closing, over all groups: what `max_total` bounds.
-    live: usize,
     /// Set by shutdown: no new leases, no new children.
     closed: bool,
+}
+
+/// One of the pool's `max_total` child slots. Dropping it (with the child's last
+/// holder) gives the slot back and wakes the calls waiting for one.
+struct ChildSlot {
+    permit: Option<OwnedSemaphorePermit>,
+    freed: Arc<Notify>,
+}
+
+impl Drop for ChildSlot {
+    fn drop(&mut self) {
+        // The slot is back before anyone is woken to take it.
+        drop(self.permit.take());
+        self.freed.notify_waiters();
+    }
 }
 
 /// The children of one config.
@@ -96,16 +113,28 @@ struct Group {
     server: String,
     label: String,
     members: Vec<Arc<Member>>,
+    starts: Starts,
+}
+
+/// A group's starts, apart from its members: what the lease decision reads besides
+/// the members' loads.
+#[derive(Debug, Default)]
+struct Starts {
+    /// Children being started (at most one at a time).
     starting: usize,
     /// An eviction made on this config's behalf is still closing its child.
     making_room: bool,
+    /// Failures in a row (crashes, hangs, failed starts), reset by an answered call.
     failures: u32,
+    /// No start before this, after a failure.
     retry_at: Option<Instant>,
 }
 
 struct Member {
     target: Target,
     connection: Connection,
+    /// Held for as long as the member exists: its child's place in `max_total`.
+    _slot: ChildSlot,
     /// Changed only under the state lock; atomic so leases can share the member.
     in_flight: AtomicUsize,
     last_used: Mutex<Instant>,
@@ -130,12 +159,11 @@ struct Lease {
     outcome: Outcome,
 }
 
-/// A child slot reserved while a child starts; given back if the start fails or the
-/// caller goes away.
+/// A child starting for a group, counted in its `starting` until the start ends, in
+/// whichever way (the caller may go away mid-start).
 struct Starting {
     pool: Pool,
     target: Target,
-    done: bool,
 }
 
 /// What the pool looks like now, for `/stats`.
@@ -179,12 +207,14 @@ impl Pool {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
+        let slots = Arc::new(Semaphore::new(settings.max_total));
         Ok(Self(Arc::new(Inner {
             policy,
             settings,
             http,
             state: Mutex::new(State::default()),
-            freed: Notify::new(),
+            slots,
+            freed: Arc::new(Notify::new()),
             closing: TaskTracker::new(),
             counters: Counters::default(),
             revisions: Revisions::new(),
@@ -290,10 +320,11 @@ impl Pool {
                 server: group.server.clone(),
                 target: group.label.clone(),
                 children: group.members.len(),
-                starting: group.starting,
+                starting: group.starts.starting,
                 in_flight: group.in_flight(),
-                consecutive_failures: group.failures,
+                consecutive_failures: group.starts.failures,
                 restart_in_ms: group
+                    .starts
                     .retry_at
                     .filter(|at| *at > now)
                     .map(|at| (at - now).as_millis() as u64),
@@ -301,7 +332,7 @@ impl Pool {
             .collect();
         let c = &self.0.counters;
         PoolStats {
-            children: state.live,
+            children: self.0.settings.max_total - self.0.slots.available_permits(),
             max_total: self.0.settings.max_total,
             in_flight: servers.iter().map(|s| s.in_flight).sum(),
             spawned: c.spawned.load(Ordering::Relaxed),
@@ -343,7 +374,7 @@ impl Pool {
         let asked_at = Instant::now();
         loop {
             let freed = self.0.freed.notified();
-            let (step, buried) = {
+            let next = {
                 let mut guard = self.lock();
                 let state = &mut *guard;
                 if state.closed {
@@ -354,71 +385,52 @@ impl Pool {
                     .entry(target.clone())
                     .or_insert_with(|| Group::new(server, target));
                 group.server = server.to_owned();
-                let dead = group.bury_dead(settings, &self.0.counters);
-                if let Some(member) = group.least_loaded(settings.max_calls_per_child) {
-                    member.in_flight.fetch_add(1, Ordering::Relaxed);
-                    let member = member.clone();
-                    state.live = state.live.saturating_sub(dead);
-                    drop(guard);
-                    if dead > 0 {
-                        self.0.freed.notify_waiters();
+                group.bury_dead(settings, &self.0.counters);
+                let loads = group
+                    .members
+                    .iter()
+                    .map(|m| m.in_flight.load(Ordering::Relaxed));
+                let slot_free = self.0.slots.available_permits() > 0;
+                match next_step(loads, &group.starts, settings, slot_free, Instant::now()) {
+                    Step::Use(index) => {
+                        let member = group.members[index].clone();
+                        member.in_flight.fetch_add(1, Ordering::Relaxed);
+                        return Ok(self.lease_of(member));
                     }
-                    return Ok(self.lease_of(member));
-                }
-                let now = Instant::now();
-                // One start at a time per config: a burst of calls fills the child that
-                // is starting before another is started, so children track the load
-                // (calls ÷ MCP_POOL_MAX_CALLS_PER_CHILD) rather than the burst.
-                let step = if group.members.len() + group.starting >= settings.max_per_server
-                    || group.starting > 0
-                {
-                    Step::Wait
-                } else if let Some(at) = group.retry_at.filter(|at| *at > now) {
-                    if group.members.is_empty() {
-                        Step::Backoff(at, group.failures)
-                    } else {
-                        Step::Wait
-                    }
-                } else {
-                    Step::Start
-                };
-                let making_room = group.making_room;
-                state.live = state.live.saturating_sub(dead);
-                let step = if step != Step::Start {
-                    step
-                } else if state.live < settings.max_total {
-                    state.live += 1;
-                    if let Some(group) = state.groups.get_mut(target) {
-                        group.starting += 1;
-                    }
-                    Step::Start
-                } else {
-                    // Full: close the least recently used idle child of another config
-                    // (its slot comes back once it has exited) and wait for that. One
-                    // such eviction at a time per config, however many calls wait.
-                    if !making_room {
+                    Step::Start => match self.0.slots.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            group.starts.starting += 1;
+                            Next::Start(ChildSlot {
+                                permit: Some(permit),
+                                freed: self.0.freed.clone(),
+                            })
+                        }
+                        // Slots are taken only under this lock: seen free, it is free.
+                        Err(_) => Next::Wait,
+                    },
+                    Step::MakeRoom => {
                         self.evict_lru(state, target);
+                        Next::Wait
                     }
-                    Step::Wait
-                };
-                (step, dead > 0)
+                    Step::Wait => Next::Wait,
+                    Step::Backoff(at, failures) => Next::RetryAt(at, failures),
+                }
             };
-            if buried {
-                self.0.freed.notify_waiters();
-            }
-            match step {
+            match next {
                 // Boxed: starting is rare, and its future is large enough that carrying
                 // it inline would make every call's future costly to move.
-                Step::Start => return Box::pin(self.start(server, target, secrets, until)).await,
-                Step::Backoff(at, failures) if at > until => {
+                Next::Start(slot) => {
+                    return Box::pin(self.start(server, target, secrets, slot, until)).await
+                }
+                Next::RetryAt(at, failures) if at > until => {
                     return Err(UpstreamError::Restarting {
                         server: server.to_owned(),
                         failures,
                         retry_in: at - Instant::now(),
                     })
                 }
-                Step::Backoff(at, _) => tokio::time::sleep_until(at).await,
-                Step::Wait => {
+                Next::RetryAt(at, _) => tokio::time::sleep_until(at).await,
+                Next::Wait => {
                     if tokio::time::timeout_at(until, freed).await.is_err() {
                         return Err(UpstreamError::PoolBusy {
                             server: server.to_owned(),
@@ -430,18 +442,18 @@ impl Pool {
         }
     }
 
-    /// Starts a child for `target` in a slot already reserved by `lease`.
+    /// Starts a child for `target` in the slot `lease` took for it.
     async fn start(
         &self,
         server: &str,
         target: &Target,
         secrets: &Secrets,
+        slot: ChildSlot,
         until: Instant,
     ) -> Result<Lease, UpstreamError> {
-        let mut reservation = Starting {
+        let starting = Starting {
             pool: self.clone(),
             target: target.clone(),
-            done: false,
         };
         let budget = remaining(until);
         let opened = Connection::open(
@@ -471,13 +483,13 @@ impl Pool {
                 let member = Arc::new(Member {
                     target: target.clone(),
                     connection,
+                    _slot: slot,
                     in_flight: AtomicUsize::new(1),
                     last_used: Mutex::new(Instant::now()),
                 });
-                group.starting = group.starting.saturating_sub(1);
                 group.members.push(member.clone());
                 drop(guard);
-                reservation.done = true;
+                drop(starting);
                 // Calls waiting for this child can have it now.
                 self.0.freed.notify_waiters();
                 self.0.counters.spawned.fetch_add(1, Ordering::Relaxed);
@@ -488,7 +500,7 @@ impl Pool {
                 // nothing about the server: only a fair try counts against it.
                 let fair_try = !(e.kind() == FailureKind::UpstreamTimeout && budget < FAIR_START);
                 if e.kind() != FailureKind::Refused && fair_try {
-                    group.failed(&self.0.settings);
+                    group.starts.failed(&self.0.settings);
                     self.0
                         .counters
                         .spawn_failures
@@ -496,7 +508,7 @@ impl Pool {
                 }
                 drop(guard);
                 tracing::warn!(server, error = %e, "upstream failed to start");
-                drop(reservation);
+                drop(starting);
                 Err(e)
             }
         }
@@ -520,7 +532,7 @@ impl Pool {
             group.members.retain(|m| !Arc::ptr_eq(m, &member));
         }
         if let Some(group) = state.groups.get_mut(for_target) {
-            group.making_room = true;
+            group.starts.making_room = true;
         }
         self.0.counters.evicted.fetch_add(1, Ordering::Relaxed);
         let pool = self.clone();
@@ -528,7 +540,7 @@ impl Pool {
         self.0.closing.spawn(async move {
             pool.close(member).await;
             if let Some(group) = pool.lock().groups.get_mut(&for_target) {
-                group.making_room = false;
+                group.starts.making_room = false;
             }
             pool.0.freed.notify_waiters();
         });
@@ -554,8 +566,11 @@ impl Pool {
                 Outcome::Abandoned => {}
                 Outcome::Answered => {
                     if let Some(group) = state.groups.get_mut(&member.target) {
-                        group.failures = 0;
-                        group.retry_at = None;
+                        group.starts = Starts {
+                            failures: 0,
+                            retry_at: None,
+                            ..group.starts
+                        };
                     }
                 }
                 Outcome::Broke => {
@@ -597,36 +612,30 @@ impl Pool {
         if group.members.len() == before {
             return false;
         }
-        group.failed(&self.0.settings);
-        state.live = state.live.saturating_sub(1);
+        group.starts.failed(&self.0.settings);
         member.connection.kill();
         true
     }
 
-    /// Members idle past the timeout, taken out of their groups (still counted live
+    /// Members idle past the timeout, taken out of their groups (holding their slots
     /// until closed); dead members and empty groups are dropped on the way.
     fn take_idle(&self) -> Vec<Arc<Member>> {
         let settings = &self.0.settings;
         let now = Instant::now();
         let mut state = self.lock();
         let mut idle = Vec::new();
-        let mut dead = 0;
         state.groups.retain(|_, group| {
-            dead += group.bury_dead(settings, &self.0.counters);
+            group.bury_dead(settings, &self.0.counters);
             let (expired, kept): (Vec<_>, Vec<_>) = group.members.drain(..).partition(|m| {
                 m.in_flight.load(Ordering::Relaxed) == 0 && m.idle_for() >= settings.idle_timeout
             });
             group.members = kept;
             idle.extend(expired);
             !group.members.is_empty()
-                || group.starting > 0
-                || group.retry_at.is_some_and(|at| at > now)
+                || group.starts.starting > 0
+                || group.starts.retry_at.is_some_and(|at| at > now)
         });
-        state.live = state.live.saturating_sub(dead);
         drop(state);
-        if dead > 0 {
-            self.0.freed.notify_waiters();
-        }
         self.0
             .counters
             .reaped
@@ -634,18 +643,14 @@ impl Pool {
         idle
     }
 
-    /// Closes a member that has left its group, then gives its child slot back.
+    /// Closes a member that has left its group; its slot comes back with its last
+    /// holder.
     async fn close(&self, member: Arc<Member>) {
         match Arc::try_unwrap(member) {
             Ok(member) => member.connection.close().await,
             // A call still holds it: kill now; the last holder's drop reaps the child.
             Err(member) => member.connection.kill(),
         }
-        {
-            let mut state = self.lock();
-            state.live = state.live.saturating_sub(1);
-        }
-        self.0.freed.notify_waiters();
     }
 
     fn until(&self, deadline: Option<Duration>) -> Instant {
@@ -662,11 +667,71 @@ impl Pool {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// What a call does next, as [`next_step`] decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
+    /// Call through the member at this index.
+    Use(usize),
+    /// Start a child (a slot is free).
     Start,
+    /// The pool is full: close another config's idle child, then wait.
+    MakeRoom,
+    /// Wait for a call slot, a child slot or a start to end.
     Wait,
+    /// The config keeps failing: no start before this; its failures in a row.
     Backoff(Instant, u32),
+}
+
+/// What [`Pool::lease`] does once it has acted on a [`Step`] and let go of the lock.
+enum Next {
+    /// Start a child in this slot.
+    Start(ChildSlot),
+    /// Wait for something to free up.
+    Wait,
+    /// Wait for the restart backoff to end (or fail if it ends past the deadline).
+    RetryAt(Instant, u32),
+}
+
+/// The lease decision: the least loaded member with a call slot free; else a start if
+/// the config may have another child now and the pool a slot; else wait. `loads`: the
+/// calls in flight on each member of the config.
+fn next_step(
+    loads: impl Iterator<Item = usize>,
+    starts: &Starts,
+    settings: &PoolSettings,
+    slot_free: bool,
+    now: Instant,
+) -> Step {
+    let mut members = 0;
+    let mut least: Option<(usize, usize)> = None;
+    for (index, calls) in loads.enumerate() {
+        members += 1;
+        if calls < settings.max_calls_per_child && least.is_none_or(|(_, fewest)| calls < fewest) {
+            least = Some((index, calls));
+        }
+    }
+    if let Some((index, _)) = least {
+        return Step::Use(index);
+    }
+    // One start at a time per config: a burst of calls fills the child that is
+    // starting before another is started, so children track the load (calls ÷
+    // MCP_POOL_MAX_CALLS_PER_CHILD) rather than the burst.
+    if members + starts.starting >= settings.max_per_server || starts.starting > 0 {
+        return Step::Wait;
+    }
+    if let Some(at) = starts.retry_at.filter(|at| *at > now) {
+        return if members == 0 {
+            Step::Backoff(at, starts.failures)
+        } else {
+            Step::Wait
+        };
+    }
+    match (slot_free, starts.making_room) {
+        (true, _) => Step::Start,
+        // One eviction at a time per config, however many calls wait.
+        (false, true) => Step::Wait,
+        (false, false) => Step::MakeRoom,
+    }
 }
 
 impl Group {
@@ -678,20 +743,8 @@ impl Group {
             server: server.to_owned(),
             label: target.label(),
             members: Vec::new(),
-            starting: 0,
-            making_room: false,
-            failures: 0,
-            retry_at: None,
+            starts: Starts::default(),
         }
-    }
-
-    fn least_loaded(&self, max_calls: usize) -> Option<&Arc<Member>> {
-        self.members
-            .iter()
-            .map(|m| (m, m.in_flight.load(Ordering::Relaxed)))
-            .filter(|(_, calls)| *calls < max_calls)
-            .min_by_key(|(_, calls)| *calls)
-            .map(|(m, _)| m)
     }
 
     fn in_flight(&self) -> usize {
@@ -701,9 +754,9 @@ impl Group {
             .sum()
     }
 
-    /// Drops members whose session has ended (the child exited on its own) and returns
-    /// how many; each counts as a failure of the config.
-    fn bury_dead(&mut self, settings: &PoolSettings, counters: &Counters) -> usize {
+    /// Drops members whose session has ended (the child exited on its own); each counts
+    /// as a failure of the config. Their slots come back with their last holders.
+    fn bury_dead(&mut self, settings: &PoolSettings, counters: &Counters) {
         let before = self.members.len();
         self.members.retain(|m| {
             let closed = m.connection.is_closed();
@@ -712,14 +765,14 @@ impl Group {
             }
             !closed
         });
-        let dead = before - self.members.len();
-        for _ in 0..dead {
-            self.failed(settings);
+        for _ in self.members.len()..before {
+            self.starts.failed(settings);
             counters.crashed.fetch_add(1, Ordering::Relaxed);
         }
-        dead
     }
+}
 
+impl Starts {
     /// Records a failure: the next start waits `restart_backoff`, doubled per failure
     /// in a row, at most `restart_backoff_max`.
     fn failed(&mut self, settings: &PoolSettings) {
@@ -766,16 +819,126 @@ impl Drop for Lease {
 
 impl Drop for Starting {
     fn drop(&mut self) {
-        if self.done {
-            return;
-        }
         {
             let mut state = self.pool.lock();
-            state.live = state.live.saturating_sub(1);
             if let Some(group) = state.groups.get_mut(&self.target) {
-                group.starting = group.starting.saturating_sub(1);
+                group.starts.starting = group.starts.starting.saturating_sub(1);
             }
         }
+        // A call that waited for this start may now start one of its own.
         self.pool.0.freed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> PoolSettings {
+        PoolSettings {
+            max_per_server: 3,
+            max_total: 10,
+            max_calls_per_child: 4,
+            idle_timeout: Duration::from_secs(60),
+            default_deadline: Duration::from_secs(30),
+            restart_backoff: Duration::from_millis(500),
+            restart_backoff_max: Duration::from_secs(30),
+        }
+    }
+
+    fn step(loads: &[usize], starts: &Starts, slot_free: bool, now: Instant) -> Step {
+        next_step(loads.iter().copied(), starts, &settings(), slot_free, now)
+    }
+
+    #[test]
+    fn a_call_goes_to_the_least_loaded_member_with_a_free_call_slot() {
+        let now = Instant::now();
+        let idle = Starts::default();
+        assert_eq!(step(&[3, 1, 2], &idle, true, now), Step::Use(1));
+        assert_eq!(
+            step(&[2, 2], &idle, true, now),
+            Step::Use(0),
+            "ties: the first"
+        );
+        assert_eq!(
+            step(&[4, 3], &idle, false, now),
+            Step::Use(1),
+            "full ones skipped"
+        );
+    }
+
+    #[test]
+    fn a_child_starts_only_when_every_member_is_full_and_the_bounds_allow() {
+        let now = Instant::now();
+        let idle = Starts::default();
+        assert_eq!(step(&[], &idle, true, now), Step::Start);
+        assert_eq!(step(&[4, 4], &idle, true, now), Step::Start);
+        assert_eq!(
+            step(&[4, 4, 4], &idle, true, now),
+            Step::Wait,
+            "MCP_POOL_MAX_PER_SERVER children"
+        );
+        let starting = Starts {
+            starting: 1,
+            ..Starts::default()
+        };
+        assert_eq!(
+            step(&[4], &starting, true, now),
+            Step::Wait,
+            "one start at a time: a burst waits for the child being started"
+        );
+    }
+
+    #[test]
+    fn a_full_pool_makes_room_once_then_waits() {
+        let now = Instant::now();
+        assert_eq!(step(&[], &Starts::default(), false, now), Step::MakeRoom);
+        let evicting = Starts {
+            making_room: true,
+            ..Starts::default()
+        };
+        assert_eq!(step(&[], &evicting, false, now), Step::Wait);
+        assert_eq!(step(&[], &evicting, true, now), Step::Start);
+    }
+
+    #[test]
+    fn a_failing_config_backs_off_before_its_next_start() {
+        let now = Instant::now();
+        let at = now + Duration::from_secs(2);
+        let failing = Starts {
+            failures: 3,
+            retry_at: Some(at),
+            ..Starts::default()
+        };
+        assert_eq!(step(&[], &failing, true, now), Step::Backoff(at, 3));
+        assert_eq!(
+            step(&[4], &failing, true, now),
+            Step::Wait,
+            "a member still serves: wait for it rather than fail"
+        );
+        assert_eq!(step(&[1], &failing, true, now), Step::Use(0));
+        assert_eq!(
+            step(&[], &failing, true, at + Duration::from_millis(1)),
+            Step::Start,
+            "the backoff has passed"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_per_failure_up_to_its_maximum() {
+        let settings = settings();
+        let mut starts = Starts::default();
+        for expected_ms in [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000] {
+            let before = Instant::now();
+            starts.failed(&settings);
+            let wait = starts.retry_at.expect("set") - before;
+            let expected = Duration::from_millis(expected_ms);
+            assert!(
+                wait >= expected && wait < expected + Duration::from_secs(1),
+                "{wait:?} after {} failures",
+                starts.failures
+            );
+        }
+        assert_eq!(starts.failures, 9);
     }
 }
