@@ -372,3 +372,49 @@ fn large_results_and_dead_letters_are_cut_to_fit_on_redis_too() {
     );
     assert_eq!(letter["originalSha256"].len(), 64);
 }
+
+/// `scheduledAt` on a stream: a job due within DELAY_MIN_MS waits in its slot and
+/// starts once due, never early; one due later is refused as `delay_refused` (and
+/// dead-lettered), with the reason, instead of running early as it once did.
+#[test]
+fn scheduled_at_is_honoured_within_the_delay_minimum_and_refused_beyond() {
+    let redis = RedisServer::start();
+    let server = McpServer::start(&[]);
+    let _worker = redis_worker(&redis, &server, &[("DELAY_MIN_MS", "5000")]);
+    let mut connection = connect(&redis);
+    let due = chrono::Utc::now() + chrono::Duration::milliseconds(2500);
+    let mut soon = fixture_job("soon", "echo", json!({ "text": "due soon" }));
+    soon["scheduledAt"] = json!(due.to_rfc3339());
+    let mut later = fixture_job("later", "echo", json!({ "text": "due later" }));
+    later["scheduledAt"] = json!((chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339());
+    publish(&mut connection, &soon);
+    publish(&mut connection, &later);
+
+    let all = wait_for("both outcomes", Duration::from_secs(60), || {
+        let all = outcomes(&mut connection);
+        (all.len() >= 2).then_some(all)
+    });
+    let by_id = |id: &str| {
+        all.iter()
+            .find(|o| o.job_id.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("no outcome of {id}: {all:#?}"))
+    };
+    let soon = by_id("soon");
+    assert_eq!(soon.status, Status::Succeeded, "{soon:#?}");
+    // Timestamps are written at millisecond precision.
+    assert!(
+        soon.started_at >= due - chrono::Duration::milliseconds(1),
+        "started at {} before it was due at {due}",
+        soon.started_at
+    );
+    let later = by_id("later");
+    assert_eq!(later.error_kind(), Some("delay_refused"), "{later:#?}");
+    assert_eq!(later.attempts, 0, "never run");
+    let reason = later.error_message().unwrap_or_default();
+    assert!(reason.contains("Redis Streams"), "{reason}");
+    assert!(reason.contains("DELAY_MIN_MS"), "{reason}");
+    let letters = entries(&mut connection, &format!("{JOBS}.dlq"));
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["errorKind"], "delay_refused");
+    assert_eq!(letters[0]["jobID"], "later");
+}

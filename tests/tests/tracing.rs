@@ -41,7 +41,8 @@ fn a_job_is_one_trace_from_producer_to_upstream() {
             otel[0],
             otel[1],
             ("LOG_FORMAT", "json"),
-            ("RUST_LOG", "info,mcp_jobs_worker=debug"),
+            // The lifecycle (pkg/engine) logs each outcome, at DEBUG for a success.
+            ("RUST_LOG", "info,mcp_jobs_engine=debug"),
         ],
     );
 

@@ -1,6 +1,8 @@
 //! The job engine: everything about running a job that does not depend on where the
 //! job came from, so Kafka and later sources share it.
 //!
+//! - [`lifecycle`]: one message's way to a durable outcome (decode, run now, wait,
+//!   delay or refuse, run, hand to the source's sink), for every source.
 //! - [`window`]: which received messages may start, key ordering, and how far each
 //!   partition may be committed (the contiguous finished prefix).
 //! - [`runner`]: runs one message to an outcome (`mcp_jobs_contract::outcome`), with
@@ -14,6 +16,7 @@
 //! - [`metrics`]: the job metrics every source reports alike.
 
 pub mod fit;
+pub mod lifecycle;
 pub mod metrics;
 pub mod retry;
 pub mod runner;

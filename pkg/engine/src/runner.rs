@@ -10,7 +10,10 @@
 //!   fault, retried with capped backoff for as long as it lasts, while [`JobRunner::health`]
 //!   tells the source to stop fetching.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use backon::Retryable;
 
 use chrono::Utc;
 use mcp_jobs_contract::{
@@ -91,15 +94,15 @@ impl JobRunner {
         ScheduledJobEnvelope::from_slice_limited(message, self.settings.max_message_bytes)
     }
 
-    /// Parses and runs `message`. Always returns an outcome; it may wait indefinitely
-    /// while mcp-server is unreachable (the caller decides when to give up waiting).
-    /// Run it inside a [`job_span`], whose job fields it fills in.
-    pub async fn run(&self, message: &[u8]) -> Outcome {
-        self.run_parsed(self.parse(message), message).await
+    /// Names this worker in the outcomes it writes.
+    pub fn worker_id(&self) -> &str {
+        &self.settings.worker_id
     }
 
-    /// Runs a job [`JobRunner::parse`] made of `message` (a source that looks at the job
-    /// before running it parses it once); an invalid one fails at once.
+    /// Runs a job [`JobRunner::parse`] made of `message`; an invalid one fails at once.
+    /// Always returns an outcome; it may wait indefinitely while mcp-server is
+    /// unreachable (the caller decides when to give up waiting). Run it inside a
+    /// [`job_span`], whose job fields it fills in.
     pub async fn run_parsed(
         &self,
         parsed: Result<ScheduledJobEnvelope, ContractError>,
@@ -159,27 +162,24 @@ impl JobRunner {
         &self,
         job: &ScheduledJobEnvelope,
     ) -> (u32, Result<Map<String, Value>, Failure>) {
-        let mut delays =
-            exponential_backoff(self.settings.retry_backoff, self.settings.retry_max_backoff);
-        let mut attempt = 1;
-        loop {
-            let result = self.attempt(job, attempt).await;
-            match result {
-                Err(failure)
-                    if attempt < self.settings.max_attempts && failure.kind.is_retriable() =>
-                {
-                    let delay = delays.next().unwrap_or(self.settings.retry_max_backoff);
-                    metrics::retried(failure.kind.as_str());
-                    tracing::info!(
-                        job_id = %job.job_id, attempt, kind = %failure.kind, error = %failure.message,
-                        retry_in = ?delay, "attempt failed; retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                result => return (attempt, result),
-            }
-        }
+        let attempts = AtomicU32::new(0);
+        let retries = self.settings.max_attempts.saturating_sub(1) as usize;
+        let result = (|| self.attempt(job, attempts.fetch_add(1, Ordering::Relaxed) + 1))
+            .retry(
+                exponential_backoff(self.settings.retry_backoff, self.settings.retry_max_backoff)
+                    .with_max_times(retries),
+            )
+            .when(|failure: &Failure| failure.kind.is_retriable())
+            .notify(|failure, delay| {
+                metrics::retried(failure.kind.as_str());
+                tracing::info!(
+                    job_id = %job.job_id, attempt = attempts.load(Ordering::Relaxed),
+                    kind = %failure.kind, error = %failure.message,
+                    retry_in = ?delay, "attempt failed; retrying"
+                );
+            })
+            .await;
+        (attempts.into_inner(), result)
     }
 
     /// One attempt: every call of the job within one deadline. Time spent waiting out
@@ -258,10 +258,9 @@ impl JobRunner {
         meta: &JsonObject,
         budget: &mut Duration,
     ) -> Result<CallToolResult, Failure> {
-        let mut delays = infrastructure_backoff(self.settings.retry_max_backoff);
-        loop {
-            let timeout_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX).max(1);
-            arguments.insert("timeoutMs".into(), timeout_ms.into());
+        let timeout_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX).max(1);
+        arguments.insert("timeoutMs".into(), timeout_ms.into());
+        let ask = || async {
             let started = Instant::now();
             let answer = self
                 .client
@@ -272,24 +271,35 @@ impl JobRunner {
                     *budget + SERVER_GRACE,
                 )
                 .await;
-            let answer = match answer {
-                Ok(result) => Ok(result),
-                Err(CallError::Job { kind, message }) => Err(Failure { kind, message }),
-                Err(CallError::Infrastructure(reason)) => {
-                    self.health
-                        .send_if_modified(|healthy| std::mem::replace(healthy, false));
-                    let delay = delays.next().unwrap_or(self.settings.retry_max_backoff);
-                    metrics::retried("mcp_server_unavailable");
-                    tracing::warn!(tool, %reason, retry_in = ?delay, "mcp-server unavailable, retrying");
-                    tokio::time::sleep(delay).await;
-                    continue;
+            match answer {
+                Ok(result) => Ok((Ok(result), started.elapsed())),
+                Err(CallError::Job { kind, message }) => {
+                    Ok((Err(Failure { kind, message }), started.elapsed()))
                 }
+                Err(CallError::Infrastructure(reason)) => Err(reason),
+            }
+        };
+        let answered = ask
+            .retry(infrastructure_backoff(self.settings.retry_max_backoff))
+            .notify(|reason, delay| {
+                self.health
+                    .send_if_modified(|healthy| std::mem::replace(healthy, false));
+                metrics::retried("mcp_server_unavailable");
+                tracing::warn!(tool, %reason, retry_in = ?delay, "mcp-server unavailable, retrying");
+            })
+            .await;
+        // The backoff never ends; were it to, the attempt fails as a retriable one.
+        let (answer, took) = answered.unwrap_or_else(|reason| {
+            let failure = Failure {
+                kind: FailureKind::UpstreamUnavailable,
+                message: format!("mcp-server unavailable: {reason}"),
             };
-            self.health
-                .send_if_modified(|healthy| !std::mem::replace(healthy, true));
-            *budget = budget.saturating_sub(started.elapsed());
-            return answer;
-        }
+            (Err(failure), Duration::ZERO)
+        });
+        self.health
+            .send_if_modified(|healthy| !std::mem::replace(healthy, true));
+        *budget = budget.saturating_sub(took);
+        answer
     }
 }
 

@@ -19,15 +19,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use backon::Retryable;
 use chrono::{DateTime, Utc};
 use mcp_jobs_contract::headers::{self as contract_headers, is_carried, DelayedMeta, RELEASED};
-use mcp_jobs_contract::outcome::{Failure, Outcome, Source, Status};
-use mcp_jobs_contract::FailureKind;
+use mcp_jobs_contract::outcome::{Outcome, Source, Status};
 use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome, Cut, MIN_RECORD_BYTES};
+use mcp_jobs_engine::lifecycle::{self, Sink};
 use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::retry::infrastructure_backoff;
 use mcp_jobs_engine::runner::{job_span, JobRunner};
-use mcp_jobs_engine::timing::Timing;
 use mcp_jobs_engine::window::{Delivery, Ticket, Window};
 use mcp_jobs_kafka::headers;
 use mcp_jobs_runtime::{Readiness, Tally};
@@ -106,7 +106,6 @@ pub async fn run(
         results_topic: settings.kafka.results_topic.clone(),
         dlq_topic: settings.kafka.dlq_topic.clone(),
         delayed_topic: settings.kafka.delayed_topic.clone(),
-        worker_id: settings.runner.worker_id.clone(),
         retry_max_backoff: settings.runner.retry_max_backoff,
         max_bytes: settings.kafka.limits.outcome_bytes,
         tally: Tally::new("worker"),
@@ -258,40 +257,29 @@ impl Worker {
             partition: ticket.delivery.partition,
             offset: ticket.delivery.offset,
         };
-        let span = job_span(
-            &format!("{}[{}]@{}", source.topic, source.partition, source.offset),
-            ticket.delivery.trace.clone(),
-        );
+        let origin = format!("{}[{}]@{}", source.topic, source.partition, source.offset);
+        let span = job_span(&origin, ticket.delivery.trace.clone());
         let delay_min = self.delay_min;
         let job = async move {
             let delivery = &ticket.delivery;
             let mut ran = false;
             // The receiver is gone only when the worker has stopped: nothing to report to.
             let abandoned = {
-                let job = async {
-                    let parsed = runner.parse(&delivery.payload);
-                    if let Ok(job) = &parsed {
-                        let due = job.scheduled_at.map(|at| at.with_timezone(&Utc));
-                        let released = delivery.headers.iter().any(|(name, _)| name == RELEASED);
-                        let timing = |due| Timing::of(due, Utc::now(), delay_min, released);
-                        match due.map(|due| (due, timing(due))) {
-                            Some((due, Timing::Later)) => {
-                                ran = true;
-                                let _ = events.send(JobEvent::Ran);
-                                writer.delay(&job.job_id, due, delivery, &source).await;
-                                return;
-                            }
-                            Some((_, Timing::Soon(wait))) => tokio::time::sleep(wait).await,
-                            Some((_, Timing::Now)) | None => {}
-                        }
-                    }
-                    let mut outcome = runner.run_parsed(parsed, &delivery.payload).await;
-                    outcome.replay_of = contract_headers::replay_of(&delivery.headers);
+                let sink = Delivered {
+                    writer: &writer,
+                    delivery,
+                    source: &source,
+                };
+                let message = lifecycle::Message {
+                    payload: &delivery.payload,
+                    released: delivery.headers.iter().any(|(name, _)| name == RELEASED),
+                    replay_of: contract_headers::replay_of(&delivery.headers),
+                    origin: &origin,
+                };
+                let job = lifecycle::handle(&runner, delay_min, message, &sink, || {
                     ran = true;
                     let _ = events.send(JobEvent::Ran);
-                    writer.write(&outcome, delivery, &source).await;
-                    log_outcome(&outcome, &source);
-                };
+                });
                 tokio::select! {
                     () = job => false,
                     () = cancel.cancelled() => true,
@@ -432,31 +420,12 @@ fn partition_numbers(partitions: &TopicPartitionList) -> Vec<i32> {
         .collect()
 }
 
-fn log_outcome(outcome: &Outcome, source: &Source) {
-    let job_id = outcome.job_id.as_deref().unwrap_or("(none)");
-    match (&outcome.status, &outcome.error) {
-        (Status::Failed, Some(error)) => tracing::warn!(
-            job_id, partition = source.partition, offset = source.offset, attempts = outcome.attempts,
-            kind = %error.kind, error = %error.message, "job failed; dead-lettered"
-        ),
-        _ => tracing::debug!(
-            job_id,
-            partition = source.partition,
-            offset = source.offset,
-            attempts = outcome.attempts,
-            "job succeeded"
-        ),
-    }
-}
-
 /// Writes outcome records, retrying until the broker acknowledges each.
 struct OutcomeWriter {
     producer: FutureProducer,
     results_topic: String,
     dlq_topic: String,
     delayed_topic: String,
-    /// Names this worker in the outcome of a job it could not delay.
-    worker_id: String,
     retry_max_backoff: Duration,
     /// Jobs delayed, summed up once a minute.
     tally: Tally,
@@ -471,6 +440,26 @@ struct OutcomeWriter {
 
 /// A record the broker refused for good: retrying the same bytes cannot help.
 struct Refused(KafkaError);
+
+/// The lifecycle's sink for one delivery: its outcome records, or its move to the
+/// delayed topic.
+struct Delivered<'a> {
+    writer: &'a OutcomeWriter,
+    delivery: &'a Delivery<i32>,
+    source: &'a Source,
+}
+
+impl Sink for Delivered<'_> {
+    async fn write(&self, outcome: &Outcome) {
+        self.writer.write(outcome, self.delivery, self.source).await;
+    }
+
+    async fn delay(&self, job_id: &str, due: DateTime<Utc>) -> Result<(), String> {
+        self.writer
+            .delay(job_id, due, self.delivery, self.source)
+            .await
+    }
+}
 
 impl OutcomeWriter {
     /// Writes `outcome` of `delivery`: its result record, and for a failure its dead
@@ -525,24 +514,17 @@ impl OutcomeWriter {
 
     /// Moves a job that is not due yet to the delayed topic, keyed by its id. A job the
     /// broker refuses there for good (the topic's record limit is lower than the jobs
-    /// topic's) fails with `delay_refused` rather than run early or hold its partition.
+    /// topic's) is refused, with why, rather than run early or hold its partition.
     async fn delay(
         &self,
         job_id: &str,
         due: DateTime<Utc>,
         delivery: &Delivery<i32>,
         source: &Source,
-    ) {
-        if let Err(missing) = self.delayed_topic_exists().await {
-            let failure = Failure {
-                kind: FailureKind::DelayRefused,
-                message: format!("job {job_id} is due at {due}, but {missing}"),
-            };
-            let outcome = Outcome::refused(Some(job_id.to_owned()), failure, &self.worker_id);
-            self.write(&outcome, delivery, source).await;
-            log_outcome(&outcome, source);
-            return;
-        }
+    ) -> Result<(), String> {
+        self.delayed_topic_exists()
+            .await
+            .map_err(|missing| format!("job {job_id} is due at {due}, but {missing}"))?;
         let mut trace = HashMap::new();
         propagation::inject(&tracing::Span::current(), &mut trace);
         let meta = DelayedMeta {
@@ -563,34 +545,24 @@ impl OutcomeWriter {
                     .map(|(name, value)| (name, value.into_bytes())),
             )
             .collect();
-        let delivered = self
-            .deliver(
-                &self.delayed_topic,
-                Some(job_id.as_bytes()),
-                &delivery.payload,
-                &headers,
+        self.deliver(
+            &self.delayed_topic,
+            Some(job_id.as_bytes()),
+            &delivery.payload,
+            &headers,
+        )
+        .await
+        .map_err(|Refused(e)| {
+            format!(
+                "job {job_id} is due at {due}, but {} refused it: {e}",
+                self.delayed_topic
             )
-            .await;
-        match delivered {
-            Ok(()) => {
-                metrics::job_delayed();
-                tracing::debug!(job_id, due = %due, topic = %self.delayed_topic, "job not due yet: moved to the delayed topic");
-                self.tally
-                    .add("jobs moved to the delayed topic (not due yet)", 1);
-            }
-            Err(Refused(e)) => {
-                let failure = Failure {
-                    kind: FailureKind::DelayRefused,
-                    message: format!(
-                        "job {job_id} is due at {due}, but {} refused it: {e}",
-                        self.delayed_topic
-                    ),
-                };
-                let outcome = Outcome::refused(Some(job_id.to_owned()), failure, &self.worker_id);
-                self.write(&outcome, delivery, source).await;
-                log_outcome(&outcome, source);
-            }
-        }
+        })?;
+        metrics::job_delayed();
+        tracing::debug!(job_id, due = %due, topic = %self.delayed_topic, "job not due yet: moved to the delayed topic");
+        self.tally
+            .add("jobs moved to the delayed topic (not due yet)", 1);
+        Ok(())
     }
 
     /// Whether the delayed topic exists, looked up without creating it; why not, if
@@ -672,8 +644,7 @@ impl OutcomeWriter {
         payload: &[u8],
         headers: &[(impl AsRef<str>, impl AsRef<[u8]>)],
     ) -> Result<(), Refused> {
-        let mut delays = infrastructure_backoff(self.retry_max_backoff);
-        loop {
+        let send = || async {
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(payload);
             if let Some(key) = key {
                 record = record.key(key);
@@ -681,16 +652,19 @@ impl OutcomeWriter {
             if !headers.is_empty() {
                 record = record.headers(headers::owned(headers.iter().map(|(n, v)| (n, v))));
             }
-            match self.producer.send(record, Timeout::Never).await {
-                Ok(_) => return Ok(()),
-                Err((e, _)) if is_permanent(&e) => return Err(Refused(e)),
-                Err((e, _)) => {
-                    let delay = delays.next().unwrap_or(self.retry_max_backoff);
-                    tracing::warn!(topic, error = %e, retry_in = ?delay, "writing outcome failed, retrying");
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
+            self.producer
+                .send(record, Timeout::Never)
+                .await
+                .map(drop)
+                .map_err(|(e, _)| e)
+        };
+        send.retry(infrastructure_backoff(self.retry_max_backoff))
+            .when(|e| !is_permanent(e))
+            .notify(|e, delay| {
+                tracing::warn!(topic, error = %e, retry_in = ?delay, "writing outcome failed, retrying");
+            })
+            .await
+            .map_err(Refused)
     }
 }
 

@@ -13,15 +13,23 @@
 //! - An entry already delivered `REDIS_MAX_DELIVERIES` times without an outcome is not
 //!   run again: it is dead-lettered as `max_deliveries` and acknowledged.
 //!
+//! - A job's `scheduledAt` is honoured as on Kafka within `DELAY_MIN_MS` (it waits in its
+//!   slot); a job due later is refused as `delay_refused`, since a stream has no place
+//!   where it could wait unread.
+//!
 //! Unlike Kafka partitions, a stream gives no per-key order: entries run as they come.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
+use backon::Retryable;
 use mcp_jobs_contract::outcome::{Failure, Outcome, Status};
 use mcp_jobs_contract::{FailureKind, ScheduledJobEnvelope};
 use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome};
+use mcp_jobs_engine::lifecycle::{self, Sink};
 use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::retry::infrastructure_backoff;
 use mcp_jobs_engine::runner::{job_span, JobRunner};
@@ -65,6 +73,7 @@ pub async fn run(
         running: Mutex::default(),
         retry_max_backoff: settings.runner.retry_max_backoff,
         max_bytes: settings.kafka.limits.outcome_bytes,
+        delay_min: settings.delay_min,
     });
     let runner = Arc::new(settings.job_runner());
     source.ensure_group(&shutdown).await;
@@ -149,44 +158,61 @@ async fn run_entry(source: Arc<Source>, runner: Arc<JobRunner>, entry: StreamId)
     let origin = format!("{}/{}", source.redis.stream, entry.id);
     let span = job_span(&origin, propagation::extract(&fields));
     async {
-        let outcome = match fields.get("job") {
-            Some(job) => runner.run(job.as_bytes()).await,
-            None => {
-                let outcome = Outcome::refused(
-                    None,
-                    Failure {
-                        kind: FailureKind::MissingField,
-                        message: format!(
-                            "stream entry {} has no `job` field holding the job envelope",
-                            entry.id
-                        ),
-                    },
-                    &source.consumer,
-                );
-                metrics::job_finished(&outcome);
-                outcome
-            }
+        let sink = Entry {
+            source: &source,
+            id: &entry.id,
+            job: fields.get("job").map_or("", String::as_str),
         };
-        source
-            .settle(
-                &entry.id,
-                &outcome,
-                fields.get("job").map_or("", String::as_str),
-            )
-            .await;
-        match &outcome.error {
-            Some(error) => tracing::warn!(
-                entry = %entry.id, attempts = outcome.attempts, kind = %error.kind,
-                error = %error.message, "job failed; dead-lettered"
-            ),
-            None => {
-                tracing::debug!(entry = %entry.id, attempts = outcome.attempts, "job succeeded")
-            }
-        }
+        let Some(job) = fields.get("job") else {
+            let failure = Failure {
+                kind: FailureKind::MissingField,
+                message: format!(
+                    "stream entry {} has no `job` field holding the job envelope",
+                    entry.id
+                ),
+            };
+            let outcome = Outcome::refused(None, failure, &source.consumer);
+            metrics::job_finished(&outcome);
+            sink.write(&outcome).await;
+            lifecycle::log_outcome(&outcome, &origin);
+            return;
+        };
+        let message = lifecycle::Message {
+            payload: job.as_bytes(),
+            released: false,
+            replay_of: None,
+            origin: &origin,
+        };
+        lifecycle::handle(&runner, source.delay_min, message, &sink, || {}).await;
     }
     .instrument(span)
     .await;
     source.lock_running().remove(&entry.id);
+}
+
+/// The lifecycle's sink for one entry: its outcome entries, then its acknowledgement.
+struct Entry<'a> {
+    source: &'a Source,
+    id: &'a str,
+    /// The envelope as the entry holds it, for the dead-letter entry.
+    job: &'a str,
+}
+
+impl Sink for Entry<'_> {
+    async fn write(&self, outcome: &Outcome) {
+        self.source.settle(self.id, outcome, self.job).await;
+    }
+
+    /// A stream has no place where a job waits unread: one due within `DELAY_MIN_MS`
+    /// waits in its slot, and a later one is refused rather than run early.
+    async fn delay(&self, job_id: &str, due: DateTime<Utc>) -> Result<(), String> {
+        Err(format!(
+            "job {job_id} is due at {due}, more than DELAY_MIN_MS ({:?}) ahead: the Redis Streams \
+             source runs a job due that soon in its slot but cannot hold a later one; publish it \
+             when it is due, or use the Kafka source, whose delayed topic holds it",
+            self.source.delay_min
+        ))
+    }
 }
 
 struct Source {
@@ -202,27 +228,34 @@ struct Source {
     retry_max_backoff: Duration,
     /// `RESULT_MAX_BYTES`: outcome entries are cut to this, as on Kafka.
     max_bytes: usize,
+    /// `DELAY_MIN_MS`: the furthest ahead a job may be due and still wait in its slot.
+    delay_min: Duration,
 }
 
 impl Source {
-    /// Creates the consumer group (with the stream) if it is missing, waiting for Redis.
+    /// Creates the consumer group (with the stream) if it is missing, waiting for Redis
+    /// (until shutdown).
     async fn ensure_group(&self, shutdown: &CancellationToken) {
-        let mut delays = infrastructure_backoff(self.retry_max_backoff);
-        while !shutdown.is_cancelled() {
+        let create = || async {
             let created: redis::RedisResult<()> = self
                 .commands
                 .clone()
                 .xgroup_create_mkstream(&self.redis.stream, &self.group, "0")
                 .await;
             match created {
-                Ok(()) => return,
-                Err(e) if e.code() == Some("BUSYGROUP") => return,
-                Err(e) => {
-                    let delay = delays.next().unwrap_or(self.retry_max_backoff);
-                    tracing::warn!(error = %e, retry_in = ?delay, "cannot create the consumer group yet");
-                    tokio::time::sleep(delay).await;
-                }
+                Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+                other => other,
             }
+        };
+        let created = create
+            .retry(infrastructure_backoff(self.retry_max_backoff))
+            .when(|_| !shutdown.is_cancelled())
+            .notify(|e, delay| {
+                tracing::warn!(error = %e, retry_in = ?delay, "cannot create the consumer group yet");
+            })
+            .await;
+        if let Err(e) = created {
+            tracing::info!(error = %e, "stopped before the consumer group could be created");
         }
     }
 
@@ -369,8 +402,7 @@ impl Source {
             _ => None,
         };
         let job_id = outcome.job_id.clone().unwrap_or_default();
-        let mut delays = infrastructure_backoff(self.retry_max_backoff);
-        loop {
+        let write = || async {
             let mut pipe = redis::pipe();
             pipe.atomic();
             pipe.xadd(
@@ -382,16 +414,18 @@ impl Source {
                 pipe.xadd(&self.redis.dlq_stream, "*", fields);
             }
             pipe.xack(&self.redis.stream, &self.group, &[id]);
-            let written: redis::RedisResult<redis::Value> =
-                pipe.query_async(&mut self.commands.clone()).await;
-            match written {
-                Ok(_) => return,
-                Err(e) => {
-                    let delay = delays.next().unwrap_or(self.retry_max_backoff);
-                    tracing::warn!(entry = id, error = %e, retry_in = ?delay, "writing the outcome failed, retrying");
-                    tokio::time::sleep(delay).await;
-                }
-            }
+            pipe.query_async::<redis::Value>(&mut self.commands.clone())
+                .await
+        };
+        let written = write
+            .retry(infrastructure_backoff(self.retry_max_backoff))
+            .notify(|e, delay| {
+                tracing::warn!(entry = id, error = %e, retry_in = ?delay, "writing the outcome failed, retrying");
+            })
+            .await;
+        // The backoff never ends; were it to, the entry stays pending and is claimed again.
+        if let Err(e) = written {
+            tracing::error!(entry = id, error = %e, "the outcome could not be written");
         }
     }
 

@@ -1,0 +1,211 @@
+//! One message's way to its outcome, the same for every source: decode it, decide
+//! what to do (run it now, let it wait in its slot, delay it, or refuse it), run it,
+//! and hand the outcome to the source's [`Sink`], which makes it durable before the
+//! source lets the message go (commits its offset, acknowledges its entry).
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use mcp_jobs_contract::outcome::{Failure, Outcome, Status};
+use mcp_jobs_contract::FailureKind;
+
+use crate::metrics;
+use crate::runner::JobRunner;
+use crate::timing::Timing;
+
+/// Where a source's outcomes go.
+pub trait Sink {
+    /// Makes `outcome` durable: its result record and, for a failure, its dead letter.
+    /// Returns once it is (a source may retry for as long as its store is unreachable).
+    fn write(&self, outcome: &Outcome) -> impl Future<Output = ()> + Send;
+
+    /// Keeps job `job_id`, not due until `due`, elsewhere until it is. `Err` says why it
+    /// cannot: the job is then refused as `delay_refused`, never run early.
+    fn delay(
+        &self,
+        job_id: &str,
+        due: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// A received message, as the lifecycle needs it.
+pub struct Message<'a> {
+    pub payload: &'a [u8],
+    /// Sent by the dispatcher once due (by its clock): it may wait in its slot, but is
+    /// never delayed again.
+    pub released: bool,
+    /// The dead letter it replays, if it does.
+    pub replay_of: Option<String>,
+    /// Where it came from, for the log: `topic[partition]@offset`, `stream/id`.
+    pub origin: &'a str,
+}
+
+/// Takes `message` to a durable outcome through `sink`. `ran` is called once the job
+/// no longer runs (its outcome may still be on its way): a source frees its slot then.
+/// Run it inside a [`crate::runner::job_span`].
+pub async fn handle(
+    runner: &JobRunner,
+    delay_min: Duration,
+    message: Message<'_>,
+    sink: &impl Sink,
+    ran: impl FnOnce(),
+) {
+    let parsed = runner.parse(message.payload);
+    let due = parsed
+        .as_ref()
+        .ok()
+        .and_then(|job| Some((job.job_id.clone(), job.scheduled_at?.with_timezone(&Utc))));
+    if let Some((job_id, due)) = due {
+        match Timing::of(due, Utc::now(), delay_min, message.released) {
+            Timing::Later => {
+                ran();
+                if let Err(why) = sink.delay(&job_id, due).await {
+                    let failure = Failure {
+                        kind: FailureKind::DelayRefused,
+                        message: why,
+                    };
+                    let outcome = Outcome::refused(Some(job_id), failure, runner.worker_id());
+                    metrics::job_finished(&outcome);
+                    sink.write(&outcome).await;
+                    log_outcome(&outcome, message.origin);
+                }
+                return;
+            }
+            Timing::Soon(wait) => tokio::time::sleep(wait).await,
+            Timing::Now => {}
+        }
+    }
+    let mut outcome = runner.run_parsed(parsed, message.payload).await;
+    outcome.replay_of = message.replay_of;
+    ran();
+    sink.write(&outcome).await;
+    log_outcome(&outcome, message.origin);
+}
+
+/// A failure at WARN (it was dead-lettered), a success at DEBUG.
+pub fn log_outcome(outcome: &Outcome, origin: &str) {
+    let job_id = outcome.job_id.as_deref().unwrap_or("(none)");
+    match (&outcome.status, &outcome.error) {
+        (Status::Failed, Some(error)) => tracing::warn!(
+            job_id, origin, attempts = outcome.attempts, kind = %error.kind,
+            error = %error.message, "job failed; dead-lettered"
+        ),
+        _ => tracing::debug!(job_id, origin, attempts = outcome.attempts, "job succeeded"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::runner::RunnerSettings;
+    use crate::tool_client::ToolClient;
+
+    /// Records what the lifecycle hands a source; refuses delays when told to.
+    #[derive(Default)]
+    struct Recorded {
+        written: Mutex<Vec<Outcome>>,
+        delayed: Mutex<Vec<(String, DateTime<Utc>)>>,
+        refuse_delays: bool,
+    }
+
+    impl Sink for Recorded {
+        async fn write(&self, outcome: &Outcome) {
+            self.written.lock().expect("lock").push(outcome.clone());
+        }
+
+        async fn delay(&self, job_id: &str, due: DateTime<Utc>) -> Result<(), String> {
+            if self.refuse_delays {
+                return Err(format!("nowhere to keep {job_id}"));
+            }
+            self.delayed
+                .lock()
+                .expect("lock")
+                .push((job_id.to_owned(), due));
+            Ok(())
+        }
+    }
+
+    /// A runner whose mcp-server is never reached: these paths do not call it.
+    fn runner() -> JobRunner {
+        let settings = RunnerSettings {
+            job_timeout: Duration::from_secs(1),
+            max_attempts: 1,
+            retry_backoff: Duration::from_millis(10),
+            retry_max_backoff: Duration::from_millis(10),
+            max_message_bytes: 10_000,
+            worker_id: "w-1".into(),
+        };
+        JobRunner::new(
+            ToolClient::new(&["http://127.0.0.1:9/mcp".to_owned()], None, 1),
+            settings,
+        )
+    }
+
+    fn job_due_in(minutes: i64) -> (Vec<u8>, DateTime<Utc>) {
+        let due = Utc::now() + chrono::Duration::minutes(minutes);
+        let job = serde_json::json!({
+            "jobID": "later", "jobType": "list-tools", "scheduledAt": due.to_rfc3339(),
+            "payload": { "mcpServers": { "t": { "command": "mcp-server-time" } } }
+        });
+        (job.to_string().into_bytes(), due)
+    }
+
+    async fn handled(sink: &Recorded, payload: &[u8], released: bool) -> bool {
+        let mut ran = false;
+        let message = Message {
+            payload,
+            released,
+            replay_of: None,
+            origin: "jobs[0]@7",
+        };
+        handle(&runner(), Duration::from_secs(2), message, sink, || {
+            ran = true
+        })
+        .await;
+        ran
+    }
+
+    #[tokio::test]
+    async fn a_job_due_later_is_delayed_not_run() {
+        let sink = Recorded::default();
+        let (payload, due) = job_due_in(60);
+        assert!(handled(&sink, &payload, false).await, "its slot is freed");
+        let delayed = sink.delayed.lock().expect("lock").clone();
+        assert_eq!(delayed.len(), 1);
+        assert_eq!(delayed[0].0, "later");
+        assert_eq!(delayed[0].1.timestamp(), due.timestamp());
+        assert!(
+            sink.written.lock().expect("lock").is_empty(),
+            "no outcome yet"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delay_the_source_cannot_keep_is_refused_with_its_reason() {
+        let sink = Recorded {
+            refuse_delays: true,
+            ..Recorded::default()
+        };
+        let (payload, _) = job_due_in(60);
+        handled(&sink, &payload, false).await;
+        let written = sink.written.lock().expect("lock").clone();
+        assert_eq!(written.len(), 1);
+        assert_eq!(written[0].error_kind(), Some("delay_refused"));
+        assert_eq!(written[0].error_message(), Some("nowhere to keep later"));
+        assert_eq!(written[0].attempts, 0, "never run");
+        assert_eq!(written[0].worker, "w-1");
+    }
+
+    #[tokio::test]
+    async fn a_message_that_is_no_job_fails_at_once() {
+        let sink = Recorded::default();
+        assert!(handled(&sink, b"{ not json", false).await);
+        let written = sink.written.lock().expect("lock").clone();
+        assert_eq!(written.len(), 1);
+        assert_eq!(written[0].error_kind(), Some("malformed_json"));
+        assert!(sink.delayed.lock().expect("lock").is_empty());
+    }
+}
