@@ -193,7 +193,10 @@ mod tests {
         handled(&sink, &payload, false).await;
         let written = sink.written.lock().expect("lock").clone();
         assert_eq!(written.len(), 1);
-        assert_eq!(written[0].error_kind(), Some("delay_refused"));
+        assert_eq!(
+            written[0].error_kind(),
+            Some(FailureKind::DelayRefused.as_str())
+        );
         assert_eq!(written[0].error_message(), Some("nowhere to keep later"));
         assert_eq!(written[0].attempts, 0, "never run");
         assert_eq!(written[0].worker, "w-1");
@@ -205,7 +208,10 @@ mod tests {
         assert!(handled(&sink, b"{ not json", false).await);
         let written = sink.written.lock().expect("lock").clone();
         assert_eq!(written.len(), 1);
-        assert_eq!(written[0].error_kind(), Some("malformed_json"));
+        assert_eq!(
+            written[0].error_kind(),
+            Some(FailureKind::MalformedJson.as_str())
+        );
         assert!(sink.delayed.lock().expect("lock").is_empty());
     }
 }
