@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    dead_letter_headers, enqueue, fixture_job, free_port, start_console, start_worker, wait_for,
-    worker_cli, Broker, McpServer,
+    dead_letter_headers, enqueue, fixture_job, free_port, start_console, wait_for, worker_cli,
+    Broker, Deployment,
 };
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use reqwest::blocking::Client;
@@ -35,27 +35,20 @@ fn post(client: &Client, url: &str, key: &str, body: Value) -> (StatusCode, Valu
 
 #[test]
 fn the_api_finds_jobs_and_dead_letters_and_replays_behind_keys_and_read_only_mode() {
-    let broker = Broker::start();
-    let topic = broker.name("console-api");
-    let group = broker.name("g-console-api");
-    broker.create_job_topics(&topic, 2);
-    let server = McpServer::start(&[]);
-    let _worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[("JOB_MAX_ATTEMPTS", "1")],
-    );
+    let deployment = Deployment::new("console-api")
+        .partitions(2)
+        .worker_env(&[("JOB_MAX_ATTEMPTS", "1")])
+        .start();
+    let (broker, topic, _) = deployment.parts();
     let ok = serde_json::to_vec(&fixture_job("ok-1", "echo", json!({"text": "hi"}))).expect("json");
     let fails = serde_json::to_vec(&fixture_job("fails-1", "fail", json!({}))).expect("json");
-    broker.produce(&topic, &[(Some("a"), &ok), (Some("b"), &fails)]);
+    broker.produce(topic, &[(Some("a"), &ok), (Some("b"), &fails)]);
     broker.read(&format!("{topic}.results"), 2, MINUTE);
 
     let port = free_port();
     let _console = start_console(
-        &broker,
-        &topic,
+        broker,
+        topic,
         port,
         &[("CONSOLE_API_KEYS", "first-key,second-key")],
     );
@@ -78,7 +71,7 @@ fn the_api_finds_jobs_and_dead_letters_and_replays_behind_keys_and_read_only_mod
     let letters = found["deadLetters"].as_array().expect("deadLetters");
     assert_eq!(letters.len(), 1, "{found}");
     assert_eq!(letters[0]["jobID"], "fails-1");
-    assert_eq!(letters[0]["sourceTopic"], topic.as_str());
+    assert_eq!(letters[0]["sourceTopic"], topic);
     let (_, none) = get(&client, &api("/dlq?kind=refused"), Some("first-key"));
     assert_eq!(none["deadLetters"], json!([]), "{none}");
     // `since` as the pages and the CLI take it; a limit of 0 is refused, not one record.
@@ -139,8 +132,8 @@ fn the_api_finds_jobs_and_dead_letters_and_replays_behind_keys_and_read_only_mod
     // Read-only: every action refused, reads still served.
     let read_only_port = free_port();
     let _read_only = start_console(
-        &broker,
-        &topic,
+        broker,
+        topic,
         read_only_port,
         &[
             ("CONSOLE_API_KEYS", "first-key"),
@@ -174,7 +167,7 @@ fn the_api_finds_jobs_and_dead_letters_and_replays_behind_keys_and_read_only_mod
     assert_eq!(body["replayed"], 2, "{body}");
 
     // Without a key the console does not start.
-    let keyless = worker_cli(&broker, &topic, &["console"]);
+    let keyless = worker_cli(broker, topic, &["console"]);
     assert!(!keyless.status.success());
     assert!(String::from_utf8_lossy(&keyless.stderr).contains("CONSOLE_API_KEYS is not set"));
 }

@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    enqueue, fixture, fixture_job, free_port, start_console, start_worker, wait_for, worker_cli_ok,
-    Broker, McpServer, Record,
+    enqueue, fixture, fixture_job, free_port, start_console, wait_for, worker_cli_ok, Broker,
+    Deployment, McpServer, Record, Running,
 };
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -78,23 +78,24 @@ fn produce_jobs(
 
 #[test]
 fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_browser() {
-    let broker = Broker::start();
-    let topic = broker.name("console-web");
-    let group = broker.name("g-console-web");
-    broker.create_job_topics(&topic, 2);
     // mcp-server-time is not allowed at first: its job is dead-lettered.
-    let server = McpServer::start(&[
-        ("MCP_ALLOWED_COMMANDS", &fixture()),
-        ("MCP_ALLOWED_REMOTE_HOSTS", "127.0.0.1"),
-    ]);
+    let deployment = Deployment::new("console-web")
+        .partitions(2)
+        .server_env(&[
+            ("MCP_ALLOWED_COMMANDS", &fixture()),
+            ("MCP_ALLOWED_REMOTE_HOSTS", "127.0.0.1"),
+        ])
+        .worker_env(&[("JOB_MAX_ATTEMPTS", "1")])
+        .start();
+    // By value: the server is stopped and started again on its port.
+    let Running {
+        broker,
+        topic,
+        group,
+        server,
+        worker: _worker,
+    } = deployment;
     let port = server.port;
-    let _worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[("JOB_MAX_ATTEMPTS", "1")],
-    );
     let needs_time = json!({
         "jobID": "needs-time", "jobType": "tool-call",
         "payload": {"mcpServers": {"time": {"command": "mcp-server-time", "env": {"TIME_TOKEN": SECRET}}},
@@ -313,41 +314,33 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
 
 #[test]
 fn a_read_only_console_asks_for_a_login_and_refuses_every_action() {
-    let broker = Broker::start();
-    let topic = broker.name("console-ro");
-    let group = broker.name("g-console-ro");
-    broker.create_job_topics(&topic, 1);
-    let server = McpServer::start(&[]);
-    let _worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[("JOB_MAX_ATTEMPTS", "1")],
-    );
+    let deployment = Deployment::new("console-ro")
+        .worker_env(&[("JOB_MAX_ATTEMPTS", "1")])
+        .start();
+    let (broker, topic, _) = deployment.parts();
     produce_jobs(
-        &broker,
-        &topic,
+        broker,
+        topic,
         &[(None, fixture_job("fails", "fail", json!({})), None)],
     );
     broker.read(&format!("{topic}.dlq"), 1, MINUTE);
     let console_port = free_port();
     let _console = start_console(
-        &broker,
-        &topic,
+        broker,
+        topic,
         console_port,
         &[
             ("CONSOLE_API_KEYS", "only-key"),
             ("CONSOLE_READ_ONLY", "true"),
         ],
     );
-    let jobs_before = broker.read_all(&topic).len();
+    let jobs_before = broker.read_all(topic).len();
     let seen = browse("read-only", console_port, "only-key", &[]);
     assert_eq!(seen["api_without_key"], 401, "{seen:#}");
     assert_eq!(seen["wrong_key"], 401, "{seen:#}");
     assert_eq!(seen["read_only_action"], 403, "{seen:#}");
     assert_eq!(
-        broker.read_all(&topic).len(),
+        broker.read_all(topic).len(),
         jobs_before,
         "something was replayed"
     );

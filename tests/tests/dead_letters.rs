@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    enqueue, fixture, fixture_job, headers, outcomes_of, start_worker, wait_for, worker_cli,
-    worker_cli_ok, Broker, McpServer, Outcome, Record, Status,
+    enqueue, fixture, fixture_job, headers, outcomes_of, wait_for, worker_cli, worker_cli_ok,
+    Broker, Deployment, McpServer, Outcome, Record, Running, Status,
 };
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -33,21 +33,20 @@ fn outcomes_with_replay(broker: &Broker, topic: &str, job_id: &str) -> Vec<Outco
 
 #[test]
 fn dead_letters_are_listed_and_replayed_with_their_key_and_headers() {
-    let broker = Broker::start();
-    let topic = broker.name("dlq-replay");
-    let group = broker.name("g-dlq-replay");
-    broker.create_job_topics(&topic, 2);
     // mcp-server-time is not allowed at first.
     let fixture_only = fixture();
-    let server = McpServer::start(&[("MCP_ALLOWED_COMMANDS", &fixture_only)]);
+    let Running {
+        broker,
+        topic,
+        group: _,
+        server,
+        worker: _worker,
+    } = Deployment::new("dlq-replay")
+        .partitions(2)
+        .server_env(&[("MCP_ALLOWED_COMMANDS", &fixture_only)])
+        .worker_env(&[("JOB_MAX_ATTEMPTS", "1")])
+        .start();
     let port = server.port;
-    let _worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[("JOB_MAX_ATTEMPTS", "1")],
-    );
 
     let needs_time = serde_json::to_vec(&json!({
         "jobID": "needs-time", "jobType": "tool-call",

@@ -3,13 +3,12 @@
 //! SIGKILL chaos. Real broker, real mcp-server and kafka-worker processes, and the
 //! workspace's own stdio MCP server (`mcp-fixture`) as the upstream.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_e2e::{
-    distinct_jobs, fixture_job, free_port, headers, outcomes_of, start_worker, wait_for, Broker,
-    JobStack, McpServer, Outcome, Process, Status,
+    distinct_jobs, fixture_job, headers, outcomes_of, start_worker, wait_for, Broker, Deployment,
+    McpServer, Outcome, Process, Running, Status,
 };
 use serde_json::{json, Value};
 
@@ -17,20 +16,6 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 fn bytes(job: &Value) -> Vec<u8> {
     serde_json::to_vec(job).expect("json")
-}
-
-fn by_id(outcomes: &[Outcome]) -> HashMap<String, Outcome> {
-    outcomes
-        .iter()
-        .filter_map(|o| Some((o.job_id.as_deref()?.to_owned(), o.clone())))
-        .collect()
-}
-
-/// Publishes `(key, message)` pairs, in order.
-fn publish(broker: &Broker, topic: &str, messages: &[(Option<&str>, Vec<u8>)]) {
-    let records: Vec<(Option<&str>, &[u8])> =
-        messages.iter().map(|(k, m)| (*k, m.as_slice())).collect();
-    broker.produce(topic, &records);
 }
 
 /// Publishes `count` fixture jobs `<prefix>-<i>` sleeping `ms` each, keyless.
@@ -41,13 +26,17 @@ fn publish_sleepers(broker: &Broker, topic: &str, prefix: &str, count: usize, ms
             (None, bytes(&job))
         })
         .collect();
-    publish(broker, topic, &jobs);
+    let records: Vec<(Option<&str>, &[u8])> =
+        jobs.iter().map(|(k, m)| (*k, m.as_slice())).collect();
+    broker.produce(topic, &records);
 }
 
 #[test]
 fn job_failures_are_retried_with_the_job_identity_in_meta() {
-    let stack = JobStack::start("retry", 2, &[("JOB_RETRY_BACKOFF_MS", "100")]);
-    let (broker, topic) = (&stack.broker, stack.topic.as_str());
+    let deployment = Deployment::new("retry")
+        .partitions(2)
+        .worker_env(&[("JOB_RETRY_BACKOFF_MS", "100")])
+        .start();
     let mut slow = fixture_job("too-slow", "sleep", json!({ "ms": 5000 }));
     slow["timeoutMs"] = json!(300);
     let jobs = [
@@ -59,9 +48,9 @@ fn job_failures_are_retried_with_the_job_identity_in_meta() {
                 "payload": { "mcpServers": { "sh": { "command": "sh" } } } }),
     ];
     let messages: Vec<(Option<&str>, Vec<u8>)> = jobs.iter().map(|j| (None, bytes(j))).collect();
-    publish(broker, topic, &messages);
+    deployment.publish(&messages);
 
-    let outcomes = by_id(&outcomes_of(broker, topic, jobs.len(), MINUTE));
+    let outcomes = deployment.outcomes_by_job(jobs.len());
     let flaky = &outcomes["flaky"];
     assert_eq!(flaky.status, Status::Succeeded, "{flaky:#?}");
     assert_eq!(flaky.attempts, 3);
@@ -83,7 +72,7 @@ fn job_failures_are_retried_with_the_job_identity_in_meta() {
     assert_eq!(meta["mcp-jobs/jobId"], "meta", "{meta:#}");
     assert_eq!(meta["mcp-jobs/attempt"], 1);
 
-    let dead = broker.read(&format!("{topic}.dlq"), 3, MINUTE);
+    let dead = deployment.dead_letters(3);
     let hopeless_copy = dead
         .iter()
         .find(|r| r.header(headers::JOB_ID) == Some("hopeless"))
@@ -93,8 +82,9 @@ fn job_failures_are_retried_with_the_job_identity_in_meta() {
 
 #[test]
 fn jobs_sharing_a_key_run_in_order_while_keyless_jobs_overlap() {
-    let stack = JobStack::start("ordered", 1, &[("WORKER_CONCURRENCY", "16")]);
-    let (broker, topic) = (&stack.broker, stack.topic.as_str());
+    let deployment = Deployment::new("ordered")
+        .worker_env(&[("WORKER_CONCURRENCY", "16")])
+        .start();
     let mut jobs: Vec<(Option<String>, Value)> = Vec::new();
     for i in 0..8 {
         for key in ["a", "b"] {
@@ -113,9 +103,9 @@ fn jobs_sharing_a_key_run_in_order_while_keyless_jobs_overlap() {
     }
     let messages: Vec<(Option<&str>, Vec<u8>)> =
         jobs.iter().map(|(k, j)| (k.as_deref(), bytes(j))).collect();
-    publish(broker, topic, &messages);
+    deployment.publish(&messages);
 
-    let outcomes = by_id(&outcomes_of(broker, topic, jobs.len(), MINUTE));
+    let outcomes = deployment.outcomes_by_job(jobs.len());
     for key in ["a", "b"] {
         for i in 1..8 {
             let before = &outcomes[&format!("{key}-{}", i - 1)];
@@ -151,16 +141,13 @@ fn jobs_sharing_a_key_run_in_order_while_keyless_jobs_overlap() {
 
 #[test]
 fn a_poison_message_never_blocks_the_partition_behind_it() {
-    let stack = JobStack::start(
-        "poison",
-        1,
-        &[
+    let deployment = Deployment::new("poison")
+        .worker_env(&[
             ("WORKER_CONCURRENCY", "4"),
             ("JOB_MAX_ATTEMPTS", "2"),
             ("JOB_RETRY_BACKOFF_MS", "500"),
-        ],
-    );
-    let (broker, topic, group) = (&stack.broker, stack.topic.as_str(), stack.group.as_str());
+        ])
+        .start();
     let mut hang = fixture_job("hang", "sleep", json!({ "ms": 60000 }));
     hang["timeoutMs"] = json!(1000);
     let mut encoded: Vec<Vec<u8>> = vec![b"{ not json".to_vec(), bytes(&hang)];
@@ -172,10 +159,10 @@ fn a_poison_message_never_blocks_the_partition_behind_it() {
         ))
     }));
     let messages: Vec<(Option<&str>, Vec<u8>)> = encoded.into_iter().map(|m| (None, m)).collect();
-    publish(broker, topic, &messages);
+    deployment.publish(&messages);
 
-    let outcomes = outcomes_of(broker, topic, 21, MINUTE);
-    let outcomes_by_id = by_id(&outcomes);
+    let outcomes = deployment.outcomes(21);
+    let outcomes_by_id = deployment.outcomes_by_job(21);
     let hang_outcome = &outcomes_by_id["hang"];
     assert_eq!(hang_outcome.status, Status::Failed);
     assert_eq!(hang_outcome.attempts, 2);
@@ -194,25 +181,24 @@ fn a_poison_message_never_blocks_the_partition_behind_it() {
         "the malformed message has its failed record"
     );
     wait_for("the commit to pass the poison", MINUTE, || {
-        (broker.committed(group, topic, 1) == [Some(22)]).then_some(())
+        (deployment.committed(1) == [Some(22)]).then_some(())
     });
 }
 
 #[test]
 fn an_mcp_server_outage_pauses_the_worker_and_dead_letters_nothing() {
-    let broker = Broker::start();
-    let topic = broker.name("outage");
-    let group = broker.name("g-outage");
-    broker.create_job_topics(&topic, 3);
-    let port = free_port();
-    let server = McpServer::start_on(port, &[]);
-    let worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[("WORKER_CONCURRENCY", "8")],
-    );
+    // By value: the server is stopped and started again on its port.
+    let Running {
+        broker,
+        topic,
+        group: _,
+        server,
+        worker,
+    } = Deployment::new("outage")
+        .partitions(3)
+        .worker_env(&[("WORKER_CONCURRENCY", "8")])
+        .start();
+    let port = server.port;
     publish_sleepers(&broker, &topic, "job", 400, 100);
     outcomes_of(&broker, &topic, 40, MINUTE);
     drop(server);
@@ -293,19 +279,25 @@ fn sigterm_handover_under_the_consumer_protocol() {
 }
 
 fn graceful_handover(protocol: (&str, &str)) {
-    let broker = Broker::start();
-    let topic = broker.name("drain");
-    let group = broker.name("g-drain");
-    broker.create_job_topics(&topic, 3);
-    let server = McpServer::start(&[]);
     let env = [
         ("WORKER_CONCURRENCY", "16"),
         ("SHUTDOWN_GRACE_SECONDS", "10"),
         protocol,
     ];
-    let mut worker = start_worker(&broker, &server.url(), &topic, &group, &env);
-    publish_sleepers(&broker, &topic, "job", 600, 100);
-    outcomes_of(&broker, &topic, 100, MINUTE);
+    let mut deployment = Deployment::new("drain")
+        .partitions(3)
+        .worker_env(&env)
+        .start();
+    let Running {
+        broker,
+        topic,
+        group,
+        server,
+        worker,
+        ..
+    } = &mut deployment;
+    publish_sleepers(broker, topic, "job", 600, 100);
+    outcomes_of(broker, topic, 100, MINUTE);
 
     let asked = Instant::now();
     let status = worker.terminate(Duration::from_secs(15));
@@ -315,8 +307,8 @@ fn graceful_handover(protocol: (&str, &str)) {
         "exit took {:?}, beyond the grace period",
         asked.elapsed()
     );
-    let _next = start_worker(&broker, &server.url(), &topic, &group, &env);
-    let outcomes = outcomes_of(&broker, &topic, 600, 2 * MINUTE);
+    let _next = start_worker(broker, &server.url(), topic, group, &env);
+    let outcomes = outcomes_of(broker, topic, 600, 2 * MINUTE);
     assert_eq!(
         outcomes.len(),
         600,

@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use mcp_jobs_e2e::{
-    fixture, fixture_job, server_everything, sse_events, start_worker, wait_for, Broker, McpServer,
-    Status, API_KEY,
+    fixture, fixture_job, server_everything, sse_events, wait_for, Deployment, McpServer, Status,
+    API_KEY,
 };
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
@@ -113,23 +113,20 @@ fn progress_sent_just_before_the_result_arrives_before_it_every_time() {
 
 #[test]
 fn a_one_call_job_costs_what_its_call_costs() {
-    let broker = Broker::start();
-    let topic = broker.name("latency");
-    let group = broker.name("g-latency");
-    broker.create_job_topics(&topic, 1);
-    let server = McpServer::start(&[]);
-    let _worker = start_worker(&broker, &server.url(), &topic, &group, &[]);
+    let deployment = Deployment::new("latency").start();
+    let (broker, topic, _) = deployment.parts();
+    let server = &deployment.server;
     let client = Client::new();
-    call(&client, &server, &echo(), None);
+    call(&client, server, &echo(), None);
     let direct = median_ms(|| {
-        call(&client, &server, &echo(), None);
+        call(&client, server, &echo(), None);
     });
 
     let mut durations = Vec::new();
     for n in 0..CALLS {
         let job = fixture_job(&format!("lat-{n}"), "echo", json!({ "text": "t" }));
         let bytes = serde_json::to_vec(&job).expect("json");
-        broker.produce(&topic, &[(None, &bytes)]);
+        broker.produce(topic, &[(None, &bytes)]);
         let outcome = wait_for(
             &format!("the outcome of lat-{n}"),
             Duration::from_secs(60),

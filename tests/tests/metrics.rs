@@ -3,27 +3,19 @@
 
 use std::time::Duration;
 
-use mcp_jobs_e2e::{
-    enqueue, fixture_job, free_port, outcomes_of, sample, scrape, start_worker, Broker, McpServer,
-};
+use mcp_jobs_e2e::{enqueue, fixture_job, free_port, outcomes_of, sample, scrape, Deployment};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
 
 #[test]
 fn scrapes_count_what_happened() {
-    let broker = Broker::start();
-    let topic = broker.name("metrics");
-    let group = broker.name("g-metrics");
-    broker.create_job_topics(&topic, 2);
-    let server = McpServer::start(&[]);
     let metrics_port = free_port();
-    let _worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[("METRICS_PORT", &metrics_port.to_string())],
-    );
+    let deployment = Deployment::new("metrics")
+        .partitions(2)
+        .worker_env(&[("METRICS_PORT", &metrics_port.to_string())])
+        .start();
+    let (broker, topic, _) = deployment.parts();
+    let server = &deployment.server;
     let worker = |path: &str| format!("http://127.0.0.1:{metrics_port}{path}");
 
     let producer: BaseProducer = broker.client_config().create().expect("producer");
@@ -39,13 +31,13 @@ fn scrapes_count_what_happened() {
     for message in &messages {
         enqueue(
             &producer,
-            BaseRecord::<(), [u8]>::to(&topic).payload(message),
+            BaseRecord::<(), [u8]>::to(topic).payload(message),
         )
         .expect("enqueue");
     }
     producer.flush(Duration::from_secs(10)).expect("flush");
     // The malformed message has no jobID: 8 distinct ids, 9 outcome records.
-    let outcomes = outcomes_of(&broker, &topic, 8, Duration::from_secs(60));
+    let outcomes = outcomes_of(broker, topic, 8, Duration::from_secs(60));
     assert_eq!(outcomes.len(), 9);
 
     for path in ["/health", "/ready"] {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mcp_jobs_e2e::{
     fixture, fixture_job, free_port, headers, outcomes_of, sample, scrape, server_filesystem_entry,
-    start_worker, wait_for, Broker, McpServer, Outcome, Record, Status,
+    start_worker, wait_for, Broker, Deployment, McpServer, Outcome, Record, Status,
 };
 use serde_json::json;
 
@@ -68,22 +68,15 @@ fn a_3_mb_tool_result_is_cut_to_fit_and_the_partition_moves_on() {
     let file = dir.join("big.txt");
     std::fs::write(&file, &text).expect("3 MB file");
     let filesystem = format!("node {} {}", server_filesystem_entry(), dir.display());
-    let server = McpServer::start(&[(
-        "MCP_ALLOWED_COMMANDS",
-        &format!("{filesystem},{}", fixture()),
-    )]);
-    let broker = Broker::start();
-    let topic = broker.name("fits");
-    let group = broker.name("g-fits");
-    broker.create_job_topics(&topic, 1);
     let metrics_port = free_port().to_string();
-    let _worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[("METRICS_PORT", &metrics_port)],
-    );
+    let deployment = Deployment::new("fits")
+        .server_env(&[(
+            "MCP_ALLOWED_COMMANDS",
+            &format!("{filesystem},{}", fixture()),
+        )])
+        .worker_env(&[("METRICS_PORT", &metrics_port)])
+        .start();
+    let (broker, topic, group) = deployment.parts();
 
     let big = serde_json::to_vec(&json!({
         "jobID": "big-read", "jobType": "tool-call",
@@ -93,7 +86,7 @@ fn a_3_mb_tool_result_is_cut_to_fit_and_the_partition_moves_on() {
         }
     }))
     .expect("json");
-    produce_with_good_jobs_behind(&broker, &topic, None, &big);
+    produce_with_good_jobs_behind(broker, topic, None, &big);
 
     let results = broker.read(&format!("{topic}.results"), 1 + GOOD_JOBS, 2 * MINUTE);
     for record in &results {
@@ -138,7 +131,7 @@ fn a_3_mb_tool_result_is_cut_to_fit_and_the_partition_moves_on() {
             .expect(&id);
         assert_eq!(outcome.status, Status::Succeeded, "{outcome:#?}");
     }
-    wait_for_commit_at_end(&broker, &group, &topic);
+    wait_for_commit_at_end(broker, group, topic);
     let samples = scrape(&format!("http://127.0.0.1:{metrics_port}/metrics"));
     assert_eq!(
         sample(
@@ -256,18 +249,10 @@ fn a_results_topic_with_a_lower_limit_gets_records_cut_smaller() {
 
 #[test]
 fn a_huge_tool_error_is_dead_lettered_with_a_short_header() {
-    let server = McpServer::start(&[]);
-    let broker = Broker::start();
-    let topic = broker.name("loud");
-    let group = broker.name("g-loud");
-    broker.create_job_topics(&topic, 1);
-    let _worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[("JOB_MAX_ATTEMPTS", "1")],
-    );
+    let deployment = Deployment::new("loud")
+        .worker_env(&[("JOB_MAX_ATTEMPTS", "1")])
+        .start();
+    let (broker, topic, group) = deployment.parts();
 
     // mcp-server-time repeats the zone it cannot find in its error: 600 KB of error text.
     let loud = serde_json::to_vec(&json!({
@@ -276,9 +261,9 @@ fn a_huge_tool_error_is_dead_lettered_with_a_short_header() {
                      "tool": "get_current_time", "arguments": { "timezone": "Z".repeat(600_000) } }
     }))
     .expect("json");
-    produce_with_good_jobs_behind(&broker, &topic, None, &loud);
+    produce_with_good_jobs_behind(broker, topic, None, &loud);
 
-    let outcomes = outcomes_of(&broker, &topic, 1 + GOOD_JOBS, 2 * MINUTE);
+    let outcomes = outcomes_of(broker, topic, 1 + GOOD_JOBS, 2 * MINUTE);
     let failed = outcomes
         .iter()
         .find(|o| o.job_id.as_deref() == Some("loud"))
@@ -298,5 +283,5 @@ fn a_huge_tool_error_is_dead_lettered_with_a_short_header() {
         header.len()
     );
     assert_eq!(letters[0].payload, loud, "the original fits whole");
-    wait_for_commit_at_end(&broker, &group, &topic);
+    wait_for_commit_at_end(broker, group, topic);
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mcp_jobs_e2e::{
     free_port, modern_only_script, modern_only_server, results_by_job, server_everything,
-    server_everything_over, silent_on_discover, JobStack, McpServer, Process, Status,
+    server_everything_over, silent_on_discover, Deployment, McpServer, Process, Status,
 };
 use mcp_jobs_engine::tool_client::ToolClient;
 use serde_json::{json, Value};
@@ -118,12 +118,10 @@ fn a_server_that_speaks_only_2026_07_28_is_reached_over_stdio_and_http() {
 fn jobs_reach_a_server_that_speaks_only_2026_07_28_and_one_that_speaks_nothing_of_ours_is_rejected_once(
 ) {
     let (_upstream, url) = modern_only_over_http();
-    let stack = JobStack::start_with(
-        "revisions",
-        1,
-        &[("MCP_ALLOWED_REMOTE_HOSTS", host_of(&url))],
-        &[("JOB_RETRY_BACKOFF_MS", "100")],
-    );
+    let stack = Deployment::new("revisions")
+        .server_env(&[("MCP_ALLOWED_REMOTE_HOSTS", host_of(&url))])
+        .worker_env(&[("JOB_RETRY_BACKOFF_MS", "100")])
+        .start();
     let job = |job_id: &str, config: Value| {
         serde_json::to_vec(&json!({
             "jobID": job_id,

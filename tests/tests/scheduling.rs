@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use mcp_jobs_e2e::{
     fixture, free_port, headers, outcomes_of, sample, scrape, start_dispatcher, start_worker,
-    wait_for, worker_cli, worker_cli_ok, worker_command, Broker, McpServer, Outcome, Process,
-    Record, Status,
+    wait_for, worker_cli, worker_cli_ok, worker_command, Broker, Deployment, McpServer, Outcome,
+    Process, Record, Status,
 };
 use serde_json::{json, Value};
 
@@ -104,12 +104,8 @@ fn metric(port: u16, name: &str, labels: &[(&str, &str)]) -> f64 {
 /// each has an outcome.
 #[test]
 fn two_dispatchers_fire_every_occurrence_once_across_a_sigkill() {
-    let broker = Broker::start();
-    let topic = broker.name("sched-failover");
-    let group = broker.name("g-sched-failover");
-    broker.create_job_topics(&topic, 3);
-    let server = McpServer::start(&[]);
-    let _worker = start_worker(&broker, &server.url(), &topic, &group, &[]);
+    let deployment = Deployment::new("sched-failover").partitions(3).start();
+    let (broker, topic, group) = deployment.parts();
     let file = schedules_file(
         "every3",
         "*/3 * * * * *",
@@ -117,12 +113,12 @@ fn two_dispatchers_fire_every_occurrence_once_across_a_sigkill() {
         json!({"text": "tick"}),
         json!({"overlap": "allow"}),
     );
-    apply(&broker, &topic, &file);
+    apply(broker, topic, &file);
 
     let (port_a, port_b) = (free_port(), free_port());
-    let mut first = start_dispatcher(&broker, &topic, &group, port_a, "dispatcher-a");
+    let mut first = start_dispatcher(broker, topic, group, port_a, "dispatcher-a");
     wait_active(port_a, &mut first);
-    let mut second = start_dispatcher(&broker, &topic, &group, port_b, "dispatcher-b");
+    let mut second = start_dispatcher(broker, topic, group, port_b, "dispatcher-b");
     wait_for("the second dispatcher to stand by", MINUTE, || {
         let body = reqwest::blocking::get(format!("http://127.0.0.1:{port_b}/ready"))
             .ok()?
@@ -157,7 +153,7 @@ fn two_dispatchers_fire_every_occurrence_once_across_a_sigkill() {
     let log = second.output();
     assert!(!log.contains("occurrence fired"), "{log}");
 
-    let fired = occurrences(&broker, &topic, "every3");
+    let fired = occurrences(broker, topic, "every3");
     let ids: Vec<&str> = fired.iter().map(|(id, _)| id.as_str()).collect();
     let distinct: BTreeSet<DateTime<Utc>> = ids.iter().map(|id| nominal(id)).collect();
     assert_eq!(
@@ -182,7 +178,7 @@ fn two_dispatchers_fire_every_occurrence_once_across_a_sigkill() {
         "the second dispatcher fired nothing"
     );
 
-    let outcomes = outcomes_of(&broker, &topic, ids.len(), MINUTE);
+    let outcomes = outcomes_of(broker, topic, ids.len(), MINUTE);
     for id in &ids {
         let outcome = outcomes
             .iter()
@@ -200,19 +196,11 @@ fn two_dispatchers_fire_every_occurrence_once_across_a_sigkill() {
 /// three finish first; it waits in the delayed topic and starts at its time.
 #[test]
 fn a_delayed_job_waits_in_the_delayed_topic_without_holding_its_partition() {
-    let broker = Broker::start();
-    let topic = broker.name("delayed");
-    let group = broker.name("g-delayed");
-    broker.create_job_topics(&topic, 1);
-    let server = McpServer::start(&[]);
     // The deployment's shape: the worker runs the dispatcher too.
-    let _worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[("SCHEDULER_ENABLED", "true")],
-    );
+    let deployment = Deployment::new("delayed")
+        .worker_env(&[("SCHEDULER_ENABLED", "true")])
+        .start();
+    let (broker, topic, _) = deployment.parts();
 
     let job = |id: &str| {
         serde_json::to_vec(&mcp_jobs_e2e::fixture_job(id, "echo", json!({"text": id})))
@@ -222,8 +210,8 @@ fn a_delayed_job_waits_in_the_delayed_topic_without_holding_its_partition() {
     std::fs::write(file.path(), job("later")).expect("job file");
     let published_at = Utc::now();
     let published = worker_cli(
-        &broker,
-        &topic,
+        broker,
+        topic,
         &[
             "publish",
             "--in",
@@ -240,14 +228,14 @@ fn a_delayed_job_waits_in_the_delayed_topic_without_holding_its_partition() {
     assert!(!said.contains("CONFWARN"), "{said}");
     let behind: Vec<Vec<u8>> = ["behind-1", "behind-2", "behind-3"].map(job).into();
     broker.produce(
-        &topic,
+        topic,
         &behind
             .iter()
             .map(|j| (Some("k"), j.as_slice()))
             .collect::<Vec<_>>(),
     );
 
-    let outcomes = outcomes_of(&broker, &topic, 4, MINUTE);
+    let outcomes = outcomes_of(broker, topic, 4, MINUTE);
     let by_id: HashMap<&str, &Outcome> = outcomes
         .iter()
         .filter_map(|o| Some((o.job_id.as_deref()?, o)))
@@ -379,12 +367,8 @@ fn missed_occurrences_fire_late_inside_the_catchup_window_and_are_skipped_outsid
 /// trigger, delete, and files with mistakes.
 #[test]
 fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
-    let broker = Broker::start();
-    let topic = broker.name("overlap");
-    let group = broker.name("g-overlap");
-    broker.create_job_topics(&topic, 1);
-    let server = McpServer::start(&[]);
-    let _worker = start_worker(&broker, &server.url(), &topic, &group, &[]);
+    let deployment = Deployment::new("overlap").start();
+    let (broker, topic, group) = deployment.parts();
     let file = schedules_file(
         "slow",
         "*/2 * * * * *",
@@ -392,13 +376,13 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
         json!({"ms": 5000}),
         json!({}),
     );
-    assert!(apply(&broker, &topic, &file).contains("created 1"));
-    assert!(apply(&broker, &topic, &file).contains("unchanged 1"));
+    assert!(apply(broker, topic, &file).contains("created 1"));
+    assert!(apply(broker, topic, &file).contains("unchanged 1"));
     let port = free_port();
-    let mut dispatcher = start_dispatcher(&broker, &topic, &group, port, "only");
+    let mut dispatcher = start_dispatcher(broker, topic, group, port, "only");
     wait_active(port, &mut dispatcher);
 
-    let outcomes = outcomes_of(&broker, &topic, 3, MINUTE);
+    let outcomes = outcomes_of(broker, topic, 3, MINUTE);
     let mut runs: Vec<_> = outcomes
         .iter()
         .map(|o| (o.started_at, o.finished_at))
@@ -414,19 +398,17 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
     );
     assert!(overlapped >= 2.0, "skipped for overlap: {overlapped}");
 
-    assert!(
-        worker_cli_ok(&broker, &topic, &["schedules", "pause", "slow"]).contains("slow paused")
-    );
+    assert!(worker_cli_ok(broker, topic, &["schedules", "pause", "slow"]).contains("slow paused"));
     let paused_at = Utc::now();
     let listed: Value = serde_json::from_str(&worker_cli_ok(
-        &broker,
-        &topic,
+        broker,
+        topic,
         &["schedules", "list", "--json"],
     ))
     .expect("json");
     assert_eq!(listed[0]["paused"], true, "{listed:#}");
     std::thread::sleep(Duration::from_secs(8));
-    let fired = occurrences(&broker, &topic, "slow");
+    let fired = occurrences(broker, topic, "slow");
     assert!(
         fired
             .iter()
@@ -436,53 +418,53 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
     );
 
     assert!(
-        worker_cli_ok(&broker, &topic, &["schedules", "resume", "slow"]).contains("slow resumed")
+        worker_cli_ok(broker, topic, &["schedules", "resume", "slow"]).contains("slow resumed")
     );
     let resumed_at = Utc::now();
     wait_for("an occurrence after resume", MINUTE, || {
-        occurrences(&broker, &topic, "slow")
+        occurrences(broker, topic, "slow")
             .iter()
             .any(|(id, _)| nominal(id) > resumed_at)
             .then_some(())
     });
-    let table = worker_cli_ok(&broker, &topic, &["schedules", "list"]);
+    let table = worker_cli_ok(broker, topic, &["schedules", "list"]);
     assert!(
         table.starts_with("NAME") && table.contains("slow") && table.contains("active"),
         "{table}"
     );
 
-    let triggered = worker_cli_ok(&broker, &topic, &["schedules", "trigger", "slow"]);
+    let triggered = worker_cli_ok(broker, topic, &["schedules", "trigger", "slow"]);
     let trigger_id = triggered
         .split_whitespace()
         .find(|w| w.starts_with("slow@"))
         .unwrap_or_else(|| panic!("no job id in {triggered:?}"))
         .to_owned();
     wait_for("the triggered job", MINUTE, || {
-        occurrences(&broker, &topic, "slow")
+        occurrences(broker, topic, "slow")
             .iter()
             .any(|(id, _)| *id == trigger_id)
             .then_some(())
     });
 
     assert!(
-        worker_cli_ok(&broker, &topic, &["schedules", "delete", "slow"]).contains("deleted slow")
+        worker_cli_ok(broker, topic, &["schedules", "delete", "slow"]).contains("deleted slow")
     );
     let deleted_at = Instant::now();
-    let count_after_delete = |broker: &Broker| occurrences(broker, &topic, "slow").len();
-    let before = count_after_delete(&broker);
+    let count_after_delete = |broker: &Broker| occurrences(broker, topic, "slow").len();
+    let before = count_after_delete(broker);
     std::thread::sleep(Duration::from_secs(6).saturating_sub(deleted_at.elapsed()));
     assert!(
-        count_after_delete(&broker) <= before + 1,
+        count_after_delete(broker) <= before + 1,
         "fired after delete"
     );
     let listed: Value = serde_json::from_str(&worker_cli_ok(
-        &broker,
-        &topic,
+        broker,
+        topic,
         &["schedules", "list", "--json"],
     ))
     .expect("json");
     assert_eq!(listed, json!([]));
-    let unknown = worker_cli(&broker, &topic, &["schedules", "pause", "slow"]);
+    let unknown = worker_cli(broker, topic, &["schedules", "pause", "slow"]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no schedule named \"slow\""));
     // The run in flight at the delete finished since (its job takes 5 s): the
@@ -500,10 +482,10 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
     // Re-created under the same name, it inherits nothing: what it has fired, it
     // fired since.
     let recreated_at = Utc::now();
-    assert!(apply(&broker, &topic, &file).contains("created 1"));
+    assert!(apply(broker, topic, &file).contains("created 1"));
     let listed: Value = serde_json::from_str(&worker_cli_ok(
-        &broker,
-        &topic,
+        broker,
+        topic,
         &["schedules", "list", "--json"],
     ))
     .expect("json");
@@ -513,7 +495,7 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
         .is_some_and(|at| at < recreated_at - chrono::Duration::seconds(1));
     assert!(!inherited, "{listed:#}");
     assert!(
-        worker_cli_ok(&broker, &topic, &["schedules", "delete", "slow"]).contains("deleted slow")
+        worker_cli_ok(broker, topic, &["schedules", "delete", "slow"]).contains("deleted slow")
     );
     // A record that is not a schedule can be removed by its key.
     broker.produce(
@@ -521,7 +503,7 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
         &[(Some("junk"), b"not json".as_slice())],
     );
     assert!(
-        worker_cli_ok(&broker, &topic, &["schedules", "delete", "--key", "junk"])
+        worker_cli_ok(broker, topic, &["schedules", "delete", "--key", "junk"])
             .contains("deleted the record with key \"junk\"")
     );
     let junk = broker
@@ -531,7 +513,7 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
         .map(|r| r.payload);
     assert_eq!(junk, Some(Vec::new()), "tombstoned");
     // A reader that goes away early (`schedules list | head`) is no error.
-    let mut command = worker_command(&broker, &topic, "cli", &[]);
+    let mut command = worker_command(broker, topic, "cli", &[]);
     let mut listing = command
         .args(["schedules", "list"])
         .stdout(std::process::Stdio::piped())
@@ -560,8 +542,8 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
     )
     .expect("write");
     let refused = worker_cli(
-        &broker,
-        &topic,
+        broker,
+        topic,
         &["schedules", "apply", bad.path().to_str().expect("utf-8")],
     );
     let stderr = String::from_utf8_lossy(&refused.stderr);
@@ -574,8 +556,8 @@ fn overlap_skip_pause_resume_trigger_delete_and_bad_files() {
         assert!(stderr.contains(field), "{field} is not named: {stderr}");
     }
     let listed: Value = serde_json::from_str(&worker_cli_ok(
-        &broker,
-        &topic,
+        broker,
+        topic,
         &["schedules", "list", "--json"],
     ))
     .expect("json");
@@ -721,20 +703,12 @@ fn create_topics_checks_what_exists_and_the_worker_never_auto_creates_the_delaye
 /// say so, until a dispatcher runs (and the waiting job then runs).
 #[test]
 fn with_no_dispatcher_anywhere_every_view_says_so() {
-    let broker = Broker::start();
-    let topic = broker.name("no-dispatcher");
-    let group = broker.name("g-no-dispatcher");
-    broker.create_job_topics(&topic, 1);
-    let server = McpServer::start(&[]);
     let worker_port = free_port();
     let port = worker_port.to_string();
-    let _worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[("METRICS_PORT", port.as_str())],
-    );
+    let deployment = Deployment::new("no-dispatcher")
+        .worker_env(&[("METRICS_PORT", port.as_str())])
+        .start();
+    let (broker, topic, group) = deployment.parts();
     let file = tempfile::NamedTempFile::new().expect("temp file");
     let job = mcp_jobs_e2e::fixture_job("waits", "echo", json!({"text": "x"}));
     std::fs::write(file.path(), job.to_string()).expect("job file");
@@ -742,7 +716,7 @@ fn with_no_dispatcher_anywhere_every_view_says_so() {
     let none_active = format!("no active dispatcher in group {group}.scheduler");
     // The CLI as an operator of this deployment runs it: its group named.
     let cli = |args: &[&str]| {
-        worker_command(&broker, &topic, &group, &[])
+        worker_command(broker, topic, group, &[])
             .args(args)
             .output()
             .expect("kafka-worker runs")
@@ -775,10 +749,10 @@ fn with_no_dispatcher_anywhere_every_view_says_so() {
     // The console's overview says it too.
     let console_port = free_port();
     let _console = mcp_jobs_e2e::start_console(
-        &broker,
-        &topic,
+        broker,
+        topic,
         console_port,
-        &[("CONSOLE_API_KEYS", "k"), ("MCP_CONSUMER_GROUP", &group)],
+        &[("CONSOLE_API_KEYS", "k"), ("MCP_CONSUMER_GROUP", group)],
     );
     let client = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -807,8 +781,8 @@ fn with_no_dispatcher_anywhere_every_view_says_so() {
 
     // A dispatcher starts: the job that waited runs, and the warnings stop.
     let dispatcher_port = free_port();
-    let _dispatcher = start_dispatcher(&broker, &topic, &group, dispatcher_port, "the-one");
-    let outcome = outcomes_of(&broker, &topic, 1, MINUTE).remove(0);
+    let _dispatcher = start_dispatcher(broker, topic, group, dispatcher_port, "the-one");
+    let outcome = outcomes_of(broker, topic, 1, MINUTE).remove(0);
     assert_eq!(outcome.job_id.as_deref(), Some("waits"));
     assert_eq!(outcome.status, Status::Succeeded, "{outcome:#?}");
     ready("active: the-one");

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    bin, enqueue, fixture_job, outcomes_of, start_worker, wait_for, Broker, McpServer,
-    OtlpReceiver, ReceivedSpan, Status,
+    bin, enqueue, fixture_job, outcomes_of, wait_for, Deployment, OtlpReceiver, ReceivedSpan,
+    Status,
 };
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -27,24 +27,18 @@ fn a_job_is_one_trace_from_producer_to_upstream() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
     ];
-    let broker = Broker::start();
-    let topic = broker.name("traced");
-    let group = broker.name("g-traced");
-    broker.create_job_topics(&topic, 1);
-    let server = McpServer::start(&otel);
-    let worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[
+    let deployment = Deployment::new("traced")
+        .server_env(&otel)
+        .worker_env(&[
             otel[0],
             otel[1],
             ("LOG_FORMAT", "json"),
             // The lifecycle (pkg/engine) logs each outcome, at DEBUG for a success.
             ("RUST_LOG", "info,mcp_jobs_engine=debug"),
-        ],
-    );
+        ])
+        .start();
+    let (broker, topic, _) = deployment.parts();
+    let worker = &deployment.worker;
 
     let producer: BaseProducer = broker.client_config().create().expect("producer");
     let traced = fixture_job("traced-1", "meta", json!({})).to_string();
@@ -55,7 +49,7 @@ fn a_job_is_one_trace_from_producer_to_upstream() {
     });
     enqueue(
         &producer,
-        BaseRecord::<(), [u8]>::to(&topic)
+        BaseRecord::<(), [u8]>::to(topic)
             .payload(traced.as_bytes())
             .headers(headers),
     )
@@ -63,7 +57,7 @@ fn a_job_is_one_trace_from_producer_to_upstream() {
     let untraced = fixture_job("untraced-1", "echo", json!({ "text": "hi" })).to_string();
     enqueue(
         &producer,
-        BaseRecord::<(), [u8]>::to(&topic).payload(untraced.as_bytes()),
+        BaseRecord::<(), [u8]>::to(topic).payload(untraced.as_bytes()),
     )
     .expect("enqueue");
     producer.flush(Duration::from_secs(10)).expect("flush");
@@ -76,12 +70,12 @@ fn a_job_is_one_trace_from_producer_to_upstream() {
         .arg("publish")
         .arg(&file)
         .env("KAFKA_BROKERS", &broker.address)
-        .env("KAFKA_TOPIC", &topic)
+        .env("KAFKA_TOPIC", topic)
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
         .status()
         .expect("kafka-worker publish");
     assert!(status.success());
-    let outcomes = outcomes_of(&broker, &topic, 3, Duration::from_secs(60));
+    let outcomes = outcomes_of(broker, topic, 3, Duration::from_secs(60));
     assert!(
         outcomes.iter().all(|o| o.status == Status::Succeeded),
         "{outcomes:#?}"

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    headers, results_by_job, start_worker, wait_for, Broker, McpServer, Outcome, Status,
+    headers, results_by_job, start_worker, wait_for, Broker, Deployment, McpServer, Outcome,
+    Running, Status,
 };
 use serde_json::{json, Value};
 
@@ -47,16 +48,14 @@ fn env_dir() -> tempfile::TempDir {
 
 #[test]
 fn seed_style_job_succeeds_and_its_offset_is_committed() {
-    let broker = Broker::start();
-    let topic = broker.name("jobs");
-    let group = broker.name("g-seed");
-    broker.create_job_topics(&topic, 1);
     let envs = env_dir();
-    let server = McpServer::start(&[("MCP_ENV_DIR", envs.path().to_str().expect("utf-8 path"))]);
-    let _worker = start_worker(&broker, &server.url(), &topic, &group, &[]);
+    let deployment = Deployment::new("seed")
+        .server_env(&[("MCP_ENV_DIR", envs.path().to_str().expect("utf-8 path"))])
+        .start();
+    let (broker, topic, group) = deployment.parts();
 
-    broker.produce(&topic, &[(None, &seed_style_job("seed-1"))]);
-    let results = results_by_job(&broker, &topic, 1, MINUTE);
+    broker.produce(topic, &[(None, &seed_style_job("seed-1"))]);
+    let results = results_by_job(broker, topic, 1, MINUTE);
     let result = &results[0];
     assert_eq!(result.status, Status::Succeeded, "{result:#?}");
     assert_eq!(result.job_id.as_deref(), Some("seed-1"));
@@ -75,27 +74,26 @@ fn seed_style_job_succeeds_and_its_offset_is_committed() {
     assert!(tools.contains(&"get_current_time"), "{tools:?}");
 
     wait_for("the offset after the job to be committed", MINUTE, || {
-        (broker.committed(&group, &topic, 1) == [Some(1)]).then_some(())
+        (broker.committed(group, topic, 1) == [Some(1)]).then_some(())
     });
 }
 
 #[test]
 fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
-    let broker = Broker::start();
-    let topic = broker.name("mixed");
-    let group = broker.name("g-mixed");
-    broker.create_job_topics(&topic, 2);
-    let server = McpServer::start(&[(
-        "MCP_ALLOWED_COMMANDS",
-        "mcp-server-time,/nonexistent/mcp-server",
-    )]);
-    let mut worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[("MAX_MESSAGE_BYTES", "4096")],
-    );
+    let mut deployment = Deployment::new("mixed")
+        .partitions(2)
+        .server_env(&[(
+            "MCP_ALLOWED_COMMANDS",
+            "mcp-server-time,/nonexistent/mcp-server",
+        )])
+        .worker_env(&[("MAX_MESSAGE_BYTES", "4096")])
+        .start();
+    let Running {
+        broker,
+        topic,
+        worker,
+        ..
+    } = &mut deployment;
 
     let oversized = serde_json::to_vec(&json!({
         "jobID": "too-big", "jobType": "tool-call",
@@ -136,7 +134,7 @@ fn bad_messages_are_dead_lettered_with_reasons_and_good_ones_succeed() {
             records.push((Some(id), bytes));
         }
     }
-    broker.produce(&topic, &records);
+    broker.produce(topic, &records);
 
     let total = bad.len() + good.len();
     let results = broker.read(&format!("{topic}.results"), total, 2 * MINUTE);
@@ -279,27 +277,25 @@ fn an_unreachable_mcp_server_is_retried_never_dead_lettered() {
 
 #[test]
 fn sigterm_commits_finished_work_and_exits_cleanly() {
-    let broker = Broker::start();
-    let topic = broker.name("stop");
-    let group = broker.name("g-stop");
-    broker.create_job_topics(&topic, 1);
-    let server = McpServer::start(&[]);
-    let mut worker = start_worker(
-        &broker,
-        &server.url(),
-        &topic,
-        &group,
-        &[NO_BACKGROUND_COMMITS],
-    );
-    broker.produce(&topic, &[(None, &time_call("finish-me", "UTC"))]);
-    let results = results_by_job(&broker, &topic, 1, MINUTE);
+    let mut deployment = Deployment::new("stop")
+        .worker_env(&[NO_BACKGROUND_COMMITS])
+        .start();
+    let Running {
+        broker,
+        topic,
+        group,
+        worker,
+        ..
+    } = &mut deployment;
+    broker.produce(topic, &[(None, &time_call("finish-me", "UTC"))]);
+    let results = results_by_job(broker, topic, 1, MINUTE);
     assert_eq!(results[0].status, Status::Succeeded);
-    assert_eq!(broker.committed(&group, &topic, 1), [None]);
+    assert_eq!(broker.committed(group, topic, 1), [None]);
 
     let status = worker.terminate(Duration::from_secs(30));
     assert!(status.success(), "SIGTERM is a clean exit: {status}");
     assert_eq!(
-        broker.committed(&group, &topic, 1),
+        broker.committed(group, topic, 1),
         [Some(1)],
         "the shutdown commit stored the finished job"
     );

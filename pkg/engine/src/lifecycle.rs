@@ -65,10 +65,7 @@ pub async fn handle(
                         kind: FailureKind::DelayRefused,
                         message: why,
                     };
-                    let outcome = Outcome::refused(Some(job_id), failure, runner.worker_id());
-                    metrics::job_finished(&outcome);
-                    sink.write(&outcome).await;
-                    log_outcome(&outcome, message.origin);
+                    refuse(runner, Some(job_id), failure, message.origin, sink).await;
                 }
                 return;
             }
@@ -81,6 +78,21 @@ pub async fn handle(
     ran();
     sink.write(&outcome).await;
     log_outcome(&outcome, message.origin);
+}
+
+/// Gives a message that will not run (`job_id` if it has one) its failed outcome
+/// through `sink`, as for a job that ran and failed.
+pub async fn refuse(
+    runner: &JobRunner,
+    job_id: Option<String>,
+    failure: Failure,
+    origin: &str,
+    sink: &impl Sink,
+) {
+    let outcome = Outcome::refused(job_id, failure, runner.worker_id());
+    metrics::job_finished(&outcome);
+    sink.write(&outcome).await;
+    log_outcome(&outcome, origin);
 }
 
 /// A failure at WARN (it was dead-lettered), a success at DEBUG.

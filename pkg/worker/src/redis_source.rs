@@ -171,10 +171,7 @@ async fn run_entry(source: Arc<Source>, runner: Arc<JobRunner>, entry: StreamId)
                     entry.id
                 ),
             };
-            let outcome = Outcome::refused(None, failure, &source.consumer);
-            metrics::job_finished(&outcome);
-            sink.write(&outcome).await;
-            lifecycle::log_outcome(&outcome, &origin);
+            lifecycle::refuse(&runner, None, failure, &origin, &sink).await;
             return;
         };
         let message = lifecycle::Message {
