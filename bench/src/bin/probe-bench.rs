@@ -14,7 +14,9 @@ use mcp_jobs_contract::ServerConfig;
 use mcp_jobs_e2e::{
     fixture, modern_only_server, python_script, server_everything, silent_on_discover,
 };
-use mcp_jobs_upstream::{Allowlist, CommandAllowlist, EnvRules, Policy, Pool, PoolSettings};
+use mcp_jobs_upstream::{
+    Allowlist, CommandAllowlist, EnvRules, Policy, Pool, PoolSettings, Upstream,
+};
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
 use rmcp::transport::TokioChildProcess;
 use rmcp::ServiceExt;
@@ -125,7 +127,7 @@ async fn pool_connections(
         tokio::spawn(async move { pool.reap_idle(Duration::from_millis(20)).await })
     };
     if !first {
-        pool.initialize("s", config, None)
+        pool.initialize(Upstream::job("s", config), None)
             .await
             .context("warm-up")?;
     }
@@ -142,7 +144,7 @@ async fn pool_connections(
             }
         }
         let started = Instant::now();
-        pool.initialize("s", config, Some(Duration::from_secs(30)))
+        pool.initialize(Upstream::job("s", config), Some(Duration::from_secs(30)))
             .await
             .context("server_initialize")?;
         times.push(started.elapsed());

@@ -78,6 +78,21 @@ struct RawServerConfig {
     headers: BTreeMap<String, String>,
 }
 
+impl ServerConfig {
+    /// The values in it that must never be shown: env values, header values and a
+    /// password in the URL.
+    pub fn secrets(&self) -> crate::Secrets {
+        match self {
+            Self::Stdio(stdio) => crate::Secrets::new(stdio.env.values().map(String::as_str)),
+            Self::Remote(remote) => {
+                let url = url::Url::parse(&remote.url).ok();
+                let password = url.as_ref().and_then(|u| u.password());
+                crate::Secrets::new(remote.headers.values().map(String::as_str).chain(password))
+            }
+        }
+    }
+}
+
 impl TryFrom<RawServerConfig> for ServerConfig {
     type Error = String;
 

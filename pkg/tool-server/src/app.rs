@@ -24,6 +24,7 @@ use crate::auth::require_api_key;
 use crate::config::{Auth, ServerSettings};
 use crate::gateway;
 use crate::metrics;
+use crate::named::{self, Named, Registry};
 use crate::tools::ServerTools;
 
 /// How often idle upstream connections are looked for, at most: a short idle timeout
@@ -36,6 +37,7 @@ const REAP_EVERY: Duration = Duration::from_secs(5);
 pub fn router(
     settings: &ServerSettings,
     pool: Pool,
+    registry: Arc<Registry>,
     shared: Store,
     metrics: PrometheusHandle,
     draining: CancellationToken,
@@ -48,6 +50,12 @@ pub fn router(
             metrics.render()
         }
     };
+    let named = Named {
+        registry,
+        pool: pool.clone(),
+        settings: Arc::new(settings.clone()),
+        stop: stop.clone(),
+    };
     let tools = ServerTools::new(
         pool,
         Mailboxes::new(shared.clone(), settings.messaging.clone()),
@@ -56,8 +64,9 @@ pub fn router(
         settings.max_argument_bytes,
     );
     let api = Router::new()
-        .nest_service("/mcp", mcp_service(tools.clone(), settings, stop))
+        .nest_service("/mcp", mcp_service(tools.clone(), settings, stop.clone()))
         .merge(gateway::routes().with_state(tools.clone()))
+        .merge(named::routes::routes().with_state(named))
         .route("/stats", get(stats).with_state(tools));
     guarded(api, settings)
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
@@ -164,11 +173,21 @@ pub async fn serve(
     let pool =
         Pool::new(settings.policy.clone(), settings.pool.clone()).map_err(std::io::Error::other)?;
     let shared = Store::open(&settings.redis_url).map_err(std::io::Error::other)?;
+    let registry = Arc::new(match &settings.servers_file {
+        Some(path) => Registry::load(path.clone()).map_err(std::io::Error::other)?,
+        None => Registry::empty(),
+    });
+    tracing::info!(
+        named_servers = registry.servers().len(),
+        "named servers loaded"
+    );
     let draining = CancellationToken::new();
     let stop = CancellationToken::new();
+    tokio::spawn(registry.clone().watch(stop.clone()));
     let app = router(
         &settings,
         pool.clone(),
+        registry,
         shared,
         metrics,
         draining.clone(),

@@ -28,6 +28,8 @@ struct Env {
     #[serde(default)]
     mcp_env_dir: Option<PathBuf>,
     #[serde(default)]
+    mcp_servers_file: Option<PathBuf>,
+    #[serde(default)]
     mcp_work_dir: Option<PathBuf>,
     #[serde(default)]
     mcp_allowed_remote_hosts: String,
@@ -191,6 +193,8 @@ pub struct ServerSettings {
     /// Where messaging and stream state lives, shared by every replica.
     pub redis_url: String,
     pub messaging: MessagingSettings,
+    /// The operator's named servers (`MCP_SERVERS_FILE`), if any.
+    pub servers_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -286,6 +290,7 @@ impl ServerSettings {
             },
             drain: Duration::from_secs(env.mcp_drain_seconds),
             toolsets,
+            servers_file: env.mcp_servers_file,
             redis_url: env.redis_url,
             messaging: MessagingSettings {
                 message_ttl: Duration::from_secs(env.messaging_message_ttl_seconds),

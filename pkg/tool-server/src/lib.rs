@@ -4,6 +4,9 @@
 //! - [`auth`]: the API-key gate in front of every endpoint but `/health` and `/ready`.
 //! - [`tools`]: the MCP tools `server_initialize`, `list_tools` and `call_tool`.
 //! - [`gateway`]: the same tools over REST, Server-Sent Events and WebSocket.
+//! - [`named`]: the operator's named servers (`MCP_SERVERS_FILE`), reloaded live, each
+//!   relayed at `/servers/{name}/mcp`.
+//! - [`progress`]: an upstream's progress notifications, sent on to the caller.
 //! - [`stats`]: request counts by tool and outcome, for `/stats`.
 //! - [`metrics`]: the Prometheus metrics behind `/metrics`.
 //! - [`trace`]: the spans of a tool call, continuing the caller's trace.
@@ -15,6 +18,8 @@ pub mod auth;
 pub mod config;
 pub mod gateway;
 pub mod metrics;
+pub mod named;
+pub mod progress;
 pub mod stats;
 pub mod tools;
 pub mod trace;

@@ -253,6 +253,16 @@ impl Connection {
         }
     }
 
+    /// Sends `request` as it is and returns the server's answer.
+    pub(crate) async fn request(
+        &self,
+        request: ClientRequest,
+        deadline: Duration,
+    ) -> Result<ServerResult, UpstreamError> {
+        self.with_deadline(deadline, self.service.send_request(request))
+            .await
+    }
+
     /// Whether the server still answers within `deadline`: tells a hung child from one
     /// whose tool is merely slow. A ping, or for 2026-07-28 (which has no ping)
     /// `server/discover`, which every server of that revision answers.
@@ -306,6 +316,7 @@ impl Connection {
             }
             Ok(Err(ServiceError::McpError(error))) => Err(UpstreamError::Rejected {
                 server,
+                code: error.code.0,
                 message: error.message.into_owned(),
             }),
             Ok(Err(ServiceError::Timeout { timeout })) => Err(UpstreamError::Timeout {

@@ -99,7 +99,12 @@ pub enum UpstreamError {
     PoolBusy { server: String, after: Duration },
 
     #[error("server {server:?} refused the request: {message}")]
-    Rejected { server: String, message: String },
+    Rejected {
+        server: String,
+        /// The JSON-RPC error code it answered with (a relay passes it on).
+        code: i32,
+        message: String,
+    },
 
     #[error("server {server:?} refused the request's Mcp-Param headers, even with its tool list read again: {message}")]
     HeaderMismatch { server: String, message: String },
@@ -123,7 +128,12 @@ impl UpstreamError {
                 server,
                 reason: clean(reason),
             },
-            Self::Rejected { server, message } => Self::Rejected {
+            Self::Rejected {
+                server,
+                code,
+                message,
+            } => Self::Rejected {
+                code,
                 server,
                 message: clean(message),
             },

@@ -27,11 +27,12 @@ pub use error::UpstreamError;
 pub use mcp_jobs_contract::FailureKind;
 pub use mcp_jobs_contract::{Secrets, REDACTED};
 pub use policy::{
-    Allowlist, CommandAllowlist, CommandRule, EnvRules, Policy, Resolved, Target, CODE_LOADING_ENV,
+    Allowlist, CommandAllowlist, CommandRule, EnvRules, Policy, Resolved, Target, Trust,
+    CODE_LOADING_ENV,
 };
-pub use pool::{Pool, PoolSettings, PoolStats, ServerStats};
+pub use pool::{Health, Pool, PoolSettings, PoolStats, ServerStats, Upstream};
 pub use progress::{relay_progress, Progress, ProgressSink};
-pub use redact::redact_result;
+pub use redact::{redact_answer, redact_result};
 pub use rmcp::model::{CallToolResult, ServerPeerInfo, Tool};
 
 /// What is left of a deadline `until`: none once it has passed.

@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use mcp_jobs_contract::{FailureKind, ServerConfig};
-use rmcp::model::{CallToolResult, JsonObject, RequestMetaObject, ServerPeerInfo, Tool};
+use rmcp::model::{
+    CallToolResult, ClientRequest, JsonObject, RequestMetaObject, ServerPeerInfo, ServerResult,
+    Tool,
+};
 use serde::Serialize;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -20,7 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::connection::Connection;
 use crate::error::UpstreamError;
-use crate::policy::{Policy, Resolved, Target};
+use crate::policy::{Policy, Resolved, Target, Trust};
 use crate::progress::ProgressSink;
 use crate::remaining;
 use crate::revision::Revisions;
@@ -199,6 +202,49 @@ pub struct ServerStats {
     pub restart_in_ms: Option<u64>,
 }
 
+/// The upstream a call goes to: its name, its config, and who vouches for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Upstream<'a> {
+    pub name: &'a str,
+    pub config: &'a ServerConfig,
+    pub trust: Trust,
+}
+
+impl<'a> Upstream<'a> {
+    /// A server a job describes: every allowlist applies.
+    pub fn job(name: &'a str, config: &'a ServerConfig) -> Self {
+        Self {
+            name,
+            config,
+            trust: Trust::Job,
+        }
+    }
+}
+
+/// A server config's state, for `GET /servers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(
+    tag = "state",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Health {
+    /// The policy refuses it (the reason never holds a secret of the config).
+    Refused { reason: String },
+    /// Allowed; no connection open (none needed yet, or closed when idle).
+    Idle,
+    /// Its first connection is starting.
+    Starting,
+    /// Connections open and serving.
+    Up { children: usize, in_flight: usize },
+    /// Its last starts failed; the next waits out a backoff.
+    Failing {
+        consecutive_failures: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        restart_in_ms: Option<u64>,
+    },
+}
+
 impl Pool {
     /// Fails only if the HTTP client for remote upstreams cannot be built (no TLS).
     pub fn new(policy: Policy, settings: PoolSettings) -> Result<Self, reqwest::Error> {
@@ -225,17 +271,16 @@ impl Pool {
     /// with its tool list.
     pub async fn initialize(
         &self,
-        server: &str,
-        config: &ServerConfig,
+        upstream: Upstream<'_>,
         deadline: Option<Duration>,
     ) -> Result<(ServerPeerInfo, Vec<Tool>), UpstreamError> {
         let until = self.until(deadline);
-        let (mut lease, secrets) = self.checkout(server, config, until).await?;
+        let (mut lease, secrets) = self.checkout(upstream, until).await?;
         let info = lease.connection().info();
         let tools = lease.settle(lease.connection().list_tools(remaining(until)).await);
         let tools = tools.map_err(|e| e.redacted(&secrets))?;
         let info = info.ok_or_else(|| UpstreamError::Handshake {
-            server: server.to_owned(),
+            server: upstream.name.to_owned(),
             reason: "the server sent no initialize result".into(),
         })?;
         Ok((info, tools))
@@ -243,23 +288,20 @@ impl Pool {
 
     pub async fn list_tools(
         &self,
-        server: &str,
-        config: &ServerConfig,
+        upstream: Upstream<'_>,
         deadline: Option<Duration>,
     ) -> Result<Vec<Tool>, UpstreamError> {
         let until = self.until(deadline);
-        let (mut lease, secrets) = self.checkout(server, config, until).await?;
+        let (mut lease, secrets) = self.checkout(upstream, until).await?;
         let tools = lease.settle(lease.connection().list_tools(remaining(until)).await);
         tools.map_err(|e| e.redacted(&secrets))
     }
 
-    /// Calls `tool` on the described server; progress notifications go to `progress`.
-    /// Secrets of the config are taken out of the result.
-    #[allow(clippy::too_many_arguments)]
+    /// Calls `tool` on the upstream; progress notifications go to `progress`. Secrets
+    /// of the config are taken out of the result.
     pub async fn call_tool(
         &self,
-        server: &str,
-        config: &ServerConfig,
+        upstream: Upstream<'_>,
         tool: &str,
         arguments: JsonObject,
         meta: Option<RequestMetaObject>,
@@ -267,7 +309,7 @@ impl Pool {
         deadline: Option<Duration>,
     ) -> Result<CallToolResult, UpstreamError> {
         let until = self.until(deadline);
-        let (mut lease, secrets) = self.checkout(server, config, until).await?;
+        let (mut lease, secrets) = self.checkout(upstream, until).await?;
         let result =
             lease
                 .connection()
@@ -276,6 +318,29 @@ impl Pool {
         result
             .map(|r| crate::redact::redact_result(&secrets, r))
             .map_err(|e| e.redacted(&secrets))
+    }
+
+    /// Sends any other request (resources, prompts, completion) to the upstream and
+    /// returns its answer, secrets of the config taken out.
+    pub async fn request(
+        &self,
+        upstream: Upstream<'_>,
+        request: ClientRequest,
+        deadline: Option<Duration>,
+    ) -> Result<ServerResult, UpstreamError> {
+        let until = self.until(deadline);
+        let (mut lease, secrets) = self.checkout(upstream, until).await?;
+        let result = lease.connection().request(request, remaining(until));
+        let answer = lease
+            .settle(result.await)
+            .map_err(|e| e.redacted(&secrets))?;
+        crate::redact::redact_answer(&secrets, answer).ok_or_else(|| UpstreamError::Rejected {
+            server: upstream.name.to_owned(),
+            code: rmcp::model::ErrorCode::INTERNAL_ERROR.0,
+            message: "its answer held a secret of its config where the protocol needs a fixed \
+                      value; withheld"
+                .into(),
+        })
     }
 
     /// Closes children idle longer than the idle timeout and drops dead ones, every
@@ -307,6 +372,41 @@ impl Pool {
         futures::future::join_all(all.into_iter().map(|m| self.close(m))).await;
         self.0.closing.close();
         self.0.closing.wait().await;
+    }
+
+    /// How `config` fares now, vouched for by `trust`: refused by the policy, or the
+    /// state of its pooled connections. Starts nothing.
+    pub async fn health(&self, config: &ServerConfig, trust: Trust) -> Health {
+        let target = match self.0.policy.resolve_as(config, trust).await {
+            Ok(resolved) => resolved.target,
+            Err(e) => {
+                return Health::Refused {
+                    reason: e.redacted(&config.secrets()).to_string(),
+                }
+            }
+        };
+        let now = Instant::now();
+        let state = self.lock();
+        let Some(group) = state.groups.get(&target) else {
+            return Health::Idle;
+        };
+        let restart_in_ms = group
+            .starts
+            .retry_at
+            .filter(|at| *at > now)
+            .map(|at| (at - now).as_millis() as u64);
+        match (group.members.len(), group.starts.failures) {
+            (0, 0) if group.starts.starting > 0 => Health::Starting,
+            (0, 0) => Health::Idle,
+            (0, failures) => Health::Failing {
+                consecutive_failures: failures,
+                restart_in_ms,
+            },
+            (children, _) => Health::Up {
+                children,
+                in_flight: group.in_flight(),
+            },
+        }
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -348,13 +448,16 @@ impl Pool {
     /// Resolves `config` under the policy and leases a member for it.
     async fn checkout(
         &self,
-        server: &str,
-        config: &ServerConfig,
+        upstream: Upstream<'_>,
         until: Instant,
     ) -> Result<(Lease, Secrets), UpstreamError> {
-        let Resolved { target, secrets } = self.0.policy.resolve(config).await?;
+        let Resolved { target, secrets } = self
+            .0
+            .policy
+            .resolve_as(upstream.config, upstream.trust)
+            .await?;
         let lease = self
-            .lease(server, &target, &secrets, until)
+            .lease(upstream.name, &target, &secrets, until)
             .await
             .map_err(|e| e.redacted(&secrets))?;
         Ok((lease, secrets))

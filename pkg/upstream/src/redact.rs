@@ -2,7 +2,7 @@
 //! redacted, is [`Secrets`] in the job contract).
 
 use mcp_jobs_contract::Secrets;
-use rmcp::model::{CallToolResult, ContentBlock, MetaObject, ResourceContents};
+use rmcp::model::{CallToolResult, ContentBlock, MetaObject, ResourceContents, ServerResult};
 
 /// A tool result with the secrets taken out of its data: text blocks, embedded text
 /// resources, structured content and `_meta`. Type tags and other protocol fields
@@ -38,6 +38,18 @@ pub fn redact_result(secrets: &Secrets, mut result: CallToolResult) -> CallToolR
     }
     redact_meta(&mut result.meta);
     result
+}
+
+/// `answer` with every secret taken out of its strings (resources, prompts and
+/// completions may quote what a server was configured with). `None` if a secret stood
+/// where the protocol needs a fixed word: the answer is then withheld, never sent as it was.
+pub fn redact_answer(secrets: &Secrets, answer: ServerResult) -> Option<ServerResult> {
+    if secrets.is_empty() {
+        return Some(answer);
+    }
+    let mut value = serde_json::to_value(&answer).ok()?;
+    secrets.redact_json(&mut value);
+    serde_json::from_value(value).ok()
 }
 
 #[cfg(test)]

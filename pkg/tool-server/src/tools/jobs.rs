@@ -9,25 +9,20 @@ use std::time::{Duration, Instant};
 
 use mcp_jobs_contract::ServerConfig;
 use mcp_jobs_telemetry::propagation;
-use mcp_jobs_upstream::{
-    relay_progress, FailureKind, Progress, ProgressSink, ServerPeerInfo, Tool, UpstreamError,
-};
+use mcp_jobs_upstream::{FailureKind, ProgressSink, ServerPeerInfo, Tool, Upstream, UpstreamError};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, ErrorCode, JsonObject, MetaObject, ProgressNotificationParam,
-    RequestMetaObject, ResultType,
+    CallToolResult, ContentBlock, ErrorCode, JsonObject, MetaObject, RequestMetaObject, ResultType,
 };
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_router, ErrorData, RoleServer};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::UnboundedReceiverStream;
 use tracing::Instrument;
 
 use super::{parse, ServerTools};
-use crate::trace;
+use crate::{progress, trace};
 
 /// Names a described server.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -83,29 +78,11 @@ impl ServerTools {
         context: RequestContext<RoleServer>,
         Parameters(params): Parameters<CallToolParams>,
     ) -> Result<CallToolResult, ErrorData> {
-        let Some(token) = context.meta.get_progress_token() else {
-            return self
-                .run_call_tool(params, forwarded_meta(context.meta), None)
-                .await;
-        };
-        let (sink, updates) = mpsc::unbounded_channel();
-        let call = self.run_call_tool(params, forwarded_meta(context.meta), Some(&sink));
-        let peer = context.peer;
-        relay_progress(
-            call,
-            UnboundedReceiverStream::new(updates),
-            |update: Progress| {
-                let mut notification =
-                    ProgressNotificationParam::new(token.clone(), update.progress);
-                notification.total = update.total;
-                notification.message = update.message;
-                let peer = peer.clone();
-                async move {
-                    // A caller that stopped listening does not stop the call.
-                    let _ = peer.notify_progress(notification).await;
-                }
-            },
-        )
+        let token = context.meta.get_progress_token();
+        let meta = forwarded_meta(context.meta);
+        progress::to_caller(token, context.peer, |sink| async move {
+            self.run_call_tool(params, meta, sink.as_ref()).await
+        })
         .await
     }
 }
@@ -140,8 +117,7 @@ impl ServerTools {
         let result = self
             .pool
             .initialize(
-                &params.server_name,
-                &params.config,
+                Upstream::job(&params.server_name, &params.config),
                 deadline(params.timeout_ms),
             )
             .instrument(trace::upstream_span("initialize", &params.server_name))
@@ -155,8 +131,7 @@ impl ServerTools {
         let result = self
             .pool
             .list_tools(
-                &params.server_name,
-                &params.config,
+                Upstream::job(&params.server_name, &params.config),
                 deadline(params.timeout_ms),
             )
             .instrument(trace::upstream_span("tools/list", &params.server_name))
@@ -193,8 +168,7 @@ impl ServerTools {
             propagation::inject_meta(&upstream, &mut meta);
             self.pool
                 .call_tool(
-                    &params.server_name,
-                    &params.config,
+                    Upstream::job(&params.server_name, &params.config),
                     &params.tool,
                     params.arguments,
                     Some(RequestMetaObject(MetaObject(meta))),
@@ -232,7 +206,7 @@ impl ServerTools {
 /// `"complete"` out again for callers of the older revision). The upstream's own
 /// `io.modelcontextprotocol/*` keys (its serverInfo) describe the hop behind us: to our
 /// caller, mcp-server is the server that answered.
-fn relayed(mut result: CallToolResult) -> CallToolResult {
+pub(crate) fn relayed(mut result: CallToolResult) -> CallToolResult {
     result.result_type.get_or_insert(ResultType::COMPLETE);
     if let Some(meta) = result.meta.as_mut() {
         meta.0.retain(|key, _| !is_protocol_key(key));
@@ -249,7 +223,7 @@ fn is_protocol_key(key: &str) -> bool {
 /// The caller's `_meta` (e.g. kafka-worker's `mcp-jobs/jobId` and `mcp-jobs/attempt`,
 /// which let tools deduplicate redelivered jobs) travels on to the upstream tool;
 /// keys about this hop itself (progress token, `io.modelcontextprotocol/*`) do not.
-fn forwarded_meta(meta: RequestMetaObject) -> Option<RequestMetaObject> {
+pub(crate) fn forwarded_meta(meta: RequestMetaObject) -> Option<RequestMetaObject> {
     let mut fields = meta.0 .0;
     fields.retain(|key, _| key != "progressToken" && !is_protocol_key(key));
     (!fields.is_empty()).then_some(RequestMetaObject(MetaObject(fields)))

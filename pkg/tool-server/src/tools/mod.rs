@@ -29,6 +29,7 @@ use rmcp::{tool_handler, ErrorData, RoleServer, ServerHandler};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
+pub(crate) use jobs::{forwarded_meta, relayed};
 pub use jobs::{CallToolParams, ServerParams};
 
 use crate::config::Toolsets;

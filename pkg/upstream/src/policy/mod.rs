@@ -96,11 +96,32 @@ pub struct Resolved {
     pub secrets: Secrets,
 }
 
+/// Who vouches for a server config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trust {
+    /// A job described it: every allowlist applies.
+    #[default]
+    Job,
+    /// The operator's servers file marks it `trusted`: the command, remote-host and
+    /// env allowlists do not apply (`envFile` and `cwd` stay inside their directories).
+    Operator,
+}
+
 impl Policy {
-    /// Checks `config` against the policy and reads its env file.
+    /// Checks `config`, as a job describes it, against the policy and reads its env file.
     pub async fn resolve(&self, config: &ServerConfig) -> Result<Resolved, UpstreamError> {
+        self.resolve_as(config, Trust::Job).await
+    }
+
+    /// [`Policy::resolve`] for a config `trust` vouches for.
+    pub async fn resolve_as(
+        &self,
+        config: &ServerConfig,
+        trust: Trust,
+    ) -> Result<Resolved, UpstreamError> {
+        let checked = trust == Trust::Job;
         match config {
-            ServerConfig::Stdio(stdio) => self.resolve_stdio(stdio).await,
+            ServerConfig::Stdio(stdio) => self.resolve_stdio(stdio, checked).await,
             ServerConfig::Remote(remote) => {
                 let url =
                     url::Url::parse(&remote.url).map_err(|e| UpstreamError::InvalidRemote {
@@ -111,7 +132,8 @@ impl Policy {
                     .port_or_known_default()
                     .map(|port| format!("{host}:{port}"))
                     .unwrap_or_else(|| host.to_owned());
-                if !self.allowed_remote_hosts.allows(host)
+                if checked
+                    && !self.allowed_remote_hosts.allows(host)
                     && !self.allowed_remote_hosts.allows(&host_port)
                 {
                     return Err(UpstreamError::HostNotAllowed { host: host_port });
@@ -138,21 +160,27 @@ impl Policy {
     }
 
     /// The child a stdio config describes, if the policy allows every part of it: the
-    /// command and its leading arguments, each variable it sets, its working directory.
-    async fn resolve_stdio(&self, stdio: &StdioServer) -> Result<Resolved, UpstreamError> {
-        self.allowed_commands
-            .check(&stdio.command, &stdio.args)
-            .map_err(|refusal| match refusal {
-                CommandRefusal::NotListed => UpstreamError::CommandNotAllowed {
-                    command: stdio.command.clone(),
-                },
-                CommandRefusal::ArgumentsNotPinned { allowed } => {
-                    UpstreamError::ArgumentsNotPinned {
-                        command: stdio.command.clone(),
-                        allowed,
-                    }
-                }
-            })?;
+    /// command and its leading arguments and each variable it sets (when `checked`), its
+    /// working directory.
+    async fn resolve_stdio(
+        &self,
+        stdio: &StdioServer,
+        checked: bool,
+    ) -> Result<Resolved, UpstreamError> {
+        let allowed = if checked {
+            self.allowed_commands.check(&stdio.command, &stdio.args)
+        } else {
+            Ok(())
+        };
+        allowed.map_err(|refusal| match refusal {
+            CommandRefusal::NotListed => UpstreamError::CommandNotAllowed {
+                command: stdio.command.clone(),
+            },
+            CommandRefusal::ArgumentsNotPinned { allowed } => UpstreamError::ArgumentsNotPinned {
+                command: stdio.command.clone(),
+                allowed,
+            },
+        })?;
         if let Some(index) = stdio.args.iter().position(|a| a.contains('\0')) {
             return Err(UpstreamError::NulInArgument {
                 command: stdio.command.clone(),
@@ -172,7 +200,7 @@ impl Policy {
             .iter()
             .map(|(name, value)| (name, value, file_origin.as_str()))
             .chain(stdio.env.iter().map(|(name, value)| (name, value, "")));
-        for (name, value, origin) in job_env {
+        for (name, value, origin) in job_env.filter(|_| checked) {
             self.allowed_env.check(name, value).map_err(|refusal| {
                 UpstreamError::EnvNotAllowed {
                     name: name.clone(),
@@ -384,5 +412,33 @@ mod tests {
         assert!(!list.allows("evil"));
         assert_eq!(Allowlist::parse("a,*"), Allowlist::Any);
         assert!(Allowlist::parse("").is_empty());
+    }
+
+    /// A job is held to every allowlist; the operator's trusted server to none of them,
+    /// but still to the directories its `cwd` may be in.
+    #[tokio::test]
+    async fn operator_trust_lifts_the_allowlists_and_nothing_else() {
+        let policy = Policy {
+            allowed_commands: CommandAllowlist::parse("mcp-server-time"),
+            allowed_env: EnvRules::parse(None),
+            env_dir: None,
+            work_dir: None,
+            allowed_remote_hosts: Allowlist::parse(""),
+            inherited_env: Vec::new(),
+        };
+        let config = |json: serde_json::Value| -> ServerConfig {
+            serde_json::from_value(json).expect("a server config")
+        };
+        let shell = config(serde_json::json!({"command": "sh", "env": {"LD_PRELOAD": "/x.so"}}));
+        let remote = config(serde_json::json!({"url": "https://tools.internal/mcp"}));
+        let elsewhere = config(serde_json::json!({"command": "sh", "cwd": "/tmp"}));
+        for refused in [&shell, &remote] {
+            assert!(policy.resolve_as(refused, Trust::Job).await.is_err());
+            assert!(policy.resolve_as(refused, Trust::Operator).await.is_ok());
+        }
+        assert!(matches!(
+            policy.resolve_as(&elsewhere, Trust::Operator).await,
+            Err(UpstreamError::WorkDirNotConfigured { .. })
+        ));
     }
 }

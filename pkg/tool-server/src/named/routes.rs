@@ -1,0 +1,107 @@
+//! `GET /servers`: the named servers, how each is reached (never its secrets) and how
+//! it fares now; `/servers/{name}/mcp`: each one's MCP endpoint ([`super::relay`]).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use mcp_jobs_contract::{RemoteTransport, ServerConfig};
+use mcp_jobs_upstream::{Health, Pool, Trust};
+use serde::Serialize;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::relay::Relay;
+use super::{NamedServer, Registry};
+use crate::app::mcp_service;
+use crate::config::ServerSettings;
+
+/// What the named-server routes need.
+#[derive(Clone)]
+pub struct Named {
+    pub registry: Arc<Registry>,
+    pub pool: Pool,
+    pub settings: Arc<ServerSettings>,
+    /// Ends open MCP streams at shutdown.
+    pub stop: CancellationToken,
+}
+
+pub fn routes() -> Router<Named> {
+    Router::new()
+        .route("/servers", get(list))
+        .route("/servers/{name}/mcp", any(relay))
+}
+
+/// One named server's MCP endpoint; a name not in the servers file is 404, as any
+/// path that does not exist.
+async fn relay(State(named): State<Named>, Path(name): Path<String>, request: Request) -> Response {
+    if named.registry.servers().get(&name).is_none() {
+        let body = Json(json!({ "error": format!("there is no named server {name:?}") }));
+        return (StatusCode::NOT_FOUND, body).into_response();
+    }
+    let relay = Relay::new(&name, named.registry.clone(), named.pool.clone());
+    mcp_service(relay, &named.settings, named.stop.clone())
+        .handle(request)
+        .await
+        .into_response()
+}
+
+#[derive(Serialize)]
+struct Listing {
+    servers: Vec<Listed>,
+}
+
+#[derive(Serialize)]
+struct Listed {
+    name: String,
+    transport: &'static str,
+    /// The command, or the remote's origin: never args, env or headers.
+    target: String,
+    trusted: bool,
+    health: Health,
+}
+
+async fn list(State(named): State<Named>) -> Json<Listing> {
+    let servers = named.registry.servers();
+    let mut listed = Vec::with_capacity(servers.len());
+    for (name, server) in servers.iter() {
+        listed.push(Listed {
+            name: name.clone(),
+            transport: transport(&server.config),
+            target: target(&server.config),
+            trusted: server.options.trusted,
+            health: named.pool.health(&server.config, trust(server)).await,
+        });
+    }
+    Json(Listing { servers: listed })
+}
+
+pub fn trust(server: &NamedServer) -> Trust {
+    if server.options.trusted {
+        Trust::Operator
+    } else {
+        Trust::Job
+    }
+}
+
+fn transport(config: &ServerConfig) -> &'static str {
+    match config {
+        ServerConfig::Stdio(_) => "stdio",
+        ServerConfig::Remote(remote) => match remote.transport {
+            RemoteTransport::StreamableHttp => "streamable-http",
+            RemoteTransport::Sse => "sse",
+        },
+    }
+}
+
+fn target(config: &ServerConfig) -> String {
+    match config {
+        ServerConfig::Stdio(stdio) => stdio.command.clone(),
+        ServerConfig::Remote(remote) => url::Url::parse(&remote.url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| "(invalid URL)".to_owned()),
+    }
+}

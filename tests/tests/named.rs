@@ -1,0 +1,245 @@
+//! Named servers from `MCP_SERVERS_FILE`, on a real mcp-server: each at its own MCP
+//! endpoint for the official Python SDK client in both protocol revisions; listed at
+//! `GET /servers` with their health and never their secrets; reloaded when the file
+//! changes and on SIGHUP; a bad file refused (at start mcp-server does not start, later
+//! the servers in force are kept).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use mcp_jobs_e2e::{bin, fixture, free_port, server_everything, wait_for, McpServer, API_KEY};
+use nix::sys::signal::Signal;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// A secret only the servers file's `${FX_TOKEN}` and mcp-server's environment hold.
+const SECRET: &str = "fx-secret-4711";
+const RELOAD: Duration = Duration::from_secs(15);
+
+fn write(path: &Path, servers: Value) {
+    std::fs::write(path, json!({ "mcpServers": servers }).to_string()).expect("servers file");
+}
+
+/// `GET /servers` with the test key: the raw body and the listing by name.
+fn listing(server: &McpServer) -> (String, Value) {
+    let body = reqwest::blocking::Client::new()
+        .get(server.endpoint("/servers"))
+        .bearer_auth(API_KEY)
+        .send()
+        .and_then(|r| r.error_for_status())
+        .and_then(|r| r.text())
+        .expect("GET /servers");
+    let parsed: Value = serde_json::from_str(&body).expect("JSON");
+    let by_name = parsed["servers"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap_or_default().to_owned(), s.clone()))
+        .collect::<serde_json::Map<_, _>>();
+    (body, Value::Object(by_name))
+}
+
+fn names(listed: &Value) -> Vec<&str> {
+    listed
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn named_servers_are_listed_with_their_health_and_never_their_secrets() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("servers.json");
+    write(
+        &file,
+        json!({
+            "time": {"command": "mcp-server-time", "disabled": false},
+            "fx": {"command": fixture(), "env": {"FX_TOKEN": "${FX_TOKEN}"}},
+            "shell": {"command": "sh"},
+            "vouched": {"command": "sh", "mcpJobs": {"trusted": true}},
+            "remote": {"url": "https://user:${FX_TOKEN}@mcp.example.com/mcp",
+                       "headers": {"Authorization": "Bearer ${FX_TOKEN}"}},
+        }),
+    );
+    let path = file.display().to_string();
+    let server = McpServer::start(&[("MCP_SERVERS_FILE", &path), ("FX_TOKEN", SECRET)]);
+
+    let anonymous = reqwest::blocking::get(server.endpoint("/servers")).expect("GET");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    let (body, listed) = listing(&server);
+    assert!(!body.contains(SECRET), "{body}");
+    assert_eq!(names(&listed), ["fx", "remote", "shell", "time", "vouched"]);
+    assert_eq!(listed["time"]["transport"], "stdio");
+    assert_eq!(listed["time"]["target"], "mcp-server-time");
+    assert_eq!(listed["time"]["health"]["state"], "idle", "{body}");
+    assert_eq!(listed["fx"]["health"]["state"], "idle", "{body}");
+    let shell = &listed["shell"]["health"];
+    assert_eq!(shell["state"], "refused", "{body}");
+    assert!(
+        shell["reason"].as_str().is_some_and(|r| r.contains("sh")),
+        "{body}"
+    );
+    assert_eq!(listed["vouched"]["trusted"], true);
+    assert_eq!(
+        listed["vouched"]["health"]["state"], "idle",
+        "a trusted server is not held to the allowlist: {body}"
+    );
+    assert_eq!(listed["remote"]["transport"], "streamable-http");
+    assert_eq!(listed["remote"]["target"], "https://mcp.example.com");
+    assert_eq!(listed["remote"]["health"]["state"], "refused", "{body}");
+
+    // A call with the same config shares its pooled child: the server is up.
+    let called = server.call(
+        "call_tool",
+        json!({"serverName": "time", "config": {"command": "mcp-server-time"},
+               "tool": "get_current_time", "arguments": {"timezone": "UTC"}}),
+    );
+    assert!(called["result"].is_object(), "{called}");
+    let (body, listed) = listing(&server);
+    let time = &listed["time"]["health"];
+    assert_eq!(time["state"], "up", "{body}");
+    assert_eq!(time["children"], 1, "{body}");
+    assert!(
+        !server.process.output().contains(SECRET),
+        "the log holds no secret"
+    );
+}
+
+#[test]
+fn the_file_is_reloaded_on_change_and_on_sighup_and_a_bad_one_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("servers.json");
+    write(&file, json!({"time": {"command": "mcp-server-time"}}));
+    let path = file.display().to_string();
+    let server = McpServer::start(&[("MCP_SERVERS_FILE", &path), ("FX_TOKEN", SECRET)]);
+    assert_eq!(names(&listing(&server).1), ["time"]);
+
+    write(
+        &file,
+        json!({"time": {"command": "mcp-server-time"}, "fx": {"command": fixture()}}),
+    );
+    wait_for("the added server", RELOAD, || {
+        (names(&listing(&server).1) == ["fx", "time"]).then_some(())
+    });
+    server
+        .process
+        .wait_for_output("servers file reloaded", 1, RELOAD);
+
+    write(
+        &file,
+        json!({"x": {"url": "http://127.0.0.1/mcp", "headers": {"K": "${NOT_SET_ANYWHERE}"}}}),
+    );
+    server
+        .process
+        .wait_for_output("servers file refused", 1, RELOAD);
+    let log = server.process.output();
+    assert!(
+        log.contains("mcpServers.x.headers.K: ${NOT_SET_ANYWHERE} is not set"),
+        "{log}"
+    );
+    assert_eq!(
+        names(&listing(&server).1),
+        ["fx", "time"],
+        "the servers in force are kept"
+    );
+
+    std::fs::write(&file, "{ not json").expect("write");
+    server
+        .process
+        .wait_for_output("servers file refused", 2, RELOAD);
+    assert_eq!(names(&listing(&server).1), ["fx", "time"]);
+
+    write(&file, json!({"time": {"command": "mcp-server-time"}}));
+    wait_for("the removed server", RELOAD, || {
+        (names(&listing(&server).1) == ["time"]).then_some(())
+    });
+    let reloads = server
+        .process
+        .output()
+        .matches("servers file reloaded")
+        .count();
+    server.process.signal(Signal::SIGHUP);
+    server
+        .process
+        .wait_for_output("servers file reloaded", reloads + 1, RELOAD);
+    assert!(server.process.output().contains("named servers loaded"));
+}
+
+#[test]
+fn a_bad_servers_file_stops_mcp_server_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("servers.json");
+    write(&file, json!({"fx": {"command": "x", "args": "--flag"}}));
+    let refused = Command::new(bin("mcp-server"))
+        .env("MCP_API_KEYS", API_KEY)
+        .env("MCP_SERVERS_FILE", &file)
+        .env("PORT", free_port().to_string())
+        .output()
+        .expect("run mcp-server");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("mcpServers.fx.args"), "{stderr}");
+}
+
+/// The Python SDK client against `/servers/everything/mcp` in `mode`: its output.
+fn python_host(url: &str, mode: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/named_client.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .args([url, API_KEY, mode])
+        .output()
+        .expect("python3 (scripts/install-deps.sh installs the SDK)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "the Python SDK client in mode {mode} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn an_mcp_host_uses_a_named_servers_own_tools_resources_prompts_and_completions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("servers.json");
+    write(
+        &file,
+        json!({"everything": server_everything(), "time": {"command": "mcp-server-time"}}),
+    );
+    let path = file.display().to_string();
+    let server = McpServer::start(&[("MCP_SERVERS_FILE", &path)]);
+    let everything = server.endpoint("/servers/everything/mcp");
+    for mode in ["2026-07-28", "legacy", "auto"] {
+        let said = python_host(&everything, mode);
+        eprintln!("{said}");
+        assert!(said.contains("completion: ['Engineering']"), "{said}");
+    }
+
+    // A plain JSON-RPC call, as a script would make it.
+    let answer = McpServer::call_url(
+        &server.endpoint("/servers/time/mcp"),
+        "get_current_time",
+        json!({"timezone": "Asia/Tokyo"}),
+    );
+    assert_eq!(
+        answer["result"]["structuredContent"]["timezone"], "Asia/Tokyo",
+        "{answer}"
+    );
+
+    let client = reqwest::blocking::Client::new();
+    let unknown = client
+        .post(server.endpoint("/servers/nowhere/mcp"))
+        .bearer_auth(API_KEY)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .expect("POST");
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let anonymous = client
+        .post(&everything)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .expect("POST");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
