@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mcp_jobs_e2e::{bin, fixture, free_port, server_everything, wait_for, McpServer, API_KEY};
 use nix::sys::signal::Signal;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 /// A secret only the servers file's `${FX_TOKEN}` and mcp-server's environment hold.
@@ -242,4 +242,70 @@ fn an_mcp_host_uses_a_named_servers_own_tools_resources_prompts_and_completions(
         .send()
         .expect("POST");
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn a_key_scoped_to_some_servers_finds_the_others_and_the_meta_tools_absent() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("servers.json");
+    write(
+        &file,
+        json!({"time": {"command": "mcp-server-time"}, "fx": {"command": fixture()}}),
+    );
+    let path = file.display().to_string();
+    let keys = format!("{API_KEY}, ide-key servers=time meta=off");
+    let server = McpServer::start(&[("MCP_SERVERS_FILE", &path), ("MCP_API_KEYS", &keys)]);
+    let client = reqwest::blocking::Client::new();
+    let status_of = |method: reqwest::Method, path: &str, key: &str| {
+        client
+            .request(method, server.endpoint(path))
+            .bearer_auth(key)
+            .header("Accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            .send()
+            .expect("request")
+            .status()
+    };
+    for (method, path) in [
+        (Method::POST, "/servers/fx/mcp"),
+        (Method::POST, "/mcp"),
+        (Method::GET, "/tools"),
+        (Method::GET, "/stats"),
+    ] {
+        assert_eq!(
+            status_of(method.clone(), path, "ide-key"),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+        assert_ne!(
+            status_of(method, path, API_KEY),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        status_of(Method::POST, "/servers/time/mcp", "ide-key"),
+        StatusCode::OK
+    );
+    let listed: Value = client
+        .get(server.endpoint("/servers"))
+        .bearer_auth("ide-key")
+        .send()
+        .and_then(|r| r.json())
+        .expect("GET /servers");
+    let names: Vec<&str> = listed["servers"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["time"], "only the servers the key may use");
+    assert_eq!(names_of_full_listing(&server), ["fx", "time"]);
+}
+
+fn names_of_full_listing(server: &McpServer) -> Vec<String> {
+    names(&listing(server).1)
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }

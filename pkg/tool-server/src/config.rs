@@ -1,6 +1,7 @@
 //! mcp-server's settings, read from the environment with envy and checked before the
 //! server binds, so a misconfiguration stops it with a message rather than at the first job.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -134,8 +135,12 @@ fn default_child_env() -> String {
 /// How callers prove who they are.
 #[derive(Clone)]
 pub enum Auth {
-    /// `Authorization: Bearer <key>` or `X-API-Key: <key>` must match one of these.
-    ApiKeys(Vec<String>),
+    /// `Authorization: Bearer <key>` or `X-API-Key: <key>` must match one of `keys`;
+    /// `scopes[i]` is what `keys[i]` may reach.
+    ApiKeys {
+        keys: Vec<String>,
+        scopes: Vec<KeyScope>,
+    },
     /// No check at all: only for a trusted network, and said so in the log at start.
     Disabled,
 }
@@ -143,10 +148,75 @@ pub enum Auth {
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::ApiKeys(keys) => write!(f, "ApiKeys({} keys)", keys.len()),
+            Self::ApiKeys { keys, .. } => write!(f, "ApiKeys({} keys)", keys.len()),
             Self::Disabled => f.write_str("Disabled"),
         }
     }
+}
+
+/// What one API key may reach: every named server or some, and the meta-tools
+/// endpoints (`/mcp`, `/tools`, `/ws/tools`, `/stats`) or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyScope {
+    /// `None`: every named server.
+    pub servers: Option<BTreeSet<String>>,
+    pub meta_tools: bool,
+}
+
+impl KeyScope {
+    pub const FULL: Self = Self {
+        servers: None,
+        meta_tools: true,
+    };
+
+    pub fn allows_server(&self, name: &str) -> bool {
+        self.servers
+            .as_ref()
+            .is_none_or(|names| names.contains(name))
+    }
+}
+
+/// `MCP_API_KEYS`: comma-separated entries, each a key with optional scope words after
+/// it — `servers=a|b` (only these named servers) and `meta=off` (no meta-tools). Keys
+/// never hold spaces, so the first word is the key. Errors name the entry, never the key.
+fn parse_api_keys(text: &str) -> Result<(Vec<String>, Vec<KeyScope>), ConfigError> {
+    let mut keys = Vec::new();
+    let mut scopes = Vec::new();
+    for (index, entry) in text
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .enumerate()
+    {
+        let mut words = entry.split_whitespace();
+        let Some(key) = words.next() else { continue };
+        let mut scope = KeyScope::FULL;
+        for word in words {
+            let bad = |reason: &str| ConfigError::KeyScope {
+                entry: index + 1,
+                reason: format!("{word:?}: {reason}"),
+            };
+            match word.split_once('=') {
+                Some(("servers", names)) => {
+                    let names: BTreeSet<String> = names
+                        .split('|')
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    if names.is_empty() {
+                        return Err(bad("name at least one server (servers=a|b)"));
+                    }
+                    scope.servers = Some(names);
+                }
+                Some(("meta", "off")) => scope.meta_tools = false,
+                Some(("meta", "on")) => scope.meta_tools = true,
+                _ => return Err(bad("the scope words are servers=a|b and meta=off")),
+            }
+        }
+        keys.push(key.to_owned());
+        scopes.push(scope);
+    }
+    Ok((keys, scopes))
 }
 
 /// Which groups of tools are served (`MCP_TOOLSETS`).
@@ -211,6 +281,8 @@ pub enum ConfigError {
     AuthMode(String),
     #[error("MCP_API_KEYS is empty: set at least one key, or MCP_AUTH=none to run without authentication")]
     NoApiKeys,
+    #[error("MCP_API_KEYS entry {entry}: {reason}")]
+    KeyScope { entry: usize, reason: String },
     #[error("MCP_TOOLSETS names {0:?}; the toolsets are jobs, messaging and streams")]
     UnknownToolset(String),
     #[error("MCP_TOOLSETS is empty: name at least one of jobs, messaging, streams")]
@@ -239,11 +311,11 @@ impl ServerSettings {
         let auth = match env.mcp_auth.as_deref().map(str::trim) {
             Some("none") => Auth::Disabled,
             None | Some("" | "api-key") => {
-                let keys = comma_separated(&env.mcp_api_keys);
+                let (keys, scopes) = parse_api_keys(&env.mcp_api_keys)?;
                 if keys.is_empty() {
                     return Err(ConfigError::NoApiKeys);
                 }
-                Auth::ApiKeys(keys)
+                Auth::ApiKeys { keys, scopes }
             }
             Some(other) => return Err(ConfigError::AuthMode(other.to_owned())),
         };
@@ -334,7 +406,7 @@ mod tests {
         ));
         let settings = ServerSettings::from_vars([("MCP_API_KEYS", "k1, k2")]).expect("valid");
         assert_eq!(settings.listen.port(), 8080);
-        assert!(matches!(settings.auth, Auth::ApiKeys(ref keys) if keys == &["k1", "k2"]));
+        assert!(matches!(settings.auth, Auth::ApiKeys { ref keys, .. } if keys == &["k1", "k2"]));
         assert!(
             settings.policy.allowed_commands.is_empty(),
             "no command is allowed by default"
@@ -367,5 +439,33 @@ mod tests {
         let err = ServerSettings::from_vars([("MCP_AUTH", "none"), ("REDIS_URL", "http://x")])
             .unwrap_err();
         assert!(err.to_string().contains("REDIS_URL"), "{err}");
+    }
+
+    #[test]
+    fn keys_may_be_scoped_to_named_servers_and_off_the_meta_tools() {
+        let settings = ServerSettings::from_vars([(
+            "MCP_API_KEYS",
+            "admin-key, ide-key servers=time|github meta=off,ops-key meta=off",
+        )])
+        .expect("valid");
+        let Auth::ApiKeys { keys, scopes } = settings.auth else {
+            panic!("keys");
+        };
+        assert_eq!(keys, ["admin-key", "ide-key", "ops-key"]);
+        assert_eq!(scopes[0], KeyScope::FULL);
+        assert!(scopes[1].allows_server("github") && !scopes[1].allows_server("shell"));
+        assert!(!scopes[1].meta_tools);
+        assert!(scopes[2].allows_server("anything") && !scopes[2].meta_tools);
+        for bad in ["k servers=", "k meta=maybe", "k tools=all"] {
+            let err = ServerSettings::from_vars([("MCP_API_KEYS", bad)]).unwrap_err();
+            assert!(
+                err.to_string().starts_with("MCP_API_KEYS entry 1: "),
+                "{err}"
+            );
+            assert!(
+                !err.to_string().contains("\"k\""),
+                "the key is never shown: {err}"
+            );
+        }
     }
 }

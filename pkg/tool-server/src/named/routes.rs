@@ -7,7 +7,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use mcp_jobs_contract::{RemoteTransport, ServerConfig};
 use mcp_jobs_upstream::{Health, Pool, Trust};
 use serde::Serialize;
@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::relay::Relay;
 use super::{NamedServer, Registry};
 use crate::app::mcp_service;
-use crate::config::ServerSettings;
+use crate::config::{KeyScope, ServerSettings};
 
 /// What the named-server routes need.
 #[derive(Clone)]
@@ -64,10 +64,10 @@ struct Listed {
     health: Health,
 }
 
-async fn list(State(named): State<Named>) -> Json<Listing> {
+async fn list(State(named): State<Named>, Extension(scope): Extension<KeyScope>) -> Json<Listing> {
     let servers = named.registry.servers();
     let mut listed = Vec::with_capacity(servers.len());
-    for (name, server) in servers.iter() {
+    for (name, server) in servers.iter().filter(|(name, _)| scope.allows_server(name)) {
         listed.push(Listed {
             name: name.clone(),
             transport: transport(&server.config),
