@@ -8,7 +8,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use mcp_jobs_e2e::{bin, fixture, free_port, server_everything, wait_for, McpServer, API_KEY};
+use mcp_jobs_e2e::{
+    bin, fixture, free_port, server_everything, wait_for, worker_command, Deployment, McpServer,
+    Status, API_KEY,
+};
 use nix::sys::signal::Signal;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -253,7 +256,7 @@ fn a_key_scoped_to_some_servers_finds_the_others_and_the_meta_tools_absent() {
         json!({"time": {"command": "mcp-server-time"}, "fx": {"command": fixture()}}),
     );
     let path = file.display().to_string();
-    let keys = format!("{API_KEY}, ide-key servers=time meta=off");
+    let keys = format!("{API_KEY}, ide-key servers=time");
     let server = McpServer::start(&[("MCP_SERVERS_FILE", &path), ("MCP_API_KEYS", &keys)]);
     let client = reqwest::blocking::Client::new();
     let status_of = |method: reqwest::Method, path: &str, key: &str| {
@@ -308,4 +311,113 @@ fn names_of_full_listing(server: &McpServer) -> Vec<String> {
         .into_iter()
         .map(str::to_owned)
         .collect()
+}
+
+/// A job names a server of the servers file instead of describing it: it runs there,
+/// and its secret is on no topic; a name that is nowhere fails once, as the job's fault.
+#[test]
+fn a_job_naming_a_server_carries_no_secret() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("servers.json");
+    write(
+        &file,
+        json!({"fx": {"command": fixture(), "env": {"FX_TOKEN": "${FX_TOKEN}"}}}),
+    );
+    let path = file.display().to_string();
+    let deployment = Deployment::new("named-jobs")
+        .server_env(&[("MCP_SERVERS_FILE", &path), ("FX_TOKEN", SECRET)])
+        .start();
+    let job = |id: &str, server: &str| {
+        json!({"jobID": id, "jobType": "tool-call",
+               "payload": {"server": server, "tool": "echo", "arguments": {"text": "named"}}})
+        .to_string()
+        .into_bytes()
+    };
+    deployment.publish(&[
+        (None, job("by-name", "fx")),
+        (None, job("nowhere", "no-such-server")),
+    ]);
+    let outcomes = deployment.outcomes_by_job(2);
+    let by_name = &outcomes["by-name"];
+    assert_eq!(by_name.status, Status::Succeeded, "{by_name:?}");
+    let nowhere = &outcomes["nowhere"];
+    assert_eq!(nowhere.status, Status::Failed);
+    assert_eq!(nowhere.error_kind(), Some("unknown_server"));
+    assert_eq!(nowhere.attempts, 1, "the job's fault: not retried");
+    assert!(
+        nowhere
+            .error_message()
+            .is_some_and(|m| m.contains("no-such-server") && m.contains("MCP_SERVERS_FILE")),
+        "{nowhere:?}"
+    );
+
+    // `kafka-worker publish` asks mcp-server first: a name it lacks is refused before
+    // anything is published, one it has goes out.
+    let dir_jobs = tempfile::tempdir().expect("temp dir");
+    let publish = |id: &str, server: &str| {
+        let file = dir_jobs.path().join(format!("{id}.json"));
+        std::fs::write(&file, job(id, server)).expect("job file");
+        let url = deployment.server.url();
+        worker_command(
+            &deployment.broker,
+            &deployment.topic,
+            "cli",
+            &[("MCP_SERVER_URL", &url)],
+        )
+        .args(["publish", &file.display().to_string()])
+        .output()
+        .expect("kafka-worker publish")
+    };
+    let schedules = dir_jobs.path().join("schedules.json");
+    let nightly = json!({"schedules": [{"name": "nightly", "cron": "0 3 * * *",
+        "job": {"jobType": "tool-call", "payload": {"server": "fxx", "tool": "echo"}}}]});
+    std::fs::write(&schedules, nightly.to_string()).expect("schedules file");
+    let url = deployment.server.url();
+    let applied = worker_command(
+        &deployment.broker,
+        &deployment.topic,
+        "cli",
+        &[("MCP_SERVER_URL", &url)],
+    )
+    .args(["schedules", "apply", &schedules.display().to_string()])
+    .output()
+    .expect("kafka-worker schedules apply");
+    let said = String::from_utf8_lossy(&applied.stderr);
+    assert!(!applied.status.success(), "{said}");
+    assert!(said.contains("the schedules file names servers"), "{said}");
+    let refused = publish("typo", "fxx");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("[\"fxx\"]") && said.contains("does not have"),
+        "{said}"
+    );
+    let accepted = publish("checked", "fx");
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    let outcomes = deployment.outcomes_by_job(3);
+    assert_eq!(outcomes["checked"].status, Status::Succeeded);
+    assert!(
+        !outcomes.contains_key("typo"),
+        "nothing was published for the typo"
+    );
+
+    let topic = &deployment.topic;
+    for name in [
+        topic.clone(),
+        format!("{topic}.results"),
+        format!("{topic}.dlq"),
+    ] {
+        for record in deployment.broker.read_all(&name) {
+            let text = String::from_utf8_lossy(&record.payload).into_owned();
+            assert!(!text.contains(SECRET), "{name} holds the secret: {text}");
+            assert!(
+                record.headers.iter().all(|(_, v)| !v.contains(SECRET)),
+                "{name}'s headers hold the secret"
+            );
+        }
+    }
 }

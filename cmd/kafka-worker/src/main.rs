@@ -1,6 +1,7 @@
 //! kafka-worker: consumes scheduled MCP jobs from Kafka and runs them through mcp-server.
 //! Configuration comes from the environment (see the README's table).
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,9 +12,12 @@ use mcp_jobs_console::api::Console;
 use mcp_jobs_console::config::ConsoleSettings;
 use mcp_jobs_console::dead_letters::{self, DeadLetters};
 use mcp_jobs_console::ledger::Ledger;
+use mcp_jobs_contract::ScheduledJobEnvelope;
+use mcp_jobs_engine::servers::{missing_named_servers, named_by};
 use mcp_jobs_kafka::{admin, group, publish, topic, KafkaSettings};
 use mcp_jobs_scheduler::manage::Schedules;
-use mcp_jobs_scheduler::{dispatcher, presence, schedule::rfc3339};
+use mcp_jobs_scheduler::schedule::{parse_file, rfc3339, JobLimit};
+use mcp_jobs_scheduler::{dispatcher, presence};
 use mcp_jobs_worker::{consumer, health, lag, redis_source, JobSource, WorkerSettings};
 use tokio_util::sync::CancellationToken;
 
@@ -273,7 +277,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("the scheduler failed")?;
         }
-        Command::Schedules { command } => schedules(&settings.kafka, command).await?,
+        Command::Schedules { command } => {
+            if let SchedulesCommand::Apply { file, .. } = &command {
+                let named = std::fs::read_to_string(file)
+                    .ok()
+                    .map(|text| named_by_schedules(&text))
+                    .unwrap_or_default();
+                check_named(&settings, named, "the schedules file").await?;
+            }
+            schedules(&settings.kafka, command).await?
+        }
         Command::Dlq { command } => dlq(&settings.kafka, command).await?,
         Command::Console => {
             let console = ConsoleSettings::from_env()
@@ -313,6 +326,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             if let Some(due) = due {
                 message = with_scheduled_at(&message, due)?;
+            }
+            if let Ok(job) = ScheduledJobEnvelope::from_slice(&message) {
+                check_named(&settings, named_by(&job), "the job").await?;
             }
             let published = publish::publish(&settings.kafka, &message, key.as_deref())
                 .await
@@ -453,6 +469,47 @@ async fn serve_until_signal(
         }
     });
     Ok((ready, shutdown))
+}
+
+/// The servers the schedules in `text` name without describing them (a file that does
+/// not parse names none here: `apply` says what is wrong with it).
+fn named_by_schedules(text: &str) -> BTreeSet<String> {
+    let any_size = JobLimit {
+        bytes: usize::MAX,
+        setting: "MAX_MESSAGE_BYTES",
+    };
+    parse_file(text, any_size)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|schedule| schedule.sample_job().ok())
+        .flat_map(|job| named_by(&job))
+        .collect()
+}
+
+/// Refuses a job naming servers it does not describe and that mcp-server does not have;
+/// when mcp-server cannot be asked, says so and goes on.
+async fn check_named(
+    settings: &WorkerSettings,
+    names: BTreeSet<String>,
+    what: &str,
+) -> anyhow::Result<()> {
+    let Some(url) = settings.server_urls.first().filter(|_| !names.is_empty()) else {
+        return Ok(());
+    };
+    match missing_named_servers(url, settings.api_key.as_deref(), &names).await {
+        Ok(missing) if missing.is_empty() => Ok(()),
+        Ok(missing) => anyhow::bail!(
+            "{what} names servers that are not in its mcpServers and that mcp-server ({url}) \
+             does not have: {missing:?} (GET /servers lists those it has)"
+        ),
+        Err(e) => {
+            eprintln!(
+                "warning: could not ask mcp-server ({url}) whether it has the named servers \
+                 {names:?}: {e}; going on"
+            );
+            Ok(())
+        }
+    }
 }
 
 async fn schedules(settings: &KafkaSettings, command: SchedulesCommand) -> anyhow::Result<()> {

@@ -36,7 +36,8 @@ impl JobType {
     }
 }
 
-/// One tool invocation of a `tool-call` job; `server` is known to be in `mcpServers`.
+/// One tool invocation of a `tool-call` job: `server` is in `mcpServers`, or else names
+/// a server of mcp-server's servers file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
     pub server: String,
@@ -161,11 +162,14 @@ impl ScheduledJobEnvelope {
             Some(value) => from_object("payload", value)?,
         };
 
-        let mcp_servers = payload
-            .mcp_servers
-            .take()
-            .ok_or_else(|| ContractError::missing("payload.mcpServers"))?;
-        if mcp_servers.is_empty() {
+        // A tool-call may name only servers of mcp-server's servers file, and then
+        // describes none.
+        let mcp_servers = match (payload.mcp_servers.take(), job_type) {
+            (Some(servers), _) => servers,
+            (None, JobType::ToolCall) => McpServersConfig::new(),
+            (None, _) => return Err(ContractError::missing("payload.mcpServers")),
+        };
+        if mcp_servers.is_empty() && job_type != JobType::ToolCall {
             return Err(ContractError::invalid(
                 "payload.mcpServers",
                 "describes no server",
@@ -180,7 +184,7 @@ impl ScheduledJobEnvelope {
 
         let calls = match job_type {
             JobType::ServerInit | JobType::ListTools => Vec::new(),
-            JobType::ToolCall => tool_calls(&mcp_servers, payload)?,
+            JobType::ToolCall => tool_calls(payload)?,
         };
 
         Ok(Self {
@@ -201,23 +205,11 @@ impl ScheduledJobEnvelope {
     }
 }
 
-/// A `tool-call` names one call with `server`/`tool`/`arguments`, or several in `calls`;
-/// every call's server must be one the payload describes.
-fn tool_calls(
-    servers: &McpServersConfig,
-    payload: RawPayload,
-) -> Result<Vec<ToolCall>, ContractError> {
-    let server_name = |value: Option<String>, field: &str| {
-        let name = required_name(value, field)?;
-        if servers.contains_key(&name) {
-            Ok(name)
-        } else {
-            Err(ContractError::UnknownServer {
-                field: field.to_owned(),
-                server: name,
-            })
-        }
-    };
+/// A `tool-call` names one call with `server`/`tool`/`arguments`, or several in `calls`.
+/// A call's server is one the payload describes or, if it describes none by that name,
+/// one of mcp-server's servers file (mcp-server says if there is none).
+fn tool_calls(payload: RawPayload) -> Result<Vec<ToolCall>, ContractError> {
+    let server_name = required_name;
     let RawPayload {
         server,
         tool,

@@ -23,9 +23,6 @@ pub enum ContractError {
 
     #[error("jobType: unknown job type {job_type:?} (expected one of server-init, list-tools, tool-call)")]
     UnknownJobType { job_type: String },
-
-    #[error("{field}: unknown server {server:?} (not in payload.mcpServers)")]
-    UnknownServer { field: String, server: String },
 }
 
 impl ContractError {
@@ -38,7 +35,6 @@ impl ContractError {
             Self::MissingField { .. } => FailureKind::MissingField,
             Self::InvalidField { .. } => FailureKind::InvalidField,
             Self::UnknownJobType { .. } => FailureKind::UnknownJobType,
-            Self::UnknownServer { .. } => FailureKind::UnknownServer,
         }
     }
 
@@ -47,8 +43,7 @@ impl ContractError {
         match self {
             Self::MalformedJson { field, .. }
             | Self::MissingField { field }
-            | Self::InvalidField { field, .. }
-            | Self::UnknownServer { field, .. } => Some(field),
+            | Self::InvalidField { field, .. } => Some(field),
             Self::UnknownJobType { .. } => Some("jobType"),
             Self::TooLarge { .. } | Self::NotUtf8 { .. } => None,
         }
@@ -74,10 +69,6 @@ impl ContractError {
             },
             Self::UnknownJobType { job_type } => Self::UnknownJobType {
                 job_type: clean(job_type),
-            },
-            Self::UnknownServer { field, server } => Self::UnknownServer {
-                field: clean(field),
-                server: clean(server),
             },
             other @ (Self::TooLarge { .. } | Self::NotUtf8 { .. }) => other,
         }

@@ -8,6 +8,7 @@
 //! - [`runner`]: runs one message to an outcome (`mcp_jobs_contract::outcome`), with
 //!   job retries and indefinite waits for infrastructure.
 //! - [`tool_client`]: the MCP client of mcp-server, spread over replicas with failover.
+//! - [`servers`]: which named servers mcp-server has, to check jobs that name one.
 //! - [`traced_http`]: its HTTP client, sending each call's trace context as W3C headers.
 //! - [`fit`]: outcome and dead-letter records cut to fit a record limit, marked, never refused for size.
 //! - [`retry`]: the backoff schedules.
@@ -20,6 +21,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod retry;
 pub mod runner;
+pub mod servers;
 pub mod timing;
 pub mod tool_client;
 pub mod traced_http;

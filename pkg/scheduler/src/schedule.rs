@@ -243,6 +243,11 @@ impl Schedule {
         Duration::from_millis(u64::from_be_bytes(first) % range)
     }
 
+    /// The job every occurrence runs, as a checked envelope (its id and time aside).
+    pub fn sample_job(&self) -> Result<ScheduledJobEnvelope, mcp_jobs_contract::ContractError> {
+        ScheduledJobEnvelope::from_slice(&self.job(DateTime::UNIX_EPOCH))
+    }
+
     /// The job of the occurrence at `nominal`: the schedule's envelope with its jobID
     /// and `scheduledAt`.
     pub fn job(&self, nominal: DateTime<Utc>) -> Vec<u8> {

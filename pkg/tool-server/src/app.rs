@@ -51,13 +51,14 @@ pub fn router(
         }
     };
     let named = Named {
-        registry,
+        registry: registry.clone(),
         pool: pool.clone(),
         settings: Arc::new(settings.clone()),
         stop: stop.clone(),
     };
     let tools = ServerTools::new(
         pool,
+        registry,
         Mailboxes::new(shared.clone(), settings.messaging.clone()),
         Streams::new(shared),
         settings.toolsets,

@@ -177,8 +177,9 @@ impl KeyScope {
 }
 
 /// `MCP_API_KEYS`: comma-separated entries, each a key with optional scope words after
-/// it — `servers=a|b` (only these named servers) and `meta=off` (no meta-tools). Keys
-/// never hold spaces, so the first word is the key. Errors name the entry, never the key.
+/// it — `servers=a|b` (only these named servers, and so no meta-tools, which can name
+/// any) and `meta=off` (no meta-tools). Keys never hold spaces, so the first word is the
+/// key. Errors name the entry, never the key.
 fn parse_api_keys(text: &str) -> Result<(Vec<String>, Vec<KeyScope>), ConfigError> {
     let mut keys = Vec::new();
     let mut scopes = Vec::new();
@@ -209,9 +210,13 @@ fn parse_api_keys(text: &str) -> Result<(Vec<String>, Vec<KeyScope>), ConfigErro
                     scope.servers = Some(names);
                 }
                 Some(("meta", "off")) => scope.meta_tools = false,
-                Some(("meta", "on")) => scope.meta_tools = true,
                 _ => return Err(bad("the scope words are servers=a|b and meta=off")),
             }
+        }
+        // The meta-tools reach any named server by its name: a key limited to some
+        // servers has none of them.
+        if scope.servers.is_some() {
+            scope.meta_tools = false;
         }
         keys.push(key.to_owned());
         scopes.push(scope);
@@ -445,7 +450,7 @@ mod tests {
     fn keys_may_be_scoped_to_named_servers_and_off_the_meta_tools() {
         let settings = ServerSettings::from_vars([(
             "MCP_API_KEYS",
-            "admin-key, ide-key servers=time|github meta=off,ops-key meta=off",
+            "admin-key, ide-key servers=time|github,ops-key meta=off",
         )])
         .expect("valid");
         let Auth::ApiKeys { keys, scopes } = settings.auth else {
@@ -456,7 +461,7 @@ mod tests {
         assert!(scopes[1].allows_server("github") && !scopes[1].allows_server("shell"));
         assert!(!scopes[1].meta_tools);
         assert!(scopes[2].allows_server("anything") && !scopes[2].meta_tools);
-        for bad in ["k servers=", "k meta=maybe", "k tools=all"] {
+        for bad in ["k servers=", "k meta=maybe", "k meta=on", "k tools=all"] {
             let err = ServerSettings::from_vars([("MCP_API_KEYS", bad)]).unwrap_err();
             assert!(
                 err.to_string().starts_with("MCP_API_KEYS entry 1: "),

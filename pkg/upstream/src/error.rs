@@ -95,6 +95,9 @@ pub enum UpstreamError {
     #[error("mcp-server is shutting down; the call was not started")]
     ShuttingDown,
 
+    #[error("server {server:?} is not described (no config) and not in mcp-server's servers file (MCP_SERVERS_FILE)")]
+    UnknownServer { server: String },
+
     #[error("no free child for server {server:?} within {after:?}: every child is at MCP_POOL_MAX_CALLS_PER_CHILD and the pool at its MCP_POOL_MAX_PER_SERVER / MCP_POOL_MAX_TOTAL bound")]
     PoolBusy { server: String, after: Duration },
 
@@ -167,6 +170,7 @@ impl UpstreamError {
             | Self::HostNotAllowed { .. }
             | Self::InvalidRemote { .. }
             | Self::ArgumentsTooLarge { .. } => FailureKind::Refused,
+            Self::UnknownServer { .. } => FailureKind::UnknownServer,
             Self::Spawn { .. }
             | Self::Handshake { .. }
             | Self::Disconnected { .. }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use mcp_jobs_contract::ServerConfig;
 use mcp_jobs_telemetry::propagation;
-use mcp_jobs_upstream::{FailureKind, ProgressSink, ServerPeerInfo, Tool, Upstream, UpstreamError};
+use mcp_jobs_upstream::{
+    FailureKind, ProgressSink, ServerPeerInfo, Tool, Trust, Upstream, UpstreamError,
+};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ContentBlock, ErrorCode, JsonObject, MetaObject, RequestMetaObject, ResultType,
@@ -22,16 +24,18 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::{parse, ServerTools};
-use crate::{progress, trace};
+use crate::{named, progress, trace};
 
 /// Names a described server.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerParams {
-    /// The server's name in the job's `mcpServers`.
+    /// The server's name in the job's `mcpServers`, or in mcp-server's servers file.
     pub server_name: String,
     /// The server's entry from `mcpServers`: a stdio `command` or a remote `url`.
-    pub config: ServerConfig,
+    /// Without it, `serverName` names a server of mcp-server's servers file.
+    #[serde(default)]
+    pub config: Option<ServerConfig>,
     /// Deadline for the whole call, connecting included (default: MCP_CALL_TIMEOUT_MS).
     pub timeout_ms: Option<u64>,
 }
@@ -41,7 +45,9 @@ pub struct ServerParams {
 #[serde(rename_all = "camelCase")]
 pub struct CallToolParams {
     pub server_name: String,
-    pub config: ServerConfig,
+    /// As for `server_initialize`: absent for a server of mcp-server's servers file.
+    #[serde(default)]
+    pub config: Option<ServerConfig>,
     /// The upstream tool to call.
     pub tool: String,
     /// The upstream tool's arguments.
@@ -87,6 +93,23 @@ impl ServerTools {
     }
 }
 
+/// A server a meta-tool call names, with who vouches for its config.
+struct Described<'a> {
+    name: &'a str,
+    config: ServerConfig,
+    trust: Trust,
+}
+
+impl Described<'_> {
+    fn upstream(&self) -> Upstream<'_> {
+        Upstream {
+            name: self.name,
+            config: &self.config,
+            trust: self.trust,
+        }
+    }
+}
+
 /// The job tools' names, as routed.
 pub(super) const TOOLS: [&str; 3] = ["server_initialize", "list_tools", "call_tool"];
 
@@ -114,36 +137,37 @@ impl ServerTools {
         params: ServerParams,
     ) -> Result<CallToolResult, ErrorData> {
         let started = Instant::now();
-        let result = self
-            .pool
-            .initialize(
-                Upstream::job(&params.server_name, &params.config),
-                deadline(params.timeout_ms),
-            )
-            .instrument(trace::upstream_span("initialize", &params.server_name))
-            .await
-            .map(|(info, tools)| initialize_result(&params.server_name, &info, &tools));
+        let result = match self.described(&params.server_name, params.config) {
+            Ok(named) => self
+                .pool
+                .initialize(named.upstream(), deadline(params.timeout_ms))
+                .instrument(trace::upstream_span("initialize", &params.server_name))
+                .await
+                .map(|(info, tools)| initialize_result(&params.server_name, &info, &tools)),
+            Err(e) => Err(e),
+        };
         self.recorded("server_initialize", started, result)
     }
 
     async fn run_list_tools(&self, params: ServerParams) -> Result<CallToolResult, ErrorData> {
         let started = Instant::now();
-        let result = self
-            .pool
-            .list_tools(
-                Upstream::job(&params.server_name, &params.config),
-                deadline(params.timeout_ms),
-            )
-            .instrument(trace::upstream_span("tools/list", &params.server_name))
-            .await
-            .map(|tools| {
-                let mut result = CallToolResult::structured(json!({ "tools": tools }));
-                result.content = vec![ContentBlock::text(tool_summary(
-                    &params.server_name,
-                    &tools,
-                ))];
-                result
-            });
+        let listed = match self.described(&params.server_name, params.config) {
+            Ok(named) => {
+                self.pool
+                    .list_tools(named.upstream(), deadline(params.timeout_ms))
+                    .instrument(trace::upstream_span("tools/list", &params.server_name))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let result = listed.map(|tools| {
+            let mut result = CallToolResult::structured(json!({ "tools": tools }));
+            result.content = vec![ContentBlock::text(tool_summary(
+                &params.server_name,
+                &tools,
+            ))];
+            result
+        });
         self.recorded("list_tools", started, result)
     }
 
@@ -155,31 +179,59 @@ impl ServerTools {
     ) -> Result<CallToolResult, ErrorData> {
         let started = Instant::now();
         let size = json_size(&params.arguments);
-        let result = if size > self.max_argument_bytes {
-            Err(UpstreamError::ArgumentsTooLarge {
+        let result = match self.described(&params.server_name, params.config) {
+            _ if size > self.max_argument_bytes => Err(UpstreamError::ArgumentsTooLarge {
                 tool: params.tool,
                 size,
                 limit: self.max_argument_bytes,
-            })
-        } else {
-            let upstream = trace::upstream_span("tools/call", &params.server_name);
-            // The upstream server sees this call as the parent of its work.
-            let mut meta = meta.map(|meta| meta.0 .0).unwrap_or_default();
-            propagation::inject_meta(&upstream, &mut meta);
-            self.pool
-                .call_tool(
-                    Upstream::job(&params.server_name, &params.config),
-                    &params.tool,
-                    params.arguments,
-                    Some(RequestMetaObject(MetaObject(meta))),
-                    progress,
-                    deadline(params.timeout_ms),
-                )
-                .instrument(upstream)
-                .await
-                .map(relayed)
+            }),
+            Err(e) => Err(e),
+            Ok(named) => {
+                let upstream = trace::upstream_span("tools/call", &params.server_name);
+                // The upstream server sees this call as the parent of its work.
+                let mut meta = meta.map(|meta| meta.0 .0).unwrap_or_default();
+                propagation::inject_meta(&upstream, &mut meta);
+                self.pool
+                    .call_tool(
+                        named.upstream(),
+                        &params.tool,
+                        params.arguments,
+                        Some(RequestMetaObject(MetaObject(meta))),
+                        progress,
+                        deadline(params.timeout_ms),
+                    )
+                    .instrument(upstream)
+                    .await
+                    .map(relayed)
+            }
         };
         self.recorded("call_tool", started, result)
+    }
+
+    /// The server a meta-tool call names: the config it gives (a job's, so every
+    /// allowlist applies), or else the servers file's entry by that name.
+    fn described<'a>(
+        &self,
+        name: &'a str,
+        config: Option<ServerConfig>,
+    ) -> Result<Described<'a>, UpstreamError> {
+        let (config, trust) = match config {
+            Some(config) => (config, Trust::Job),
+            None => {
+                let servers = self.registry.servers();
+                let named = servers
+                    .get(name)
+                    .ok_or_else(|| UpstreamError::UnknownServer {
+                        server: name.to_owned(),
+                    })?;
+                (named.config.clone(), named::routes::trust(named))
+            }
+        };
+        Ok(Described {
+            name,
+            config,
+            trust,
+        })
     }
 
     /// Counts the request by tool and outcome, and turns an upstream failure into the

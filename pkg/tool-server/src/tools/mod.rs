@@ -33,6 +33,7 @@ pub(crate) use jobs::{forwarded_meta, relayed};
 pub use jobs::{CallToolParams, ServerParams};
 
 use crate::config::Toolsets;
+use crate::named::Registry;
 use crate::stats::RequestStats;
 use crate::{metrics, trace};
 
@@ -40,6 +41,8 @@ use crate::{metrics, trace};
 #[derive(Clone)]
 pub struct ServerTools {
     pool: Pool,
+    /// The operator's named servers, which a meta-tool call may name without a config.
+    registry: Arc<Registry>,
     mailboxes: Mailboxes,
     streams: Streams,
     stats: Arc<RequestStats>,
@@ -51,6 +54,7 @@ pub struct ServerTools {
 impl ServerTools {
     pub fn new(
         pool: Pool,
+        registry: Arc<Registry>,
         mailboxes: Mailboxes,
         streams: Streams,
         toolsets: Toolsets,
@@ -68,6 +72,7 @@ impl ServerTools {
         }
         Self {
             pool,
+            registry,
             mailboxes,
             streams,
             stats: Arc::new(RequestStats::default()),
