@@ -421,3 +421,133 @@ fn a_job_naming_a_server_carries_no_secret() {
         }
     }
 }
+
+/// `tools/call` of `tool` at a named endpoint, bounded: the JSON-RPC answer, or why
+/// there was none.
+fn call_named(
+    client: &reqwest::blocking::Client,
+    server: &McpServer,
+    name: &str,
+    tool: &str,
+    arguments: Value,
+) -> Result<Value, String> {
+    client
+        .post(server.endpoint(&format!("/servers/{name}/mcp")))
+        .bearer_auth(API_KEY)
+        .header("Accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": tool, "arguments": arguments}}))
+        .send()
+        .and_then(|r| r.error_for_status())
+        .and_then(|r| r.json())
+        .map_err(|e| e.to_string())
+}
+
+/// Callers hammer a named server while the file is rewritten and reloaded (the
+/// server's own config changed twice, others added and removed, SIGHUP): no call fails.
+/// Then a child crashes under load: every caller gets an answer (a result, or an error
+/// that says the upstream went away), none hangs, and the pool starts it again.
+#[test]
+fn reloads_under_load_fail_no_call_and_a_crash_under_load_hangs_none() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("servers.json");
+    let fx = |generation: u32| json!({"command": fixture(), "env": {"GENERATION": generation.to_string()}});
+    write(&file, json!({"fx": fx(1)}));
+    let path = file.display().to_string();
+    let server = McpServer::start(&[("MCP_SERVERS_FILE", &path)]);
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let answers = std::thread::scope(|scope| {
+        let callers: Vec<_> = (0..4)
+            .map(|caller| {
+                let (client, server, stop) = (&client, &server, &stop);
+                scope.spawn(move || {
+                    let mut answers = Vec::new();
+                    let mut n = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        n += 1;
+                        let text = format!("{caller}-{n}");
+                        answers.push((
+                            text.clone(),
+                            call_named(client, server, "fx", "echo", json!({"text": text})),
+                        ));
+                    }
+                    answers
+                })
+            })
+            .collect();
+        for (generation, extra) in [(1, "a"), (2, "b"), (3, "c")] {
+            std::thread::sleep(Duration::from_millis(1500));
+            write(
+                &file,
+                json!({"fx": fx(generation), extra: {"command": "mcp-server-time"}}),
+            );
+            server.process.signal(Signal::SIGHUP);
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        callers
+            .into_iter()
+            .flat_map(|caller| caller.join().expect("caller"))
+            .collect::<Vec<_>>()
+    });
+    assert!(answers.len() > 100, "only {} calls", answers.len());
+    for (text, answer) in &answers {
+        let answer = answer
+            .as_ref()
+            .unwrap_or_else(|e| panic!("call {text}: {e}"));
+        assert_eq!(answer["result"]["isError"], false, "call {text}: {answer}");
+        assert_eq!(
+            answer["result"]["content"][0]["text"], *text,
+            "call {text}: {answer}"
+        );
+    }
+    eprintln!("{} calls across 3 reloads, none failed", answers.len());
+
+    let crashed = std::thread::scope(|scope| {
+        let callers: Vec<_> = (0..4)
+            .map(|caller| {
+                let (client, server) = (&client, &server);
+                scope.spawn(move || {
+                    (0..50)
+                        .map(|n| {
+                            let text = format!("after-{caller}-{n}");
+                            call_named(client, server, "fx", "echo", json!({"text": text}))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let crash = call_named(&client, &server, "fx", "crash", json!({}));
+        let answers: Vec<_> = callers
+            .into_iter()
+            .flat_map(|caller| caller.join().expect("caller"))
+            .collect();
+        (crash, answers)
+    });
+    let (crash, answers) = crashed;
+    let crash = crash.expect("the crashing call is answered");
+    assert_eq!(crash["result"]["isError"], true, "{crash}");
+    let mut failed = 0;
+    for answer in &answers {
+        let answer = answer.as_ref().expect("every call is answered, none hangs");
+        if answer["result"]["isError"] == true {
+            failed += 1;
+            let said = answer["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(said.contains("fx"), "a failure names its server: {answer}");
+        }
+    }
+    assert!(failed < answers.len(), "the pool started the child again");
+    let after =
+        call_named(&client, &server, "fx", "echo", json!({"text": "again"})).expect("answered");
+    assert_eq!(after["result"]["content"][0]["text"], "again", "{after}");
+    eprintln!(
+        "crash under load: {} calls, {failed} failed with the crash",
+        answers.len()
+    );
+}
