@@ -7,7 +7,8 @@ stack (API-key gate, limits, logging) vs bare rmcp, the official TypeScript SDK 
 the official Python SDK.
 
 Part 2, proxying `tools/call echo` to one stdio server (server-everything): mcp-server's
-`call_tool` vs supergateway (stateful) and mcp-proxy (stateless) in front of the same
+named endpoint (`/servers/everything/mcp`) and its `call_tool` meta-tool vs supergateway
+(stateful), mcp-proxy (stateless) and mcp-proxy's named servers in front of the same
 server, and vs an rmcp client driving the server directly (the ceiling).
 
 Every HTTP contender gets the same load: wrk, one thread, --connections connections,
@@ -170,13 +171,13 @@ def wrk(url: str, tool: str, arguments: dict, args, pid: int, auth: str = "", se
 
 
 def measure(name: str, command: list[str], env: dict, tool: str, arguments: dict, args,
-            auth: str = "", stateful: bool = False) -> dict:
+            auth: str = "", stateful: bool = False, path: str = "/mcp") -> dict:
     port = free_port()
     env = {**env, "PORT": str(port)}
     command = [part.replace("{port}", str(port)) for part in command]
     process = start(command, env, port)
     try:
-        url = f"http://127.0.0.1:{port}/mcp"
+        url = f"http://127.0.0.1:{port}{path}"
         session = open_session(url) if stateful else ""
         result = wrk(url, tool, arguments, args, process.pid, auth, session)
         result["rss_mb"] = peak_rss_mb(process.pid)
@@ -262,26 +263,41 @@ def main() -> None:
     # One child, as each peer and the direct client drive: the pool would otherwise
     # start a second one past MCP_POOL_MAX_CALLS_PER_CHILD calls in flight.
     one_child = {**ours_env, "MCP_POOL_MAX_PER_SERVER": "1", "MCP_POOL_MAX_CALLS_PER_CHILD": str(args.connections)}
+    servers_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-servers-{os.getpid()}.json"
+    servers_file.write_text(json.dumps({"mcpServers": {"everything": {"command": EVERYTHING[0], "args": EVERYTHING[1:]}}}))
+    named = {**one_child, "MCP_SERVERS_FILE": str(servers_file)}
+    named_ours = measure("ours (named endpoint)", [str(RELEASE / "mcp-server")], named, "echo", ECHO_ARGS, args, auth,
+                         path="/servers/everything/mcp")
     proxy_ours = measure("ours (mcp-server call_tool)", [str(RELEASE / "mcp-server")], one_child, "call_tool", call, args, auth)
     part2 = [
+        named_ours,
         proxy_ours,
         measure("supergateway 4 (stateful)", [str(PEERS / "node_modules/.bin/supergateway"), "--stdio", " ".join(EVERYTHING),
                 "--outputTransport", "streamableHttp", "--stateful", "--port", "{port}", "--streamableHttpPath", "/mcp",
                 "--logLevel", "none"], {}, "echo", ECHO_ARGS, args, stateful=True),
         measure("mcp-proxy 0.13 (stateless)", [str(PEERS / ".venv-mcp-proxy/bin/mcp-proxy"), "--host", "127.0.0.1", "--port", "{port}",
                 "--stateless", "--log-level", "WARNING", "--", *EVERYTHING], {}, "echo", ECHO_ARGS, args),
+        measure("mcp-proxy 0.13 named server (stateless)", [str(PEERS / ".venv-mcp-proxy/bin/mcp-proxy"), "--host", "127.0.0.1",
+                "--port", "{port}", "--stateless", "--log-level", "WARNING", "--named-server-config", str(servers_file)],
+                {}, "echo", ECHO_ARGS, args, path="/servers/everything/mcp"),
         direct(args),
     ]
+    servers_file.unlink()
 
     print(f"\nPart 1: `add` tool, stateless JSON, wrk -t1 -c{args.connections} -d{args.seconds}s\n")
     table(part1, ours)
     print(f"\nPart 2: tools/call echo proxied to one server-everything, wrk -t1 -c{args.connections} -d{args.seconds}s\n")
-    table(part2, proxy_ours)
-    budget(part1[1], proxy_ours, part2[3])
+    table(part2, named_ours)
+    ceiling = part2[-1]
+    peers = part2[2:-1]
+    budget(part1[1], proxy_ours, ceiling)
+    floors = part1[1]["server_us"] + ceiling["server_us"]
+    print(f"- the named endpoint spent: mcp-server {named_ours['server_us']:.1f} µs per call "
+          f"= {named_ours['server_us'] / floors:.2f}× the floors ({floors:.1f} µs: an rmcp HTTP server answering "
+          f"+ a stdio client calling)")
 
     bare, ts, py = part1[1], part1[2], part1[3]
-    faster_peer = max(part2[1:3], key=lambda r: r["rps"])
-    ceiling = part2[3]
+    faster_peer = max(peers, key=lambda r: r["rps"])
     print("\nTargets:")
     results = [
         check("ours ≥ 80% of bare rmcp", ours["rps"] >= 0.8 * bare["rps"], f"{ours['rps'] / bare['rps']:.2f}"),
@@ -293,8 +309,12 @@ def main() -> None:
               f"{proxy_ours['rps'] / faster_peer['rps']:.2f}×"),
         check("proxy ≥ 70% of the direct ceiling", proxy_ours["rps"] >= 0.7 * ceiling["rps"],
               f"{proxy_ours['rps'] / ceiling['rps']:.2f}"),
-        check("proxy p99 no worse than the peers'", proxy_ours["p99_ms"] <= min(r["p99_ms"] for r in part2[1:3]),
-              f"{proxy_ours['p99_ms']:.2f} ms vs {min(r['p99_ms'] for r in part2[1:3]):.2f} ms"),
+        check("proxy p99 no worse than the peers'", proxy_ours["p99_ms"] <= min(r["p99_ms"] for r in peers),
+              f"{proxy_ours['p99_ms']:.2f} ms vs {min(r['p99_ms'] for r in peers):.2f} ms"),
+        check("named endpoint ≥ 3× the faster peer", named_ours["rps"] >= 3 * faster_peer["rps"],
+              f"{named_ours['rps'] / faster_peer['rps']:.2f}×"),
+        check("named endpoint's mcp-server CPU per call ≤ 1.3× the floors", named_ours["server_us"] <= 1.3 * floors,
+              f"{named_ours['server_us'] / floors:.2f}×"),
         check("no failed requests", all(r["failed"] == 0 for r in part1 + part2), "all answers were successes"),
     ]
     sys.exit(0 if all(results) else 1)

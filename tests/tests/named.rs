@@ -186,18 +186,18 @@ fn a_bad_servers_file_stops_mcp_server_at_start() {
     assert!(stderr.contains("mcpServers.fx.args"), "{stderr}");
 }
 
-/// The Python SDK client against `/servers/everything/mcp` in `mode`: its output.
-fn python_host(url: &str, mode: &str) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/named_client.py");
-    let output = Command::new("python3")
-        .arg(script)
+/// An official SDK's client (`program` running `script`, under tests/) against a named
+/// endpoint in `mode`: its output.
+fn sdk_host(program: &str, script: &str, url: &str, mode: &str) -> String {
+    let output = Command::new(program)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
         .args([url, API_KEY, mode])
         .output()
-        .expect("python3 (scripts/install-deps.sh installs the SDK)");
+        .unwrap_or_else(|e| panic!("{program}: {e} (scripts/install-deps.sh installs the SDKs)"));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "the Python SDK client in mode {mode} failed:\n{stdout}\n{}",
+        "{script} in mode {mode} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
@@ -215,9 +215,12 @@ fn an_mcp_host_uses_a_named_servers_own_tools_resources_prompts_and_completions(
     let server = McpServer::start(&[("MCP_SERVERS_FILE", &path)]);
     let everything = server.endpoint("/servers/everything/mcp");
     for mode in ["2026-07-28", "legacy", "auto"] {
-        let said = python_host(&everything, mode);
+        let said = sdk_host("python3", "python/named_client.py", &everything, mode);
         eprintln!("{said}");
         assert!(said.contains("completion: ['Engineering']"), "{said}");
+        let said = sdk_host("node", "node/named-client.mjs", &everything, mode);
+        eprintln!("{said}");
+        assert!(said.contains("completion: Engineering"), "{said}");
     }
 
     // A plain JSON-RPC call, as a script would make it.
