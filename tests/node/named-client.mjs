@@ -7,24 +7,10 @@
 //   node named-client.mjs URL API_KEY MODE
 //
 // Prints one line per check; exits non-zero on the first that fails.
-import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { connect, expect } from "./connect.mjs";
 
 const [url, key, mode] = process.argv.slice(2);
-const negotiation = mode === "legacy" || mode === "auto" ? mode : { pin: mode };
-const client = new Client(
-  { name: "mcp-jobs-e2e", version: "1.0.0" },
-  { versionNegotiation: { mode: negotiation } },
-);
-const transport = new StreamableHTTPClientTransport(new URL(url), {
-  requestInit: { headers: { Authorization: `Bearer ${key}` } },
-});
-
-function expect(condition, what) {
-  if (!condition) throw new Error(`expected ${what}`);
-}
-
-await client.connect(transport);
-console.log(`connected: mode ${mode}, protocol ${client.getNegotiatedProtocolVersion?.() ?? "?"}`);
+const client = await connect(url, key, mode);
 const tools = (await client.listTools()).tools.map((t) => t.name);
 expect(tools.includes("echo") && !tools.includes("call_tool"), `the upstream's own tools in ${tools}`);
 console.log(`tools: ${tools.length}`);

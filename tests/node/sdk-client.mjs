@@ -6,24 +6,10 @@
 //   node sdk-client.mjs URL API_KEY MODE
 //
 // Prints one line per check; exits non-zero on the first that fails.
-import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { connect, expect } from "./connect.mjs";
 
 const [url, key, mode] = process.argv.slice(2);
-const negotiation = mode === "legacy" || mode === "auto" ? mode : { pin: mode };
-const client = new Client(
-  { name: "mcp-jobs-e2e", version: "1.0.0" },
-  { versionNegotiation: { mode: negotiation } },
-);
-const transport = new StreamableHTTPClientTransport(new URL(url), {
-  requestInit: { headers: { Authorization: `Bearer ${key}` } },
-});
-
-function expect(condition, what) {
-  if (!condition) throw new Error(`expected ${what}`);
-}
-
-await client.connect(transport);
-console.log(`connected: mode ${mode}, protocol ${client.getNegotiatedProtocolVersion?.() ?? "?"}`);
+const client = await connect(url, key, mode);
 const tools = (await client.listTools()).tools.map((t) => t.name).sort();
 expect(["call_tool", "list_tools", "server_initialize"].every((t) => tools.includes(t)), `the job tools in ${tools}`);
 console.log(`tools: ${tools.join(",")}`);

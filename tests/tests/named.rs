@@ -223,6 +223,41 @@ fn an_mcp_host_uses_a_named_servers_own_tools_resources_prompts_and_completions(
         assert!(said.contains("completion: Engineering"), "{said}");
     }
 
+    // The inspector CLI, as a person trying a server would.
+    let inspect = |args: &[&str]| -> Value {
+        let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("node/node_modules");
+        let output = Command::new(modules.join(".bin/mcp-inspector-cli"))
+            .current_dir(&modules)
+            .args([
+                "--cli",
+                &server.endpoint("/servers/time/mcp"),
+                "--transport",
+                "http",
+            ])
+            .args(["--header", &format!("Authorization: Bearer {API_KEY}")])
+            .args(args)
+            .output()
+            .expect("the inspector CLI (scripts/install-deps.sh installs it)");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "inspector {args:?}: {stdout}");
+        serde_json::from_str(&stdout[stdout.find('{').unwrap_or(0)..])
+            .unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    };
+    let listed = inspect(&["--method", "tools/list"]);
+    assert_eq!(listed["tools"][0]["name"], "get_current_time", "{listed}");
+    let called = inspect(&[
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "get_current_time",
+        "--tool-arg",
+        "timezone=Europe/Paris",
+    ]);
+    assert_eq!(
+        called["structuredContent"]["timezone"], "Europe/Paris",
+        "{called}"
+    );
+
     // A plain JSON-RPC call, as a script would make it.
     let answer = McpServer::call_url(
         &server.endpoint("/servers/time/mcp"),
