@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    bin, fixture, free_port, server_everything, wait_for, worker_command, Deployment, McpServer,
-    Status, API_KEY,
+    bin, fixture, free_port, server_everything, server_filesystem_entry, wait_for, worker_command,
+    Deployment, McpServer, Status, API_KEY,
 };
 use nix::sys::signal::Signal;
 use reqwest::{Method, StatusCode};
@@ -207,9 +207,17 @@ fn sdk_host(program: &str, script: &str, url: &str, mode: &str) -> String {
 fn an_mcp_host_uses_a_named_servers_own_tools_resources_prompts_and_completions() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("servers.json");
+    let shared = tempfile::tempdir().expect("temp dir");
+    let shared = std::fs::canonicalize(shared.path()).expect("canonical dir");
+    std::fs::write(shared.join("notes.txt"), "through the gateway\n").expect("file");
+    // Not on the test server's allowlist: the operator vouches for it.
+    let files = json!({"command": "node",
+                       "args": [server_filesystem_entry(), shared.display().to_string()],
+                       "mcpJobs": {"trusted": true}});
     write(
         &file,
-        json!({"everything": server_everything(), "time": {"command": "mcp-server-time"}}),
+        json!({"everything": server_everything(), "time": {"command": "mcp-server-time"},
+               "files": files}),
     );
     let path = file.display().to_string();
     let server = McpServer::start(&[("MCP_SERVERS_FILE", &path)]);
@@ -256,6 +264,17 @@ fn an_mcp_host_uses_a_named_servers_own_tools_resources_prompts_and_completions(
     assert_eq!(
         called["structuredContent"]["timezone"], "Europe/Paris",
         "{called}"
+    );
+
+    // server-filesystem's own tools, on the directory the operator gave it.
+    let read = McpServer::call_url(
+        &server.endpoint("/servers/files/mcp"),
+        "read_text_file",
+        json!({"path": shared.join("notes.txt").display().to_string()}),
+    );
+    assert_eq!(
+        read["result"]["content"][0]["text"], "through the gateway\n",
+        "{read}"
     );
 
     // A plain JSON-RPC call, as a script would make it.
@@ -588,4 +607,56 @@ fn reloads_under_load_fail_no_call_and_a_crash_under_load_hangs_none() {
         "crash under load: {} calls, {failed} failed with the crash",
         answers.len()
     );
+}
+
+/// A caller that goes away mid-call (its connection closed) cancels the call, at a named
+/// endpoint and through the meta-tool, with or without progress: the pooled child's
+/// slot is free at once, not when the tool ends.
+#[test]
+fn a_caller_that_goes_away_cancels_its_call() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("servers.json");
+    write(&file, json!({"fx": {"command": fixture()}}));
+    let path = file.display().to_string();
+    let server = McpServer::start(&[("MCP_SERVERS_FILE", &path)]);
+    let impatient = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_millis(800))
+        .build()
+        .expect("client");
+    let sleep = json!({"ms": 20000});
+    // The same call at the named endpoint, and through the meta-tool (the same config,
+    // so the same pooled child).
+    let calls = [
+        (
+            "/servers/fx/mcp",
+            json!({"name": "sleep", "arguments": sleep}),
+        ),
+        (
+            "/mcp",
+            json!({"name": "call_tool", "arguments": {"serverName": "fx",
+            "config": {"command": fixture()}, "tool": "sleep", "arguments": sleep}}),
+        ),
+    ];
+    for ((path, params), meta) in calls
+        .iter()
+        .flat_map(|call| [(call, json!({})), (call, json!({"progressToken": "p1"}))])
+    {
+        let mut params = params.clone();
+        params["_meta"] = meta;
+        let gone = impatient
+            .post(server.endpoint(path))
+            .bearer_auth(API_KEY)
+            .header("Accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}))
+            .send()
+            .and_then(|r| r.text());
+        assert!(
+            gone.is_err(),
+            "the 20 s call outlived its caller's 0.8 s: {gone:?}"
+        );
+        wait_for("the cancelled call's slot", Duration::from_secs(5), || {
+            let (_, listed) = listing(&server);
+            (listed["fx"]["health"]["inFlight"] == 0).then_some(())
+        });
+    }
 }

@@ -6,7 +6,8 @@
 //! - [`gateway`]: the same tools over REST, Server-Sent Events and WebSocket.
 //! - [`named`]: the operator's named servers (`MCP_SERVERS_FILE`), reloaded live, each
 //!   relayed at `/servers/{name}/mcp`.
-//! - [`progress`]: an upstream's progress notifications, sent on to the caller.
+//! - [`caller`]: what a relayed call owes its caller: progress, and stopping when the
+//!   caller cancels or goes away.
 //! - [`stats`]: request counts by tool and outcome, for `/stats`.
 //! - [`metrics`]: the Prometheus metrics behind `/metrics`.
 //! - [`trace`]: the spans of a tool call, continuing the caller's trace.
@@ -15,11 +16,11 @@
 
 pub mod app;
 pub mod auth;
+pub mod caller;
 pub mod config;
 pub mod gateway;
 pub mod metrics;
 pub mod named;
-pub mod progress;
 pub mod stats;
 pub mod tools;
 pub mod trace;

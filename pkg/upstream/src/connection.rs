@@ -12,13 +12,13 @@ use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
 use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::handler::client::progress::ProgressDispatcher;
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
-    ClientRequest, DiscoverRequest, DiscoverRequestParams, ErrorCode, Implementation, JsonObject,
-    PingRequest, ProgressNotificationParam, ProtocolVersion, RequestMetaObject, ServerPeerInfo,
-    ServerResult, Tool,
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+    ClientCapabilities, ClientConfig, ClientRequest, DiscoverRequest, DiscoverRequestParams,
+    ErrorCode, Implementation, JsonObject, PingRequest, ProgressNotificationParam, ProtocolVersion,
+    RequestId, RequestMetaObject, ServerPeerInfo, ServerResult, Tool,
 };
 use rmcp::service::{
-    ClientInitializeError, ClientLifecycleMode, ClientServiceExt, PeerRequestOptions,
+    ClientInitializeError, ClientLifecycleMode, ClientServiceExt, Peer, PeerRequestOptions,
     RunningService, ServiceError,
 };
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -231,6 +231,12 @@ impl Connection {
         };
         let until = tokio::time::Instant::now() + deadline;
         let (handle, updates) = self.with_deadline(deadline, call).await?;
+        // A caller that goes away drops this future: the upstream is told, as rmcp's own
+        // call_tool does for calls without progress.
+        let mut abandoned = Abandoned {
+            peer: Some(peer.clone()),
+            id: handle.id.clone(),
+        };
         let response = self.with_deadline(remaining(until), handle.await_response());
         // The tap under the session delivers each update before the result is read,
         // so every update sent before the result is relayed before it.
@@ -244,6 +250,7 @@ impl Connection {
             std::future::ready(())
         })
         .await?;
+        abandoned.peer = None;
         match response {
             ServerResult::CallToolResult(result) => Ok(result),
             other => Err(UpstreamError::Disconnected {
@@ -327,6 +334,31 @@ impl Connection {
                 server,
                 reason: cause::of_request(&other),
             }),
+        }
+    }
+}
+
+/// A request sent upstream whose answer is awaited; if the wait is dropped first (the
+/// caller went away), the upstream gets `notifications/cancelled` for it.
+struct Abandoned {
+    /// `None` once answered.
+    peer: Option<Peer<RoleClient>>,
+    id: RequestId,
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        let Some(peer) = self.peer.take() else {
+            return;
+        };
+        let cancelled = CancelledNotificationParam::new(
+            Some(self.id.clone()),
+            Some("the caller went away".into()),
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = peer.notify_cancelled(cancelled).await;
+            });
         }
     }
 }

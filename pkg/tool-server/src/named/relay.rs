@@ -22,7 +22,7 @@ use serde_json::json;
 
 use super::routes::trust;
 use super::{NamedServer, Registry};
-use crate::progress;
+use crate::caller;
 use crate::tools::{forwarded_meta, relayed};
 
 /// The handler of one named server's endpoint; one per request, cheap to clone.
@@ -158,7 +158,7 @@ impl ServerHandler for Relay {
         let token = context.meta.get_progress_token();
         let meta = forwarded_meta(context.meta);
         let arguments = request.arguments.unwrap_or_default();
-        let called = progress::to_caller(token, context.peer, |sink| {
+        let call = caller::with_progress(token, context.peer, |sink| {
             let upstream = self.upstream(&server);
             let tool = &request.name;
             async move {
@@ -166,8 +166,11 @@ impl ServerHandler for Relay {
                     .call_tool(upstream, tool, arguments, meta, sink.as_ref(), None)
                     .await
             }
-        })
-        .await;
+        });
+        let Some(called) = caller::unless_cancelled(&context.ct, call).await else {
+            tracing::debug!(server = %self.name, tool = %request.name, "call cancelled by its caller");
+            return Err(caller::cancelled_error());
+        };
         match called {
             Ok(result) => Ok(CallToolResponse::Complete(relayed(result))),
             // The upstream's own JSON-RPC error (an unknown tool, bad arguments) as it is.

@@ -24,7 +24,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::{parse, ServerTools};
-use crate::{named, progress, trace};
+use crate::{caller, named, trace};
 
 /// Names a described server.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -86,10 +86,12 @@ impl ServerTools {
     ) -> Result<CallToolResult, ErrorData> {
         let token = context.meta.get_progress_token();
         let meta = forwarded_meta(context.meta);
-        progress::to_caller(token, context.peer, |sink| async move {
+        let call = caller::with_progress(token, context.peer, |sink| async move {
             self.run_call_tool(params, meta, sink.as_ref()).await
-        })
-        .await
+        });
+        caller::unless_cancelled(&context.ct, call)
+            .await
+            .unwrap_or_else(|| Err(caller::cancelled_error()))
     }
 }
 
