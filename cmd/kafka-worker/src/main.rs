@@ -277,16 +277,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("the scheduler failed")?;
         }
-        Command::Schedules { command } => {
-            if let SchedulesCommand::Apply { file, .. } = &command {
-                let named = std::fs::read_to_string(file)
-                    .ok()
-                    .map(|text| named_by_schedules(&text))
-                    .unwrap_or_default();
-                check_named(&settings, named, "the schedules file").await?;
-            }
-            schedules(&settings.kafka, command).await?
-        }
+        Command::Schedules { command } => schedules(&settings, command).await?,
         Command::Dlq { command } => dlq(&settings.kafka, command).await?,
         Command::Console => {
             let console = ConsoleSettings::from_env()
@@ -512,13 +503,15 @@ async fn check_named(
     }
 }
 
-async fn schedules(settings: &KafkaSettings, command: SchedulesCommand) -> anyhow::Result<()> {
+async fn schedules(worker: &WorkerSettings, command: SchedulesCommand) -> anyhow::Result<()> {
+    let settings = &worker.kafka;
     let schedules = Schedules::new(settings).context("connecting to Kafka")?;
     let mut out = std::io::stdout();
     match command {
         SchedulesCommand::Apply { file, prune } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
+            check_named(worker, named_by_schedules(&text), "the schedules file").await?;
             let applied = schedules
                 .apply(&text, prune)
                 .await

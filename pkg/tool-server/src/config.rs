@@ -183,12 +183,7 @@ impl KeyScope {
 fn parse_api_keys(text: &str) -> Result<(Vec<String>, Vec<KeyScope>), ConfigError> {
     let mut keys = Vec::new();
     let mut scopes = Vec::new();
-    for (index, entry) in text
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .enumerate()
-    {
+    for (index, entry) in comma_separated(text).iter().enumerate() {
         let mut words = entry.split_whitespace();
         let Some(key) = words.next() else { continue };
         let mut scope = KeyScope::FULL;

@@ -133,6 +133,15 @@ struct Starts {
     retry_at: Option<Instant>,
 }
 
+impl Starts {
+    /// How long the next start still waits out its backoff, if it does.
+    fn restart_in_ms(&self, now: Instant) -> Option<u64> {
+        self.retry_at
+            .filter(|at| *at > now)
+            .map(|at| (at - now).as_millis() as u64)
+    }
+}
+
 struct Member {
     target: Target,
     connection: Connection,
@@ -390,17 +399,12 @@ impl Pool {
         let Some(group) = state.groups.get(&target) else {
             return Health::Idle;
         };
-        let restart_in_ms = group
-            .starts
-            .retry_at
-            .filter(|at| *at > now)
-            .map(|at| (at - now).as_millis() as u64);
         match (group.members.len(), group.starts.failures) {
             (0, 0) if group.starts.starting > 0 => Health::Starting,
             (0, 0) => Health::Idle,
             (0, failures) => Health::Failing {
                 consecutive_failures: failures,
-                restart_in_ms,
+                restart_in_ms: group.starts.restart_in_ms(now),
             },
             (children, _) => Health::Up {
                 children,
@@ -423,11 +427,7 @@ impl Pool {
                 starting: group.starts.starting,
                 in_flight: group.in_flight(),
                 consecutive_failures: group.starts.failures,
-                restart_in_ms: group
-                    .starts
-                    .retry_at
-                    .filter(|at| *at > now)
-                    .map(|at| (at - now).as_millis() as u64),
+                restart_in_ms: group.starts.restart_in_ms(now),
             })
             .collect();
         let c = &self.0.counters;

@@ -12,7 +12,7 @@ use crate::catalog::{Definition, State};
 use crate::schedule::{Overlap, Schedule};
 
 /// Occurrences counted one by one when skipping a long outage; beyond, the count is a floor.
-const MAX_SKIPS_COUNTED: u64 = 1_000_000;
+pub(super) const MAX_SKIPS_COUNTED: u64 = 1_000_000;
 
 /// Why occurrences were skipped (the `reason` label of the skip metric).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

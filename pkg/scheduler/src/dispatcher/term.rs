@@ -463,7 +463,8 @@ impl<'a> Term<'a> {
         if decision.count_capped {
             tracing::warn!(
                 schedule = name,
-                "more than a million occurrences missed; counting stops there"
+                "more than {} occurrences missed; counting stops there",
+                plan::MAX_SKIPS_COUNTED
             );
         }
         for occurrence in decision.fire {

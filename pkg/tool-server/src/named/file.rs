@@ -9,8 +9,10 @@
 //! written anywhere.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use mcp_jobs_contract::ServerConfig;
+use mcp_jobs_upstream::{Trust, Upstream};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -34,16 +36,37 @@ pub struct NamedServer {
     pub options: ServerOptions,
 }
 
-/// Every server of a servers file, by name.
+impl NamedServer {
+    /// Who vouches for its config: the operator, if the file says `trusted`.
+    pub fn trust(&self) -> Trust {
+        if self.options.trusted {
+            Trust::Operator
+        } else {
+            Trust::Job
+        }
+    }
+
+    /// The pool's view of it, under `name`.
+    pub fn upstream<'a>(&'a self, name: &'a str) -> Upstream<'a> {
+        Upstream {
+            name,
+            config: &self.config,
+            trust: self.trust(),
+        }
+    }
+}
+
+/// Every server of a servers file, by name; shared, not copied, by the requests that
+/// use one.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct NamedServers(BTreeMap<String, NamedServer>);
+pub struct NamedServers(BTreeMap<String, Arc<NamedServer>>);
 
 impl NamedServers {
-    pub fn get(&self, name: &str) -> Option<&NamedServer> {
+    pub fn get(&self, name: &str) -> Option<&Arc<NamedServer>> {
         self.0.get(name)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &NamedServer)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<NamedServer>)> {
         self.0.iter()
     }
 
@@ -146,7 +169,7 @@ pub fn parse(
             .map_err(|(at, reason)| invalid(&at, reason))?;
         let config = deserialize::<ServerConfig>(entry)
             .map_err(|(at, reason)| invalid(&join(&field, &at), reason))?;
-        named.insert(name.clone(), NamedServer { config, options });
+        named.insert(name.clone(), Arc::new(NamedServer { config, options }));
     }
     Ok(NamedServers(named))
 }

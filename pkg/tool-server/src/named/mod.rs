@@ -12,7 +12,7 @@ pub mod file;
 pub mod relay;
 pub mod routes;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -52,7 +52,8 @@ impl Registry {
 
     /// Reads the file at `path`; at start a bad file is an error, not an empty registry.
     pub fn load(path: PathBuf) -> Result<Self, ServersFileError> {
-        let (text, servers) = read(&path)?;
+        let text = read(&path)?;
+        let servers = parse(&path, &text)?;
         Ok(Self {
             path: Some(path),
             current: RwLock::new(Loaded {
@@ -70,30 +71,38 @@ impl Registry {
     }
 
     /// Reads the file again if it changed (or `always`); keeps the servers in force if
-    /// the new file is bad. Logs what happened.
+    /// the new file is bad. Logs what happened. The file is parsed before the servers
+    /// are locked, so requests reading them never wait for a parse.
     pub fn reload(&self, always: bool) {
         let Some(path) = &self.path else {
             return;
         };
-        let text = match std::fs::read_to_string(path) {
+        let text = match read(path) {
             Ok(text) => text,
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "servers file unreadable: the named servers in force are kept");
+                tracing::warn!(error = %e, "servers file unreadable: the named servers in force are kept");
                 return;
             }
         };
+        let (unchanged, before) = {
+            let loaded = match self.current.read() {
+                Ok(loaded) => loaded,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            (text == loaded.text, loaded.servers.clone())
+        };
+        if unchanged && !always {
+            return;
+        }
+        let parsed = parse(path, &text);
         let mut loaded = match self.current.write() {
             Ok(loaded) => loaded,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if !always && text == loaded.text {
-            return;
-        }
-        let parsed = file::parse(&path.display().to_string(), &text, env_var);
         loaded.text = text;
         match parsed {
             Ok(servers) => {
-                let changes = servers.changes_from(&loaded.servers);
+                let changes = servers.changes_from(&before);
                 tracing::info!(
                     servers = servers.len(),
                     added = ?changes.added,
@@ -141,14 +150,15 @@ impl Registry {
     }
 }
 
-fn read(path: &std::path::Path) -> Result<(String, NamedServers), ServersFileError> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ServersFileError::Read {
-        path: name.clone(),
+fn read(path: &Path) -> Result<String, ServersFileError> {
+    std::fs::read_to_string(path).map_err(|e| ServersFileError::Read {
+        path: path.display().to_string(),
         reason: e.to_string(),
-    })?;
-    let servers = file::parse(&name, &text, env_var)?;
-    Ok((text, servers))
+    })
+}
+
+fn parse(path: &Path, text: &str) -> Result<NamedServers, ServersFileError> {
+    file::parse(&path.display().to_string(), text, env_var)
 }
 
 fn env_var(name: &str) -> Option<String> {

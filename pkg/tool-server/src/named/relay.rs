@@ -6,72 +6,51 @@
 
 use std::sync::Arc;
 
-use mcp_jobs_upstream::{FailureKind, Pool, Upstream, UpstreamError};
+use mcp_jobs_upstream::{Pool, Upstream, UpstreamError};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest, CompleteRequest,
-    CompleteRequestParams, CompleteResult, ContentBlock, ErrorCode, GetPromptRequest,
-    GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation, InitializeResult,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ReadResourceRequest, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, RequestOptionalParam, ResultType, ServerCapabilities, ServerResult,
+    CallToolRequestParams, CallToolResponse, ClientRequest, CompleteRequest, CompleteRequestParams,
+    CompleteResult, ErrorCode, GetPromptRequest, GetPromptRequestParams, GetPromptResponse,
+    GetPromptResult, Implementation, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequest, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    RequestOptionalParam, ResultType, ServerCapabilities, ServerResult,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::routes::trust;
-use super::{NamedServer, Registry};
+use super::NamedServer;
 use crate::caller;
-use crate::tools::{forwarded_meta, relayed};
+use crate::tools::{failed_call, forwarded_meta, relayed};
 
-/// The handler of one named server's endpoint; one per request, cheap to clone.
+/// The handler of one named server's endpoint, for one request: the server as the
+/// servers file said when the request came.
 #[derive(Clone)]
 pub struct Relay {
     name: Arc<str>,
-    registry: Arc<Registry>,
+    server: Arc<NamedServer>,
     pool: Pool,
 }
 
 impl Relay {
-    pub fn new(name: &str, registry: Arc<Registry>, pool: Pool) -> Self {
+    pub fn new(name: &str, server: Arc<NamedServer>, pool: Pool) -> Self {
         Self {
             name: name.into(),
-            registry,
+            server,
             pool,
         }
     }
 
-    /// The server as the servers file says now (a reload may have changed or removed
-    /// it since the request was routed).
-    fn server(&self) -> Result<NamedServer, ErrorData> {
-        self.registry
-            .servers()
-            .get(&self.name)
-            .cloned()
-            .ok_or_else(|| {
-                ErrorData::new(
-                    ErrorCode::INVALID_PARAMS,
-                    format!("there is no named server {:?} (any more)", &*self.name),
-                    Some(json!({ "kind": FailureKind::UnknownServer.as_str() })),
-                )
-            })
-    }
-
-    fn upstream<'a>(&'a self, server: &'a NamedServer) -> Upstream<'a> {
-        Upstream {
-            name: &self.name,
-            config: &server.config,
-            trust: trust(server),
-        }
+    fn upstream(&self) -> Upstream<'_> {
+        self.server.upstream(&self.name)
     }
 
     /// Sends `request` to the upstream and reads its answer as a `T`.
     async fn forward<T: DeserializeOwned>(&self, request: ClientRequest) -> Result<T, ErrorData> {
-        let server = self.server()?;
         let answer = self
             .pool
-            .request(self.upstream(&server), request, None)
+            .request(self.upstream(), request, None)
             .await
             .map_err(relay_error)?;
         typed(answer)
@@ -125,25 +104,15 @@ fn relay_error(error: UpstreamError) -> ErrorData {
     }
 }
 
-/// A call that could not be made (refused by the policy, unreachable, timed out), the
-/// way a model reads it: an `isError` result with the reason and its kind.
-fn failed_call(error: UpstreamError) -> CallToolResult {
-    let message = error.to_string();
-    let mut result = CallToolResult::error(vec![ContentBlock::text(message.clone())]);
-    result.structured_content = Some(json!({ "kind": error.kind().as_str(), "error": message }));
-    result
-}
-
 impl ServerHandler for Relay {
     async fn list_tools(
         &self,
         _: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let server = self.server()?;
         let tools = self
             .pool
-            .list_tools(self.upstream(&server), None)
+            .list_tools(self.upstream(), None)
             .await
             .map_err(relay_error)?;
         Ok(ListToolsResult::with_all_items(tools))
@@ -154,12 +123,11 @@ impl ServerHandler for Relay {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let server = self.server()?;
         let token = context.meta.get_progress_token();
         let meta = forwarded_meta(context.meta);
         let arguments = request.arguments.unwrap_or_default();
         let call = caller::with_progress(token, context.peer, |sink| {
-            let upstream = self.upstream(&server);
+            let upstream = self.upstream();
             let tool = &request.name;
             async move {
                 self.pool
@@ -175,7 +143,11 @@ impl ServerHandler for Relay {
             Ok(result) => Ok(CallToolResponse::Complete(relayed(result))),
             // The upstream's own JSON-RPC error (an unknown tool, bad arguments) as it is.
             Err(e @ UpstreamError::Rejected { .. }) => Err(relay_error(e)),
-            Err(e) => Ok(CallToolResponse::Complete(relayed(failed_call(e)))),
+            // A call that could not be made (refused, unreachable, timed out).
+            Err(e) => Ok(CallToolResponse::Complete(relayed(failed_call(
+                e.kind().as_str(),
+                e.to_string(),
+            )))),
         }
     }
 

@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Extension, Json, Router};
 use mcp_jobs_contract::{RemoteTransport, ServerConfig};
-use mcp_jobs_upstream::{Health, Pool, Trust};
+use mcp_jobs_upstream::{Health, Pool};
 use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::relay::Relay;
-use super::{NamedServer, Registry};
+use super::Registry;
 use crate::app::mcp_service;
 use crate::config::{KeyScope, ServerSettings};
 
@@ -38,11 +38,11 @@ pub fn routes() -> Router<Named> {
 /// One named server's MCP endpoint; a name not in the servers file is 404, as any
 /// path that does not exist.
 async fn relay(State(named): State<Named>, Path(name): Path<String>, request: Request) -> Response {
-    if named.registry.servers().get(&name).is_none() {
+    let Some(server) = named.registry.servers().get(&name).cloned() else {
         let body = Json(json!({ "error": format!("there is no named server {name:?}") }));
         return (StatusCode::NOT_FOUND, body).into_response();
-    }
-    let relay = Relay::new(&name, named.registry.clone(), named.pool.clone());
+    };
+    let relay = Relay::new(&name, server, named.pool.clone());
     mcp_service(relay, &named.settings, named.stop.clone())
         .handle(request)
         .await
@@ -73,18 +73,10 @@ async fn list(State(named): State<Named>, Extension(scope): Extension<KeyScope>)
             transport: transport(&server.config),
             target: target(&server.config),
             trusted: server.options.trusted,
-            health: named.pool.health(&server.config, trust(server)).await,
+            health: named.pool.health(&server.config, server.trust()).await,
         });
     }
     Json(Listing { servers: listed })
-}
-
-pub fn trust(server: &NamedServer) -> Trust {
-    if server.options.trusted {
-        Trust::Operator
-    } else {
-        Trust::Job
-    }
 }
 
 fn transport(config: &ServerConfig) -> &'static str {

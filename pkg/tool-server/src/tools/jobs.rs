@@ -24,7 +24,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::{parse, ServerTools};
-use crate::{caller, named, trace};
+use crate::{caller, trace};
 
 /// Names a described server.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -226,7 +226,7 @@ impl ServerTools {
                     .ok_or_else(|| UpstreamError::UnknownServer {
                         server: name.to_owned(),
                     })?;
-                (named.config.clone(), named::routes::trust(named))
+                (named.config.clone(), named.trust())
             }
         };
         Ok(Described {

@@ -145,9 +145,7 @@ impl ServerTools {
             }
             Err((kind, message)) => {
                 self.record(tool, kind, started);
-                let mut failure = CallToolResult::error(vec![ContentBlock::text(message.clone())]);
-                failure.structured_content = Some(json!({ "kind": kind, "error": message }));
-                failure
+                failed_call(kind, message)
             }
         }
     }
@@ -209,6 +207,14 @@ impl ServerHandler for ServerTools {
                  Messaging and stream tools, where enabled, share their state through Redis.",
             )
     }
+}
+
+/// A failure the way a model reads it: an `isError` result whose text says what went
+/// wrong and whose structured content names the kind.
+pub(crate) fn failed_call(kind: &str, message: String) -> CallToolResult {
+    let mut failure = CallToolResult::error(vec![ContentBlock::text(message.clone())]);
+    failure.structured_content = Some(json!({ "kind": kind, "error": message }));
+    failure
 }
 
 /// A tool result with structured content and a line of text for people and models.
