@@ -120,10 +120,10 @@ fn the_inspector_cli_lists_and_calls_tools() {
 }
 
 /// Runs the MCP conformance suite (0.2.0-alpha.12, on the Node 22 installed beside it
-/// in `tests/conformance`) with `args` against the expected failures listed there (each
-/// with its reason): a failure not listed fails the run, and so does a listed one that
-/// now passes. Returns the suite's total line.
-fn conformance(what: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+/// in `tests/conformance`) with `args` against the expected failures listed in
+/// `tests/conformance/{expected}` (each with its reason): a failure not listed fails the
+/// run, and so does a listed one that now passes. Returns the suite's total line.
+fn conformance(what: &str, args: &[&str], env: &[(&str, &str)], expected: &str) -> String {
     let home = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/conformance"));
     let modules = home.join("node_modules");
     let results = Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance");
@@ -133,7 +133,7 @@ fn conformance(what: &str, args: &[&str], env: &[(&str, &str)]) -> String {
             .arg(modules.join("@modelcontextprotocol/conformance/dist/index.js"))
             .args(args)
             .arg("--expected-failures")
-            .arg(home.join("expected-failures.yml"))
+            .arg(home.join(expected))
             .arg("-o")
             .arg(results.join(what.replace(' ', "-")))
             .envs(env.iter().copied()),
@@ -154,7 +154,46 @@ fn mcp_server_passes_every_protocol_scenario_of_the_conformance_suite() {
     ] {
         let mut args = vec!["server", "--url", &url];
         args.extend(revision);
-        println!("{}", conformance(&revision.join(" "), &args, &[]));
+        let what = revision.join(" ");
+        println!(
+            "{}",
+            conformance(&what, &args, &[], "expected-failures.yml")
+        );
+    }
+}
+
+/// The same server scenarios through a named endpoint, `/servers/reference/mcp`, in front
+/// of `tests/python/reference_server.py` (the suite's reference tools, resources and
+/// prompts, over stdio): what the gateway relays (content of every kind, progress,
+/// errors with their data, resources, prompts, completions, input-required rounds,
+/// Mcp-Param header checks) passes as the server itself passes it. What it does not relay
+/// is in `expected-failures-named.yml`, with the reasons.
+#[test]
+fn a_named_endpoint_passes_the_conformance_suite_for_the_server_behind_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("servers.json");
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/reference_server.py");
+    let servers = serde_json::json!({"mcpServers": {"reference": {
+        "command": "python3",
+        "args": [reference.display().to_string(), "stdio"],
+        "mcpJobs": {"trusted": true},
+    }}});
+    std::fs::write(&file, servers.to_string()).expect("write the servers file");
+    let path = file.display().to_string();
+    // The suite sends no credentials, so this server runs with auth explicitly off.
+    let server = McpServer::start(&[("MCP_AUTH", "none"), ("MCP_SERVERS_FILE", &path)]);
+    let url = server.endpoint("/servers/reference/mcp");
+    for revision in [
+        ["--spec-version", "2025-11-25"],
+        ["--requirements", "2026-07-28"],
+    ] {
+        let mut args = vec!["server", "--url", &url];
+        args.extend(revision);
+        let what = format!("named {}", revision.join(" "));
+        println!(
+            "{}",
+            conformance(&what, &args, &[], "expected-failures-named.yml")
+        );
     }
 }
 
@@ -181,6 +220,7 @@ fn the_upstream_client_passes_every_protocol_scenario_of_the_conformance_suite()
             "2026-07-28",
         ],
         &[("MCP_JOBS_URL", &server.url()), ("MCP_JOBS_KEY", API_KEY)],
+        "expected-failures.yml",
     );
     println!("{totals}");
 }

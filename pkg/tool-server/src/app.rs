@@ -54,6 +54,7 @@ pub fn router(
         registry: registry.clone(),
         pool: pool.clone(),
         settings: Arc::new(settings.clone()),
+        listed: Default::default(),
         stop: stop.clone(),
     };
     let tools = ServerTools::new(

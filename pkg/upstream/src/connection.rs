@@ -12,10 +12,10 @@ use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
 use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::handler::client::progress::ProgressDispatcher;
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CancelledNotificationParam,
     ClientCapabilities, ClientConfig, ClientRequest, DiscoverRequest, DiscoverRequestParams,
-    ErrorCode, Implementation, JsonObject, PingRequest, ProgressNotificationParam, ProtocolVersion,
-    RequestId, RequestMetaObject, ServerPeerInfo, ServerResult, Tool,
+    ErrorCode, Implementation, PingRequest, ProgressNotificationParam, ProtocolVersion, RequestId,
+    ServerPeerInfo, ServerResult, Tool,
 };
 use rmcp::service::{
     ClientInitializeError, ClientLifecycleMode, ClientServiceExt, Peer, PeerRequestOptions,
@@ -183,19 +183,16 @@ impl Connection {
             .await
     }
 
-    /// Calls `tool`; with a `progress` sink, asks the upstream for progress notifications
-    /// and forwards them there until the call ends.
+    /// Makes one `tools/call` round: the tool's result, or (2026-07-28) the input it asks
+    /// its caller for, which only the caller can give. With a `progress` sink, asks the
+    /// upstream for progress notifications and forwards them there until the call ends.
     pub(crate) async fn call_tool(
         &self,
-        tool: &str,
-        arguments: JsonObject,
-        meta: Option<RequestMetaObject>,
+        params: CallToolRequestParams,
         progress: Option<&ProgressSink>,
         deadline: Duration,
-    ) -> Result<CallToolResult, UpstreamError> {
+    ) -> Result<CallToolResponse, UpstreamError> {
         let until = tokio::time::Instant::now() + deadline;
-        let mut params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
-        params.meta = meta;
         let first = self.call_once(params.clone(), progress, deadline).await;
         let Err(UpstreamError::HeaderMismatch { .. }) = first else {
             return first;
@@ -212,51 +209,68 @@ impl Connection {
         mut params: CallToolRequestParams,
         progress: Option<&ProgressSink>,
         deadline: Duration,
-    ) -> Result<CallToolResult, UpstreamError> {
-        let Some(sink) = progress else {
-            return self
-                .with_deadline(deadline, self.service.call_tool(params))
-                .await;
-        };
+    ) -> Result<CallToolResponse, UpstreamError> {
         let peer = self.service.peer();
         let call = async {
+            // Sent as options, the caller's `_meta` goes out as it is: rmcp stamps a
+            // request's own `_meta` with this session's client capabilities, and a
+            // relayed call must carry its caller's (what the upstream may ask it for).
             let mut options = PeerRequestOptions::no_options();
             options.meta = params.meta.take();
             let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
             let handle = peer.send_request_with_option(request, options).await?;
             // rmcp picks the progress token. The upstream cannot answer before the request
             // has crossed to it, so subscribing right after sending misses nothing.
-            let updates = self.progress.subscribe(handle.progress_token.clone()).await;
+            let updates = match progress {
+                Some(_) => Some(self.progress.subscribe(handle.progress_token.clone()).await),
+                None => None,
+            };
             Ok((handle, updates))
         };
         let until = tokio::time::Instant::now() + deadline;
         let (handle, updates) = self.with_deadline(deadline, call).await?;
-        // A caller that goes away drops this future: the upstream is told, as rmcp's own
-        // call_tool does for calls without progress.
+        // A caller that goes away drops this future: the upstream is told.
         let mut abandoned = Abandoned {
             peer: Some(peer.clone()),
             id: handle.id.clone(),
         };
         let response = self.with_deadline(remaining(until), handle.await_response());
-        // The tap under the session delivers each update before the result is read,
-        // so every update sent before the result is relayed before it.
-        let response = relay_progress(response, updates, |update: ProgressNotificationParam| {
-            // A caller that went away just stops listening; the call goes on.
-            let _ = sink.send(Progress {
-                progress: update.progress,
-                total: update.total,
-                message: update.message,
-            });
-            std::future::ready(())
-        })
-        .await?;
+        let response = match (progress, updates) {
+            // The tap under the session delivers each update before the result is read,
+            // so every update sent before the result is relayed before it.
+            (Some(sink), Some(updates)) => {
+                relay_progress(response, updates, |update: ProgressNotificationParam| {
+                    // A caller that went away just stops listening; the call goes on.
+                    let _ = sink.send(Progress {
+                        progress: update.progress,
+                        total: update.total,
+                        message: update.message,
+                    });
+                    std::future::ready(())
+                })
+                .await?
+            }
+            _ => response.await?,
+        };
         abandoned.peer = None;
         match response {
-            ServerResult::CallToolResult(result) => Ok(result),
+            ServerResult::CallToolResult(result) => Ok(CallToolResponse::Complete(result)),
+            ServerResult::InputRequiredResult(asked) => Ok(CallToolResponse::InputRequired(asked)),
+            ServerResult::CreateTaskResult(_) => Err(self.unasked_task()),
             other => Err(UpstreamError::Disconnected {
                 server: self.server.clone(),
                 reason: format!("the server answered a tool call with {other:?}"),
             }),
+        }
+    }
+
+    /// mcp-server's client declares no tasks support, so a server must not answer with one.
+    fn unasked_task(&self) -> UpstreamError {
+        UpstreamError::Rejected {
+            server: self.server.clone(),
+            code: ErrorCode::INTERNAL_ERROR.0,
+            message: "it answered a tool call with a task, which mcp-server did not ask for".into(),
+            data: None,
         }
     }
 
@@ -325,6 +339,7 @@ impl Connection {
                 server,
                 code: error.code.0,
                 message: error.message.into_owned(),
+                data: error.data,
             }),
             Ok(Err(ServiceError::Timeout { timeout })) => Err(UpstreamError::Timeout {
                 server,

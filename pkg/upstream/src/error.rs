@@ -107,7 +107,12 @@ pub enum UpstreamError {
         /// The JSON-RPC error code it answered with (a relay passes it on).
         code: i32,
         message: String,
+        /// The error's `data` (e.g. the capabilities a tool requires), passed on too.
+        data: Option<serde_json::Value>,
     },
+
+    #[error("tool {tool:?} of server {server:?} asked its caller for input (sampling, elicitation or roots), which a job or a meta-tool call cannot give; an MCP client can, at a named server's endpoint (/servers/NAME/mcp)")]
+    InputRequired { server: String, tool: String },
 
     #[error("server {server:?} refused the request's Mcp-Param headers, even with its tool list read again: {message}")]
     HeaderMismatch { server: String, message: String },
@@ -135,10 +140,15 @@ impl UpstreamError {
                 server,
                 code,
                 message,
+                data,
             } => Self::Rejected {
                 code,
                 server,
                 message: clean(message),
+                data: data.map(|mut data| {
+                    secrets.redact_json(&mut data);
+                    data
+                }),
             },
             Self::HeaderMismatch { server, message } => Self::HeaderMismatch {
                 server,
@@ -177,9 +187,10 @@ impl UpstreamError {
             | Self::Restarting { .. }
             | Self::ShuttingDown => FailureKind::UpstreamUnavailable,
             Self::Timeout { .. } | Self::PoolBusy { .. } => FailureKind::UpstreamTimeout,
-            Self::Rejected { .. } | Self::HeaderMismatch { .. } | Self::Unsupported { .. } => {
-                FailureKind::UpstreamRejected
-            }
+            Self::Rejected { .. }
+            | Self::HeaderMismatch { .. }
+            | Self::Unsupported { .. }
+            | Self::InputRequired { .. } => FailureKind::UpstreamRejected,
         }
     }
 }

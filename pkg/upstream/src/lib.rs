@@ -22,6 +22,7 @@ mod pool;
 mod progress;
 mod redact;
 mod revision;
+mod unattended;
 
 pub use error::UpstreamError;
 pub use mcp_jobs_contract::FailureKind;

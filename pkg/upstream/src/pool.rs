@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use mcp_jobs_contract::{FailureKind, ServerConfig};
 use rmcp::model::{
-    CallToolResult, ClientRequest, JsonObject, RequestMetaObject, ServerPeerInfo, ServerResult,
-    Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest, ServerPeerInfo,
+    ServerResult, Tool,
 };
 use serde::Serialize;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -306,27 +306,70 @@ impl Pool {
         tools.map_err(|e| e.redacted(&secrets))
     }
 
-    /// Calls `tool` on the upstream; progress notifications go to `progress`. Secrets
-    /// of the config are taken out of the result.
+    /// Makes one `tools/call` round on the upstream (`params` as the caller gave them,
+    /// with any input responses and request state of an earlier round); progress
+    /// notifications go to `progress`. Secrets of the config are taken out of the answer.
     pub async fn call_tool(
         &self,
         upstream: Upstream<'_>,
-        tool: &str,
-        arguments: JsonObject,
-        meta: Option<RequestMetaObject>,
+        params: CallToolRequestParams,
+        progress: Option<&ProgressSink>,
+        deadline: Option<Duration>,
+    ) -> Result<CallToolResponse, UpstreamError> {
+        let until = self.until(deadline);
+        let (mut lease, secrets) = self.checkout(upstream, until).await?;
+        let result = lease
+            .connection()
+            .call_tool(params, progress, remaining(until));
+        let answer = lease
+            .settle(result.await)
+            .map_err(|e| e.redacted(&secrets))?;
+        match answer {
+            CallToolResponse::Complete(result) => Ok(CallToolResponse::Complete(
+                crate::redact::redact_result(&secrets, result),
+            )),
+            asked => {
+                let asked = ServerResult::from(asked);
+                match redacted_answer(upstream, &secrets, asked)? {
+                    ServerResult::InputRequiredResult(asked) => {
+                        Ok(CallToolResponse::InputRequired(asked))
+                    }
+                    _ => Err(withheld(upstream)),
+                }
+            }
+        }
+    }
+
+    /// Calls `tool` for a caller that cannot be asked anything (a job, a meta-tool
+    /// call): the rounds a 2026-07-28 tool asks for are answered here, as an MCP client
+    /// with no user answers them ([`crate::unattended`]), within the one deadline. A tool
+    /// that needs sampling fails with [`UpstreamError::InputRequired`].
+    pub async fn call_tool_unattended(
+        &self,
+        upstream: Upstream<'_>,
+        mut params: CallToolRequestParams,
         progress: Option<&ProgressSink>,
         deadline: Option<Duration>,
     ) -> Result<CallToolResult, UpstreamError> {
         let until = self.until(deadline);
-        let (mut lease, secrets) = self.checkout(upstream, until).await?;
-        let result =
-            lease
-                .connection()
-                .call_tool(tool, arguments, meta, progress, remaining(until));
-        let result = lease.settle(result.await);
-        result
-            .map(|r| crate::redact::redact_result(&secrets, r))
-            .map_err(|e| e.redacted(&secrets))
+        let needs_input = |params: &CallToolRequestParams| UpstreamError::InputRequired {
+            server: upstream.name.to_owned(),
+            tool: params.name.to_string(),
+        };
+        for _ in 0..rmcp::model::DEFAULT_MRTR_MAX_ROUNDS {
+            let round = self.call_tool(upstream, params.clone(), progress, Some(remaining(until)));
+            match round.await? {
+                CallToolResponse::InputRequired(asked) => {
+                    let answers = crate::unattended::answers(asked.input_requests)
+                        .ok_or_else(|| needs_input(&params))?;
+                    params.input_responses = Some(answers);
+                    params.request_state = asked.request_state;
+                }
+                CallToolResponse::Complete(result) => return Ok(result),
+                _ => break,
+            }
+        }
+        Err(needs_input(&params))
     }
 
     /// Sends any other request (resources, prompts, completion) to the upstream and
@@ -343,13 +386,7 @@ impl Pool {
         let answer = lease
             .settle(result.await)
             .map_err(|e| e.redacted(&secrets))?;
-        crate::redact::redact_answer(&secrets, answer).ok_or_else(|| UpstreamError::Rejected {
-            server: upstream.name.to_owned(),
-            code: rmcp::model::ErrorCode::INTERNAL_ERROR.0,
-            message: "its answer held a secret of its config where the protocol needs a fixed \
-                      value; withheld"
-                .into(),
-        })
+        redacted_answer(upstream, &secrets, answer)
     }
 
     /// Closes children idle longer than the idle timeout and drops dead ones, every
@@ -930,6 +967,27 @@ impl Drop for Starting {
         }
         // A call that waited for this start may now start one of its own.
         self.pool.0.freed.notify_waiters();
+    }
+}
+
+/// `answer` with the config's secrets taken out of its strings, or withheld if one stood
+/// where the protocol needs a fixed word.
+fn redacted_answer(
+    upstream: Upstream<'_>,
+    secrets: &Secrets,
+    answer: ServerResult,
+) -> Result<ServerResult, UpstreamError> {
+    crate::redact::redact_answer(secrets, answer).ok_or_else(|| withheld(upstream))
+}
+
+fn withheld(upstream: Upstream<'_>) -> UpstreamError {
+    UpstreamError::Rejected {
+        server: upstream.name.to_owned(),
+        code: rmcp::model::ErrorCode::INTERNAL_ERROR.0,
+        message: "its answer held a secret of its config where the protocol needs a fixed \
+                  value; withheld"
+            .into(),
+        data: None,
     }
 }
 

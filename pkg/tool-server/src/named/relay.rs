@@ -4,16 +4,18 @@
 //! 2026-07-28 clients are answered request by request, and a legacy client's
 //! `initialize` is answered here while the upstream session stays the pool's.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use mcp_jobs_upstream::{Pool, Upstream, UpstreamError};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ClientRequest, CompleteRequest, CompleteRequestParams,
     CompleteResult, ErrorCode, GetPromptRequest, GetPromptRequestParams, GetPromptResponse,
-    GetPromptResult, Implementation, InitializeResult, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequest, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    RequestOptionalParam, ResultType, ServerCapabilities, ServerResult,
+    Implementation, InitializeResult, InputRequest, InputRequests, InputResponses,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequest, ReadResourceRequestParams,
+    ReadResourceResponse, RequestMetaObject, RequestOptionalParam, ResultType, ServerCapabilities,
+    ServerRequest, ServerResult, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -31,14 +33,44 @@ pub struct Relay {
     name: Arc<str>,
     server: Arc<NamedServer>,
     pool: Pool,
+    listed: ListedTools,
+}
+
+/// The tools each named server listed last on this replica. A 2026-07-28 call's
+/// `Mcp-Param-*` headers must match its arguments where the tool's schema says
+/// `x-mcp-header`, and the gateway, being the server its callers see, checks them as the
+/// upstream would (rmcp does, given the schema). Kept with the server's description, so
+/// a server the servers file changed is listed afresh; until a server has been listed
+/// here, its calls go unchecked (the upstream gets headers mirrored from the arguments).
+#[derive(Clone, Default)]
+pub struct ListedTools(Arc<Mutex<HashMap<Arc<str>, Listed>>>);
+
+/// A server's tools, with the description of the server that listed them.
+type Listed = (Arc<NamedServer>, Arc<[Tool]>);
+
+impl ListedTools {
+    fn remember(&self, name: &Arc<str>, server: &Arc<NamedServer>, tools: &[Tool]) {
+        let mut listed = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        listed.insert(name.clone(), (server.clone(), tools.into()));
+    }
+
+    fn find(&self, name: &str, server: &Arc<NamedServer>, tool: &str) -> Option<Tool> {
+        let listed = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (described, tools) = listed.get(name)?;
+        if !Arc::ptr_eq(described, server) {
+            return None;
+        }
+        tools.iter().find(|t| t.name == tool).cloned()
+    }
 }
 
 impl Relay {
-    pub fn new(name: &str, server: Arc<NamedServer>, pool: Pool) -> Self {
+    pub fn new(name: &str, server: Arc<NamedServer>, pool: Pool, listed: ListedTools) -> Self {
         Self {
             name: name.into(),
             server,
             pool,
+            listed,
         }
     }
 
@@ -46,14 +78,17 @@ impl Relay {
         self.server.upstream(&self.name)
     }
 
-    /// Sends `request` to the upstream and reads its answer as a `T`.
-    async fn forward<T: DeserializeOwned>(&self, request: ClientRequest) -> Result<T, ErrorData> {
-        let answer = self
-            .pool
+    /// Sends `request` to the upstream and returns its answer.
+    async fn answer(&self, request: ClientRequest) -> Result<ServerResult, ErrorData> {
+        self.pool
             .request(self.upstream(), request, None)
             .await
-            .map_err(relay_error)?;
-        typed(answer)
+            .map_err(relay_error)
+    }
+
+    /// Sends `request` to the upstream and reads its answer as a `T`.
+    async fn forward<T: DeserializeOwned>(&self, request: ClientRequest) -> Result<T, ErrorData> {
+        typed(self.answer(request).await?)
     }
 }
 
@@ -93,15 +128,79 @@ fn paginated<M: Default>(
 fn relay_error(error: UpstreamError) -> ErrorData {
     let kind = error.kind();
     match &error {
-        UpstreamError::Rejected { code, message, .. } => {
-            ErrorData::new(ErrorCode(*code), message.clone(), None)
-        }
+        UpstreamError::Rejected {
+            code,
+            message,
+            data,
+            ..
+        } => ErrorData::new(ErrorCode(*code), message.clone(), data.clone()),
         _ => ErrorData::new(
             ErrorCode::INTERNAL_ERROR,
             error.to_string(),
             Some(json!({ "kind": kind.as_str() })),
         ),
     }
+}
+
+/// How many times a legacy caller is asked for input for one call before the call is
+/// given up (rmcp's own client stops at the same bound).
+const MAX_INPUT_ROUNDS: usize = rmcp::model::DEFAULT_MRTR_MAX_ROUNDS;
+
+/// Whether the caller takes input-required results itself (2026-07-28 and later).
+fn speaks_input_required(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
+}
+
+/// The `_meta` the upstream gets: the caller's own keys, and what the caller can answer
+/// and wants logged (its declared capabilities and log level), so that the upstream asks
+/// for nothing the caller cannot give and logs only what it asked for.
+fn upstream_meta(context: &RequestContext<RoleServer>) -> Option<RequestMetaObject> {
+    let mut meta = forwarded_meta(context.meta.clone()).unwrap_or_default();
+    if let Some(capabilities) = context.client_capabilities() {
+        meta.set_client_capabilities(capabilities);
+    }
+    if let Some(level) = context.meta.log_level() {
+        meta.set_log_level(level);
+    }
+    (!meta.0 .0.is_empty()).then_some(meta)
+}
+
+/// Asks a legacy caller, on its session, what the upstream asked for, and returns its
+/// answers keyed as the upstream keyed the requests.
+async fn ask_legacy_caller(
+    context: &RequestContext<RoleServer>,
+    asked: Option<InputRequests>,
+) -> Result<InputResponses, ErrorData> {
+    let mut answers = InputResponses::new();
+    for (key, request) in asked.unwrap_or_default() {
+        let request = match request {
+            InputRequest::CreateMessage(r) => ServerRequest::CreateMessageRequest(r),
+            InputRequest::Elicitation(r) => ServerRequest::ElicitRequest(r),
+            InputRequest::ListRoots(r) => ServerRequest::ListRootsRequest(r),
+            other => {
+                return Err(ErrorData::internal_error(
+                    format!("the upstream asked for input mcp-server cannot relay: {other:?}"),
+                    None,
+                ))
+            }
+        };
+        let answer = context.peer.send_request(request).await.map_err(|e| {
+            ErrorData::internal_error(
+                format!(
+                    "the upstream asked the caller for input ({key}) and the caller did not \
+                     answer: {e}; a legacy client answers only on a session (the server's \
+                     `sessions` option)"
+                ),
+                None,
+            )
+        })?;
+        let answer = serde_json::to_value(answer)
+            .map_err(|e| ErrorData::internal_error(format!("the caller's answer: {e}"), None))?;
+        answers.insert(key, answer);
+    }
+    Ok(answers)
 }
 
 impl ServerHandler for Relay {
@@ -115,7 +214,12 @@ impl ServerHandler for Relay {
             .list_tools(self.upstream(), None)
             .await
             .map_err(relay_error)?;
+        self.listed.remember(&self.name, &self.server, &tools);
         Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.listed.find(&self.name, &self.server, name)
     }
 
     async fn call_tool(
@@ -124,31 +228,53 @@ impl ServerHandler for Relay {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let token = context.meta.get_progress_token();
-        let meta = forwarded_meta(context.meta);
-        let arguments = request.arguments.unwrap_or_default();
-        let call = caller::with_progress(token, context.peer, |sink| {
-            let upstream = self.upstream();
-            let tool = &request.name;
-            async move {
-                self.pool
-                    .call_tool(upstream, tool, arguments, meta, sink.as_ref(), None)
-                    .await
+        let mut params = request;
+        params.meta = upstream_meta(&context);
+        // A 2026-07-28 caller answers the upstream's input requests itself and calls
+        // again (the rounds are its own); a legacy caller cannot, so they are asked
+        // here, on its session, and the call is made again for it.
+        for _ in 0..MAX_INPUT_ROUNDS {
+            let call = caller::with_progress(token.clone(), context.peer.clone(), |sink| {
+                let upstream = self.upstream();
+                let params = params.clone();
+                async move {
+                    self.pool
+                        .call_tool(upstream, params, sink.as_ref(), None)
+                        .await
+                }
+            });
+            let Some(called) = caller::unless_cancelled(&context.ct, call).await else {
+                tracing::debug!(server = %self.name, tool = %params.name, "call cancelled by its caller");
+                return Err(caller::cancelled_error());
+            };
+            match called {
+                Ok(CallToolResponse::Complete(result)) => {
+                    return Ok(CallToolResponse::Complete(relayed(result)))
+                }
+                Ok(CallToolResponse::InputRequired(asked)) if !speaks_input_required(&context) => {
+                    params.input_responses =
+                        Some(ask_legacy_caller(&context, asked.input_requests).await?);
+                    params.request_state = asked.request_state;
+                }
+                Ok(answer) => return Ok(answer),
+                // The upstream's own JSON-RPC error (an unknown tool, bad arguments) as it is.
+                Err(e @ UpstreamError::Rejected { .. }) => return Err(relay_error(e)),
+                // A call that could not be made (refused, unreachable, timed out).
+                Err(e) => {
+                    return Ok(CallToolResponse::Complete(relayed(failed_call(
+                        e.kind().as_str(),
+                        e.to_string(),
+                    ))))
+                }
             }
-        });
-        let Some(called) = caller::unless_cancelled(&context.ct, call).await else {
-            tracing::debug!(server = %self.name, tool = %request.name, "call cancelled by its caller");
-            return Err(caller::cancelled_error());
-        };
-        match called {
-            Ok(result) => Ok(CallToolResponse::Complete(relayed(result))),
-            // The upstream's own JSON-RPC error (an unknown tool, bad arguments) as it is.
-            Err(e @ UpstreamError::Rejected { .. }) => Err(relay_error(e)),
-            // A call that could not be made (refused, unreachable, timed out).
-            Err(e) => Ok(CallToolResponse::Complete(relayed(failed_call(
-                e.kind().as_str(),
-                e.to_string(),
-            )))),
         }
+        Err(ErrorData::internal_error(
+            format!(
+                "tool {:?} still asked for input after {MAX_INPUT_ROUNDS} rounds",
+                params.name
+            ),
+            None,
+        ))
     }
 
     async fn list_resources(
@@ -176,12 +302,16 @@ impl ServerHandler for Relay {
         params: ReadResourceRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let read: ReadResourceResult = self
-            .forward(ClientRequest::ReadResourceRequest(
-                ReadResourceRequest::new(params),
-            ))
-            .await?;
-        Ok(ReadResourceResponse::Complete(read))
+        let request = ReadResourceRequest::new(params);
+        match self
+            .answer(ClientRequest::ReadResourceRequest(request))
+            .await?
+        {
+            ServerResult::InputRequiredResult(asked) => {
+                Ok(ReadResourceResponse::InputRequired(asked))
+            }
+            read => typed(read).map(ReadResourceResponse::Complete),
+        }
     }
 
     async fn list_prompts(
@@ -198,12 +328,14 @@ impl ServerHandler for Relay {
         params: GetPromptRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let prompt: GetPromptResult = self
-            .forward(ClientRequest::GetPromptRequest(GetPromptRequest::new(
-                params,
-            )))
-            .await?;
-        Ok(GetPromptResponse::Complete(prompt))
+        let request = GetPromptRequest::new(params);
+        match self
+            .answer(ClientRequest::GetPromptRequest(request))
+            .await?
+        {
+            ServerResult::InputRequiredResult(asked) => Ok(GetPromptResponse::InputRequired(asked)),
+            prompt => typed(prompt).map(GetPromptResponse::Complete),
+        }
     }
 
     async fn complete(

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::relay::Relay;
+use super::relay::{ListedTools, Relay};
 use super::Registry;
 use crate::app::mcp_service;
 use crate::config::{KeyScope, ServerSettings};
@@ -25,6 +25,7 @@ pub struct Named {
     pub registry: Arc<Registry>,
     pub pool: Pool,
     pub settings: Arc<ServerSettings>,
+    pub listed: ListedTools,
     /// Ends open MCP streams at shutdown.
     pub stop: CancellationToken,
 }
@@ -42,7 +43,7 @@ async fn relay(State(named): State<Named>, Path(name): Path<String>, request: Re
         let body = Json(json!({ "error": format!("there is no named server {name:?}") }));
         return (StatusCode::NOT_FOUND, body).into_response();
     };
-    let relay = Relay::new(&name, server, named.pool.clone());
+    let relay = Relay::new(&name, server, named.pool.clone(), named.listed.clone());
     mcp_service(relay, &named.settings, named.stop.clone())
         .handle(request)
         .await

@@ -14,7 +14,8 @@ use mcp_jobs_upstream::{
 };
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, ErrorCode, JsonObject, MetaObject, RequestMetaObject, ResultType,
+    CallToolRequestParams, CallToolResult, ContentBlock, ErrorCode, JsonObject, MetaObject,
+    RequestMetaObject, ResultType,
 };
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_router, ErrorData, RoleServer};
@@ -193,12 +194,13 @@ impl ServerTools {
                 // The upstream server sees this call as the parent of its work.
                 let mut meta = meta.map(|meta| meta.0 .0).unwrap_or_default();
                 propagation::inject_meta(&upstream, &mut meta);
+                let mut call = CallToolRequestParams::new(params.tool.clone())
+                    .with_arguments(params.arguments);
+                call.meta = Some(RequestMetaObject(MetaObject(meta)));
                 self.pool
-                    .call_tool(
+                    .call_tool_unattended(
                         named.upstream(),
-                        &params.tool,
-                        params.arguments,
-                        Some(RequestMetaObject(MetaObject(meta))),
+                        call,
                         progress,
                         deadline(params.timeout_ms),
                     )
