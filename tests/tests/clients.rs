@@ -162,38 +162,44 @@ fn mcp_server_passes_every_protocol_scenario_of_the_conformance_suite() {
     }
 }
 
-/// The same server scenarios through a named endpoint, `/servers/reference/mcp`, in front
-/// of `tests/python/reference_server.py` (the suite's reference tools, resources and
+/// The same server scenarios through named endpoints in front of
+/// `tests/python/reference_server.py` (the suite's reference tools, resources and
 /// prompts, over stdio): what the gateway relays (content of every kind, progress,
 /// errors with their data, resources, prompts, completions, input-required rounds,
-/// Mcp-Param header checks) passes as the server itself passes it. What it does not relay
-/// is in `expected-failures-named.yml`, with the reasons.
+/// Mcp-Param header checks) passes as the server itself passes it. `/servers/reference`
+/// serves legacy clients statelessly (the default); `/servers/with-sessions` gives them
+/// sessions, on which the tools that ask their caller something reach it. What is not
+/// relayed is in the expected-failures files, with the reasons.
 #[test]
-fn a_named_endpoint_passes_the_conformance_suite_for_the_server_behind_it() {
+fn named_endpoints_pass_the_conformance_suite_for_the_server_behind_them() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("servers.json");
     let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/reference_server.py");
-    let servers = serde_json::json!({"mcpServers": {"reference": {
-        "command": "python3",
-        "args": [reference.display().to_string(), "stdio"],
-        "mcpJobs": {"trusted": true},
-    }}});
+    let server = |options: Value| {
+        serde_json::json!({
+            "command": "python3",
+            "args": [reference.display().to_string(), "stdio"],
+            "mcpJobs": options,
+        })
+    };
+    let servers = serde_json::json!({"mcpServers": {
+        "reference": server(serde_json::json!({"trusted": true})),
+        "with-sessions": server(serde_json::json!({"trusted": true, "sessions": true})),
+    }});
     std::fs::write(&file, servers.to_string()).expect("write the servers file");
     let path = file.display().to_string();
     // The suite sends no credentials, so this server runs with auth explicitly off.
     let server = McpServer::start(&[("MCP_AUTH", "none"), ("MCP_SERVERS_FILE", &path)]);
-    let url = server.endpoint("/servers/reference/mcp");
-    for revision in [
-        ["--spec-version", "2025-11-25"],
-        ["--requirements", "2026-07-28"],
+    for (name, revision, expected) in [
+        ("reference", ["--spec-version", "2025-11-25"], "expected-failures-named.yml"),
+        ("with-sessions", ["--spec-version", "2025-11-25"], "expected-failures-named-sessions.yml"),
+        ("with-sessions", ["--requirements", "2026-07-28"], "expected-failures-named-sessions.yml"),
     ] {
+        let url = server.endpoint(&format!("/servers/{name}/mcp"));
         let mut args = vec!["server", "--url", &url];
         args.extend(revision);
-        let what = format!("named {}", revision.join(" "));
-        println!(
-            "{}",
-            conformance(&what, &args, &[], "expected-failures-named.yml")
-        );
+        let what = format!("{name} {}", revision.join(" "));
+        println!("{}", conformance(&what, &args, &[], expected));
     }
 }
 

@@ -55,6 +55,7 @@ pub fn router(
         pool: pool.clone(),
         settings: Arc::new(settings.clone()),
         listed: Default::default(),
+        sessions: Default::default(),
         stop: stop.clone(),
     };
     let tools = ServerTools::new(
@@ -76,28 +77,35 @@ pub fn router(
         .route("/metrics", get(scrape))
 }
 
-/// rmcp's Streamable HTTP service for `handler`, the way mcp-server runs it: stateless,
-/// JSON answers (SSE only when a tool sends progress), the body limit and Host guard
-/// from `settings`.
+/// rmcp's Streamable HTTP service for `handler`, the way mcp-server runs it: stateless
+/// ([`mcp_config`]).
 pub fn mcp_service<H: ServerHandler + Clone>(
     handler: H,
     settings: &ServerSettings,
     stop: CancellationToken,
 ) -> StreamableHttpService<H, NeverSessionManager> {
-    let mut config = StreamableHttpServerConfig::default()
+    StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(NeverSessionManager::default()),
+        mcp_config(settings, stop),
+    )
+}
+
+/// How mcp-server serves MCP over Streamable HTTP: stateless, JSON answers (SSE only
+/// when a tool sends progress), the body limit and Host guard from `settings`.
+pub fn mcp_config(
+    settings: &ServerSettings,
+    stop: CancellationToken,
+) -> StreamableHttpServerConfig {
+    let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_max_request_body_bytes(settings.max_body_bytes)
         .with_cancellation_token(stop);
-    config = match &settings.allowed_hosts {
+    match &settings.allowed_hosts {
         Allowlist::Any => config.disable_allowed_hosts(),
         Allowlist::Only(hosts) => config.with_allowed_hosts(hosts.iter().cloned()),
-    };
-    StreamableHttpService::new(
-        move || Ok(handler.clone()),
-        Arc::new(NeverSessionManager::default()),
-        config,
-    )
+    }
 }
 
 /// `routes` behind what guards every endpoint but the probes: the body limit and the

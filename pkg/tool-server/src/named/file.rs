@@ -27,6 +27,14 @@ pub struct ServerOptions {
     /// allowlists do not apply to it. Off unless said.
     #[serde(default)]
     pub trusted: bool,
+    /// Legacy (2025-11-25 and older) clients get a session at this server's endpoint,
+    /// for upstream tools that ask their caller something (sampling, elicitation,
+    /// roots): the question goes out on the call's stream and the answer comes back on
+    /// the session. Sessions live on the replica that opened them, so a load balancer
+    /// must keep a legacy client on one replica (by its Mcp-Session-Id). 2026-07-28
+    /// clients are stateless either way. Off unless said.
+    #[serde(default)]
+    pub sessions: bool,
 }
 
 /// One named server, its `${VAR}`s expanded.

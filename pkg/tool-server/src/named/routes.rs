@@ -1,7 +1,8 @@
 //! `GET /servers`: the named servers, how each is reached (never its secrets) and how
 //! it fares now; `/servers/{name}/mcp`: each one's MCP endpoint ([`super::relay`]).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -10,13 +11,16 @@ use axum::routing::{any, get};
 use axum::{Extension, Json, Router};
 use mcp_jobs_contract::{RemoteTransport, ServerConfig};
 use mcp_jobs_upstream::{Health, Pool};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::StreamableHttpService;
 use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::relay::{ListedTools, Relay};
+use super::NamedServer;
 use super::Registry;
-use crate::app::mcp_service;
+use crate::app::{mcp_config, mcp_service};
 use crate::config::{KeyScope, ServerSettings};
 
 /// What the named-server routes need.
@@ -26,6 +30,7 @@ pub struct Named {
     pub pool: Pool,
     pub settings: Arc<ServerSettings>,
     pub listed: ListedTools,
+    pub sessions: SessionServices,
     /// Ends open MCP streams at shutdown.
     pub stop: CancellationToken,
 }
@@ -43,11 +48,59 @@ async fn relay(State(named): State<Named>, Path(name): Path<String>, request: Re
         let body = Json(json!({ "error": format!("there is no named server {name:?}") }));
         return (StatusCode::NOT_FOUND, body).into_response();
     };
-    let relay = Relay::new(&name, server, named.pool.clone(), named.listed.clone());
+    let relay = Relay::new(
+        &name,
+        server.clone(),
+        named.pool.clone(),
+        named.listed.clone(),
+    );
+    if server.options.sessions {
+        let service = named.sessions.service(&name, &server, || {
+            let config = mcp_config(&named.settings, named.stop.clone());
+            let sessions = Arc::new(LocalSessionManager::default());
+            StreamableHttpService::new(
+                move || Ok(relay.clone()),
+                sessions,
+                config.with_legacy_session_mode(true),
+            )
+        });
+        return service.handle(request).await.into_response();
+    }
     mcp_service(relay, &named.settings, named.stop.clone())
         .handle(request)
         .await
         .into_response()
+}
+
+/// The services of named servers whose legacy clients get sessions, each with its
+/// sessions, kept for the server's description now: a server the servers file changed
+/// gets a new service and its old sessions end (their clients get 404 and start anew,
+/// as the spec has them do).
+#[derive(Clone, Default)]
+pub struct SessionServices(Arc<Mutex<HashMap<String, Sessions>>>);
+
+type SessionService = StreamableHttpService<Relay, LocalSessionManager>;
+
+/// A server's service with its sessions, and the description it was started for.
+type Sessions = (Arc<NamedServer>, SessionService);
+
+impl SessionServices {
+    fn service(
+        &self,
+        name: &str,
+        server: &Arc<NamedServer>,
+        start: impl FnOnce() -> SessionService,
+    ) -> SessionService {
+        let mut services = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match services.get(name) {
+            Some((described, service)) if Arc::ptr_eq(described, server) => service.clone(),
+            _ => {
+                let service = start();
+                services.insert(name.to_owned(), (server.clone(), service.clone()));
+                service
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]
