@@ -191,9 +191,21 @@ fn named_endpoints_pass_the_conformance_suite_for_the_server_behind_them() {
     // The suite sends no credentials, so this server runs with auth explicitly off.
     let server = McpServer::start(&[("MCP_AUTH", "none"), ("MCP_SERVERS_FILE", &path)]);
     for (name, revision, expected) in [
-        ("reference", ["--spec-version", "2025-11-25"], "expected-failures-named.yml"),
-        ("with-sessions", ["--spec-version", "2025-11-25"], "expected-failures-named-sessions.yml"),
-        ("with-sessions", ["--requirements", "2026-07-28"], "expected-failures-named-sessions.yml"),
+        (
+            "reference",
+            ["--spec-version", "2025-11-25"],
+            "expected-failures-named.yml",
+        ),
+        (
+            "with-sessions",
+            ["--spec-version", "2025-11-25"],
+            "expected-failures-named-sessions.yml",
+        ),
+        (
+            "with-sessions",
+            ["--requirements", "2026-07-28"],
+            "expected-failures-named-sessions.yml",
+        ),
     ] {
         let url = server.endpoint(&format!("/servers/{name}/mcp"));
         let mut args = vec!["server", "--url", &url];

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    bin, fixture, free_port, server_everything, server_filesystem_entry, wait_for, worker_command,
-    Deployment, McpServer, Status, API_KEY,
+    bin, fixture, free_port, server_everything, server_filesystem_entry, tool_result, wait_for,
+    worker_command, Deployment, McpServer, Status, API_KEY,
 };
 use nix::sys::signal::Signal;
 use reqwest::{Method, StatusCode};
@@ -187,11 +187,13 @@ fn a_bad_servers_file_stops_mcp_server_at_start() {
 }
 
 /// An official SDK's client (`program` running `script`, under tests/) against a named
-/// endpoint in `mode`: its output.
-fn sdk_host(program: &str, script: &str, url: &str, mode: &str) -> String {
+/// endpoint, given `args` after the URL and key (a connection mode first): its output.
+fn sdk_host(program: &str, script: &str, url: &str, args: &[&str]) -> String {
+    let mode = args.first().copied().unwrap_or_default();
     let output = Command::new(program)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
-        .args([url, API_KEY, mode])
+        .args([url, API_KEY])
+        .args(args)
         .output()
         .unwrap_or_else(|e| panic!("{program}: {e} (scripts/install-deps.sh installs the SDKs)"));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -223,10 +225,10 @@ fn an_mcp_host_uses_a_named_servers_own_tools_resources_prompts_and_completions(
     let server = McpServer::start(&[("MCP_SERVERS_FILE", &path)]);
     let everything = server.endpoint("/servers/everything/mcp");
     for mode in ["2026-07-28", "legacy", "auto"] {
-        let said = sdk_host("python3", "python/named_client.py", &everything, mode);
+        let said = sdk_host("python3", "python/named_client.py", &everything, &[mode]);
         eprintln!("{said}");
         assert!(said.contains("completion: ['Engineering']"), "{said}");
-        let said = sdk_host("node", "node/named-client.mjs", &everything, mode);
+        let said = sdk_host("node", "node/named-client.mjs", &everything, &[mode]);
         eprintln!("{said}");
         assert!(said.contains("completion: Engineering"), "{said}");
     }
@@ -659,4 +661,63 @@ fn a_caller_that_goes_away_cancels_its_call() {
             (listed["fx"]["health"]["inFlight"] == 0).then_some(())
         });
     }
+}
+
+/// A tool that asks its caller (sampling, elicitation; tests/python/reference_server.py),
+/// through a named endpoint: a 2026-07-28 host answers the upstream's input-required
+/// result itself; a legacy host is asked on its session (the server's `sessions`
+/// option), and refused at once where it has none; a meta-tool call, with nobody to
+/// ask, declines the elicitation and cannot sample.
+#[test]
+fn a_tool_that_asks_its_caller_reaches_the_host_in_every_revision() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("servers.json");
+    let reference = |options: Value| {
+        json!({"command": "python3",
+               "args": [mcp_jobs_e2e::python_script("reference_server.py"), "stdio"],
+               "mcpJobs": options})
+    };
+    write(
+        &file,
+        json!({
+            "reference": reference(json!({"trusted": true})),
+            "with-sessions": reference(json!({"trusted": true, "sessions": true})),
+        }),
+    );
+    let path = file.display().to_string();
+    let server = McpServer::start(&[("MCP_SERVERS_FILE", &path)]);
+    let stateless = server.endpoint("/servers/reference/mcp");
+    let sessions = server.endpoint("/servers/with-sessions/mcp");
+    for (url, mode, expect) in [
+        (&stateless, "2026-07-28", "answered"),
+        (&sessions, "2026-07-28", "answered"),
+        (&sessions, "legacy", "answered"),
+        (&stateless, "legacy", "refused"),
+    ] {
+        let said = sdk_host("python3", "python/asking_client.py", url, &[mode, expect]);
+        eprintln!("{said}");
+    }
+
+    let declined = server.call(
+        "call_tool",
+        json!({"serverName": "reference", "tool": "test_elicitation",
+               "arguments": {"message": "anyone there?"}}),
+    );
+    let (is_error, _, text) = tool_result(&declined);
+    assert!(!is_error, "{declined:#}");
+    assert!(text.contains("action=decline"), "{text}");
+    let unsampled = server.call(
+        "call_tool",
+        json!({"serverName": "reference", "tool": "test_sampling",
+               "arguments": {"prompt": "anyone there?"}}),
+    );
+    assert_eq!(
+        unsampled["error"]["data"]["kind"], "upstream_rejected",
+        "{unsampled:#}"
+    );
+    let message = unsampled["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("asked its caller for input"),
+        "{unsampled:#}"
+    );
 }

@@ -16,7 +16,7 @@ use mcp_jobs_contract::ScheduledJobEnvelope;
 use mcp_jobs_engine::servers::{missing_named_servers, named_by};
 use mcp_jobs_kafka::{admin, group, publish, topic, KafkaSettings};
 use mcp_jobs_scheduler::manage::Schedules;
-use mcp_jobs_scheduler::schedule::{parse_file, rfc3339, JobLimit};
+use mcp_jobs_scheduler::schedule::{rfc3339, Schedule};
 use mcp_jobs_scheduler::{dispatcher, presence};
 use mcp_jobs_worker::{consumer, health, lag, redis_source, JobSource, WorkerSettings};
 use tokio_util::sync::CancellationToken;
@@ -462,15 +462,9 @@ async fn serve_until_signal(
     Ok((ready, shutdown))
 }
 
-/// The servers the schedules in `text` name without describing them (a file that does
-/// not parse names none here: `apply` says what is wrong with it).
-fn named_by_schedules(text: &str) -> BTreeSet<String> {
-    let any_size = JobLimit {
-        bytes: usize::MAX,
-        setting: "MAX_MESSAGE_BYTES",
-    };
-    parse_file(text, any_size)
-        .unwrap_or_default()
+/// The servers `schedules` name without describing them.
+fn named_by_schedules(schedules: &[Schedule]) -> BTreeSet<String> {
+    schedules
         .iter()
         .filter_map(|schedule| schedule.sample_job().ok())
         .flat_map(|job| named_by(&job))
@@ -511,9 +505,12 @@ async fn schedules(worker: &WorkerSettings, command: SchedulesCommand) -> anyhow
         SchedulesCommand::Apply { file, prune } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            check_named(worker, named_by_schedules(&text), "the schedules file").await?;
+            let parsed = schedules
+                .parse(&text)
+                .with_context(|| format!("reading {}", file.display()))?;
+            check_named(worker, named_by_schedules(&parsed), "the schedules file").await?;
             let applied = schedules
-                .apply(&text, prune)
+                .apply(parsed, prune)
                 .await
                 .with_context(|| format!("applying {}", file.display()))?;
             writeln!(

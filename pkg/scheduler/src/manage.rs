@@ -98,10 +98,9 @@ impl<'a> Schedules<'a> {
         })?)
     }
 
-    /// Upserts every schedule of `file` (keeping each one's paused state and creation
-    /// time); with `prune`, deletes those the file does not name. Checks the whole file
-    /// first and changes nothing if any of it is wrong.
-    pub async fn apply(&self, file: &str, prune: bool) -> Result<Applied, ManageError> {
+    /// The schedules of `file`, each checked (its job must fit the worker's limits):
+    /// what [`Schedules::apply`] takes.
+    pub fn parse(&self, file: &str) -> Result<Vec<Schedule>, ManageError> {
         // A job must fit the worker's limit, and the broker's record limit with room for
         // the record's key and headers (RESULT_MAX_BYTES keeps that room).
         let (message, result) = (
@@ -119,7 +118,17 @@ impl<'a> Schedules<'a> {
                 setting: "RESULT_MAX_BYTES",
             }
         };
-        let schedules = schedule::parse_file(file, limit).map_err(ManageError::Invalid)?;
+        schedule::parse_file(file, limit).map_err(ManageError::Invalid)
+    }
+
+    /// Upserts every schedule of a parsed file (keeping each one's paused state and
+    /// creation time); with `prune`, deletes those the file does not name. The whole
+    /// file was checked by [`Schedules::parse`], so nothing changes if any of it is wrong.
+    pub async fn apply(
+        &self,
+        schedules: Vec<Schedule>,
+        prune: bool,
+    ) -> Result<Applied, ManageError> {
         let catalog = self.catalog()?;
         let now = Utc::now();
         let mut applied = Applied::default();

@@ -190,8 +190,7 @@ async fn ask_legacy_caller(
             ErrorData::internal_error(
                 format!(
                     "the upstream asked the caller for input ({key}) and the caller did not \
-                     answer: {e}; a legacy client answers only on a session (the server's \
-                     `sessions` option)"
+                     answer: {e}"
                 ),
                 None,
             )
@@ -252,8 +251,23 @@ impl ServerHandler for Relay {
                     return Ok(CallToolResponse::Complete(relayed(result)))
                 }
                 Ok(CallToolResponse::InputRequired(asked)) if !speaks_input_required(&context) => {
-                    params.input_responses =
-                        Some(ask_legacy_caller(&context, asked.input_requests).await?);
+                    if !self.server.options.sessions {
+                        return Err(ErrorData::invalid_request(
+                            format!(
+                                "tool {:?} asks its caller for input (sampling, elicitation or \
+                                 roots), which a legacy client can answer only on a session: \
+                                 the servers file gives server {:?} none (\"mcpJobs\": \
+                                 {{\"sessions\": true}}), or call it at 2026-07-28",
+                                params.name, self.name
+                            ),
+                            None,
+                        ));
+                    }
+                    let answers = ask_legacy_caller(&context, asked.input_requests);
+                    let Some(answers) = caller::unless_cancelled(&context.ct, answers).await else {
+                        return Err(caller::cancelled_error());
+                    };
+                    params.input_responses = Some(answers?);
                     params.request_state = asked.request_state;
                 }
                 Ok(answer) => return Ok(answer),
