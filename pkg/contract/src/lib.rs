@@ -11,6 +11,8 @@
 //! - [`headers`]: the Kafka headers mcp-jobs writes (dead letters, delayed jobs, replays).
 //! - [`outcome`]: the result record every job ends in, written by the worker and read
 //!   by the console, the CLI and the tests.
+//! - [`task`]: durable MCP tasks as records on the tasks topic: who owns each, where its
+//!   job is, whether it was cancelled.
 //!
 //! This crate does no I/O: the worker parses with it, mcp-server validates tool
 //! arguments with it, and both agree on one definition of a valid job.
@@ -22,6 +24,7 @@ pub mod headers;
 pub mod outcome;
 mod redact;
 mod servers;
+pub mod task;
 
 pub use envelope::{JobType, ScheduledJobEnvelope, ToolCall, MAX_JOB_ID_CHARS};
 pub use error::ContractError;

@@ -1,7 +1,8 @@
 //! `kafka-worker create-topics`: creates the jobs, results and dead-letter topics, the
 //! scheduler's two compacted topics (schedules: one partition, whose owner is the
 //! active dispatcher; delayed jobs, keyed by jobID) and the console's compacted ledger
-//! (one partition). Idempotent, so the quick start, compose and CI can run it every
+//! (one partition), and the compacted tasks topic (durable MCP tasks, keyed by task id).
+//! Idempotent, so the quick start, compose and CI can run it every
 //! time; and it checks the topics that were there already ([`check_topics`]): one made
 //! by hand or auto-created by the broker may lack what mcp-jobs relies on.
 
@@ -30,7 +31,7 @@ pub enum AdminError {
     },
 }
 
-/// Creates the six topics; one that exists already is left as it is. Returns the
+/// Creates the seven topics; one that exists already is left as it is. Returns the
 /// names of those it created.
 pub async fn create_topics(
     settings: &KafkaSettings,
@@ -105,7 +106,7 @@ struct Wanted<'a> {
 
 /// Every topic of a deployment, as mcp-jobs needs it: what `create-topics` makes and
 /// what it checks.
-fn layout(settings: &KafkaSettings, partitions: i32) -> [Wanted<'_>; 6] {
+fn layout(settings: &KafkaSettings, partitions: i32) -> [Wanted<'_>; 7] {
     let result_bytes = Some((settings.limits.outcome_bytes, "RESULT_MAX_BYTES"));
     let job_bytes = Some((settings.limits.job_bytes, "MAX_MESSAGE_BYTES"));
     [
@@ -154,6 +155,15 @@ fn layout(settings: &KafkaSettings, partitions: i32) -> [Wanted<'_>; 6] {
             records_up_to: job_bytes,
             // A delayed job must fit where it waits, with room for its headers.
             created_with_room: Some(settings.limits.job_bytes + 64 * 1024),
+        },
+        Wanted {
+            topic: &settings.tasks_topic,
+            role: "the tasks topic (durable MCP tasks: owner, status, cancellation)",
+            partitions,
+            exactly: false,
+            compacted: true,
+            records_up_to: None,
+            created_with_room: None,
         },
         Wanted {
             topic: &settings.console_topic,

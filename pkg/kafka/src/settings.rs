@@ -23,6 +23,7 @@ struct Env {
     kafka_schedules_topic: Option<String>,
     kafka_delayed_topic: Option<String>,
     kafka_console_topic: Option<String>,
+    kafka_tasks_topic: Option<String>,
     #[serde(default = "default_group")]
     mcp_consumer_group: String,
     worker_id: Option<String>,
@@ -72,6 +73,8 @@ pub struct KafkaSettings {
     pub delayed_topic: String,
     /// The console's compacted ledger: replays, logouts, submitted forms (one partition).
     pub console_topic: String,
+    /// The compacted topic of durable MCP tasks, keyed by task id.
+    pub tasks_topic: String,
     /// The workers' consumer group.
     pub group: String,
     /// This process to the brokers and in the records it writes (`WORKER_ID`, else
@@ -134,6 +137,7 @@ impl KafkaSettings {
             schedules_topic: named(env.kafka_schedules_topic, "schedules"),
             delayed_topic: named(env.kafka_delayed_topic, "delayed"),
             console_topic: named(env.kafka_console_topic, "console"),
+            tasks_topic: named(env.kafka_tasks_topic, "tasks"),
             topic,
             group: env.mcp_consumer_group,
             client_id: env.worker_id.unwrap_or_else(|| {
