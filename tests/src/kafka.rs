@@ -166,8 +166,8 @@ impl Broker {
         }
     }
 
-    /// Creates the jobs topic and its results and dead-letter topics, and the
-    /// scheduler's compacted topics (schedules: one partition; delayed jobs).
+    /// Creates the jobs topic and its results and dead-letter topics, the scheduler's
+    /// compacted topics (schedules: one partition; delayed jobs) and the tasks topic.
     pub fn create_job_topics(&self, topic: &str, partitions: i32) {
         self.create_topic(topic, partitions);
         self.create_topic(&format!("{topic}.results"), partitions);
@@ -175,6 +175,7 @@ impl Broker {
         let compacted = [("cleanup.policy", "compact")];
         self.create_topic_with(&format!("{topic}.schedules"), 1, &compacted);
         self.create_topic_with(&format!("{topic}.delayed"), partitions, &compacted);
+        self.create_topic_with(&format!("{topic}.tasks"), partitions, &compacted);
     }
 
     /// Produces the records in order (the idempotent producer keeps it) and waits

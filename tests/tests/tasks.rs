@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use mcp_jobs_contract::task::{JobState, OutcomeAt, TaskRecord};
-use mcp_jobs_e2e::Broker;
+use mcp_jobs_e2e::{fixture, start_worker, Broker, McpServer, API_KEY};
 use mcp_jobs_kafka::KafkaSettings;
 use mcp_jobs_tasks::{new_task_id, owner_of, Registry, Task, TaskStore};
+use serde_json::{json, Value};
 
 fn settings(broker: &Broker, topic: &str) -> KafkaSettings {
     KafkaSettings::from_vars([
@@ -139,4 +140,130 @@ async fn a_task_created_through_one_replica_is_found_at_once_through_another() {
     );
     assert_eq!(c.get(&short, &owner).await.expect("get"), None);
     until(&c, &ids[3], &owner, |t| t.cancelled_at.is_some()).await;
+}
+
+/// A JSON-RPC request of the 2026-07-28 revision to `url` with `key`, from a client
+/// that declares `capabilities`; the response document.
+fn request(url: &str, key: &str, method: &str, mut params: Value, capabilities: Value) -> Value {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "tasks-test", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": capabilities,
+    });
+    let mut sent = reqwest::blocking::Client::new()
+        .post(url)
+        .bearer_auth(key)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", method);
+    // What a request names goes in Mcp-Name: a tool, or a task.
+    if let Some(name) = params["name"].as_str().or(params["taskId"].as_str()) {
+        sent = sent.header("Mcp-Name", name);
+    }
+    let body = sent
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .and_then(|r| r.text())
+        .expect("mcp-server answers");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn tasks_client() -> Value {
+    json!({"extensions": {"io.modelcontextprotocol/tasks": {}}})
+}
+
+/// Polls `tasks/get` until the task is no longer working; its last state.
+fn until_done(url: &str, key: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = request(url, key, "tasks/get", json!({"taskId": id}), tasks_client());
+        if got["result"]["status"] != "working" {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "task {id} still working: {got:#}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A tool call at a named endpoint marked `"tasks": "always"` becomes a job on Kafka
+/// that a worker runs; the client polls it to its result, another key cannot see it,
+/// and a client that did not declare tasks support is refused.
+#[test]
+fn a_tool_call_becomes_a_durable_task_that_a_worker_runs() {
+    let broker = Broker::start();
+    let topic = broker.name("task-jobs");
+    broker.create_job_topics(&topic, 2);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("servers.json");
+    let servers = json!({"mcpServers": {
+        "fx": {"command": fixture(), "mcpJobs": {"tasks": "always"}},
+        "inline": {"command": fixture()},
+    }});
+    std::fs::write(&file, servers.to_string()).expect("servers file");
+    let keys = format!("{API_KEY}, other-key");
+    let server = McpServer::start(&[
+        ("MCP_SERVERS_FILE", &file.display().to_string()),
+        ("MCP_API_KEYS", &keys),
+        ("KAFKA_BROKERS", &broker.address),
+        ("KAFKA_TOPIC", &topic),
+        ("MCP_TASK_POLL_MS", "200"),
+    ]);
+    let _worker = start_worker(&broker, &server.url(), &topic, &broker.name("g-tasks"), &[]);
+    let url = server.endpoint("/servers/fx/mcp");
+
+    let call = json!({"name": "echo", "arguments": {"text": "durably"}});
+    let created = request(&url, API_KEY, "tools/call", call.clone(), tasks_client());
+    let task = &created["result"];
+    assert_eq!(task["resultType"], "task", "{created:#}");
+    assert_eq!(task["status"], "working", "{created:#}");
+    assert_eq!(task["pollIntervalMs"], 200, "{created:#}");
+    let id = task["taskId"].as_str().expect("a task id");
+    assert_eq!(id.len(), 32, "128 bits: {id}");
+
+    let done = until_done(&url, API_KEY, id);
+    assert_eq!(done["result"]["status"], "completed", "{done:#}");
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"], "durably",
+        "{done:#}"
+    );
+
+    // Another key and an id that does not exist: unknown alike (-32602). An endpoint
+    // whose server runs no tasks has no tasks methods (-32601).
+    let inline_url = server.endpoint("/servers/inline/mcp");
+    for (url, key, id, code) in [
+        (url.as_str(), "other-key", id, -32602),
+        (
+            url.as_str(),
+            API_KEY,
+            "0123456789abcdef0123456789abcdef",
+            -32602,
+        ),
+        (inline_url.as_str(), API_KEY, id, -32601),
+    ] {
+        for method in ["tasks/get", "tasks/cancel"] {
+            let got = request(url, key, method, json!({"taskId": id}), tasks_client());
+            assert_eq!(got["error"]["code"], code, "{method}: {got:#}");
+        }
+    }
+
+    // A client that did not declare tasks support cannot call a tasks-only server.
+    let refused = request(&url, API_KEY, "tools/call", call.clone(), json!({}));
+    assert_eq!(refused["error"]["code"], -32021, "{refused:#}");
+    // A server without tasks answers inline, as ever.
+    let inline = request(&inline_url, API_KEY, "tools/call", call, tasks_client());
+    assert_eq!(
+        inline["result"]["content"][0]["text"], "durably",
+        "{inline:#}"
+    );
+
+    // A failing tool's task completes with its isError result.
+    let failing = json!({"name": "fail", "arguments": {}});
+    let created = request(&url, API_KEY, "tools/call", failing, tasks_client());
+    let id = created["result"]["taskId"].as_str().expect("a task id");
+    let done = until_done(&url, API_KEY, id);
+    assert_eq!(done["result"]["status"], "completed", "{done:#}");
+    assert_eq!(done["result"]["result"]["isError"], true, "{done:#}");
 }

@@ -38,6 +38,9 @@ pub const RELEASED: &str = "mcp-jobs-released";
 /// On a tombstone the dispatcher writes: the offset of the record it sent, so that only
 /// that record is forgotten (a newer copy of the job may already wait behind it).
 pub const SENT_OFFSET: &str = "mcp-jobs-sent-offset";
+/// On a job that is a durable MCP task (its jobID is the task id): the worker reports
+/// where the job is on the tasks topic.
+pub const TASK: &str = "mcp-jobs-task";
 
 /// Whether a message's header `name` is its own (kept on its dead letter and restored by
 /// a replay), not one mcp-jobs sets.

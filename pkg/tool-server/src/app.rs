@@ -24,6 +24,7 @@ use crate::auth::require_api_key;
 use crate::config::{Auth, ServerSettings};
 use crate::gateway;
 use crate::metrics;
+use crate::named::tasks::Tasks;
 use crate::named::{self, Named, Registry};
 use crate::tools::ServerTools;
 
@@ -31,32 +32,27 @@ use crate::tools::ServerTools;
 /// is checked more often, so children never outlive it by much.
 const REAP_EVERY: Duration = Duration::from_secs(5);
 
-/// Builds the application around `pool` and the `shared` Redis state. Once `draining`
-/// is cancelled `/ready` answers 503, so load balancers stop sending; `stop` then ends
-/// open MCP streams.
-pub fn router(
+/// Builds the application around the named servers (with the pool and the stop token
+/// they share) and the `shared` Redis state. Once `draining` is cancelled `/ready`
+/// answers 503, so load balancers stop sending; `named.stop` then ends open MCP streams.
+fn router(
     settings: &ServerSettings,
-    pool: Pool,
-    registry: Arc<Registry>,
+    named: Named,
     shared: Store,
     metrics: PrometheusHandle,
     draining: CancellationToken,
-    stop: CancellationToken,
 ) -> Router {
+    let (pool, registry, stop) = (
+        named.pool.clone(),
+        named.registry.clone(),
+        named.stop.clone(),
+    );
     let scrape = {
         let pool = pool.clone();
         move || async move {
             metrics::record_pool(&pool);
             metrics.render()
         }
-    };
-    let named = Named {
-        registry: registry.clone(),
-        pool: pool.clone(),
-        settings: Arc::new(settings.clone()),
-        listed: Default::default(),
-        sessions: Default::default(),
-        stop: stop.clone(),
     };
     let tools = ServerTools::new(
         pool,
@@ -191,18 +187,26 @@ pub async fn serve(
         named_servers = registry.servers().len(),
         "named servers loaded"
     );
+    let tasks = match settings.tasks.clone() {
+        Some(tasks) => Some(Arc::new(
+            Tasks::start(tasks).map_err(std::io::Error::other)?,
+        )),
+        None => None,
+    };
+    tracing::info!(tasks = tasks.is_some(), "durable tasks (Kafka)");
     let draining = CancellationToken::new();
     let stop = CancellationToken::new();
     tokio::spawn(registry.clone().watch(stop.clone()));
-    let app = router(
-        &settings,
-        pool.clone(),
+    let named = Named {
         registry,
-        shared,
-        metrics,
-        draining.clone(),
-        stop.clone(),
-    );
+        pool: pool.clone(),
+        settings: Arc::new(settings.clone()),
+        listed: Default::default(),
+        sessions: Default::default(),
+        tasks,
+        stop: stop.clone(),
+    };
+    let app = router(&settings, named, shared, metrics, draining.clone());
 
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "mcp-server listening");

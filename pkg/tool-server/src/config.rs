@@ -7,9 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mcp_jobs_env_config::{comma_separated, from_vars, require_positive, EnvError};
+use mcp_jobs_kafka::KafkaSettings;
 use mcp_jobs_shared_state::{MessagingSettings, Store};
 use mcp_jobs_upstream::{Allowlist, CommandAllowlist, EnvRules, Policy, PoolSettings};
 use serde::Deserialize;
+
+pub use crate::named::tasks::TaskSettings;
 
 /// The environment as envy reads it; field names are the variables, lowercased.
 #[derive(Debug, Deserialize)]
@@ -70,6 +73,10 @@ struct Env {
     messaging_max_wait_seconds: u64,
     #[serde(default = "default_max_waiters")]
     messaging_max_waiters: usize,
+    #[serde(default = "default_task_ttl_seconds")]
+    mcp_task_ttl_seconds: u64,
+    #[serde(default = "default_task_poll_ms")]
+    mcp_task_poll_ms: u64,
 }
 
 fn default_port() -> u16 {
@@ -127,6 +134,12 @@ fn default_max_wait_seconds() -> u64 {
 /// subscription for all of them.
 fn default_max_waiters() -> usize {
     10_000
+}
+fn default_task_ttl_seconds() -> u64 {
+    24 * 60 * 60
+}
+fn default_task_poll_ms() -> u64 {
+    1_000
 }
 fn default_child_env() -> String {
     "PATH,HOME,LANG,LC_ALL,TZ,TMPDIR,USER".into()
@@ -265,6 +278,8 @@ pub struct ServerSettings {
     pub messaging: MessagingSettings,
     /// The operator's named servers (`MCP_SERVERS_FILE`), if any.
     pub servers_file: Option<PathBuf>,
+    /// Durable tasks, offered when mcp-server has Kafka (`KAFKA_BROKERS`).
+    pub tasks: Option<TaskSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -300,7 +315,12 @@ impl ServerSettings {
     pub fn from_vars(
         vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
     ) -> Result<Self, ConfigError> {
-        let env: Env = from_vars(vars.into_iter().map(|(k, v)| (k.into(), v.into())))?;
+        let vars: Vec<(String, String)> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let env: Env = from_vars(vars.clone())?;
+        let kafka = KafkaSettings::from_vars(vars)?;
         let listen = format!("{}:{}", bracket_ipv6(&env.mcp_bind), env.port)
             .parse()
             .map_err(|e: std::net::AddrParseError| ConfigError::Listen {
@@ -363,6 +383,11 @@ impl ServerSettings {
             drain: Duration::from_secs(env.mcp_drain_seconds),
             toolsets,
             servers_file: env.mcp_servers_file,
+            tasks: (!kafka.brokers.trim().is_empty()).then(|| TaskSettings {
+                kafka,
+                ttl: Duration::from_secs(env.mcp_task_ttl_seconds),
+                poll_interval: Duration::from_millis(env.mcp_task_poll_ms),
+            }),
             redis_url: env.redis_url,
             messaging: MessagingSettings {
                 message_ttl: Duration::from_secs(env.messaging_message_ttl_seconds),

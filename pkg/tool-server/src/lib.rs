@@ -25,5 +25,5 @@ pub mod stats;
 pub mod tools;
 pub mod trace;
 
-pub use app::{guarded, mcp_service, no_delay, router, serve};
+pub use app::{guarded, mcp_service, no_delay, serve};
 pub use config::{ConfigError, ServerSettings};

@@ -23,6 +23,7 @@ use backon::Retryable;
 use chrono::{DateTime, Utc};
 use mcp_jobs_contract::headers::{self as contract_headers, is_carried, DelayedMeta, RELEASED};
 use mcp_jobs_contract::outcome::{Outcome, Source, Status};
+use mcp_jobs_contract::task::{JobState, OutcomeAt, TaskRecord};
 use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome, Cut, MIN_RECORD_BYTES};
 use mcp_jobs_engine::lifecycle::{self, Sink};
 use mcp_jobs_engine::metrics;
@@ -30,7 +31,9 @@ use mcp_jobs_engine::retry::infrastructure_backoff;
 use mcp_jobs_engine::runner::{job_span, JobRunner};
 use mcp_jobs_engine::window::{Delivery, Ticket, Window};
 use mcp_jobs_kafka::headers;
+use mcp_jobs_kafka::KafkaSettings;
 use mcp_jobs_runtime::{Readiness, Tally};
+use mcp_jobs_tasks::TaskStore;
 use mcp_jobs_telemetry::propagation;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -117,6 +120,7 @@ pub async fn run(
                 ("allow.auto.create.topics", "false"),
             ])
             .create()?,
+        tasks: task_store(&settings.kafka),
     });
     tracing::info!(
         topic = %settings.kafka.topic, group = %settings.kafka.group, servers = ?settings.server_urls,
@@ -436,10 +440,24 @@ struct OutcomeWriter {
     metadata: rdkafka::consumer::BaseConsumer,
     /// `RESULT_MAX_BYTES`: records are cut to this before they are produced.
     max_bytes: usize,
+    /// Where a task's job reports its end; `None` when the tasks topic does not exist.
+    tasks: Option<TaskStore>,
 }
 
 /// A record the broker refused for good: retrying the same bytes cannot help.
 struct Refused(KafkaError);
+
+/// The tasks topic's writer, if the topic exists (`create-topics` makes it): without it
+/// no mcp-server offers tasks, and jobs are reported on the results topic alone.
+fn task_store(settings: &KafkaSettings) -> Option<TaskStore> {
+    match TaskStore::new(settings) {
+        Ok(store) => Some(store),
+        Err(e) => {
+            tracing::info!(topic = %settings.tasks_topic, reason = %e, "no tasks topic: tasks are not reported");
+            None
+        }
+    }
+}
 
 /// The lifecycle's sink for one delivery: its outcome records, or its move to the
 /// delayed topic.
@@ -506,9 +524,44 @@ impl OutcomeWriter {
                     );
                     (payload.to_vec(), cut.is_some(), all)
                 });
-            futures::join!(result, dead_letter);
+            let (at, _) = futures::join!(result, dead_letter);
+            self.report_task(outcome, delivery, at).await;
         } else {
-            result.await;
+            let at = result.await;
+            self.report_task(outcome, delivery, at).await;
+        }
+    }
+
+    /// For a job that is a task, says on the tasks topic that it finished and where its
+    /// result record is, so that every mcp-server replica can answer for it.
+    async fn report_task(
+        &self,
+        outcome: &Outcome,
+        delivery: &Delivery<i32>,
+        at: Option<OutcomeAt>,
+    ) {
+        let is_task = delivery
+            .headers
+            .iter()
+            .any(|(name, _)| name == contract_headers::TASK);
+        let (Some(tasks), Some(id), true) = (&self.tasks, outcome.job_id.as_deref(), is_task)
+        else {
+            return;
+        };
+        let status = TaskRecord::Status {
+            state: if outcome.succeeded() {
+                JobState::Succeeded
+            } else {
+                JobState::Failed
+            },
+            worker: outcome.worker.clone(),
+            attempt: outcome.attempts,
+            error: None,
+            outcome: at,
+            at: Utc::now(),
+        };
+        if let Err(e) = tasks.write(id, &status).await {
+            tracing::warn!(task = id, error = %e, "could not report the task's end on the tasks topic");
         }
     }
 
@@ -606,12 +659,12 @@ impl OutcomeWriter {
         topic: &str,
         key: Option<&[u8]>,
         build: impl Fn(usize) -> (Vec<u8>, bool, Vec<(String, Vec<u8>)>),
-    ) {
+    ) -> Option<OutcomeAt> {
         let mut limit = self.max_bytes;
         loop {
             let (payload, truncated, headers) = build(limit);
             match self.deliver(topic, key, &payload, &headers).await {
-                Ok(()) => {
+                Ok(at) => {
                     if truncated {
                         metrics::outcome_truncated(record);
                         tracing::warn!(
@@ -621,7 +674,7 @@ impl OutcomeWriter {
                             "outcome record cut to fit"
                         );
                     }
-                    return;
+                    return Some(at);
                 }
                 Err(Refused(e)) if is_too_large(&e) && limit > MIN_RECORD_BYTES => {
                     limit = (limit / 4).max(MIN_RECORD_BYTES);
@@ -630,7 +683,7 @@ impl OutcomeWriter {
                 Err(Refused(e)) => {
                     metrics::outcome_unwritable(record);
                     tracing::error!(topic, record, error = %e, "the broker refused the outcome record for good; giving it up so the partition moves on");
-                    return;
+                    return None;
                 }
             }
         }
@@ -643,7 +696,7 @@ impl OutcomeWriter {
         key: Option<&[u8]>,
         payload: &[u8],
         headers: &[(impl AsRef<str>, impl AsRef<[u8]>)],
-    ) -> Result<(), Refused> {
+    ) -> Result<OutcomeAt, Refused> {
         let send = || async {
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(payload);
             if let Some(key) = key {
@@ -655,7 +708,10 @@ impl OutcomeWriter {
             self.producer
                 .send(record, Timeout::Never)
                 .await
-                .map(drop)
+                .map(|delivered| OutcomeAt {
+                    partition: delivered.partition,
+                    offset: delivered.offset,
+                })
                 .map_err(|(e, _)| e)
         };
         send.retry(infrastructure_backoff(self.retry_max_backoff))

@@ -35,6 +35,22 @@ pub struct ServerOptions {
     /// clients are stateless either way. Off unless said.
     #[serde(default)]
     pub sessions: bool,
+    /// Which calls at this server's endpoint become durable tasks (jobs on Kafka), for
+    /// clients that declared tasks support; `never` unless said.
+    #[serde(default)]
+    pub tasks: TaskMode,
+}
+
+/// Which tool calls at a named server's endpoint run as durable tasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskMode {
+    /// Every call is answered inline, as without tasks.
+    #[default]
+    Never,
+    /// Every call becomes a task: a job on the jobs topic, polled with `tasks/get`; a
+    /// client that did not declare tasks support is refused (-32021).
+    Always,
 }
 
 /// One named server, its `${VAR}`s expanded.

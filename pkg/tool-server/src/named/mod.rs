@@ -11,6 +11,7 @@
 pub mod file;
 pub mod relay;
 pub mod routes;
+pub mod tasks;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -19,7 +20,7 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
-pub use file::{NamedServer, NamedServers, ServerOptions, ServersFileError};
+pub use file::{NamedServer, NamedServers, ServerOptions, ServersFileError, TaskMode};
 pub use routes::Named;
 
 /// How often the file is read again for changes.

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use mcp_jobs_upstream::{Pool, Upstream, UpstreamError};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ClientRequest, CompleteRequest, CompleteRequestParams,
-    CompleteResult, ErrorCode, GetPromptRequest, GetPromptRequestParams, GetPromptResponse,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities, ClientRequest,
+    CompleteRequest, CompleteRequestParams, CompleteResult, CreateTaskResult, ErrorCode,
+    GetPromptRequest, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
     Implementation, InitializeResult, InputRequest, InputRequests, InputResponses,
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ProtocolVersion, ReadResourceRequest, ReadResourceRequestParams,
@@ -22,7 +23,9 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::NamedServer;
+use super::routes::Named;
+use super::tasks::Tasks;
+use super::{NamedServer, TaskMode};
 use crate::caller;
 use crate::tools::{failed_call, forwarded_meta, relayed};
 
@@ -34,6 +37,7 @@ pub struct Relay {
     server: Arc<NamedServer>,
     pool: Pool,
     listed: ListedTools,
+    tasks: Option<Arc<Tasks>>,
 }
 
 /// The tools each named server listed last on this replica. A 2026-07-28 call's
@@ -65,13 +69,47 @@ impl ListedTools {
 }
 
 impl Relay {
-    pub fn new(name: &str, server: Arc<NamedServer>, pool: Pool, listed: ListedTools) -> Self {
+    pub fn new(name: &str, server: Arc<NamedServer>, named: &Named) -> Self {
         Self {
             name: name.into(),
             server,
-            pool,
-            listed,
+            pool: named.pool.clone(),
+            listed: named.listed.clone(),
+            tasks: named.tasks.clone(),
         }
+    }
+
+    /// The tasks of this endpoint, if mcp-server offers tasks here.
+    fn tasks(&self) -> Result<&Tasks, ErrorData> {
+        self.tasks.as_deref().ok_or_else(|| {
+            ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                "tasks are not offered: mcp-server has no Kafka (KAFKA_BROKERS)",
+                None,
+            )
+        })
+    }
+
+    /// Runs a call as a durable task, for a client that can poll it.
+    async fn call_as_task(
+        &self,
+        request: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if !context
+            .client_capabilities()
+            .is_some_and(|c| c.supports_tasks())
+        {
+            return Err(ErrorData::missing_required_client_capability(
+                ClientCapabilities::builder().enable_tasks().build(),
+            ));
+        }
+        let tasks = self.tasks()?;
+        let arguments = request.arguments.unwrap_or_default();
+        let task = tasks
+            .create(&self.name, &request.name, arguments, &owner(context))
+            .await?;
+        Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
     }
 
     fn upstream(&self) -> Upstream<'_> {
@@ -140,6 +178,16 @@ fn relay_error(error: UpstreamError) -> ErrorData {
             Some(json!({ "kind": kind.as_str() })),
         ),
     }
+}
+
+/// Whose tasks a request may see: the fingerprint of the API key it carries (with
+/// authentication off, every caller is the same owner).
+fn owner(context: &RequestContext<RoleServer>) -> String {
+    let key = context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| mcp_jobs_auth::presented_key(&parts.headers));
+    mcp_jobs_tasks::owner_of(key.unwrap_or_default())
 }
 
 /// How many times a legacy caller is asked for input for one call before the call is
@@ -226,6 +274,9 @@ impl ServerHandler for Relay {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        if self.tasks.is_some() && self.server.options.tasks == TaskMode::Always {
+            return self.call_as_task(request, &context).await;
+        }
         let token = context.meta.get_progress_token();
         let mut params = request;
         params.meta = upstream_meta(&context);
@@ -361,13 +412,39 @@ impl ServerHandler for Relay {
             .await
     }
 
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        let task = self.tasks()?;
+        let task = task
+            .get(&request.task_id, &owner(&context), &self.name)
+            .await?;
+        Ok(GetTaskResult::new(task))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let tasks = self.tasks()?;
+        tasks
+            .cancel(&request.task_id, &owner(&context), &self.name)
+            .await
+    }
+
     fn get_info(&self) -> InitializeResult {
-        let capabilities = ServerCapabilities::builder()
+        let builder = ServerCapabilities::builder()
             .enable_tools()
             .enable_resources()
             .enable_prompts()
-            .enable_completions()
-            .build();
+            .enable_completions();
+        let capabilities = match (&self.tasks, self.server.options.tasks) {
+            (Some(_), TaskMode::Always) => builder.enable_tasks().build(),
+            _ => builder.build(),
+        };
         InitializeResult::new(capabilities).with_server_info(Implementation::new(
             format!("mcp-jobs: {}", &*self.name),
             env!("CARGO_PKG_VERSION"),

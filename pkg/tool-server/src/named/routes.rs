@@ -18,6 +18,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::relay::{ListedTools, Relay};
+use super::tasks::Tasks;
 use super::NamedServer;
 use super::Registry;
 use crate::app::{mcp_config, mcp_service};
@@ -31,6 +32,8 @@ pub struct Named {
     pub settings: Arc<ServerSettings>,
     pub listed: ListedTools,
     pub sessions: SessionServices,
+    /// Durable tasks, when mcp-server has Kafka.
+    pub tasks: Option<Arc<Tasks>>,
     /// Ends open MCP streams at shutdown.
     pub stop: CancellationToken,
 }
@@ -48,12 +51,7 @@ async fn relay(State(named): State<Named>, Path(name): Path<String>, request: Re
         let body = Json(json!({ "error": format!("there is no named server {name:?}") }));
         return (StatusCode::NOT_FOUND, body).into_response();
     };
-    let relay = Relay::new(
-        &name,
-        server.clone(),
-        named.pool.clone(),
-        named.listed.clone(),
-    );
+    let relay = Relay::new(&name, server.clone(), &named);
     if server.options.sessions {
         let service = named.sessions.service(&name, &server, || {
             let config = mcp_config(&named.settings, named.stop.clone());

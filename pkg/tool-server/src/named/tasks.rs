@@ -1,0 +1,359 @@
+//! Durable tasks at named endpoints (the MCP Tasks extension, `io.modelcontextprotocol/
+//! tasks`): a `tools/call` the servers file marks `"tasks": "always"` becomes a job on
+//! the jobs topic, whose id is the task's, and the client polls `tasks/get` at any
+//! replica. The task is recorded on the tasks topic ([`mcp_jobs_tasks`]) before the
+//! client hears of it; the worker reports there where the job's result record is, and
+//! the result is read from the results topic when asked for, never kept here.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use mcp_jobs_contract::headers::TASK;
+use mcp_jobs_contract::outcome::Outcome;
+use mcp_jobs_contract::task::{JobState, OutcomeAt, TaskRecord};
+use mcp_jobs_contract::FailureKind;
+use mcp_jobs_kafka::topic::{self, ReadError, Reader};
+use mcp_jobs_kafka::KafkaSettings;
+use mcp_jobs_tasks::{new_task_id, Registry, RegistryError, StoreError, TaskStore};
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::{Message, Offset};
+use rmcp::model::{
+    CallToolResult, ContentBlock, DetailedTask, ErrorCode, JsonObject, Task, TaskPayload,
+    TaskStatus,
+};
+use rmcp::ErrorData;
+use serde_json::{json, Value};
+
+/// How long a job write may wait for the broker.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Tasks, when mcp-server has Kafka (`KAFKA_BROKERS`): the worker's topics and how long a
+/// task is kept and polled.
+#[derive(Debug, Clone)]
+pub struct TaskSettings {
+    pub kafka: KafkaSettings,
+    /// How long after its creation a task can be asked for (`MCP_TASK_TTL_SECONDS`).
+    pub ttl: Duration,
+    /// How often a client is told to poll (`MCP_TASK_POLL_MS`).
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TasksError {
+    #[error("tasks need the tasks topic {topic} (kafka-worker create-topics makes it): {source}")]
+    Store {
+        topic: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("tasks need the tasks topic {topic} (kafka-worker create-topics makes it): {source}")]
+    Registry {
+        topic: String,
+        #[source]
+        source: RegistryError,
+    },
+    #[error("tasks need a Kafka producer: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+pub struct Tasks {
+    settings: TaskSettings,
+    store: TaskStore,
+    registry: Registry,
+    jobs: FutureProducer,
+    /// Reads one result record when a finished task is asked for.
+    results: Arc<Mutex<BaseConsumer<Reader>>>,
+}
+
+impl Tasks {
+    /// Starts following the tasks topic; fails if it does not exist.
+    pub fn start(settings: TaskSettings) -> Result<Self, TasksError> {
+        let topic = || settings.kafka.tasks_topic.clone();
+        let store = TaskStore::new(&settings.kafka).map_err(|source| TasksError::Store {
+            topic: topic(),
+            source,
+        })?;
+        let registry =
+            Registry::follow(&settings.kafka).map_err(|source| TasksError::Registry {
+                topic: topic(),
+                source,
+            })?;
+        let jobs = settings
+            .kafka
+            .producer_config(&[("acks", "all"), ("linger.ms", "0")])
+            .create()?;
+        let results = topic::reader(&settings.kafka, "mcp-server-task-results")?;
+        Ok(Self {
+            settings,
+            store,
+            registry,
+            jobs,
+            results: Arc::new(Mutex::new(results)),
+        })
+    }
+
+    /// Records a task for a call of `tool` on named server `server` and sends its job;
+    /// returns once both are acknowledged, so every replica will find it.
+    pub async fn create(
+        &self,
+        server: &str,
+        tool: &str,
+        arguments: JsonObject,
+        owner: &str,
+    ) -> Result<Task, ErrorData> {
+        let id = new_task_id();
+        let now = Utc::now();
+        let created = TaskRecord::Created {
+            owner: owner.to_owned(),
+            server: server.to_owned(),
+            tool: tool.to_owned(),
+            created_at: now,
+            ttl_ms: millis(self.settings.ttl),
+            poll_interval_ms: millis(self.settings.poll_interval),
+        };
+        self.store
+            .write(&id, &created)
+            .await
+            .map_err(|e| unavailable(format!("recording the task: {e}")))?;
+        let job = json!({
+            "jobID": id,
+            "jobType": "tool-call",
+            "payload": {"server": server, "tool": tool, "arguments": arguments},
+        })
+        .to_string();
+        let headers = OwnedHeaders::new().insert(Header {
+            key: TASK,
+            value: Some("1"),
+        });
+        let record = FutureRecord::to(&self.settings.kafka.topic)
+            .key(&id)
+            .payload(&job)
+            .headers(headers);
+        self.jobs
+            .send(record, Timeout::After(PUBLISH_TIMEOUT))
+            .await
+            .map_err(|(e, _)| unavailable(format!("sending the task's job: {e}")))?;
+        Ok(self.task(&id, &created, TaskStatus::Working, now, Some(QUEUED.into())))
+    }
+
+    /// Task `id` as `owner` may see it at named server `server`: unknown (-32602) for
+    /// another owner, another server, or a task whose TTL passed.
+    pub async fn get(
+        &self,
+        id: &str,
+        owner: &str,
+        server: &str,
+    ) -> Result<DetailedTask, ErrorData> {
+        let task = self.find(id, owner, server).await?;
+        let (status, message, updated) = match &task.status {
+            Some(TaskRecord::Status {
+                state: JobState::Succeeded | JobState::Failed,
+                outcome,
+                at,
+                ..
+            }) => {
+                let payload = self.finished(server, *outcome).await;
+                let task = self.task(id, &task.created, payload.status(), *at, None);
+                return Ok(DetailedTask::new(task, payload));
+            }
+            Some(TaskRecord::Status {
+                state: JobState::Running,
+                worker,
+                attempt,
+                at,
+                ..
+            }) => (
+                TaskStatus::Working,
+                format!("running on {worker}, attempt {attempt}"),
+                *at,
+            ),
+            Some(TaskRecord::Status {
+                state: JobState::Retrying,
+                attempt,
+                error,
+                at,
+                ..
+            }) => (
+                TaskStatus::Working,
+                format!(
+                    "attempt {attempt} failed ({}); retrying",
+                    error.as_deref().unwrap_or("no reason given")
+                ),
+                *at,
+            ),
+            _ => (
+                TaskStatus::Working,
+                QUEUED.to_owned(),
+                created_at(&task.created),
+            ),
+        };
+        if let Some(at) = task.cancelled_at {
+            let cancelled = self.task(id, &task.created, TaskStatus::Cancelled, at, None);
+            return Ok(DetailedTask::new(cancelled, TaskPayload::Cancelled));
+        }
+        let working = self.task(id, &task.created, status, updated, Some(message));
+        Ok(DetailedTask::new(working, TaskPayload::Working))
+    }
+
+    /// Records that `owner` cancelled task `id`. A task that already finished keeps
+    /// its result.
+    pub async fn cancel(&self, id: &str, owner: &str, server: &str) -> Result<(), ErrorData> {
+        let task = self.find(id, owner, server).await?;
+        let finished = matches!(
+            &task.status,
+            Some(TaskRecord::Status {
+                state: JobState::Succeeded | JobState::Failed,
+                ..
+            })
+        );
+        if finished || task.cancelled_at.is_some() {
+            return Ok(());
+        }
+        self.store
+            .write(id, &TaskRecord::Cancelled { at: Utc::now() })
+            .await
+            .map_err(|e| unavailable(format!("recording the cancellation: {e}")))
+    }
+
+    async fn find(
+        &self,
+        id: &str,
+        owner: &str,
+        server: &str,
+    ) -> Result<mcp_jobs_tasks::Task, ErrorData> {
+        let found = self
+            .registry
+            .get(id, owner)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        found
+            .filter(|t| matches!(&t.created, TaskRecord::Created { server: s, .. } if s == server))
+            .ok_or_else(|| ErrorData::invalid_params(format!("no task {id:?}"), None))
+    }
+
+    /// What a finished task's job left: the tool's result (an `isError` one too), or the
+    /// error that kept it from running.
+    async fn finished(&self, server: &str, at: Option<OutcomeAt>) -> TaskPayload {
+        let Some(at) = at else {
+            return failed("the job finished, but its result record could not be written");
+        };
+        let outcome = match self.read_outcome(at).await {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => return failed("the job's result record is no longer on the results topic"),
+            Err(e) => return failed(&format!("reading the job's result record: {e}")),
+        };
+        match outcome.result(server) {
+            Some(Value::Object(result)) => TaskPayload::Completed {
+                result: result.clone(),
+            },
+            // The tool answered isError on every attempt: the call completed, with that
+            // answer (the outcome keeps its text).
+            _ if outcome.error_kind() == Some(FailureKind::ToolError.as_str()) => {
+                let message = outcome.error_message().unwrap_or_default();
+                let result = CallToolResult::error(vec![ContentBlock::text(message)]);
+                match serde_json::to_value(result) {
+                    Ok(Value::Object(result)) => TaskPayload::Completed { result },
+                    _ => failed(message),
+                }
+            }
+            _ => {
+                let kind = outcome.error_kind().unwrap_or("unknown");
+                let message = outcome.error_message().unwrap_or("the job failed");
+                TaskPayload::Failed {
+                    error: error_object(
+                        ErrorCode::INTERNAL_ERROR,
+                        message,
+                        json!({ "kind": kind }),
+                    ),
+                }
+            }
+        }
+    }
+
+    async fn read_outcome(&self, at: OutcomeAt) -> Result<Option<Outcome>, ReadError> {
+        let results = self.results.clone();
+        let topic = self.settings.kafka.results_topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let reader = results.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut found = None;
+            topic::read_range(
+                &reader,
+                &topic,
+                &[(at.partition, Offset::Offset(at.offset))],
+                1,
+                |m| {
+                    if m.offset() == at.offset {
+                        found = m.payload().and_then(|p| Outcome::from_record(p).ok());
+                    }
+                },
+            )?;
+            Ok(found)
+        })
+        .await
+        .unwrap_or(Ok(None))
+    }
+
+    fn task(
+        &self,
+        id: &str,
+        created: &TaskRecord,
+        status: TaskStatus,
+        updated: DateTime<Utc>,
+        message: Option<String>,
+    ) -> Task {
+        let mut task = Task::new(
+            id,
+            status,
+            timestamp(created_at(created)),
+            timestamp(updated),
+        );
+        task.status_message = message;
+        task.ttl_ms = Some(millis(self.settings.ttl));
+        task.poll_interval_ms = Some(millis(self.settings.poll_interval));
+        task
+    }
+}
+
+/// What a task whose job no worker has taken yet says.
+const QUEUED: &str = "queued: waiting for a worker";
+
+fn created_at(created: &TaskRecord) -> DateTime<Utc> {
+    match created {
+        TaskRecord::Created { created_at, .. } => *created_at,
+        _ => Utc::now(),
+    }
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn failed(message: &str) -> TaskPayload {
+    TaskPayload::Failed {
+        error: error_object(ErrorCode::INTERNAL_ERROR, message, Value::Null),
+    }
+}
+
+fn error_object(code: ErrorCode, message: &str, data: Value) -> JsonObject {
+    let mut error = JsonObject::new();
+    error.insert("code".into(), json!(code.0));
+    error.insert("message".into(), json!(message));
+    if !data.is_null() {
+        error.insert("data".into(), data);
+    }
+    error
+}
+
+/// A task that could not be recorded or read: the broker is unreachable or behind.
+fn unavailable(reason: String) -> ErrorData {
+    ErrorData::internal_error(format!("tasks are unavailable: {reason}"), None)
+}
