@@ -172,19 +172,25 @@ fn tasks_client() -> Value {
     json!({"extensions": {"io.modelcontextprotocol/tasks": {}}})
 }
 
-/// Polls `tasks/get` until the task is no longer working; its last state.
-fn until_done(url: &str, key: &str, id: &str) -> Value {
+/// Polls `tasks/get` until the task is no longer working: its last state, and every
+/// status message it gave on the way, in order.
+fn watch(url: &str, key: &str, id: &str) -> (Value, Vec<String>) {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut said: Vec<String> = Vec::new();
     loop {
         let got = request(url, key, "tasks/get", json!({"taskId": id}), tasks_client());
         if got["result"]["status"] != "working" {
-            return got;
+            return (got, said);
+        }
+        let message = got["result"]["statusMessage"].as_str().unwrap_or_default();
+        if said.last().map(String::as_str) != Some(message) {
+            said.push(message.to_owned());
         }
         assert!(
             Instant::now() < deadline,
             "task {id} still working: {got:#}"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -223,7 +229,7 @@ fn a_tool_call_becomes_a_durable_task_that_a_worker_runs() {
     let id = task["taskId"].as_str().expect("a task id");
     assert_eq!(id.len(), 32, "128 bits: {id}");
 
-    let done = until_done(&url, API_KEY, id);
+    let (done, _) = watch(&url, API_KEY, id);
     assert_eq!(done["result"]["status"], "completed", "{done:#}");
     assert_eq!(
         done["result"]["result"]["content"][0]["text"], "durably",
@@ -259,11 +265,38 @@ fn a_tool_call_becomes_a_durable_task_that_a_worker_runs() {
         "{inline:#}"
     );
 
+    // While it runs, the task says where: which worker, which attempt; and a retry says
+    // after which error.
+    let flaky = json!({"name": "fail", "arguments": {"succeed_from_attempt": 2}});
+    let created = request(&url, API_KEY, "tools/call", flaky, tasks_client());
+    let id = created["result"]["taskId"].as_str().expect("a task id");
+    let (done, said) = watch(&url, API_KEY, id);
+    println!("the task said: {said:?}");
+    assert_eq!(done["result"]["status"], "completed", "{done:#}");
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"], "succeeded on attempt 2",
+        "{done:#}"
+    );
+    assert!(
+        said.iter()
+            .any(|m| m.starts_with("attempt 1 failed (tool_error: fx.fail returned an error")),
+        "{said:?}"
+    );
+    let slow = json!({"name": "sleep", "arguments": {"ms": 1500}});
+    let created = request(&url, API_KEY, "tools/call", slow, tasks_client());
+    let id = created["result"]["taskId"].as_str().expect("a task id");
+    let (_, said) = watch(&url, API_KEY, id);
+    assert!(
+        said.iter()
+            .any(|m| m.starts_with("running on ") && m.ends_with(", attempt 1")),
+        "{said:?}"
+    );
+
     // A failing tool's task completes with its isError result.
     let failing = json!({"name": "fail", "arguments": {}});
     let created = request(&url, API_KEY, "tools/call", failing, tasks_client());
     let id = created["result"]["taskId"].as_str().expect("a task id");
-    let done = until_done(&url, API_KEY, id);
+    let (done, _) = watch(&url, API_KEY, id);
     assert_eq!(done["result"]["status"], "completed", "{done:#}");
     assert_eq!(done["result"]["result"]["isError"], true, "{done:#}");
 }

@@ -11,11 +11,11 @@ use mcp_jobs_contract::outcome::{Failure, Outcome, Status};
 use mcp_jobs_contract::FailureKind;
 
 use crate::metrics;
-use crate::runner::JobRunner;
+use crate::runner::{JobRunner, Progress};
 use crate::timing::Timing;
 
 /// Where a source's outcomes go.
-pub trait Sink {
+pub trait Sink: Sync {
     /// Makes `outcome` durable: its result record and, for a failure, its dead letter.
     /// Returns once it is (a source may retry for as long as its store is unreachable).
     fn write(&self, outcome: &Outcome) -> impl Future<Output = ()> + Send;
@@ -27,6 +27,11 @@ pub trait Sink {
         job_id: &str,
         due: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Hears where job `job_id`'s run is, as it goes; must not block. Nothing by default.
+    fn progress(&self, job_id: &str, progress: Progress) {
+        let _ = (job_id, progress);
+    }
 }
 
 /// A received message, as the lifecycle needs it.
@@ -73,7 +78,13 @@ pub async fn handle(
             Timing::Now => {}
         }
     }
-    let mut outcome = runner.run_parsed(parsed, message.payload).await;
+    let job_id = parsed.as_ref().ok().map(|job| job.job_id.clone());
+    let report = |progress| {
+        if let Some(job_id) = &job_id {
+            sink.progress(job_id, progress);
+        }
+    };
+    let mut outcome = runner.run_parsed(parsed, message.payload, &report).await;
     outcome.replay_of = message.replay_of;
     ran();
     sink.write(&outcome).await;

@@ -50,6 +50,19 @@ pub struct RunnerSettings {
     pub worker_id: String,
 }
 
+/// Where a job's run is, for a source that reports it as it goes (a task's status).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// Attempt `n` (1 for the first) starts.
+    Attempt(u32),
+    /// Attempt `attempt` failed with `error` and is tried again after `retry_in`.
+    Retrying {
+        attempt: u32,
+        error: String,
+        retry_in: Duration,
+    },
+}
+
 pub struct JobRunner {
     client: ToolClient,
     settings: RunnerSettings,
@@ -107,6 +120,7 @@ impl JobRunner {
         &self,
         parsed: Result<ScheduledJobEnvelope, ContractError>,
         message: &[u8],
+        on_progress: &(dyn Fn(Progress) + Sync),
     ) -> Outcome {
         let started_at = Utc::now();
         let span = Span::current();
@@ -124,7 +138,7 @@ impl JobRunner {
             Ok(job) => {
                 span.record("job_id", job.job_id.as_str());
                 span.record("job_type", job.job_type.as_str());
-                let (attempts, result) = self.run_attempts(&job).await;
+                let (attempts, result) = self.run_attempts(&job, on_progress).await;
                 (
                     Some(job.job_id.clone()),
                     Some(job.job_type.as_str().to_owned()),
@@ -161,16 +175,27 @@ impl JobRunner {
     async fn run_attempts(
         &self,
         job: &ScheduledJobEnvelope,
+        on_progress: &(dyn Fn(Progress) + Sync),
     ) -> (u32, Result<Map<String, Value>, Failure>) {
         let attempts = AtomicU32::new(0);
         let retries = self.settings.max_attempts.saturating_sub(1) as usize;
-        let result = (|| self.attempt(job, attempts.fetch_add(1, Ordering::Relaxed) + 1))
+        let next = || {
+            let attempt = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+            on_progress(Progress::Attempt(attempt));
+            self.attempt(job, attempt)
+        };
+        let result = next
             .retry(
                 exponential_backoff(self.settings.retry_backoff, self.settings.retry_max_backoff)
                     .with_max_times(retries),
             )
             .when(|failure: &Failure| failure.kind.is_retriable())
             .notify(|failure, delay| {
+                on_progress(Progress::Retrying {
+                    attempt: attempts.load(Ordering::Relaxed),
+                    error: format!("{}: {}", failure.kind, failure.headline()),
+                    retry_in: delay,
+                });
                 metrics::retried(failure.kind.as_str());
                 tracing::info!(
                     job_id = %job.job_id, attempt = attempts.load(Ordering::Relaxed),

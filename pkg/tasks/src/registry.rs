@@ -11,7 +11,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use mcp_jobs_contract::task::{TaskFact, TaskRecord};
+use mcp_jobs_contract::task::{JobState, TaskFact, TaskRecord};
 use mcp_jobs_kafka::topic::{self, partition_count, ReadError, Reader};
 use mcp_jobs_kafka::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -294,7 +294,24 @@ fn apply(shared: &Shared, key: Option<&[u8]>, value: Option<&[u8]>) {
     let facts = tasks.entry(id.to_owned()).or_default();
     match record {
         TaskRecord::Cancelled { at } => facts.cancelled_at = Some(at),
-        status @ TaskRecord::Status { .. } => facts.status = Some(status),
+        // A job's end is final: a report of an attempt that arrives after it (from a
+        // worker that ran the job again after a crash) does not undo it.
+        status @ TaskRecord::Status { .. }
+            if !is_end(facts.status.as_ref()) || is_end(Some(&status)) =>
+        {
+            facts.status = Some(status)
+        }
+        TaskRecord::Status { .. } => {}
         created @ TaskRecord::Created { .. } => facts.created = Some(created),
     }
+}
+
+fn is_end(status: Option<&TaskRecord>) -> bool {
+    matches!(
+        status,
+        Some(TaskRecord::Status {
+            state: JobState::Succeeded | JobState::Failed,
+            ..
+        })
+    )
 }

@@ -23,12 +23,12 @@ use backon::Retryable;
 use chrono::{DateTime, Utc};
 use mcp_jobs_contract::headers::{self as contract_headers, is_carried, DelayedMeta, RELEASED};
 use mcp_jobs_contract::outcome::{Outcome, Source, Status};
-use mcp_jobs_contract::task::{JobState, OutcomeAt, TaskRecord};
+use mcp_jobs_contract::task::OutcomeAt;
 use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome, Cut, MIN_RECORD_BYTES};
 use mcp_jobs_engine::lifecycle::{self, Sink};
 use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::retry::infrastructure_backoff;
-use mcp_jobs_engine::runner::{job_span, JobRunner};
+use mcp_jobs_engine::runner::{job_span, JobRunner, Progress};
 use mcp_jobs_engine::window::{Delivery, Ticket, Window};
 use mcp_jobs_kafka::headers;
 use mcp_jobs_kafka::KafkaSettings;
@@ -50,6 +50,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::WorkerSettings;
+use crate::task_status::TaskReporter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -120,7 +121,8 @@ pub async fn run(
                 ("allow.auto.create.topics", "false"),
             ])
             .create()?,
-        tasks: task_store(&settings.kafka),
+        tasks: task_store(&settings.kafka)
+            .map(|store| TaskReporter::start(store, &settings.kafka.client_id)),
     });
     tracing::info!(
         topic = %settings.kafka.topic, group = %settings.kafka.group, servers = ?settings.server_urls,
@@ -440,12 +442,20 @@ struct OutcomeWriter {
     metadata: rdkafka::consumer::BaseConsumer,
     /// `RESULT_MAX_BYTES`: records are cut to this before they are produced.
     max_bytes: usize,
-    /// Where a task's job reports its end; `None` when the tasks topic does not exist.
-    tasks: Option<TaskStore>,
+    /// Where a task's job reports how it fares; `None` when the tasks topic does not exist.
+    tasks: Option<TaskReporter>,
 }
 
 /// A record the broker refused for good: retrying the same bytes cannot help.
 struct Refused(KafkaError);
+
+/// Whether the job is a durable task (mcp-server marked it so; its jobID is the task id).
+fn is_task(delivery: &Delivery<i32>) -> bool {
+    delivery
+        .headers
+        .iter()
+        .any(|(name, _)| name == contract_headers::TASK)
+}
 
 /// The tasks topic's writer, if the topic exists (`create-topics` makes it): without it
 /// no mcp-server offers tasks, and jobs are reported on the results topic alone.
@@ -470,6 +480,12 @@ struct Delivered<'a> {
 impl Sink for Delivered<'_> {
     async fn write(&self, outcome: &Outcome) {
         self.writer.write(outcome, self.delivery, self.source).await;
+    }
+
+    fn progress(&self, job_id: &str, progress: Progress) {
+        if let (Some(tasks), true) = (&self.writer.tasks, is_task(self.delivery)) {
+            tasks.progress(job_id, progress);
+        }
     }
 
     async fn delay(&self, job_id: &str, due: DateTime<Utc>) -> Result<(), String> {
@@ -540,28 +556,12 @@ impl OutcomeWriter {
         delivery: &Delivery<i32>,
         at: Option<OutcomeAt>,
     ) {
-        let is_task = delivery
-            .headers
-            .iter()
-            .any(|(name, _)| name == contract_headers::TASK);
-        let (Some(tasks), Some(id), true) = (&self.tasks, outcome.job_id.as_deref(), is_task)
-        else {
-            return;
-        };
-        let status = TaskRecord::Status {
-            state: if outcome.succeeded() {
-                JobState::Succeeded
-            } else {
-                JobState::Failed
-            },
-            worker: outcome.worker.clone(),
-            attempt: outcome.attempts,
-            error: None,
-            outcome: at,
-            at: Utc::now(),
-        };
-        if let Err(e) = tasks.write(id, &status).await {
-            tracing::warn!(task = id, error = %e, "could not report the task's end on the tasks topic");
+        if let (Some(tasks), Some(id), true) =
+            (&self.tasks, outcome.job_id.as_deref(), is_task(delivery))
+        {
+            tasks
+                .finished(id, outcome.succeeded(), outcome.attempts, at)
+                .await;
         }
     }
 

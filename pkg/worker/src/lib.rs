@@ -10,11 +10,13 @@
 //!   many deliveries.
 //! - [`health`]: `/metrics`, `/health` and `/ready` on `METRICS_PORT`.
 //! - [`lag`]: how far the source is behind, and the replicas that calls for.
+//! - [`task_status`]: where a durable task's job is, told on the tasks topic.
 
 pub mod config;
 pub mod consumer;
 pub mod health;
 pub mod lag;
 pub mod redis_source;
+pub mod task_status;
 
 pub use config::{ConfigError, JobSource, RedisSourceSettings, WorkerSettings};

@@ -1,0 +1,93 @@
+//! Where a task's job is, told on the tasks topic for every mcp-server replica to
+//! answer `tasks/get` with: each attempt as it starts, each retry with its error, and
+//! the end with the place of the result record. One writer per worker sends them in the
+//! order they happened, so a late "running" never lands after the end.
+
+use chrono::Utc;
+use mcp_jobs_contract::task::{JobState, OutcomeAt, TaskRecord};
+use mcp_jobs_engine::runner::Progress;
+use mcp_jobs_tasks::TaskStore;
+use tokio::sync::{mpsc, oneshot};
+
+struct Report {
+    id: String,
+    record: TaskRecord,
+    /// Told once the record is written (or given up), for the end of a job.
+    written: Option<oneshot::Sender<()>>,
+}
+
+#[derive(Clone)]
+pub struct TaskReporter {
+    worker: String,
+    queue: mpsc::UnboundedSender<Report>,
+}
+
+impl TaskReporter {
+    /// Starts the writer; it ends when the last reporter is dropped.
+    pub fn start(store: TaskStore, worker: &str) -> Self {
+        let (queue, mut reports) = mpsc::unbounded_channel::<Report>();
+        tokio::spawn(async move {
+            while let Some(report) = reports.recv().await {
+                if let Err(e) = store.write(&report.id, &report.record).await {
+                    tracing::warn!(task = %report.id, error = %e, "could not report the task's job on the tasks topic");
+                }
+                if let Some(written) = report.written {
+                    let _ = written.send(());
+                }
+            }
+        });
+        Self {
+            worker: worker.to_owned(),
+            queue,
+        }
+    }
+
+    /// Tells where task `id`'s job is now; does not wait.
+    pub fn progress(&self, id: &str, progress: Progress) {
+        let (state, attempt, error) = match progress {
+            Progress::Attempt(attempt) => (JobState::Running, attempt, None),
+            Progress::Retrying { attempt, error, .. } => (JobState::Retrying, attempt, Some(error)),
+        };
+        self.send(id, self.status(state, attempt, error, None), None);
+    }
+
+    /// Tells that task `id`'s job ended, and where its result record is (`None` if it
+    /// could not be written); returns once that is on the tasks topic.
+    pub async fn finished(&self, id: &str, succeeded: bool, attempts: u32, at: Option<OutcomeAt>) {
+        let state = if succeeded {
+            JobState::Succeeded
+        } else {
+            JobState::Failed
+        };
+        let (written, wait) = oneshot::channel();
+        self.send(id, self.status(state, attempts, None, at), Some(written));
+        let _ = wait.await;
+    }
+
+    fn status(
+        &self,
+        state: JobState,
+        attempt: u32,
+        error: Option<String>,
+        outcome: Option<OutcomeAt>,
+    ) -> TaskRecord {
+        TaskRecord::Status {
+            state,
+            worker: self.worker.clone(),
+            attempt,
+            error,
+            outcome,
+            at: Utc::now(),
+        }
+    }
+
+    fn send(&self, id: &str, record: TaskRecord, written: Option<oneshot::Sender<()>>) {
+        let report = Report {
+            id: id.to_owned(),
+            record,
+            written,
+        };
+        // The writer lives as long as any reporter: a send cannot fail while we hold one.
+        let _ = self.queue.send(report);
+    }
+}
