@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use mcp_jobs_contract::task::{JobState, OutcomeAt, TaskRecord};
-use mcp_jobs_e2e::{fixture, start_worker, Broker, McpServer, API_KEY};
+use mcp_jobs_e2e::{fixture, start_worker, Broker, McpServer, Process, API_KEY};
 use mcp_jobs_kafka::KafkaSettings;
 use mcp_jobs_tasks::{new_task_id, owner_of, Registry, Task, TaskStore};
 use serde_json::{json, Value};
@@ -175,23 +175,178 @@ fn tasks_client() -> Value {
 /// Polls `tasks/get` until the task is no longer working: its last state, and every
 /// status message it gave on the way, in order.
 fn watch(url: &str, key: &str, id: &str) -> (Value, Vec<String>) {
+    watch_as(url, key, id, |got| got["result"]["status"] != "working")
+}
+
+/// [`watch`] with [`API_KEY`] until `done` holds of a `tasks/get` answer.
+fn watch_until(url: &str, id: &str, done: impl Fn(&Value) -> bool) -> (Value, Vec<String>) {
+    watch_as(url, API_KEY, id, done)
+}
+
+fn watch_as(url: &str, key: &str, id: &str, done: impl Fn(&Value) -> bool) -> (Value, Vec<String>) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut said: Vec<String> = Vec::new();
     loop {
         let got = request(url, key, "tasks/get", json!({"taskId": id}), tasks_client());
-        if got["result"]["status"] != "working" {
+        if done(&got) {
             return (got, said);
         }
         let message = got["result"]["statusMessage"].as_str().unwrap_or_default();
         if said.last().map(String::as_str) != Some(message) {
             said.push(message.to_owned());
         }
-        assert!(
-            Instant::now() < deadline,
-            "task {id} still working: {got:#}"
-        );
+        assert!(Instant::now() < deadline, "task {id}: {got:#}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// mcp-server with Kafka in front of the fixture as named server `fx` (every call a
+/// task) and `inline` (no tasks), keys [`API_KEY`] and `other-key`, and a worker.
+struct Tasks {
+    broker: Broker,
+    topic: String,
+    server: McpServer,
+    worker: Option<Process>,
+    _dir: tempfile::TempDir,
+}
+
+impl Tasks {
+    fn start(name: &str) -> Self {
+        let broker = Broker::start();
+        let topic = broker.name(name);
+        broker.create_job_topics(&topic, 2);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("servers.json");
+        let servers = json!({"mcpServers": {
+            "fx": {"command": fixture(), "mcpJobs": {"tasks": "always"}},
+            "inline": {"command": fixture()},
+        }});
+        std::fs::write(&file, servers.to_string()).expect("servers file");
+        let keys = format!("{API_KEY}, other-key");
+        let server = McpServer::start(&[
+            ("MCP_SERVERS_FILE", &file.display().to_string()),
+            ("MCP_API_KEYS", &keys),
+            ("KAFKA_BROKERS", &broker.address),
+            ("KAFKA_TOPIC", &topic),
+            ("MCP_TASK_POLL_MS", "200"),
+        ]);
+        let mut tasks = Self {
+            broker,
+            topic,
+            server,
+            worker: None,
+            _dir: dir,
+        };
+        tasks.start_worker();
+        tasks
+    }
+
+    fn start_worker(&mut self) {
+        let group = self.broker.name("g-tasks");
+        self.worker = Some(start_worker(
+            &self.broker,
+            &self.server.url(),
+            &self.topic,
+            &group,
+            &[],
+        ));
+    }
+
+    /// The tasks server's endpoint.
+    fn url(&self) -> String {
+        self.server.endpoint("/servers/fx/mcp")
+    }
+
+    /// Creates a task calling `tool` with `arguments`; its id.
+    fn create(&self, tool: &str, arguments: Value) -> String {
+        let call = json!({"name": tool, "arguments": arguments});
+        let created = request(&self.url(), API_KEY, "tools/call", call, tasks_client());
+        let id = created["result"]["taskId"].as_str();
+        id.unwrap_or_else(|| panic!("no task: {created:#}"))
+            .to_owned()
+    }
+
+    fn cancel(&self, id: &str) -> Value {
+        request(
+            &self.url(),
+            API_KEY,
+            "tasks/cancel",
+            json!({"taskId": id}),
+            tasks_client(),
+        )
+    }
+}
+
+/// Cancelled before its job starts, a task's tool never runs; while it runs, the call
+/// to the upstream is cancelled (its pooled child's slot freed at once) and the task
+/// ends cancelled, with no dead letter; after it finished, nothing changes.
+#[test]
+fn a_cancellation_reaches_the_work() {
+    let mut tasks = Tasks::start("task-cancel");
+    let url = tasks.url();
+
+    let slow = tasks.create("sleep", json!({"ms": 30_000}));
+    let (_, said) = watch_until(&url, &slow, |got| {
+        got["result"]["statusMessage"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("running on "))
+    });
+    println!("before cancelling: {said:?}");
+    let cancelled_at = Instant::now();
+    assert!(tasks.cancel(&slow)["result"].is_object());
+    let (done, _) = watch(&url, API_KEY, &slow);
+    assert_eq!(done["result"]["status"], "cancelled", "{done:#}");
+    let pool_idle = || {
+        let stats = tasks.server.stats();
+        (stats["pool"]["inFlight"] == 0).then_some(())
+    };
+    mcp_jobs_e2e::wait_for(
+        "the upstream call cancelled",
+        Duration::from_secs(10),
+        pool_idle,
+    );
+    println!(
+        "cancelled while running: the call ended after {:?}",
+        cancelled_at.elapsed()
+    );
+
+    let finished = tasks.create("echo", json!({"text": "kept"}));
+    let (done, _) = watch(&url, API_KEY, &finished);
+    assert_eq!(done["result"]["status"], "completed", "{done:#}");
+    assert!(tasks.cancel(&finished)["result"].is_object());
+    let (again, _) = watch(&url, API_KEY, &finished);
+    assert_eq!(
+        again["result"]["result"]["content"][0]["text"], "kept",
+        "{again:#}"
+    );
+
+    // No worker: the job waits; cancelled meanwhile, it never runs once one comes.
+    drop(tasks.worker.take());
+    let never = tasks.create("echo", json!({"text": "never"}));
+    assert!(tasks.cancel(&never)["result"].is_object());
+    let got = request(
+        &url,
+        API_KEY,
+        "tasks/get",
+        json!({"taskId": never}),
+        tasks_client(),
+    );
+    assert_eq!(got["result"]["status"], "cancelled", "{got:#}");
+    tasks.start_worker();
+    let outcomes =
+        mcp_jobs_e2e::outcomes_of(&tasks.broker, &tasks.topic, 3, Duration::from_secs(60));
+    let outcome = outcomes
+        .iter()
+        .find(|o| o.job_id.as_deref() == Some(never.as_str()))
+        .unwrap_or_else(|| panic!("no outcome for {never}: {outcomes:#?}"));
+    assert_eq!(outcome.error_kind(), Some("cancelled"), "{outcome:#?}");
+    assert_eq!(outcome.attempts, 0, "it never ran: {outcome:#?}");
+    let dead = tasks.broker.read_all(&format!("{}.dlq", tasks.topic));
+    assert!(
+        dead.is_empty(),
+        "a cancelled task is no dead letter: {} found",
+        dead.len()
+    );
 }
 
 /// A tool call at a named endpoint marked `"tasks": "always"` becomes a job on Kafka
@@ -199,26 +354,8 @@ fn watch(url: &str, key: &str, id: &str) -> (Value, Vec<String>) {
 /// and a client that did not declare tasks support is refused.
 #[test]
 fn a_tool_call_becomes_a_durable_task_that_a_worker_runs() {
-    let broker = Broker::start();
-    let topic = broker.name("task-jobs");
-    broker.create_job_topics(&topic, 2);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("servers.json");
-    let servers = json!({"mcpServers": {
-        "fx": {"command": fixture(), "mcpJobs": {"tasks": "always"}},
-        "inline": {"command": fixture()},
-    }});
-    std::fs::write(&file, servers.to_string()).expect("servers file");
-    let keys = format!("{API_KEY}, other-key");
-    let server = McpServer::start(&[
-        ("MCP_SERVERS_FILE", &file.display().to_string()),
-        ("MCP_API_KEYS", &keys),
-        ("KAFKA_BROKERS", &broker.address),
-        ("KAFKA_TOPIC", &topic),
-        ("MCP_TASK_POLL_MS", "200"),
-    ]);
-    let _worker = start_worker(&broker, &server.url(), &topic, &broker.name("g-tasks"), &[]);
-    let url = server.endpoint("/servers/fx/mcp");
+    let tasks = Tasks::start("task-jobs");
+    let (server, url) = (&tasks.server, tasks.url());
 
     let call = json!({"name": "echo", "arguments": {"text": "durably"}});
     let created = request(&url, API_KEY, "tools/call", call.clone(), tasks_client());

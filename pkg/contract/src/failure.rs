@@ -38,13 +38,16 @@ pub enum FailureKind {
     DelayRefused,
     /// Delivered too often without an outcome (a message that crashes its worker).
     MaxDeliveries,
+    /// A durable task its client cancelled: not run, or stopped while it ran. Not a
+    /// fault, so never dead-lettered.
+    Cancelled,
     /// A kind this version does not know (an mcp-server of another version may name
     /// one): kept as written, never retried.
     Other(String),
 }
 
 /// Every named kind with its wire name; [`FailureKind::Other`] aside.
-const NAMES: [(FailureKind, &str); 15] = [
+const NAMES: [(FailureKind, &str); 16] = [
     (FailureKind::TooLarge, "too_large"),
     (FailureKind::NotUtf8, "not_utf8"),
     (FailureKind::MalformedJson, "malformed_json"),
@@ -60,6 +63,7 @@ const NAMES: [(FailureKind, &str); 15] = [
     (FailureKind::JobTimeout, "job_timeout"),
     (FailureKind::DelayRefused, "delay_refused"),
     (FailureKind::MaxDeliveries, "max_deliveries"),
+    (FailureKind::Cancelled, "cancelled"),
 ];
 
 impl FailureKind {

@@ -97,6 +97,35 @@ impl Outcome {
         }
     }
 
+    /// The outcome of a durable task's job that its client cancelled, after `attempts`
+    /// (0: it never started).
+    pub fn cancelled(
+        job_id: String,
+        attempts: u32,
+        started_at: DateTime<Utc>,
+        worker: &str,
+    ) -> Self {
+        Self {
+            attempts,
+            started_at,
+            ..Self::refused(
+                Some(job_id),
+                Failure {
+                    kind: FailureKind::Cancelled,
+                    message: "cancelled by its client".into(),
+                },
+                worker,
+            )
+        }
+    }
+
+    /// Whether its client cancelled it.
+    pub fn was_cancelled(&self) -> bool {
+        self.error
+            .as_ref()
+            .is_some_and(|e| e.kind == FailureKind::Cancelled)
+    }
+
     /// Reads a result record.
     pub fn from_record(record: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(record)

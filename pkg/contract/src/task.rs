@@ -88,6 +88,15 @@ pub enum JobState {
     Retrying,
     Succeeded,
     Failed,
+    /// Stopped, or never started, because its client cancelled the task.
+    Cancelled,
+}
+
+impl JobState {
+    /// Whether the job is over: nothing later changes it.
+    pub fn is_end(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
 }
 
 /// The place of a result record on the results topic: read when a client asks for the

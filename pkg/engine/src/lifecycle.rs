@@ -4,6 +4,7 @@
 //! source lets the message go (commits its offset, acknowledges its entry).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -31,6 +32,20 @@ pub trait Sink: Sync {
     /// Hears where job `job_id`'s run is, as it goes; must not block. Nothing by default.
     fn progress(&self, job_id: &str, progress: Progress) {
         let _ = (job_id, progress);
+    }
+
+    /// Whether job `job_id` was cancelled before it starts (a durable task its client
+    /// cancelled): it is then not run. No, by default.
+    fn was_cancelled(&self, job_id: &str) -> impl Future<Output = bool> + Send {
+        let _ = job_id;
+        std::future::ready(false)
+    }
+
+    /// Resolves if job `job_id` is cancelled while it runs: its run is then dropped,
+    /// which cancels its calls. Never, by default.
+    fn cancelled(&self, job_id: &str) -> impl Future<Output = ()> + Send {
+        let _ = job_id;
+        std::future::pending()
     }
 }
 
@@ -79,12 +94,31 @@ pub async fn handle(
         }
     }
     let job_id = parsed.as_ref().ok().map(|job| job.job_id.clone());
+    let attempts = AtomicU32::new(0);
     let report = |progress| {
+        if let Progress::Attempt(n) = progress {
+            attempts.store(n, Ordering::Relaxed);
+        }
         if let Some(job_id) = &job_id {
             sink.progress(job_id, progress);
         }
     };
-    let mut outcome = runner.run_parsed(parsed, message.payload, &report).await;
+    let started_at = Utc::now();
+    let cancelled = || {
+        let attempts = attempts.load(Ordering::Relaxed);
+        let id = job_id.clone().unwrap_or_default();
+        let outcome = Outcome::cancelled(id, attempts, started_at, runner.worker_id());
+        metrics::job_finished(&outcome);
+        outcome
+    };
+    let mut outcome = match &job_id {
+        Some(id) if sink.was_cancelled(id).await => cancelled(),
+        Some(id) => tokio::select! {
+            () = sink.cancelled(id) => cancelled(),
+            outcome = runner.run_parsed(parsed, message.payload, &report) => outcome,
+        },
+        None => runner.run_parsed(parsed, message.payload, &report).await,
+    };
     outcome.replay_of = message.replay_of;
     ran();
     sink.write(&outcome).await;

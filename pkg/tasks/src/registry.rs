@@ -11,7 +11,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use mcp_jobs_contract::task::{JobState, TaskFact, TaskRecord};
+use mcp_jobs_contract::task::{TaskFact, TaskRecord};
 use mcp_jobs_kafka::topic::{self, partition_count, ReadError, Reader};
 use mcp_jobs_kafka::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -137,6 +137,20 @@ impl Registry {
         }
         self.catch_up(partition_of(id, self.partitions())).await?;
         Ok(self.read(id).filter(|t| t.owned_by(owner)))
+    }
+
+    /// Whether task `id` was cancelled, as the broker has it now (its partition caught
+    /// up first): for a worker about to run the task's job.
+    pub async fn cancelled(&self, id: &str) -> Result<bool, RegistryError> {
+        self.catch_up(partition_of(id, self.partitions())).await?;
+        Ok(self.cancelled_now(id))
+    }
+
+    /// Whether task `id` was cancelled, as this process has read so far.
+    pub fn cancelled_now(&self, id: &str) -> bool {
+        self.tasks()
+            .get(id)
+            .is_some_and(|facts| facts.cancelled_at.is_some())
     }
 
     /// How many tasks are held (expired ones until [`Registry::sweep`] takes them).
@@ -307,11 +321,5 @@ fn apply(shared: &Shared, key: Option<&[u8]>, value: Option<&[u8]>) {
 }
 
 fn is_end(status: Option<&TaskRecord>) -> bool {
-    matches!(
-        status,
-        Some(TaskRecord::Status {
-            state: JobState::Succeeded | JobState::Failed,
-            ..
-        })
-    )
+    matches!(status, Some(TaskRecord::Status { state, .. }) if state.is_end())
 }

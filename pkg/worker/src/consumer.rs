@@ -33,7 +33,7 @@ use mcp_jobs_engine::window::{Delivery, Ticket, Window};
 use mcp_jobs_kafka::headers;
 use mcp_jobs_kafka::KafkaSettings;
 use mcp_jobs_runtime::{Readiness, Tally};
-use mcp_jobs_tasks::TaskStore;
+use mcp_jobs_tasks::{Registry, TaskStore};
 use mcp_jobs_telemetry::propagation;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -121,8 +121,7 @@ pub async fn run(
                 ("allow.auto.create.topics", "false"),
             ])
             .create()?,
-        tasks: task_store(&settings.kafka)
-            .map(|store| TaskReporter::start(store, &settings.kafka.client_id)),
+        tasks: task_reporter(&settings.kafka),
     });
     tracing::info!(
         topic = %settings.kafka.topic, group = %settings.kafka.group, servers = ?settings.server_urls,
@@ -457,13 +456,22 @@ fn is_task(delivery: &Delivery<i32>) -> bool {
         .any(|(name, _)| name == contract_headers::TASK)
 }
 
-/// The tasks topic's writer, if the topic exists (`create-topics` makes it): without it
-/// no mcp-server offers tasks, and jobs are reported on the results topic alone.
-fn task_store(settings: &KafkaSettings) -> Option<TaskStore> {
-    match TaskStore::new(settings) {
-        Ok(store) => Some(store),
-        Err(e) => {
-            tracing::info!(topic = %settings.tasks_topic, reason = %e, "no tasks topic: tasks are not reported");
+/// The tasks topic's writer and reader, if the topic exists (`create-topics` makes
+/// it): without it no mcp-server offers tasks, and jobs are reported on the results topic
+/// alone.
+fn task_reporter(settings: &KafkaSettings) -> Option<TaskReporter> {
+    let started = TaskStore::new(settings)
+        .map_err(|e| e.to_string())
+        .and_then(|store| {
+            Ok((
+                store,
+                Registry::follow(settings).map_err(|e| e.to_string())?,
+            ))
+        });
+    match started {
+        Ok((store, registry)) => Some(TaskReporter::start(store, registry, &settings.client_id)),
+        Err(reason) => {
+            tracing::info!(topic = %settings.tasks_topic, %reason, "no tasks topic: tasks are not reported");
             None
         }
     }
@@ -485,6 +493,20 @@ impl Sink for Delivered<'_> {
     fn progress(&self, job_id: &str, progress: Progress) {
         if let (Some(tasks), true) = (&self.writer.tasks, is_task(self.delivery)) {
             tasks.progress(job_id, progress);
+        }
+    }
+
+    async fn was_cancelled(&self, job_id: &str) -> bool {
+        match (&self.writer.tasks, is_task(self.delivery)) {
+            (Some(tasks), true) => tasks.was_cancelled(job_id).await,
+            _ => false,
+        }
+    }
+
+    async fn cancelled(&self, job_id: &str) {
+        match (&self.writer.tasks, is_task(self.delivery)) {
+            (Some(tasks), true) => tasks.cancelled(job_id).await,
+            _ => std::future::pending().await,
         }
     }
 
@@ -513,7 +535,8 @@ impl OutcomeWriter {
                 Vec::<(String, Vec<u8>)>::new(),
             )
         });
-        if outcome.status == Status::Failed {
+        // A cancelled task is no fault to look into: no dead letter.
+        if outcome.status == Status::Failed && !outcome.was_cancelled() {
             let headers: Vec<(String, Vec<u8>)> = outcome
                 .dead_letter_headers(source)
                 .into_iter()
@@ -559,9 +582,7 @@ impl OutcomeWriter {
         if let (Some(tasks), Some(id), true) =
             (&self.tasks, outcome.job_id.as_deref(), is_task(delivery))
         {
-            tasks
-                .finished(id, outcome.succeeded(), outcome.attempts, at)
-                .await;
+            tasks.finished(id, outcome, at).await;
         }
     }
 

@@ -152,6 +152,14 @@ impl Tasks {
         let task = self.find(id, owner, server).await?;
         let (status, message, updated) = match &task.status {
             Some(TaskRecord::Status {
+                state: JobState::Cancelled,
+                at,
+                ..
+            }) => {
+                let cancelled = self.task(id, &task.created, TaskStatus::Cancelled, *at, None);
+                return Ok(DetailedTask::new(cancelled, TaskPayload::Cancelled));
+            }
+            Some(TaskRecord::Status {
                 state: JobState::Succeeded | JobState::Failed,
                 outcome,
                 at,
@@ -204,13 +212,8 @@ impl Tasks {
     /// its result.
     pub async fn cancel(&self, id: &str, owner: &str, server: &str) -> Result<(), ErrorData> {
         let task = self.find(id, owner, server).await?;
-        let finished = matches!(
-            &task.status,
-            Some(TaskRecord::Status {
-                state: JobState::Succeeded | JobState::Failed,
-                ..
-            })
-        );
+        let finished =
+            matches!(&task.status, Some(TaskRecord::Status { state, .. }) if state.is_end());
         if finished || task.cancelled_at.is_some() {
             return Ok(());
         }
