@@ -201,7 +201,8 @@ fn watch_as(url: &str, key: &str, id: &str, done: impl Fn(&Value) -> bool) -> (V
 }
 
 /// mcp-server with Kafka in front of the fixture as named server `fx` (every call a
-/// task) and `inline` (no tasks), keys [`API_KEY`] and `other-key`, and a worker.
+/// task), `quick` (a task when not answered within 1.5 s) and `inline` (no tasks), keys
+/// [`API_KEY`] and `other-key`, and a worker.
 struct Tasks {
     broker: Broker,
     topic: String,
@@ -220,6 +221,7 @@ impl Tasks {
         let servers = json!({"mcpServers": {
             "fx": {"command": fixture(), "mcpJobs": {"tasks": "always"}},
             "inline": {"command": fixture()},
+            "quick": {"command": fixture(), "mcpJobs": {"tasks": {"afterMs": 1500}}},
         }});
         std::fs::write(&file, servers.to_string()).expect("servers file");
         let keys = format!("{API_KEY}, other-key");
@@ -436,4 +438,48 @@ fn a_tool_call_becomes_a_durable_task_that_a_worker_runs() {
     let (done, _) = watch(&url, API_KEY, id);
     assert_eq!(done["result"]["status"], "completed", "{done:#}");
     assert_eq!(done["result"]["result"]["isError"], true, "{done:#}");
+}
+
+/// A server whose calls become tasks only when they take long: every call from a
+/// tasks client is a job, answered inline when it ends within the bound; a slower one is
+/// answered with its task; a client without tasks support is answered inline, as ever.
+#[test]
+fn a_quick_call_is_answered_inline_and_a_slow_one_becomes_a_task() {
+    let tasks = Tasks::start("task-quick");
+    let url = tasks.server.endpoint("/servers/quick/mcp");
+    let quick = json!({"name": "echo", "arguments": {"text": "at once"}});
+    let answered = request(&url, API_KEY, "tools/call", quick.clone(), tasks_client());
+    assert_eq!(answered["result"]["resultType"], "complete", "{answered:#}");
+    assert_eq!(
+        answered["result"]["content"][0]["text"], "at once",
+        "{answered:#}"
+    );
+    let outcomes =
+        mcp_jobs_e2e::outcomes_of(&tasks.broker, &tasks.topic, 1, Duration::from_secs(30));
+    assert!(outcomes[0].succeeded(), "it ran as a job: {outcomes:#?}");
+    let started = Instant::now();
+    for _ in 0..20 {
+        let again = request(&url, API_KEY, "tools/call", quick.clone(), tasks_client());
+        assert_eq!(again["result"]["resultType"], "complete", "{again:#}");
+    }
+    println!(
+        "a quick call through a job, answered inline: {:?} each",
+        started.elapsed() / 20
+    );
+
+    let slow = json!({"name": "sleep", "arguments": {"ms": 3000}});
+    let created = request(&url, API_KEY, "tools/call", slow, tasks_client());
+    assert_eq!(created["result"]["resultType"], "task", "{created:#}");
+    let id = created["result"]["taskId"].as_str().expect("a task id");
+    let (done, _) = watch(&url, API_KEY, id);
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"], "slept 3000 ms",
+        "{done:#}"
+    );
+
+    let plain = request(&url, API_KEY, "tools/call", quick, json!({}));
+    assert_eq!(
+        plain["result"]["content"][0]["text"], "at once",
+        "{plain:#}"
+    );
 }

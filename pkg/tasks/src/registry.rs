@@ -17,6 +17,7 @@ use mcp_jobs_kafka::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio::sync::Notify;
 
 use crate::id::partition_of;
 
@@ -74,6 +75,8 @@ struct Shared {
     /// Per partition, the offset after the last record read (or the end, once reached).
     read_up_to: Vec<AtomicI64>,
     consumer: BaseConsumer<Reader>,
+    /// Woken whenever a task's job reports its end.
+    ended: Notify,
     /// Asks the broker where partitions end. Not the follower itself: a broker answers
     /// one connection's requests in order, so this question would wait behind the
     /// follower's fetch, which waits at the end for new records.
@@ -113,6 +116,7 @@ impl Registry {
             tasks: RwLock::default(),
             read_up_to: (0..partitions).map(|_| AtomicI64::new(0)).collect(),
             consumer,
+            ended: Notify::new(),
             ends: topic::reader(settings, crate::READER_GROUP)?,
             topic,
             stop: AtomicBool::new(false),
@@ -137,6 +141,19 @@ impl Registry {
         }
         self.catch_up(partition_of(id, self.partitions())).await?;
         Ok(self.read(id).filter(|t| t.owned_by(owner)))
+    }
+
+    /// Task `id` once its job has ended, if that is within `within`; `None` if it is
+    /// still going then (or unknown). For a caller that answers inline when it can.
+    pub async fn ended(&self, id: &str, within: Duration) -> Option<Task> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let woken = self.shared.ended.notified();
+            if let Some(task) = self.read(id).filter(|t| is_end(t.status.as_ref())) {
+                return Some(task);
+            }
+            tokio::time::timeout_at(deadline, woken).await.ok()?;
+        }
     }
 
     /// Whether task `id` was cancelled, as the broker has it now (its partition caught
@@ -313,6 +330,9 @@ fn apply(shared: &Shared, key: Option<&[u8]>, value: Option<&[u8]>) {
         status @ TaskRecord::Status { .. }
             if !is_end(facts.status.as_ref()) || is_end(Some(&status)) =>
         {
+            if is_end(Some(&status)) {
+                shared.ended.notify_waiters();
+            }
             facts.status = Some(status)
         }
         TaskRecord::Status { .. } => {}

@@ -43,7 +43,7 @@ pub struct ServerOptions {
 
 /// Which tool calls at a named server's endpoint run as durable tasks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "camelCase")]
 pub enum TaskMode {
     /// Every call is answered inline, as without tasks.
     #[default]
@@ -51,8 +51,11 @@ pub enum TaskMode {
     /// Every call becomes a task: a job on the jobs topic, polled with `tasks/get`; a
     /// client that did not declare tasks support is refused (-32021).
     Always,
+    /// `{"afterMs": N}`: every call from a client that declared tasks support is a job
+    /// (durable), answered inline if it ends within N ms and as a task otherwise; other
+    /// clients are answered inline, without a job.
+    AfterMs(u64),
 }
-
 /// One named server, its `${VAR}`s expanded.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NamedServer {

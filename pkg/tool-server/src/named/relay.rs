@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use mcp_jobs_upstream::{Pool, Upstream, UpstreamError};
 use rmcp::model::{
@@ -16,7 +17,7 @@ use rmcp::model::{
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ProtocolVersion, ReadResourceRequest, ReadResourceRequestParams,
     ReadResourceResponse, RequestMetaObject, RequestOptionalParam, ResultType, ServerCapabilities,
-    ServerRequest, ServerResult, Tool,
+    ServerRequest, ServerResult, TaskPayload, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -90,16 +91,15 @@ impl Relay {
         })
     }
 
-    /// Runs a call as a durable task, for a client that can poll it.
+    /// Runs a call as a durable task, for a client that can poll it; with `inline_within`,
+    /// answers with its result instead if the job ends that soon.
     async fn call_as_task(
         &self,
         request: CallToolRequestParams,
         context: &RequestContext<RoleServer>,
+        inline_within: Option<Duration>,
     ) -> Result<CallToolResponse, ErrorData> {
-        if !context
-            .client_capabilities()
-            .is_some_and(|c| c.supports_tasks())
-        {
+        if !supports_tasks(context) {
             return Err(ErrorData::missing_required_client_capability(
                 ClientCapabilities::builder().enable_tasks().build(),
             ));
@@ -109,7 +109,29 @@ impl Relay {
         let task = tasks
             .create(&self.name, &request.name, arguments, &owner(context))
             .await?;
-        Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
+        let Some(within) = inline_within else {
+            return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
+        };
+        match tasks.answer_within(&task.task_id, &self.name, within).await {
+            None => Ok(CallToolResponse::Task(CreateTaskResult::new(task))),
+            Some(TaskPayload::Completed { result }) => serde_json::from_value(result.into())
+                .map(|result| CallToolResponse::Complete(relayed(result)))
+                .map_err(|e| ErrorData::internal_error(format!("the task's result: {e}"), None)),
+            Some(TaskPayload::Failed { error }) => {
+                let message = error
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("the call failed");
+                Err(ErrorData::internal_error(
+                    message.to_owned(),
+                    error.get("data").cloned(),
+                ))
+            }
+            Some(_) => Err(ErrorData::internal_error(
+                "the call's task was cancelled",
+                None,
+            )),
+        }
     }
 
     fn upstream(&self) -> Upstream<'_> {
@@ -178,6 +200,13 @@ fn relay_error(error: UpstreamError) -> ErrorData {
             Some(json!({ "kind": kind.as_str() })),
         ),
     }
+}
+
+/// Whether the caller declared the Tasks extension.
+fn supports_tasks(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .client_capabilities()
+        .is_some_and(|c| c.supports_tasks())
 }
 
 /// Whose tasks a request may see: the fingerprint of the API key it carries (with
@@ -274,8 +303,13 @@ impl ServerHandler for Relay {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        if self.tasks.is_some() && self.server.options.tasks == TaskMode::Always {
-            return self.call_as_task(request, &context).await;
+        match (&self.tasks, self.server.options.tasks) {
+            (Some(_), TaskMode::Always) => return self.call_as_task(request, &context, None).await,
+            (Some(_), TaskMode::AfterMs(ms)) if supports_tasks(&context) => {
+                let within = Duration::from_millis(ms);
+                return self.call_as_task(request, &context, Some(within)).await;
+            }
+            _ => {}
         }
         let token = context.meta.get_progress_token();
         let mut params = request;
@@ -442,7 +476,7 @@ impl ServerHandler for Relay {
             .enable_prompts()
             .enable_completions();
         let capabilities = match (&self.tasks, self.server.options.tasks) {
-            (Some(_), TaskMode::Always) => builder.enable_tasks().build(),
+            (Some(_), TaskMode::Always | TaskMode::AfterMs(_)) => builder.enable_tasks().build(),
             _ => builder.build(),
         };
         InitializeResult::new(capabilities).with_server_info(Implementation::new(

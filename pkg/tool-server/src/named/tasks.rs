@@ -71,7 +71,8 @@ pub struct Tasks {
 }
 
 impl Tasks {
-    /// Starts following the tasks topic; fails if it does not exist.
+    /// Starts following the tasks topic (and forgetting expired tasks); fails if it does
+    /// not exist. Within a Tokio runtime.
     pub fn start(settings: TaskSettings) -> Result<Self, TasksError> {
         let topic = || settings.kafka.tasks_topic.clone();
         let store = TaskStore::new(&settings.kafka).map_err(|source| TasksError::Store {
@@ -88,6 +89,7 @@ impl Tasks {
             .producer_config(&[("acks", "all"), ("linger.ms", "0")])
             .create()?;
         let results = topic::reader(&settings.kafka, "mcp-server-task-results")?;
+        tokio::spawn(forget_expired(registry.clone(), store.clone()));
         Ok(Self {
             settings,
             store,
@@ -150,25 +152,40 @@ impl Tasks {
         server: &str,
     ) -> Result<DetailedTask, ErrorData> {
         let task = self.find(id, owner, server).await?;
-        let (status, message, updated) = match &task.status {
+        Ok(self.detailed(&task, server).await)
+    }
+
+    /// The result of task `id` if its job ends within `within`: for a call answered
+    /// inline when it is quick, and as a task when it is not.
+    pub async fn answer_within(
+        &self,
+        id: &str,
+        server: &str,
+        within: Duration,
+    ) -> Option<TaskPayload> {
+        let task = self.registry.ended(id, within).await?;
+        Some(self.detailed(&task, server).await.payload)
+    }
+
+    async fn detailed(&self, task: &mcp_jobs_tasks::Task, server: &str) -> DetailedTask {
+        let (id, created) = (task.id.as_str(), &task.created);
+        let (payload, message, updated) = match &task.status {
             Some(TaskRecord::Status {
                 state: JobState::Cancelled,
                 at,
                 ..
-            }) => {
-                let cancelled = self.task(id, &task.created, TaskStatus::Cancelled, *at, None);
-                return Ok(DetailedTask::new(cancelled, TaskPayload::Cancelled));
-            }
+            }) => (TaskPayload::Cancelled, None, *at),
             Some(TaskRecord::Status {
                 state: JobState::Succeeded | JobState::Failed,
                 outcome,
                 at,
                 ..
-            }) => {
-                let payload = self.finished(server, *outcome).await;
-                let task = self.task(id, &task.created, payload.status(), *at, None);
-                return Ok(DetailedTask::new(task, payload));
-            }
+            }) => (self.finished(server, *outcome).await, None, *at),
+            _ if task.cancelled_at.is_some() => (
+                TaskPayload::Cancelled,
+                None,
+                task.cancelled_at.unwrap_or_else(Utc::now),
+            ),
             Some(TaskRecord::Status {
                 state: JobState::Running,
                 worker,
@@ -176,8 +193,8 @@ impl Tasks {
                 at,
                 ..
             }) => (
-                TaskStatus::Working,
-                format!("running on {worker}, attempt {attempt}"),
+                TaskPayload::Working,
+                Some(format!("running on {worker}, attempt {attempt}")),
                 *at,
             ),
             Some(TaskRecord::Status {
@@ -187,25 +204,21 @@ impl Tasks {
                 at,
                 ..
             }) => (
-                TaskStatus::Working,
-                format!(
+                TaskPayload::Working,
+                Some(format!(
                     "attempt {attempt} failed ({}); retrying",
                     error.as_deref().unwrap_or("no reason given")
-                ),
+                )),
                 *at,
             ),
             _ => (
-                TaskStatus::Working,
-                QUEUED.to_owned(),
-                created_at(&task.created),
+                TaskPayload::Working,
+                Some(QUEUED.to_owned()),
+                created_at(created),
             ),
         };
-        if let Some(at) = task.cancelled_at {
-            let cancelled = self.task(id, &task.created, TaskStatus::Cancelled, at, None);
-            return Ok(DetailedTask::new(cancelled, TaskPayload::Cancelled));
-        }
-        let working = self.task(id, &task.created, status, updated, Some(message));
-        Ok(DetailedTask::new(working, TaskPayload::Working))
+        let task = self.task(id, created, payload.status(), updated, message);
+        DetailedTask::new(task, payload)
     }
 
     /// Records that `owner` cancelled task `id`. A task that already finished keeps
@@ -319,6 +332,23 @@ impl Tasks {
         task.ttl_ms = Some(millis(self.settings.ttl));
         task.poll_interval_ms = Some(millis(self.settings.poll_interval));
         task
+    }
+}
+
+/// How often expired tasks are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Forgets the tasks whose TTL has passed: out of memory, and off the tasks topic (a
+/// tombstone on each of their records; every replica writes them, which is harmless).
+async fn forget_expired(registry: Registry, store: TaskStore) {
+    let mut ticker = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        ticker.tick().await;
+        for id in registry.sweep(Utc::now()) {
+            if let Err(e) = store.forget(&id).await {
+                tracing::warn!(task = %id, error = %e, "could not forget an expired task");
+            }
+        }
     }
 }
 
