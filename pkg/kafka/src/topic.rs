@@ -50,6 +50,17 @@ pub fn reader(settings: &KafkaSettings, group: &str) -> Result<BaseConsumer<Read
     outside_group(settings, group, "10")
 }
 
+/// Like [`reader`], for reading single records by their place (a result record a
+/// durable task points at): the record is there, so a fetch never waits at the broker.
+/// (A fetch right after an assignment waits its full `fetch.wait.max.ms` even when the
+/// record is there: 10 ms a read with [`reader`]'s setting, 1.4 ms with this one.)
+pub fn record_reader(
+    settings: &KafkaSettings,
+    group: &str,
+) -> Result<BaseConsumer<Reader>, KafkaError> {
+    outside_group(settings, group, "1")
+}
+
 /// Like [`reader`], for following a topic as it grows: it waits at the end for new
 /// records (up to 500 ms a fetch) instead of asking again and again.
 pub fn follower(settings: &KafkaSettings, group: &str) -> Result<BaseConsumer<Reader>, KafkaError> {

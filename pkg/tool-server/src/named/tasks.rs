@@ -88,7 +88,7 @@ impl Tasks {
             .kafka
             .producer_config(&[("acks", "all"), ("linger.ms", "0")])
             .create()?;
-        let results = topic::reader(&settings.kafka, "mcp-server-task-results")?;
+        let results = topic::record_reader(&settings.kafka, "mcp-server-task-results")?;
         tokio::spawn(forget_expired(registry.clone(), store.clone()));
         Ok(Self {
             settings,
