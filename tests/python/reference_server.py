@@ -260,6 +260,31 @@ def test_streaming_elicitation() -> str:
     return "Streaming complete"
 
 
+# For the tasks scenarios (the gateway runs them as tasks: jobs on Kafka).
+
+
+@server.tool(description="Greets, at once")
+def greet(name: str) -> str:
+    return f"Hello, {name}!"
+
+
+@server.tool(description="Computes for a number of seconds")
+async def slow_compute(seconds: float, label: str = "") -> str:
+    await asyncio.sleep(seconds)
+    return f"computed {label} in {seconds} s"
+
+
+@server.tool(description="Fails as a tool after a second")
+async def failing_job() -> CallToolResult:
+    await asyncio.sleep(1)
+    return CallToolResult(content=[text("the job failed on purpose")], is_error=True)
+
+
+@server.tool(description="Fails with a protocol error")
+def protocol_error_job() -> str:
+    raise MCPError(-32603, "protocol_error_job: an internal error on purpose")
+
+
 # Input-required results (2026-07-28).
 
 

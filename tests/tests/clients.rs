@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use mcp_jobs_e2e::{fixture, tool_names, McpServer, ALL_TOOLS, API_KEY};
+use mcp_jobs_e2e::{fixture, start_worker, tool_names, Broker, McpServer, ALL_TOOLS, API_KEY};
 use serde_json::Value;
 
 /// Runs a client to completion and returns its stdout, failing the test with its
@@ -212,6 +212,59 @@ fn named_endpoints_pass_the_conformance_suite_for_the_server_behind_them() {
         args.extend(revision);
         let what = format!("{name} {}", revision.join(" "));
         println!("{}", conformance(&what, &args, &[], expected));
+    }
+}
+
+/// The Tasks extension's scenarios through a named endpoint with durable tasks: mcp-server
+/// with Kafka, a worker, and tests/python/reference_server.py with its tools' task
+/// support set in the servers file (`greet` never, `slow_compute` optional,
+/// `failing_job` required, …). Every task is a job on the broker, run by the worker.
+#[test]
+fn durable_tasks_pass_the_conformance_tasks_scenarios() {
+    let broker = Broker::start();
+    let topic = broker.name("conformance-tasks");
+    broker.create_job_topics(&topic, 2);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("servers.json");
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/reference_server.py");
+    let tools = serde_json::json!({
+        "slow_compute": "optional", "failing_job": "required", "protocol_error_job": "optional",
+        "confirm_delete": "optional", "multi_input": "optional", "test_tool_with_task": "required",
+    });
+    let servers = serde_json::json!({"mcpServers": {"reference": {
+        "command": "python3",
+        "args": [reference.display().to_string(), "stdio"],
+        "mcpJobs": {"trusted": true, "taskTools": tools},
+    }}});
+    std::fs::write(&file, servers.to_string()).expect("write the servers file");
+    let path = file.display().to_string();
+    // The suite sends no credentials, so this server runs with auth explicitly off.
+    let server = McpServer::start(&[
+        ("MCP_AUTH", "none"),
+        ("MCP_SERVERS_FILE", &path),
+        ("KAFKA_BROKERS", &broker.address),
+        ("KAFKA_TOPIC", &topic),
+    ]);
+    let group = broker.name("g-conformance-tasks");
+    let _worker = start_worker(&broker, &server.url(), &topic, &group, &[]);
+    let url = server.endpoint("/servers/reference/mcp");
+    for scenario in [
+        "tasks-lifecycle",
+        "tasks-capability-negotiation",
+        "tasks-wire-fields",
+        "tasks-request-state-removal",
+        "tasks-mrtr-input",
+        "tasks-request-headers",
+        "tasks-dispatch-and-envelope",
+        "tasks-status-notifications",
+        "tasks-required-task-error",
+        "tasks-mrtr-composition",
+    ] {
+        let args = ["server", "--url", &url, "--scenario", scenario];
+        println!(
+            "{}",
+            conformance(scenario, &args, &[], "expected-failures-tasks.yml")
+        );
     }
 }
 

@@ -222,7 +222,7 @@ impl Tasks {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("servers.json");
         let servers = json!({"mcpServers": {
-            "fx": {"command": fixture(), "mcpJobs": {"tasks": "always"}},
+            "fx": {"command": fixture(), "mcpJobs": {"tasks": "required"}},
             "inline": {"command": fixture()},
             "quick": {"command": fixture(), "mcpJobs": {"tasks": {"afterMs": 1500}}},
         }});
@@ -354,7 +354,7 @@ fn a_cancellation_reaches_the_work() {
     );
 }
 
-/// A tool call at a named endpoint marked `"tasks": "always"` becomes a job on Kafka
+/// A tool call at a named endpoint marked `"tasks": "required"` becomes a job on Kafka
 /// that a worker runs; the client polls it to its result, another key cannot see it,
 /// and a client that did not declare tasks support is refused.
 #[test]
@@ -528,7 +528,7 @@ fn a_thousand_tasks_survive_a_replica_and_a_worker_killed_mid_run() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("servers.json");
     let servers = json!({"mcpServers": {
-        "fx": {"command": fixture(), "mcpJobs": {"tasks": "always"}},
+        "fx": {"command": fixture(), "mcpJobs": {"tasks": "required"}},
     }});
     std::fs::write(&file, servers.to_string()).expect("servers file");
     let path = file.display().to_string();

@@ -39,21 +39,39 @@ pub struct ServerOptions {
     /// clients that declared tasks support; `never` unless said.
     #[serde(default)]
     pub tasks: TaskMode,
+    /// The same, for some tools by name, over `tasks`.
+    #[serde(default)]
+    pub task_tools: BTreeMap<String, TaskMode>,
 }
 
-/// Which tool calls at a named server's endpoint run as durable tasks.
+impl ServerOptions {
+    /// How a call of `tool` runs.
+    pub fn task_mode(&self, tool: &str) -> TaskMode {
+        self.task_tools.get(tool).copied().unwrap_or(self.tasks)
+    }
+
+    /// Whether any call at this server can become a task.
+    pub fn offers_tasks(&self) -> bool {
+        self.tasks != TaskMode::Never || self.task_tools.values().any(|m| *m != TaskMode::Never)
+    }
+}
+
+/// Which tool calls at a named server's endpoint run as durable tasks (the Tasks
+/// extension's task support of a tool: forbidden, optional or required).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum TaskMode {
     /// Every call is answered inline, as without tasks.
     #[default]
     Never,
-    /// Every call becomes a task: a job on the jobs topic, polled with `tasks/get`; a
-    /// client that did not declare tasks support is refused (-32021).
-    Always,
-    /// `{"afterMs": N}`: every call from a client that declared tasks support is a job
-    /// (durable), answered inline if it ends within N ms and as a task otherwise; other
-    /// clients are answered inline, without a job.
+    /// A call from a client that declared tasks support becomes a task: a job on the jobs
+    /// topic, polled with `tasks/get`; other clients are answered inline, without a job.
+    Optional,
+    /// Every call becomes a task; a client that did not declare tasks support is
+    /// refused (-32021).
+    Required,
+    /// `{"afterMs": N}`: as `optional`, but a task's call that ends within N ms is
+    /// answered inline (it still ran as a job, durably).
     AfterMs(u64),
 }
 /// One named server, its `${VAR}`s expanded.

@@ -17,7 +17,7 @@ use rmcp::model::{
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ProtocolVersion, ReadResourceRequest, ReadResourceRequestParams,
     ReadResourceResponse, RequestMetaObject, RequestOptionalParam, ResultType, ServerCapabilities,
-    ServerRequest, ServerResult, TaskPayload, Tool,
+    ServerRequest, ServerResult, TaskPayload, Tool, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -303,13 +303,18 @@ impl ServerHandler for Relay {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        match (&self.tasks, self.server.options.tasks) {
-            (Some(_), TaskMode::Always) => return self.call_as_task(request, &context, None).await,
-            (Some(_), TaskMode::AfterMs(ms)) if supports_tasks(&context) => {
-                let within = Duration::from_millis(ms);
-                return self.call_as_task(request, &context, Some(within)).await;
+        if self.tasks.is_some() {
+            match self.server.options.task_mode(&request.name) {
+                TaskMode::Required => return self.call_as_task(request, &context, None).await,
+                TaskMode::Optional if supports_tasks(&context) => {
+                    return self.call_as_task(request, &context, None).await
+                }
+                TaskMode::AfterMs(ms) if supports_tasks(&context) => {
+                    let within = Duration::from_millis(ms);
+                    return self.call_as_task(request, &context, Some(within)).await;
+                }
+                _ => {}
             }
-            _ => {}
         }
         let token = context.meta.get_progress_token();
         let mut params = request;
@@ -458,6 +463,17 @@ impl ServerHandler for Relay {
         Ok(GetTaskResult::new(task))
     }
 
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let tasks = self.tasks()?;
+        tasks
+            .update(&request.task_id, &owner(&context), &self.name)
+            .await
+    }
+
     async fn cancel_task(
         &self,
         request: CancelTaskParams,
@@ -475,9 +491,10 @@ impl ServerHandler for Relay {
             .enable_resources()
             .enable_prompts()
             .enable_completions();
-        let capabilities = match (&self.tasks, self.server.options.tasks) {
-            (Some(_), TaskMode::Always | TaskMode::AfterMs(_)) => builder.enable_tasks().build(),
-            _ => builder.build(),
+        let capabilities = if self.tasks.is_some() && self.server.options.offers_tasks() {
+            builder.enable_tasks().build()
+        } else {
+            builder.build()
         };
         InitializeResult::new(capabilities).with_server_info(Implementation::new(
             format!("mcp-jobs: {}", &*self.name),

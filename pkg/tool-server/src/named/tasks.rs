@@ -1,5 +1,5 @@
 //! Durable tasks at named endpoints (the MCP Tasks extension, `io.modelcontextprotocol/
-//! tasks`): a `tools/call` the servers file marks `"tasks": "always"` becomes a job on
+//! tasks`): a `tools/call` the servers file marks for tasks becomes a job on
 //! the jobs topic, whose id is the task's, and the client polls `tasks/get` at any
 //! replica. The task is recorded on the tasks topic ([`mcp_jobs_tasks`]) before the
 //! client hears of it; the worker reports there where the job's result record is, and
@@ -219,6 +219,13 @@ impl Tasks {
         };
         let task = self.task(id, created, payload.status(), updated, message);
         DetailedTask::new(task, payload)
+    }
+
+    /// Takes `owner`'s answers to task `id`'s input requests. A task's job never asks
+    /// for input here (an upstream that does fails it), so there is never one pending:
+    /// the answers are acknowledged and change nothing.
+    pub async fn update(&self, id: &str, owner: &str, server: &str) -> Result<(), ErrorData> {
+        self.find(id, owner, server).await.map(drop)
     }
 
     /// Records that `owner` cancelled task `id`. A task that already finished keeps
