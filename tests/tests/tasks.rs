@@ -590,3 +590,39 @@ fn a_thousand_tasks_survive_a_replica_and_a_worker_killed_mid_run() {
     // 64 jobs of 100 ms).
     assert!(repeated <= 4 * 64, "{repeated} repeats");
 }
+
+/// mcp-server may start before `kafka-worker create-topics` (the quick start does): it
+/// serves at once, refuses a task call with why, and offers tasks once the topic is there.
+#[test]
+fn a_server_started_before_the_tasks_topic_offers_tasks_once_it_exists() {
+    let broker = Broker::start();
+    let topic = broker.name("task-late");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("servers.json");
+    let servers =
+        json!({"mcpServers": {"fx": {"command": fixture(), "mcpJobs": {"tasks": "required"}}}});
+    std::fs::write(&file, servers.to_string()).expect("servers file");
+    let path = file.display().to_string();
+    let server = McpServer::start(&[
+        ("MCP_SERVERS_FILE", &path),
+        ("KAFKA_BROKERS", &broker.address),
+        ("KAFKA_TOPIC", &topic),
+    ]);
+    let url = server.endpoint("/servers/fx/mcp");
+    let call = json!({"name": "echo", "arguments": {"text": "later"}});
+    let refused = request(&url, API_KEY, "tools/call", call.clone(), tasks_client());
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("create-topics"), "{refused:#}");
+
+    broker.create_job_topics(&topic, 1);
+    let _worker = start_worker(&broker, &server.url(), &topic, &broker.name("g-late"), &[]);
+    let id = mcp_jobs_e2e::wait_for("tasks offered", Duration::from_secs(30), || {
+        let created = request(&url, API_KEY, "tools/call", call.clone(), tasks_client());
+        created["result"]["taskId"].as_str().map(str::to_owned)
+    });
+    let (done, _) = watch(&url, API_KEY, &id);
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"], "later",
+        "{done:#}"
+    );
+}

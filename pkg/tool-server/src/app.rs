@@ -24,7 +24,7 @@ use crate::auth::require_api_key;
 use crate::config::{Auth, ServerSettings};
 use crate::gateway;
 use crate::metrics;
-use crate::named::tasks::Tasks;
+use crate::named::tasks::TasksSlot;
 use crate::named::{self, Named, Registry};
 use crate::tools::ServerTools;
 
@@ -188,12 +188,9 @@ pub async fn serve(
         "named servers loaded"
     );
     let tasks = match settings.tasks.clone() {
-        Some(tasks) => Some(Arc::new(
-            Tasks::start(tasks).map_err(std::io::Error::other)?,
-        )),
+        Some(tasks) => Some(TasksSlot::start(tasks).await),
         None => None,
     };
-    tracing::info!(tasks = tasks.is_some(), "durable tasks (Kafka)");
     let draining = CancellationToken::new();
     let stop = CancellationToken::new();
     tokio::spawn(registry.clone().watch(stop.clone()));

@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::routes::Named;
-use super::tasks::Tasks;
+use super::tasks::{Tasks, TasksSlot};
 use super::{NamedServer, TaskMode};
 use crate::caller;
 use crate::tools::{failed_call, forwarded_meta, relayed};
@@ -38,7 +38,7 @@ pub struct Relay {
     server: Arc<NamedServer>,
     pool: Pool,
     listed: ListedTools,
-    tasks: Option<Arc<Tasks>>,
+    tasks: Option<TasksSlot>,
 }
 
 /// The tools each named server listed last on this replica. A 2026-07-28 call's
@@ -82,13 +82,14 @@ impl Relay {
 
     /// The tasks of this endpoint, if mcp-server offers tasks here.
     fn tasks(&self) -> Result<&Tasks, ErrorData> {
-        self.tasks.as_deref().ok_or_else(|| {
+        let slot = self.tasks.as_ref().ok_or_else(|| {
             ErrorData::new(
                 ErrorCode::METHOD_NOT_FOUND,
                 "tasks are not offered: mcp-server has no Kafka (KAFKA_BROKERS)",
                 None,
             )
-        })
+        })?;
+        slot.get()
     }
 
     /// Runs a call as a durable task, for a client that can poll it; with `inline_within`,

@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::relay::{ListedTools, Relay};
-use super::tasks::Tasks;
+use super::tasks::TasksSlot;
 use super::NamedServer;
 use super::Registry;
 use crate::app::{mcp_config, mcp_service};
@@ -33,7 +33,7 @@ pub struct Named {
     pub listed: ListedTools,
     pub sessions: SessionServices,
     /// Durable tasks, when mcp-server has Kafka.
-    pub tasks: Option<Arc<Tasks>>,
+    pub tasks: Option<TasksSlot>,
     /// Ends open MCP streams at shutdown.
     pub stop: CancellationToken,
 }

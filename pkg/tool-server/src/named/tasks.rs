@@ -5,7 +5,7 @@
 //! client hears of it; the worker reports there where the job's result record is, and
 //! the result is read from the results topic when asked for, never kept here.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -59,6 +59,69 @@ pub enum TasksError {
     },
     #[error("tasks need a Kafka producer: {0}")]
     Kafka(#[from] KafkaError),
+}
+
+/// [`Tasks`] once they can start: mcp-server may start before `kafka-worker
+/// create-topics` has made the tasks topic (the quick start does), so it keeps trying
+/// in the background, and a task call meanwhile is refused with why.
+#[derive(Clone)]
+pub struct TasksSlot {
+    tasks: Arc<OnceLock<Tasks>>,
+    topic: String,
+}
+
+/// [`Tasks::start`] off the runtime's threads (it asks the broker, and waits for it).
+async fn try_start(settings: TaskSettings) -> Result<Tasks, String> {
+    match tokio::task::spawn_blocking(move || Tasks::start(settings)).await {
+        Ok(started) => started.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// How often a missing tasks topic is looked for again.
+const START_RETRY: Duration = Duration::from_secs(5);
+
+impl TasksSlot {
+    /// Starts [`Tasks`] for `settings`: now if the tasks topic is there (so a server
+    /// that starts after `create-topics` offers tasks from its first request), else in
+    /// the background as soon as it is.
+    pub async fn start(settings: TaskSettings) -> Self {
+        let slot = Self {
+            tasks: Arc::default(),
+            topic: settings.kafka.tasks_topic.clone(),
+        };
+        match try_start(settings.clone()).await {
+            Ok(started) => {
+                let _ = slot.tasks.set(started);
+                return slot;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "durable tasks are not available yet; trying again every 5 s")
+            }
+        }
+        let tasks = slot.tasks.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(START_RETRY).await;
+                if let Ok(started) = try_start(settings.clone()).await {
+                    tracing::info!("durable tasks ready");
+                    let _ = tasks.set(started);
+                    return;
+                }
+            }
+        });
+        slot
+    }
+
+    /// The tasks, or why there are none yet.
+    pub fn get(&self) -> Result<&Tasks, ErrorData> {
+        self.tasks.get().ok_or_else(|| {
+            unavailable(format!(
+                "the tasks topic {} is not readable yet (kafka-worker create-topics makes it)",
+                self.topic
+            ))
+        })
+    }
 }
 
 pub struct Tasks {
