@@ -434,6 +434,17 @@ fn a_tool_call_becomes_a_durable_task_that_a_worker_runs() {
         "{said:?}"
     );
 
+    // Operators count them: by the state of their job, as this replica reads the topic.
+    let samples = mcp_jobs_e2e::scrape(&server.endpoint("/metrics"));
+    let created = mcp_jobs_e2e::sample(
+        &samples,
+        "mcp_server_tasks_created_total",
+        &[("server", "fx")],
+    );
+    assert!(created.is_some_and(|n| n >= 3.0), "{created:?}");
+    let succeeded = mcp_jobs_e2e::sample(&samples, "mcp_server_tasks", &[("state", "succeeded")]);
+    assert!(succeeded.is_some_and(|n| n >= 2.0), "{succeeded:?}");
+
     // A failing tool's task completes with its isError result.
     let failing = json!({"name": "fail", "arguments": {}});
     let created = request(&url, API_KEY, "tools/call", failing, tasks_client());

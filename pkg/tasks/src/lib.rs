@@ -17,5 +17,5 @@ pub mod store;
 const READER_GROUP: &str = "mcp-server-tasks";
 
 pub use id::{new_task_id, owner_of, partition_of};
-pub use registry::{Registry, RegistryError, Task};
+pub use registry::{Registry, RegistryError, Task, TaskStates};
 pub use store::{StoreError, TaskStore};

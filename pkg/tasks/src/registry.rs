@@ -11,7 +11,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use mcp_jobs_contract::task::{TaskFact, TaskRecord};
+use mcp_jobs_contract::task::{JobState, TaskFact, TaskRecord};
 use mcp_jobs_kafka::topic::{self, partition_count, ReadError, Reader};
 use mcp_jobs_kafka::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -32,6 +32,31 @@ pub enum RegistryError {
     Topic(#[from] ReadError),
     #[error("this replica is more than {0:?} behind the tasks topic; ask again")]
     Behind(Duration),
+}
+
+/// How many live tasks a registry holds in each state of their job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskStates {
+    pub queued: usize,
+    pub running: usize,
+    pub retrying: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+}
+
+impl TaskStates {
+    /// Each state's name, as metrics label it, with its count.
+    pub fn named(&self) -> [(&'static str, usize); 6] {
+        [
+            ("queued", self.queued),
+            ("running", self.running),
+            ("retrying", self.retrying),
+            ("succeeded", self.succeeded),
+            ("failed", self.failed),
+            ("cancelled", self.cancelled),
+        ]
+    }
 }
 
 /// One task as a client may see it.
@@ -168,6 +193,29 @@ impl Registry {
         self.tasks()
             .get(id)
             .is_some_and(|facts| facts.cancelled_at.is_some())
+    }
+
+    /// How many live tasks are in each state, by the state of their job.
+    pub fn states(&self) -> TaskStates {
+        let mut states = TaskStates::default();
+        for facts in self.tasks().values().filter(|f| f.created.is_some()) {
+            let count = match &facts.status {
+                Some(TaskRecord::Status { state, .. }) if state.is_end() => match state {
+                    JobState::Succeeded => &mut states.succeeded,
+                    JobState::Failed => &mut states.failed,
+                    _ => &mut states.cancelled,
+                },
+                _ if facts.cancelled_at.is_some() => &mut states.cancelled,
+                Some(TaskRecord::Status {
+                    state: JobState::Retrying,
+                    ..
+                }) => &mut states.retrying,
+                Some(_) => &mut states.running,
+                None => &mut states.queued,
+            };
+            *count += 1;
+        }
+        states
     }
 
     /// How many tasks are held (expired ones until [`Registry::sweep`] takes them).

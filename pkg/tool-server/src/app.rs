@@ -48,9 +48,12 @@ fn router(
         named.stop.clone(),
     );
     let scrape = {
-        let pool = pool.clone();
+        let (pool, tasks) = (pool.clone(), named.tasks.clone());
         move || async move {
             metrics::record_pool(&pool);
+            if let Some(Ok(tasks)) = tasks.as_ref().map(|slot| slot.get()) {
+                metrics::record_tasks(tasks.states());
+            }
             metrics.render()
         }
     };

@@ -7,12 +7,16 @@
 //!   tool_error | a failure kind; the duration is mostly the upstream's.
 //! - `mcp_server_pool_children`, `mcp_server_pool_calls_in_flight` (gauges) and
 //!   `mcp_server_pool_{spawns,spawn_failures,crashes,hangs,evictions,reaps}_total`.
+//! - `mcp_server_tasks{state}` (gauge): live durable tasks by the state of their job
+//!   (queued, running, retrying, succeeded, failed, cancelled), as this replica reads
+//!   the tasks topic; `mcp_server_tasks_created_total{server}`: tasks it created.
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+use mcp_jobs_tasks::TaskStates;
 use mcp_jobs_upstream::Pool;
 use metrics::{counter, gauge, histogram};
 
@@ -54,4 +58,15 @@ pub fn record_pool(pool: &Pool) {
     ] {
         counter!(name).absolute(value);
     }
+}
+
+/// Copies the tasks' states into the registry, just before a scrape renders it.
+pub fn record_tasks(states: TaskStates) {
+    for (state, count) in states.named() {
+        gauge!("mcp_server_tasks", "state" => state).set(count as f64);
+    }
+}
+
+pub fn task_created(server: &str) {
+    counter!("mcp_server_tasks_created_total", "server" => server.to_owned()).increment(1);
 }

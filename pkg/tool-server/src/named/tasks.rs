@@ -15,7 +15,7 @@ use mcp_jobs_contract::task::{JobState, OutcomeAt, TaskRecord};
 use mcp_jobs_contract::FailureKind;
 use mcp_jobs_kafka::topic::{self, ReadError, Reader};
 use mcp_jobs_kafka::KafkaSettings;
-use mcp_jobs_tasks::{new_task_id, Registry, RegistryError, StoreError, TaskStore};
+use mcp_jobs_tasks::{new_task_id, Registry, RegistryError, StoreError, TaskStates, TaskStore};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -162,6 +162,11 @@ impl Tasks {
         })
     }
 
+    /// How many live tasks are in each state, as this replica reads the topic.
+    pub fn states(&self) -> TaskStates {
+        self.registry.states()
+    }
+
     /// Records a task for a call of `tool` on named server `server` and sends its job;
     /// returns once both are acknowledged, so every replica will find it.
     pub async fn create(
@@ -203,6 +208,7 @@ impl Tasks {
             .send(record, Timeout::After(PUBLISH_TIMEOUT))
             .await
             .map_err(|(e, _)| unavailable(format!("sending the task's job: {e}")))?;
+        crate::metrics::task_created(server);
         Ok(self.task(&id, &created, TaskStatus::Working, now, Some(QUEUED.into())))
     }
 
