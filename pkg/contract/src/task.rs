@@ -93,6 +93,17 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Its wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Retrying => "retrying",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
     /// Whether the job is over: nothing later changes it.
     pub fn is_end(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
@@ -154,5 +165,7 @@ mod tests {
         let read = TaskRecord::from_record(&record.to_record()).expect("reads back");
         assert_eq!(read, record);
         assert_eq!(read.fact(), TaskFact::Status);
+        let written: serde_json::Value = serde_json::from_slice(&record.to_record()).expect("json");
+        assert_eq!(written["state"], JobState::Retrying.as_str());
     }
 }

@@ -50,11 +50,11 @@ impl TaskStates {
     pub fn named(&self) -> [(&'static str, usize); 6] {
         [
             ("queued", self.queued),
-            ("running", self.running),
-            ("retrying", self.retrying),
-            ("succeeded", self.succeeded),
-            ("failed", self.failed),
-            ("cancelled", self.cancelled),
+            (JobState::Running.as_str(), self.running),
+            (JobState::Retrying.as_str(), self.retrying),
+            (JobState::Succeeded.as_str(), self.succeeded),
+            (JobState::Failed.as_str(), self.failed),
+            (JobState::Cancelled.as_str(), self.cancelled),
         ]
     }
 }
