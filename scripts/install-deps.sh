@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what running and testing mcp-jobs needs beyond the Rust, Java and Maven
 # toolchains: Apache Kafka's jars (scripts/kafka.sh), the real stdio MCP server
-# mcp-server-time, the official Python MCP SDK, the npm packages of tests/node (and
-# Debian's chromium for them to drive), the conformance suite with the Node 22 it needs
-# (tests/conformance), redis-server and a C compiler.
+# mcp-server-time, the official Python MCP SDK, FastMCP's tasks client (in a venv), the
+# npm packages of tests/node (and Debian's chromium for them to drive), the conformance
+# suite with the Node 22 it needs (tests/conformance), redis-server and a C compiler.
 # Idempotent: already-installed packages are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,18 @@ if ((${#need[@]})); then
 fi
 command -v mcp-server-time >/dev/null || { echo "mcp-server-time is not on PATH after install" >&2; exit 1; }
 bash scripts/kafka.sh install >/dev/null
+
+# FastMCP's durable-tasks client, a peer's client for the tasks tests, in a venv of its own
+# (it pins its own mcp); fastmcp 4.2 conflicts with fastmcp-tasks 4.1.4.
+fastmcp_venv=tests/python/.venv-fastmcp
+fastmcp_pins=("fastmcp==4.1.4" "fastmcp-tasks==4.1.4")
+if [ "$(cat "$fastmcp_venv/installed" 2>/dev/null)" != "${fastmcp_pins[*]}" ]; then
+  echo "installing ${fastmcp_pins[*]} in $fastmcp_venv" >&2
+  rm -rf "$fastmcp_venv"
+  python3 -m venv "$fastmcp_venv"
+  "$fastmcp_venv/bin/pip" install --quiet --disable-pip-version-check "${fastmcp_pins[@]}"
+  echo "${fastmcp_pins[*]}" >"$fastmcp_venv/installed"
+fi
 
 # MCP servers and clients from npm for the tests (server-everything, the SDK client,
 # the inspector CLI), pinned by tests/node/package-lock.json; and the conformance suite

@@ -1,10 +1,12 @@
 //! Durable MCP tasks on a real broker: the tasks topic as two mcp-server replicas (two
 //! registries) and the writers of task records (the store) share it.
 
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use mcp_jobs_contract::task::{JobState, OutcomeAt, TaskRecord};
+use mcp_jobs_contract::task::{JobState, OutcomeAt, TaskEndpoint, TaskRecord};
 use mcp_jobs_e2e::{fixture, start_worker, Broker, McpServer, Process, API_KEY};
 use mcp_jobs_kafka::KafkaSettings;
 use mcp_jobs_tasks::{new_task_id, owner_of, Registry, Task, TaskStore};
@@ -23,6 +25,7 @@ fn created(owner: &str, ttl_ms: u64) -> TaskRecord {
         owner: owner.to_owned(),
         server: "time".into(),
         tool: "get_current_time".into(),
+        endpoint: TaskEndpoint::Named,
         created_at: Utc::now(),
         ttl_ms,
         poll_interval_ms: 500,
@@ -144,7 +147,22 @@ async fn a_task_created_through_one_replica_is_found_at_once_through_another() {
 
 /// A JSON-RPC request of the 2026-07-28 revision to `url` with `key`, from a client
 /// that declares `capabilities`; the response document.
-fn request(url: &str, key: &str, method: &str, mut params: Value, capabilities: Value) -> Value {
+fn request(url: &str, key: &str, method: &str, params: Value, capabilities: Value) -> Value {
+    // What a request names goes in Mcp-Name: a tool, or a task.
+    let name = params["name"].as_str().or(params["taskId"].as_str());
+    let name = name.map(str::to_owned);
+    request_named(url, key, method, params, capabilities, name.as_deref())
+}
+
+/// [`request`] with `Mcp-Name: name`, or none.
+fn request_named(
+    url: &str,
+    key: &str,
+    method: &str,
+    mut params: Value,
+    capabilities: Value,
+    name: Option<&str>,
+) -> Value {
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "tasks-test", "version": "1"},
@@ -159,8 +177,7 @@ fn request(url: &str, key: &str, method: &str, mut params: Value, capabilities: 
         .header("Accept", "application/json, text/event-stream")
         .header("MCP-Protocol-Version", "2026-07-28")
         .header("Mcp-Method", method);
-    // What a request names goes in Mcp-Name: a tool, or a task.
-    if let Some(name) = params["name"].as_str().or(params["taskId"].as_str()) {
+    if let Some(name) = name {
         sent = sent.header("Mcp-Name", name);
     }
     let body = sent
@@ -204,8 +221,8 @@ fn watch_as(url: &str, key: &str, id: &str, done: impl Fn(&Value) -> bool) -> (V
 }
 
 /// mcp-server with Kafka in front of the fixture as named server `fx` (every call a
-/// task), `quick` (a task when not answered within 1.5 s) and `inline` (no tasks), keys
-/// [`API_KEY`] and `other-key`, and a worker.
+/// task), `quick` (a task when not answered within 1.5 s) and `inline` (no tasks), `/mcp`'s
+/// `call_tool` a task for tasks clients, keys [`API_KEY`] and `other-key`, and a worker.
 struct Tasks {
     broker: Broker,
     topic: String,
@@ -234,6 +251,7 @@ impl Tasks {
             ("KAFKA_BROKERS", &broker.address),
             ("KAFKA_TOPIC", &topic),
             ("MCP_TASK_POLL_MS", "200"),
+            ("MCP_META_TASKS", "optional"),
         ]);
         let mut tasks = Self {
             broker,
@@ -636,4 +654,277 @@ fn a_server_started_before_the_tasks_topic_offers_tasks_once_it_exists() {
         done["result"]["result"]["content"][0]["text"], "later",
         "{done:#}"
     );
+}
+
+/// `/mcp`'s `call_tool` meta-tool runs as a task for a client that declared tasks support
+/// (`MCP_META_TASKS=optional`): its job carries the config the call describes, or names
+/// the servers file's server. Its tasks live at `/mcp` only, as a named endpoint's live
+/// at that endpoint only. A `tasks/*` request without `Mcp-Name` is named by its taskId (the
+/// Python SDK's tasks clients send none); one whose name disagrees is refused.
+#[test]
+fn the_call_tool_meta_tool_runs_as_a_task_at_mcp() {
+    let tasks = Tasks::start("task-meta");
+    let (mcp, named) = (tasks.server.url(), tasks.url());
+
+    let discovered = request(&mcp, API_KEY, "server/discover", json!({}), tasks_client());
+    let extensions = &discovered["result"]["capabilities"]["extensions"];
+    assert_eq!(
+        extensions["io.modelcontextprotocol/tasks"],
+        json!({}),
+        "{discovered:#}"
+    );
+
+    let described = json!({"name": "call_tool", "arguments": {
+        "serverName": "described", "config": {"command": fixture()},
+        "tool": "echo", "arguments": {"text": "described"}}});
+    let created = request(
+        &mcp,
+        API_KEY,
+        "tools/call",
+        described.clone(),
+        tasks_client(),
+    );
+    assert_eq!(created["result"]["resultType"], "task", "{created:#}");
+    let id = created["result"]["taskId"].as_str().expect("a task id");
+    let (done, _) = watch(&mcp, API_KEY, id);
+    assert_eq!(done["result"]["status"], "completed", "{done:#}");
+    assert_eq!(
+        done["result"]["result"]["resultType"], "complete",
+        "{done:#}"
+    );
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"], "described",
+        "{done:#}"
+    );
+    // Found at /mcp only.
+    let elsewhere = request(
+        &named,
+        API_KEY,
+        "tasks/get",
+        json!({"taskId": id}),
+        tasks_client(),
+    );
+    assert_eq!(elsewhere["error"]["code"], -32602, "{elsewhere:#}");
+
+    // Named by its taskId when the client sends no Mcp-Name; refused when it disagrees.
+    let unnamed = request_named(
+        &mcp,
+        API_KEY,
+        "tasks/get",
+        json!({"taskId": id}),
+        tasks_client(),
+        None,
+    );
+    assert_eq!(unnamed["result"]["status"], "completed", "{unnamed:#}");
+    let misnamed = request_named(
+        &mcp,
+        API_KEY,
+        "tasks/get",
+        json!({"taskId": id}),
+        tasks_client(),
+        Some("another-task"),
+    );
+    assert_eq!(misnamed["error"]["code"], -32020, "{misnamed:#}");
+
+    // A call naming the servers file's server: its job names it too.
+    let by_name = json!({"name": "call_tool", "arguments": {
+        "serverName": "fx", "tool": "echo", "arguments": {"text": "by name"}}});
+    let created = request(&mcp, API_KEY, "tools/call", by_name, tasks_client());
+    let id = created["result"]["taskId"].as_str().expect("a task id");
+    let (done, _) = watch(&mcp, API_KEY, id);
+    assert_eq!(
+        done["result"]["result"]["content"][0]["text"], "by name",
+        "{done:#}"
+    );
+    let job = mcp_jobs_e2e::outcomes_of(&tasks.broker, &tasks.topic, 2, Duration::from_secs(30));
+    assert!(job.iter().all(|o| o.succeeded()), "{job:#?}");
+
+    // A server nobody describes is refused at once, not left to fail on a worker.
+    let unknown = json!({"name": "call_tool", "arguments": {
+        "serverName": "nowhere", "tool": "echo", "arguments": {}}});
+    let refused = request(&mcp, API_KEY, "tools/call", unknown, tasks_client());
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("nowhere"), "{refused:#}");
+
+    // A client without tasks support (kafka-worker is one) is answered inline.
+    let inline = request(&mcp, API_KEY, "tools/call", described, json!({}));
+    assert_eq!(
+        inline["result"]["content"][0]["text"], "described",
+        "{inline:#}"
+    );
+}
+
+/// A peer's tasks client run as its users run it: its JSON lines, one per event.
+fn peer_client(program: &str, script: &str, args: &[&str]) -> Vec<Value> {
+    let output = Command::new(program)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e} (scripts/install-deps.sh installs it)"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+/// The last event a client printed, and every status message it saw.
+fn ending(events: &[Value]) -> (&Value, Vec<&str>) {
+    let said = events
+        .iter()
+        .filter(|e| e["event"] == "status")
+        .filter_map(|e| e["statusMessage"].as_str())
+        .collect();
+    (events.last().expect("events"), said)
+}
+
+/// The tasks clients nobody here wrote: FastMCP's (`fastmcp-tasks` 4.1.4, stock: it sends
+/// no Mcp-Name on tasks/*) and the TypeScript `@modelcontextprotocol/ext-tasks` 0.2.2 on
+/// the SDK v2 client. Each creates a task, follows it to its result, and cancels one
+/// mid-run; FastMCP's also through `/mcp`'s `call_tool`.
+#[test]
+fn the_peers_tasks_clients_create_follow_and_cancel_tasks() {
+    let tasks = Tasks::start("task-peers");
+    let (url, mcp) = (tasks.url(), tasks.server.url());
+    let fastmcp = format!(
+        "{}/python/.venv-fastmcp/bin/python",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let fastmcp = |args: &[&str]| peer_client(&fastmcp, "python/fastmcp_tasks_client.py", args);
+    let ext_tasks = |args: &[&str]| peer_client("node", "node/tasks-client.mjs", args);
+
+    let slow = r#"{"ms": 1500}"#;
+    for (client, events) in [
+        ("fastmcp", fastmcp(&[&url, API_KEY, "sleep", slow])),
+        ("ext-tasks", ext_tasks(&[&url, API_KEY, "sleep", slow])),
+        (
+            "ext-tasks listening",
+            ext_tasks(&[&url, API_KEY, "sleep", slow, "--listen"]),
+        ),
+    ] {
+        let (ended, said) = ending(&events);
+        println!("{client}: {said:?}");
+        assert_eq!(ended["status"], "completed", "{client}: {events:#?}");
+        assert_eq!(
+            ended["result"]["content"][0]["text"], "slept 1500 ms",
+            "{client}: {events:#?}"
+        );
+        assert!(
+            said.iter().any(|m| m.starts_with("running on ")),
+            "{client}: {said:?}"
+        );
+    }
+
+    let meta = json!({"serverName": "fx", "tool": "echo", "arguments": {"text": "meta"}});
+    let events = fastmcp(&[&mcp, API_KEY, "call_tool", &meta.to_string()]);
+    let (ended, _) = ending(&events);
+    assert_eq!(ended["result"]["content"][0]["text"], "meta", "{events:#?}");
+
+    let long = r#"{"ms": 30000}"#;
+    for (client, events) in [
+        (
+            "fastmcp",
+            fastmcp(&[&url, API_KEY, "sleep", long, "--cancel-after", "1.5"]),
+        ),
+        (
+            "ext-tasks",
+            ext_tasks(&[&url, API_KEY, "sleep", long, "--cancel-after-ms", "1500"]),
+        ),
+    ] {
+        let (ended, _) = ending(&events);
+        assert_eq!(ended["status"], "cancelled", "{client}: {events:#?}");
+    }
+}
+
+/// `subscriptions/listen` for task ids: acknowledged with the tasks this caller may
+/// follow at this endpoint, then each change of their status pushed as `tasks/get` would
+/// answer it, the last with the result; the stream ends once they all have.
+#[test]
+fn a_listening_client_is_pushed_each_status_until_its_tasks_end() {
+    let tasks = Tasks::start("task-listen");
+    let url = tasks.url();
+    let id = tasks.create("sleep", json!({"ms": 1500}));
+    let quick = tasks.create("echo", json!({"text": "pushed"}));
+    let listen = |capabilities: Value| {
+        let params = json!({"notifications": {"taskIds": [id, quick, "0123456789abcdef"]}});
+        let mut params = params;
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "tasks-test", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": capabilities,
+        });
+        reqwest::blocking::Client::new()
+            .post(&url)
+            .bearer_auth(API_KEY)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", "2026-07-28")
+            .header("Mcp-Method", "subscriptions/listen")
+            .json(&json!({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen", "params": params}))
+            .timeout(Duration::from_secs(60))
+            .send()
+            .and_then(|r| r.text())
+            .expect("mcp-server answers")
+    };
+
+    let refused: Value = serde_json::from_str(&listen(json!({}))).expect("a JSON answer");
+    assert_eq!(refused["error"]["code"], -32021, "{refused:#}");
+
+    let started = Instant::now();
+    let events: Vec<Value> = mcp_jobs_e2e::sse_events(&listen(tasks_client()))
+        .into_iter()
+        .map(|(_, data)| data)
+        .collect();
+    println!("the stream ended after {:?}", started.elapsed());
+    let acknowledged = &events[0];
+    assert_eq!(
+        acknowledged["method"], "notifications/subscriptions/acknowledged",
+        "{events:#?}"
+    );
+    assert_eq!(
+        acknowledged["params"]["notifications"]["taskIds"],
+        json!([id, quick]),
+        "the unknown task is not followed: {events:#?}"
+    );
+    let pushed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["method"] == "notifications/tasks")
+        .map(|e| &e["params"])
+        .collect();
+    assert!(
+        pushed
+            .iter()
+            .all(|p| p["_meta"]["io.modelcontextprotocol/subscriptionId"] == "listen-1"),
+        "{pushed:#?}"
+    );
+    let of = |task: &str| -> Vec<&Value> {
+        pushed
+            .iter()
+            .copied()
+            .filter(|p| p["taskId"] == task)
+            .collect()
+    };
+    let slow = of(&id);
+    assert!(
+        slow.iter().any(|p| p["status"] == "working"
+            && p["statusMessage"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("running on "))),
+        "{slow:#?}"
+    );
+    let last = slow.last().expect("pushed");
+    assert_eq!(last["status"], "completed", "{slow:#?}");
+    assert_eq!(
+        last["result"]["content"][0]["text"], "slept 1500 ms",
+        "{slow:#?}"
+    );
+    let last = of(&quick).last().copied().expect("pushed");
+    assert_eq!(last["result"]["content"][0]["text"], "pushed", "{last:#?}");
+    let ended = events.last().expect("events");
+    assert_eq!(ended["id"], "listen-1", "{events:#?}");
+    assert_eq!(ended["result"]["resultType"], "complete", "{events:#?}");
 }

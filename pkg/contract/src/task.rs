@@ -51,9 +51,12 @@ pub enum TaskRecord {
     Created {
         /// Whose task it is: a fingerprint of the API key that created it (never the key).
         owner: String,
-        /// The named server and tool it calls.
+        /// The server and tool it calls.
         server: String,
         tool: String,
+        /// Where it was created, and so where it is asked for.
+        #[serde(default)]
+        endpoint: TaskEndpoint,
         created_at: DateTime<Utc>,
         /// How long after its creation the task is kept, then forgotten.
         ttl_ms: u64,
@@ -78,6 +81,17 @@ pub enum TaskRecord {
     /// The client cancelled it.
     #[serde(rename_all = "camelCase")]
     Cancelled { at: DateTime<Utc> },
+}
+
+/// The endpoint a task belongs to: it is found only there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskEndpoint {
+    /// Its named server's own endpoint, `/servers/{server}/mcp`.
+    #[default]
+    Named,
+    /// `/mcp`, whose `call_tool` meta-tool made it.
+    Mcp,
 }
 
 /// Where a task's job is.

@@ -102,6 +102,8 @@ struct Shared {
     consumer: BaseConsumer<Reader>,
     /// Woken whenever a task's job reports its end.
     ended: Notify,
+    /// Woken whenever a task changes: its job's status, or a cancellation.
+    changed: Notify,
     /// Asks the broker where partitions end. Not the follower itself: a broker answers
     /// one connection's requests in order, so this question would wait behind the
     /// follower's fetch, which waits at the end for new records.
@@ -142,6 +144,7 @@ impl Registry {
             read_up_to: (0..partitions).map(|_| AtomicI64::new(0)).collect(),
             consumer,
             ended: Notify::new(),
+            changed: Notify::new(),
             ends: topic::reader(settings, crate::READER_GROUP)?,
             topic,
             stop: AtomicBool::new(false),
@@ -179,6 +182,18 @@ impl Registry {
             }
             tokio::time::timeout_at(deadline, woken).await.ok()?;
         }
+    }
+
+    /// Task `id` if `owner` owns it, as this process has read so far (no broker round
+    /// trip): for following a task already found.
+    pub fn peek(&self, id: &str, owner: &str) -> Option<Task> {
+        self.read(id).filter(|t| t.owned_by(owner))
+    }
+
+    /// Resolves at the next change of any task's status or cancellation; take it before
+    /// looking, so that a change in between is not missed.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.shared.changed.notified()
     }
 
     /// Whether task `id` was cancelled, as the broker has it now (its partition caught
@@ -371,6 +386,9 @@ fn apply(shared: &Shared, key: Option<&[u8]>, value: Option<&[u8]>) {
         }
     };
     let facts = tasks.entry(id.to_owned()).or_default();
+    if !matches!(record, TaskRecord::Created { .. }) {
+        shared.changed.notify_waiters();
+    }
     match record {
         TaskRecord::Cancelled { at } => facts.cancelled_at = Some(at),
         // A job's end is final: a report of an attempt that arrives after it (from a

@@ -24,8 +24,8 @@ use crate::auth::require_api_key;
 use crate::config::{Auth, ServerSettings};
 use crate::gateway;
 use crate::metrics;
-use crate::named::tasks::TasksSlot;
 use crate::named::{self, Named, Registry};
+use crate::tasks::{self, TasksSlot};
 use crate::tools::ServerTools;
 
 /// How often idle upstream connections are looked for, at most: a short idle timeout
@@ -62,14 +62,23 @@ fn router(
         registry,
         Mailboxes::new(shared.clone(), settings.messaging.clone()),
         Streams::new(shared),
-        settings.toolsets,
-        settings.max_argument_bytes,
+        settings,
+        named.tasks.clone(),
     );
+    let tasks_slot = named.tasks.clone();
     let api = Router::new()
         .nest_service("/mcp", mcp_service(tools.clone(), settings, stop.clone()))
         .merge(gateway::routes().with_state(tools.clone()))
         .merge(named::routes::routes().with_state(named))
         .route("/stats", get(stats).with_state(tools));
+    let tasks_layer = tasks::TasksLayer {
+        max_body_bytes: settings.max_body_bytes,
+        tasks: tasks_slot,
+    };
+    let api = api.layer(middleware::from_fn_with_state(
+        tasks_layer,
+        tasks::before_rmcp,
+    ));
     guarded(api, settings)
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(ready).with_state(draining))

@@ -12,7 +12,7 @@ use mcp_jobs_shared_state::{MessagingSettings, Store};
 use mcp_jobs_upstream::{Allowlist, CommandAllowlist, EnvRules, Policy, PoolSettings};
 use serde::Deserialize;
 
-pub use crate::named::tasks::TaskSettings;
+pub use crate::tasks::{TaskMode, TaskSettings};
 
 /// The environment as envy reads it; field names are the variables, lowercased.
 #[derive(Debug, Deserialize)]
@@ -77,6 +77,8 @@ struct Env {
     mcp_task_ttl_seconds: u64,
     #[serde(default = "default_task_poll_ms")]
     mcp_task_poll_ms: u64,
+    #[serde(default)]
+    mcp_meta_tasks: String,
 }
 
 fn default_port() -> u16 {
@@ -304,6 +306,8 @@ pub enum ConfigError {
     NoToolset,
     #[error("REDIS_URL is not a Redis URL (redis://[:password@]host:port[/db]): {0}")]
     RedisUrl(String),
+    #[error("MCP_META_TASKS={0}")]
+    MetaTasks(String),
 }
 
 impl ServerSettings {
@@ -365,6 +369,15 @@ impl ServerSettings {
             ("MESSAGING_MAX_WAITERS", env.messaging_max_waiters as u64),
         ])?;
         let toolsets = Toolsets::parse(&env.mcp_toolsets)?;
+        let meta_tasks: TaskMode = env.mcp_meta_tasks.parse().map_err(ConfigError::MetaTasks)?;
+        if meta_tasks == TaskMode::Required {
+            // kafka-worker runs every job through call_tool, as a client without tasks.
+            return Err(ConfigError::MetaTasks(
+                "required: kafka-worker calls call_tool to run jobs and takes no tasks; use \
+                 optional or afterMs:<milliseconds>"
+                    .into(),
+            ));
+        }
         Store::check_url(&env.redis_url).map_err(|e| ConfigError::RedisUrl(e.to_string()))?;
         Ok(Self {
             listen,
@@ -387,6 +400,7 @@ impl ServerSettings {
                 kafka,
                 ttl: Duration::from_secs(env.mcp_task_ttl_seconds),
                 poll_interval: Duration::from_millis(env.mcp_task_poll_ms),
+                meta: meta_tasks,
             }),
             redis_url: env.redis_url,
             messaging: MessagingSettings {
@@ -464,6 +478,12 @@ mod tests {
         let err = ServerSettings::from_vars([("MCP_AUTH", "none"), ("REDIS_URL", "http://x")])
             .unwrap_err();
         assert!(err.to_string().contains("REDIS_URL"), "{err}");
+        let err = ServerSettings::from_vars([("MCP_AUTH", "none"), ("MCP_META_TASKS", "required")])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("kafka-worker calls call_tool"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! - [`gateway`]: the same tools over REST, Server-Sent Events and WebSocket.
 //! - [`named`]: the operator's named servers (`MCP_SERVERS_FILE`), reloaded live, each
 //!   relayed at `/servers/{name}/mcp`.
+//! - [`tasks`]: durable MCP tasks: a tool call becomes a job on Kafka, which any replica
+//!   answers for.
 //! - [`caller`]: what a relayed call owes its caller: progress, and stopping when the
 //!   caller cancels or goes away.
 //! - [`stats`]: request counts by tool and outcome, for `/stats`.
@@ -22,6 +24,7 @@ pub mod gateway;
 pub mod metrics;
 pub mod named;
 pub mod stats;
+pub mod tasks;
 pub mod tools;
 pub mod trace;
 

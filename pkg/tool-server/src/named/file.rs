@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use mcp_jobs_contract::ServerConfig;
 use mcp_jobs_upstream::{Trust, Upstream};
+
+pub use crate::tasks::TaskMode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -56,24 +58,6 @@ impl ServerOptions {
     }
 }
 
-/// Which tool calls at a named server's endpoint run as durable tasks (the Tasks
-/// extension's task support of a tool: forbidden, optional or required).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum TaskMode {
-    /// Every call is answered inline, as without tasks.
-    #[default]
-    Never,
-    /// A call from a client that declared tasks support becomes a task: a job on the jobs
-    /// topic, polled with `tasks/get`; other clients are answered inline, without a job.
-    Optional,
-    /// Every call becomes a task; a client that did not declare tasks support is
-    /// refused (-32021).
-    Required,
-    /// `{"afterMs": N}`: as `optional`, but a task's call that ends within N ms is
-    /// answered inline (it still ran as a job, durably).
-    AfterMs(u64),
-}
 /// One named server, its `${VAR}`s expanded.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NamedServer {

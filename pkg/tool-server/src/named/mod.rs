@@ -11,7 +11,6 @@
 pub mod file;
 pub mod relay;
 pub mod routes;
-pub mod tasks;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};

@@ -8,16 +8,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use mcp_jobs_contract::task::TaskEndpoint;
 use mcp_jobs_upstream::{Pool, Upstream, UpstreamError};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities, ClientRequest,
-    CompleteRequest, CompleteRequestParams, CompleteResult, CreateTaskResult, ErrorCode,
-    GetPromptRequest, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
-    Implementation, InitializeResult, InputRequest, InputRequests, InputResponses,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ProtocolVersion, ReadResourceRequest, ReadResourceRequestParams,
-    ReadResourceResponse, RequestMetaObject, RequestOptionalParam, ResultType, ServerCapabilities,
-    ServerRequest, ServerResult, TaskPayload, Tool, UpdateTaskParams,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientRequest, CompleteRequest,
+    CompleteRequestParams, CompleteResult, ErrorCode, GetPromptRequest, GetPromptRequestParams,
+    GetPromptResponse, GetTaskParams, GetTaskResult, Implementation, InitializeResult,
+    InputRequest, InputRequests, InputResponses, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+    ReadResourceRequest, ReadResourceRequestParams, ReadResourceResponse, RequestMetaObject,
+    RequestOptionalParam, ResultType, ServerCapabilities, ServerRequest, ServerResult, Tool,
+    UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -25,9 +26,9 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::routes::Named;
-use super::tasks::{Tasks, TasksSlot};
-use super::{NamedServer, TaskMode};
+use super::NamedServer;
 use crate::caller;
+use crate::tasks::{self, Run, Scope, TaskCall, TasksSlot};
 use crate::tools::{failed_call, forwarded_meta, relayed};
 
 /// The handler of one named server's endpoint, for one request: the server as the
@@ -80,59 +81,26 @@ impl Relay {
         }
     }
 
-    /// The tasks of this endpoint, if mcp-server offers tasks here.
-    fn tasks(&self) -> Result<&Tasks, ErrorData> {
-        let slot = self.tasks.as_ref().ok_or_else(|| {
-            ErrorData::new(
-                ErrorCode::METHOD_NOT_FOUND,
-                "tasks are not offered: mcp-server has no Kafka (KAFKA_BROKERS)",
-                None,
-            )
-        })?;
-        slot.get()
-    }
-
-    /// Runs a call as a durable task, for a client that can poll it; with `inline_within`,
-    /// answers with its result instead if the job ends that soon.
+    /// Runs a call of this server's as a durable task (see [`tasks::call_as_task`]).
     async fn call_as_task(
         &self,
         request: CallToolRequestParams,
         context: &RequestContext<RoleServer>,
         inline_within: Option<Duration>,
     ) -> Result<CallToolResponse, ErrorData> {
-        if !supports_tasks(context) {
-            return Err(ErrorData::missing_required_client_capability(
-                ClientCapabilities::builder().enable_tasks().build(),
-            ));
-        }
-        let tasks = self.tasks()?;
-        let arguments = request.arguments.unwrap_or_default();
-        let task = tasks
-            .create(&self.name, &request.name, arguments, &owner(context))
-            .await?;
-        let Some(within) = inline_within else {
-            return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
+        let call = TaskCall {
+            endpoint: TaskEndpoint::Named,
+            server: self.name.to_string(),
+            config: None,
+            tool: request.name.to_string(),
+            arguments: request.arguments.unwrap_or_default(),
+            timeout_ms: None,
         };
-        match tasks.answer_within(&task.task_id, &self.name, within).await {
-            None => Ok(CallToolResponse::Task(CreateTaskResult::new(task))),
-            Some(TaskPayload::Completed { result }) => serde_json::from_value(result.into())
-                .map(|result| CallToolResponse::Complete(relayed(result)))
-                .map_err(|e| ErrorData::internal_error(format!("the task's result: {e}"), None)),
-            Some(TaskPayload::Failed { error }) => {
-                let message = error
-                    .get("message")
-                    .and_then(|m| m.as_str())
-                    .unwrap_or("the call failed");
-                Err(ErrorData::internal_error(
-                    message.to_owned(),
-                    error.get("data").cloned(),
-                ))
-            }
-            Some(_) => Err(ErrorData::internal_error(
-                "the call's task was cancelled",
-                None,
-            )),
-        }
+        tasks::call_as_task(self.tasks.as_ref(), call, context, inline_within).await
+    }
+
+    fn scope(&self) -> Scope<'_> {
+        Scope::Named(&self.name)
     }
 
     fn upstream(&self) -> Upstream<'_> {
@@ -201,23 +169,6 @@ fn relay_error(error: UpstreamError) -> ErrorData {
             Some(json!({ "kind": kind.as_str() })),
         ),
     }
-}
-
-/// Whether the caller declared the Tasks extension.
-fn supports_tasks(context: &RequestContext<RoleServer>) -> bool {
-    context
-        .client_capabilities()
-        .is_some_and(|c| c.supports_tasks())
-}
-
-/// Whose tasks a request may see: the fingerprint of the API key it carries (with
-/// authentication off, every caller is the same owner).
-fn owner(context: &RequestContext<RoleServer>) -> String {
-    let key = context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| mcp_jobs_auth::presented_key(&parts.headers));
-    mcp_jobs_tasks::owner_of(key.unwrap_or_default())
 }
 
 /// How many times a legacy caller is asked for input for one call before the call is
@@ -305,16 +256,9 @@ impl ServerHandler for Relay {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         if self.tasks.is_some() {
-            match self.server.options.task_mode(&request.name) {
-                TaskMode::Required => return self.call_as_task(request, &context, None).await,
-                TaskMode::Optional if supports_tasks(&context) => {
-                    return self.call_as_task(request, &context, None).await
-                }
-                TaskMode::AfterMs(ms) if supports_tasks(&context) => {
-                    let within = Duration::from_millis(ms);
-                    return self.call_as_task(request, &context, Some(within)).await;
-                }
-                _ => {}
+            let mode = self.server.options.task_mode(&request.name);
+            if let Run::Task(inline_within) = mode.run(tasks::supports_tasks(&context)) {
+                return self.call_as_task(request, &context, inline_within).await;
             }
         }
         let token = context.meta.get_progress_token();
@@ -457,11 +401,9 @@ impl ServerHandler for Relay {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
-        let task = self.tasks()?;
-        let task = task
-            .get(&request.task_id, &owner(&context), &self.name)
-            .await?;
-        Ok(GetTaskResult::new(task))
+        tasks::at(self.tasks.as_ref(), self.scope())
+            .get(request, &context)
+            .await
     }
 
     async fn update_task(
@@ -469,9 +411,8 @@ impl ServerHandler for Relay {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let tasks = self.tasks()?;
-        tasks
-            .update(&request.task_id, &owner(&context), &self.name)
+        tasks::at(self.tasks.as_ref(), self.scope())
+            .update(request, &context)
             .await
     }
 
@@ -480,9 +421,8 @@ impl ServerHandler for Relay {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let tasks = self.tasks()?;
-        tasks
-            .cancel(&request.task_id, &owner(&context), &self.name)
+        tasks::at(self.tasks.as_ref(), self.scope())
+            .cancel(request, &context)
             .await
     }
 

@@ -18,11 +18,11 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::relay::{ListedTools, Relay};
-use super::tasks::TasksSlot;
 use super::NamedServer;
 use super::Registry;
 use crate::app::{mcp_config, mcp_service};
 use crate::config::{KeyScope, ServerSettings};
+use crate::tasks::TasksSlot;
 
 /// What the named-server routes need.
 #[derive(Clone)]

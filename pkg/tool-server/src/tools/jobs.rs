@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use mcp_jobs_contract::task::TaskEndpoint;
 use mcp_jobs_contract::ServerConfig;
 use mcp_jobs_telemetry::propagation;
 use mcp_jobs_upstream::{
@@ -14,8 +15,8 @@ use mcp_jobs_upstream::{
 };
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ContentBlock, ErrorCode, JsonObject, MetaObject,
-    RequestMetaObject, ResultType,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode, JsonObject,
+    MetaObject, RequestMetaObject, ResultType,
 };
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_router, ErrorData, RoleServer};
@@ -25,6 +26,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::{parse, ServerTools};
+use crate::tasks::{self, TaskCall};
 use crate::{caller, trace};
 
 /// Names a described server.
@@ -210,6 +212,37 @@ impl ServerTools {
             }
         };
         self.recorded("call_tool", started, result)
+    }
+
+    /// Runs a `call_tool` call as a durable task (see [`tasks::call_as_task`]): its job
+    /// carries the config the call gives, or names the servers file's server.
+    pub(super) async fn call_tool_as_task(
+        &self,
+        request: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+        inline_within: Option<Duration>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let params: CallToolParams = parse("call_tool", request.arguments.unwrap_or_default())?;
+        let size = json_size(&params.arguments);
+        if size > self.max_argument_bytes {
+            return Err(into_error_data(UpstreamError::ArgumentsTooLarge {
+                tool: params.tool,
+                size,
+                limit: self.max_argument_bytes,
+            }));
+        }
+        // A job naming a server mcp-server lacks would only fail on a worker.
+        self.described(&params.server_name, params.config.clone())
+            .map_err(into_error_data)?;
+        let call = TaskCall {
+            endpoint: TaskEndpoint::Mcp,
+            server: params.server_name,
+            config: params.config,
+            tool: params.tool,
+            arguments: params.arguments,
+            timeout_ms: params.timeout_ms.filter(|ms| *ms > 0),
+        };
+        tasks::call_as_task(self.tasks.as_ref(), call, context, inline_within).await
     }
 
     /// The server a meta-tool call names: the config it gives (a job's, so every

@@ -18,11 +18,12 @@ use mcp_jobs_shared_state::{Mailboxes, Streams};
 use mcp_jobs_upstream::{Pool, ProgressSink, Tool};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestMethod,
-    CompleteRequestParams, CompleteResult, ContentBlock, ErrorCode, Implementation,
-    InitializeResult, JsonObject, ListPromptsRequestMethod, ListPromptsResult,
-    ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
-    ListResourcesResult, PaginatedRequestParams, ServerCapabilities,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
+    CompleteRequestMethod, CompleteRequestParams, CompleteResult, ContentBlock, ErrorCode,
+    GetTaskParams, GetTaskResult, Implementation, InitializeResult, JsonObject,
+    ListPromptsRequestMethod, ListPromptsResult, ListResourceTemplatesRequestMethod,
+    ListResourceTemplatesResult, ListResourcesRequestMethod, ListResourcesResult,
+    PaginatedRequestParams, ServerCapabilities, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{tool_handler, ErrorData, RoleServer, ServerHandler};
@@ -32,9 +33,10 @@ use serde_json::{json, Value};
 pub(crate) use jobs::{forwarded_meta, relayed};
 pub use jobs::{CallToolParams, ServerParams};
 
-use crate::config::Toolsets;
+use crate::config::ServerSettings;
 use crate::named::Registry;
 use crate::stats::RequestStats;
+use crate::tasks::{self, Run, Scope, TaskMode, TasksSlot};
 use crate::{metrics, trace};
 
 /// The tool handler; cheap to clone, one per request.
@@ -49,6 +51,9 @@ pub struct ServerTools {
     max_argument_bytes: usize,
     /// Built once, from the enabled toolsets: building it derives every tool's schema.
     tool_router: Arc<ToolRouter<Self>>,
+    /// Durable tasks, when mcp-server has Kafka, and which `call_tool` calls become one.
+    tasks: Option<TasksSlot>,
+    meta_tasks: TaskMode,
 }
 
 impl ServerTools {
@@ -57,9 +62,10 @@ impl ServerTools {
         registry: Arc<Registry>,
         mailboxes: Mailboxes,
         streams: Streams,
-        toolsets: Toolsets,
-        max_argument_bytes: usize,
+        settings: &ServerSettings,
+        tasks: Option<TasksSlot>,
     ) -> Self {
+        let toolsets = settings.toolsets;
         let mut tool_router = ToolRouter::new();
         if toolsets.jobs {
             tool_router += Self::jobs_router();
@@ -76,9 +82,21 @@ impl ServerTools {
             mailboxes,
             streams,
             stats: Arc::new(RequestStats::default()),
-            max_argument_bytes,
+            max_argument_bytes: settings.max_argument_bytes,
             tool_router: Arc::new(tool_router),
+            meta_tasks: settings
+                .tasks
+                .as_ref()
+                .map_or(TaskMode::Never, |tasks| tasks.meta),
+            tasks,
         }
+    }
+
+    /// Whether `call_tool` calls may become tasks here.
+    fn offers_tasks(&self) -> bool {
+        self.tasks.is_some()
+            && self.meta_tasks != TaskMode::Never
+            && self.tool_router.has_route("call_tool")
     }
 
     /// The tools, with their descriptions and input schemas.
@@ -159,7 +177,44 @@ impl ServerHandler for ServerTools {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        if request.name == "call_tool" && self.offers_tasks() {
+            if let Run::Task(inline_within) = self.meta_tasks.run(tasks::supports_tasks(&context)) {
+                return self
+                    .call_tool_as_task(request, &context, inline_within)
+                    .await;
+            }
+        }
         trace::call_traced(&self.tool_router, self, request, context).await
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        tasks::at(self.tasks.as_ref(), Scope::Mcp)
+            .get(request, &context)
+            .await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        tasks::at(self.tasks.as_ref(), Scope::Mcp)
+            .update(request, &context)
+            .await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        tasks::at(self.tasks.as_ref(), Scope::Mcp)
+            .cancel(request, &context)
+            .await
     }
 
     // What `server/discover` does not declare is not served: these answer -32601
@@ -199,7 +254,13 @@ impl ServerHandler for ServerTools {
     }
 
     fn get_info(&self) -> InitializeResult {
-        InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = ServerCapabilities::builder().enable_tools();
+        let capabilities = if self.offers_tasks() {
+            capabilities.enable_tasks().build()
+        } else {
+            capabilities.build()
+        };
+        InitializeResult::new(capabilities)
             .with_server_info(Implementation::new("mcp-jobs", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "Runs MCP work described inline: each job tool takes a server's name and its \
