@@ -87,6 +87,7 @@ class Stack:
     def __init__(self, log_dir: Path):
         self.processes: list[subprocess.Popen] = []
         self.log_dir = log_dir
+        log_dir.mkdir(parents=True, exist_ok=True)
 
     def start(self, name: str, command: list[str], env: dict) -> subprocess.Popen:
         with open(self.log_dir / f"{name}.log", "w") as log:
@@ -97,11 +98,14 @@ class Stack:
 
     def stop(self) -> None:
         for process in reversed(self.processes):
+            if process.poll() is not None:
+                continue
+            os.killpg(process.pid, signal.SIGTERM)
             try:
-                os.killpg(process.pid, signal.SIGTERM)
                 process.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
+            except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         self.processes.clear()
 
 
@@ -127,8 +131,14 @@ def start_ours(stack: Stack, work: Path) -> dict:
                   "MCP_CONSUMER_GROUP": "bench-workers", "METRICS_PORT": str(free_port()),
                   "RUST_LOG": "warn"}
     worker = stack.start("kafka-worker", [str(RELEASE / "kafka-worker"), "run"], worker_env)
-    return {"url": f"http://127.0.0.1:{port}/servers/fx/mcp", "pids": [server.pid],
+    return {"url": f"http://127.0.0.1:{port}/servers/fx/mcp", "pids": [server.pid], "push": True,
             "worker": worker, "worker_env": worker_env, "kafka_dir": kafka_dir}
+
+
+def stop_ours(stack: Stack) -> None:
+    stack.stop()
+    subprocess.run(["bash", str(ROOT / "scripts/kafka.sh"), "stop", str(stack.log_dir / "kafka")],
+                   check=False, capture_output=True)
 
 
 def start_fastmcp(stack: Stack) -> dict:
@@ -153,7 +163,7 @@ def redis_used_mb(port: int) -> float:
 
 
 async def clients(url: str, n: int) -> list[Client]:
-    opened = [Client(StreamableHttpTransport(url, auth=KEY), timeout=300) for _ in range(n)]
+    opened = [Client(StreamableHttpTransport(url, auth=KEY), timeout=60) for _ in range(n)]
     for client in opened:
         await client.__aenter__()
     return opened
@@ -176,14 +186,21 @@ async def run(url: str, total: int, concurrency: int) -> dict:
         async with gate:
             return await one_task(opened[i % len(opened)], f"task {i}")
 
-    await asyncio.gather(*(gated(i) for i in range(min(total, 20))))  # warm up
+    await asyncio.gather(*(gated(i) for i in range(min(total, 20))), return_exceptions=True)
     started = time.perf_counter()
-    latencies = await asyncio.gather(*(gated(i) for i in range(total)))
+    ended = await asyncio.gather(*(gated(i) for i in range(total)), return_exceptions=True)
     elapsed = time.perf_counter() - started
     for client in opened:
         await client.__aexit__(None, None, None)
+    latencies = [t for t in ended if isinstance(t, float)]
+    failed = [e for e in ended if not isinstance(e, float)]
+    if failed:
+        print(f"  {len(failed)} of {total} failed, e.g. {failed[0]!r}", file=sys.stderr)
+    if len(latencies) < 2:
+        return {"per_s": 0.0, "p50": float("nan"), "p99": float("nan"), "failed": len(failed)}
     q = statistics.quantiles(latencies, n=100)
-    return {"per_s": total / elapsed, "p50": statistics.median(latencies), "p99": q[98]}
+    return {"per_s": len(latencies) / elapsed, "p50": statistics.median(latencies), "p99": q[98],
+            "failed": len(failed)}
 
 
 async def create_waiting(url: str, tool: str, arguments: dict, n: int) -> None:
@@ -199,16 +216,38 @@ async def create_waiting(url: str, tool: str, arguments: dict, n: int) -> None:
         await client.__aexit__(None, None, None)
 
 
-def measure(name: str, side: dict, args) -> dict:
-    row = {"name": name}
-    print(f"{name}: one at a time", file=sys.stderr)
-    single = asyncio.run(run(side["url"], args.latency_tasks, 1))
-    row["p50_1"], row["p99_1"] = single["p50"], single["p99"]
-    for c in args.concurrency:
-        print(f"{name}: concurrency {c}", file=sys.stderr)
-        row[f"c{c}"] = asyncio.run(run(side["url"], args.tasks, c))
-    row["rss"] = sum(rss_mb(pid) for pid in side["pids"])
-    return row
+def light(url: str, total: int, concurrency: int, push: bool = False) -> dict:
+    """The same load from tasks-load, a Rust client that costs the machine little."""
+    command = [str(RELEASE / "tasks-load"), "--url", url, "--key", KEY, "--tasks", str(total),
+               "--concurrency", str(concurrency)] + (["--push"] if push else [])
+    ran = subprocess.run(command, check=True, capture_output=True, text=True)
+    measured = json.loads(ran.stdout)
+    if measured["failed"]:
+        print(f"  {measured['failed']} of {total} failed, e.g. {measured['first_failure']}",
+              file=sys.stderr)
+    return measured
+
+
+def measure(name: str, side: dict, args) -> list[dict]:
+    """Two rows: FastMCP's client, and the light one (with pushed status where served)."""
+    rows = []
+    clients = [("FastMCP's client", lambda total, c: asyncio.run(run(side["url"], total, c))),
+               ("tasks-load", lambda total, c: light(side["url"], total, c))]
+    if side.get("push"):
+        clients.append(("tasks-load, pushed status",
+                        lambda total, c: light(side["url"], total, c, push=True)))
+    for client, load in clients:
+        row = {"name": f"{name}, {client}"}
+        print(f"{row['name']}: one at a time", file=sys.stderr)
+        single = load(args.latency_tasks, 1)
+        row["p50_1"], row["p99_1"] = single["p50"], single["p99"]
+        for c in args.concurrency:
+            print(f"{row['name']}: concurrency {c}", file=sys.stderr)
+            row[f"c{c}"] = load(args.tasks, c)
+        row["rss"] = sum(rss_mb(pid) for pid in side["pids"])
+        print(f"{row['name']}: {row}", file=sys.stderr)
+        rows.append(row)
+    return rows
 
 
 def waiting_memory(name: str, side: dict, args, before_extra, after_extra, tool, arguments) -> float:
@@ -233,48 +272,64 @@ def main() -> None:
         work = Path(work)
         print(f"logs in {work}", file=sys.stderr)
         rows = []
-        stack = Stack(work)
+        # Waiting, on a fresh stack: no worker takes them, so each stays queued on Kafka.
+        stack = Stack(work / "waiting")
         try:
-            ours = start_ours(stack, work)
-            rows.append(measure("mcp-jobs", ours, args))
-            # Waiting: no worker takes them, so each stays queued on Kafka.
+            ours = start_ours(stack, stack.log_dir)
             os.killpg(ours["worker"].pid, signal.SIGTERM)
             ours["worker"].wait(30)
-            rows[-1]["waiting"] = waiting_memory("mcp-jobs", ours, args, lambda: 0, lambda: 0,
-                                                 "echo", {"text": "waiting"})
+            ours_waiting = waiting_memory("mcp-jobs", ours, args, lambda: 0, lambda: 0,
+                                          "echo", {"text": "waiting"})
         finally:
-            stack.stop()
-            subprocess.run(["bash", str(ROOT / "scripts/kafka.sh"), "stop", str(work / "kafka")],
-                           check=False, capture_output=True)
+            stop_ours(stack)
+        stack = Stack(work / "load")
+        try:
+            rows += measure("mcp-jobs", start_ours(stack, stack.log_dir), args)
+        finally:
+            stop_ours(stack)
         stack = Stack(work)
         try:
             peer = start_fastmcp(stack)
-            rows.append(measure("FastMCP + Docket (Redis)", peer, args))
-            redis = lambda: redis_used_mb(peer["redis_port"])
+            rows += measure("FastMCP + Docket (Redis)", peer, args)
+
+            def redis() -> float:
+                return redis_used_mb(peer["redis_port"])
+
             # Waiting: its worker runs 10 at a time; tasks of a long sleep keep the rest queued.
-            rows[-1]["waiting"] = waiting_memory("FastMCP", peer, args, redis, redis,
-                                                 "sleep", {"ms": 600_000})
+            peer_waiting = waiting_memory("FastMCP", peer, args, redis, redis,
+                                          "sleep", {"ms": 600_000})
         finally:
             stack.stop()
 
-    ours, peer = rows
     levels = " | ".join(f"tasks/s at {c}" for c in args.concurrency)
-    print(f"\nDurable tasks, `echo` always a task, FastMCP's tasks client on both sides "
-          f"({args.latency_tasks} one at a time, {args.tasks} per concurrency level)\n")
-    print(f"| | create→completed p50 | p99 | {levels} | RSS after | MB per {args.waiting:,} waiting |")
-    print("|---|---:|---:|" + "---:|" * len(args.concurrency) + "---:|---:|")
+    print(f"\nDurable tasks, `echo` always a task ({args.latency_tasks} one at a time, "
+          f"{args.tasks} per concurrency level; failed tasks counted)\n")
+    print(f"| server, client | create→completed p50 | p99 | {levels} | RSS after |")
+    print("|---|---:|---:|" + "---:|" * len(args.concurrency) + "---:|")
     for row in rows:
-        rates = " | ".join(f"{row[f'c{c}']['per_s']:.0f} (p50 {row[f'c{c}']['p50']:.0f} ms)"
-                           for c in args.concurrency)
+        rates = " | ".join(rate(row[f"c{c}"]) for c in args.concurrency)
         print(f"| {row['name']} | {row['p50_1']:.1f} ms | {row['p99_1']:.1f} ms | {rates} | "
-              f"{row['rss']:.0f} MB | {row['waiting']:.1f} |")
-    ratios = ", ".join(f"tasks/s at {c} {ours[f'c{c}']['per_s'] / peer[f'c{c}']['per_s']:.2f}×"
-                       for c in args.concurrency)
-    per_task = [row["waiting"] * 1024 * 1024 / args.waiting for row in rows]
-    print(f"\nmcp-jobs ÷ FastMCP: {ratios}; one at a time p50 "
-          f"{ours['p50_1'] / peer['p50_1']:.2f}× (lower is faster); memory per waiting task "
-          f"{per_task[0]:.0f} B vs {per_task[1]:.0f} B (mcp-jobs keeps waiting tasks on Kafka's "
-          f"disk; this is mcp-server's memory; FastMCP's is its process and Redis)")
+              f"{row['rss']:.0f} MB |")
+    by_name = {row["name"]: row for row in rows}
+    for client in ["FastMCP's client", "tasks-load"]:
+        ours, peer = by_name[f"mcp-jobs, {client}"], by_name[f"FastMCP + Docket (Redis), {client}"]
+        ratios = ", ".join(f"tasks/s at {c} {ratio(ours[f'c{c}']['per_s'], peer[f'c{c}']['per_s'])}"
+                           for c in args.concurrency)
+        print(f"\nmcp-jobs ÷ FastMCP with {client}: {ratios}; one at a time p50 "
+              f"{ratio(ours['p50_1'], peer['p50_1'])} (lower is faster)")
+    per_task = [mb * 1024 * 1024 / args.waiting for mb in (ours_waiting, peer_waiting)]
+    print(f"\nMemory per waiting task ({args.waiting:,} waiting): mcp-jobs {per_task[0]:.0f} B "
+          f"(mcp-server; the tasks wait on Kafka's disk), FastMCP {per_task[1]:.0f} B (its "
+          f"process and Redis)")
+
+
+def rate(measured: dict) -> str:
+    failed = f", {measured['failed']} failed" if measured["failed"] else ""
+    return f"{measured['per_s']:.0f} (p50 {measured['p50']:.0f} ms{failed})"
+
+
+def ratio(ours: float, peer: float) -> str:
+    return f"{ours / peer:.2f}×" if peer else "∞ (the peer finished none)"
 
 
 if __name__ == "__main__":

@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
-cargo build --release --bin mcp-server --bin kafka-worker --bin mcp-fixture
+cargo build --release --bin mcp-server --bin kafka-worker --bin mcp-fixture --bin tasks-load
 exec tests/python/.venv-fastmcp/bin/python bench/tasks.py "$@"

@@ -173,6 +173,20 @@ pub fn read_range(
         }
     }
     consumer.assign(&assignment)?;
+    let read = read_assigned(consumer, topic, open, max_per_partition, &mut each);
+    // A reader left assigned would go on fetching (and buffering) what nobody reads.
+    consumer.unassign()?;
+    read
+}
+
+/// [`read_range`]'s reading, once its partitions are assigned.
+fn read_assigned(
+    consumer: &BaseConsumer<Reader>,
+    topic: &str,
+    mut open: HashSet<i32>,
+    max_per_partition: usize,
+    each: &mut impl FnMut(&BorrowedMessage<'_>),
+) -> Result<usize, ReadError> {
     let mut read: std::collections::HashMap<i32, usize> = std::collections::HashMap::new();
     let mut heard = Instant::now();
     while !open.is_empty() {

@@ -2,6 +2,7 @@
 //! acknowledged by every in-sync replica (`acks=all`) before the write returns, so a
 //! task reported created is on the topic for every mcp-server replica to read.
 
+use std::future::Future;
 use std::time::Duration;
 
 use mcp_jobs_contract::task::{TaskFact, TaskRecord};
@@ -55,6 +56,31 @@ impl TaskStore {
     pub async fn write(&self, id: &str, record: &TaskRecord) -> Result<(), StoreError> {
         self.send(id, &record.fact().key(id), Some(&record.to_record()))
             .await
+    }
+
+    /// Hands `record` about task `id` to the producer now and returns its
+    /// acknowledgement to await apart: records enqueued one after another reach the task's
+    /// partition in that order (the producer is idempotent), without each waiting for
+    /// the one before it to be acknowledged.
+    pub fn enqueue(
+        &self,
+        id: &str,
+        record: &TaskRecord,
+    ) -> Result<impl Future<Output = Result<(), StoreError>> + Send + 'static, StoreError> {
+        let key = record.fact().key(id);
+        let value = record.to_record();
+        let sent = FutureRecord::to(&self.topic)
+            .partition(partition_of(id, self.partitions))
+            .key(&key)
+            .payload(&value);
+        let delivery = self.producer.send_result(sent).map_err(|(e, _)| e)?;
+        Ok(async move {
+            match delivery.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err((e, _))) => Err(e.into()),
+                Err(_) => Err(KafkaError::Canceled.into()),
+            }
+        })
     }
 
     /// Forgets task `id`: a tombstone on each of its keys, which compaction then removes

@@ -79,6 +79,8 @@ struct Env {
     mcp_task_poll_ms: u64,
     #[serde(default)]
     mcp_meta_tasks: String,
+    #[serde(default = "default_task_hold_ms")]
+    mcp_task_hold_ms: u64,
 }
 
 fn default_port() -> u16 {
@@ -139,6 +141,9 @@ fn default_max_waiters() -> usize {
 }
 fn default_task_ttl_seconds() -> u64 {
     24 * 60 * 60
+}
+fn default_task_hold_ms() -> u64 {
+    50
 }
 fn default_task_poll_ms() -> u64 {
     1_000
@@ -400,6 +405,7 @@ impl ServerSettings {
                 kafka,
                 ttl: Duration::from_secs(env.mcp_task_ttl_seconds),
                 poll_interval: Duration::from_millis(env.mcp_task_poll_ms),
+                hold: Duration::from_millis(env.mcp_task_hold_ms),
                 meta: meta_tasks,
             }),
             redis_url: env.redis_url,

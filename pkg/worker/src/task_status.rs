@@ -1,8 +1,10 @@
 //! A durable task's job as the worker sees it: where it is, told on the tasks topic for
 //! every mcp-server replica to answer `tasks/get` with (each attempt as it starts, each
 //! retry with its error, the end with the place of the result record; one writer per
-//! worker sends them in the order they happened, so a late "running" never lands after
-//! the end); and whether its client cancelled it, read from the same topic.
+//! worker hands them to the producer in the order they happened, so a late "running"
+//! never lands after the end, and awaits their acknowledgements apart, so one task's
+//! write does not wait for another's); and whether its client cancelled it, read from
+//! the same topic.
 
 use std::time::Duration;
 
@@ -37,12 +39,19 @@ impl TaskReporter {
         let (queue, mut reports) = mpsc::unbounded_channel::<Report>();
         tokio::spawn(async move {
             while let Some(report) = reports.recv().await {
-                if let Err(e) = store.write(&report.id, &report.record).await {
-                    tracing::warn!(task = %report.id, error = %e, "could not report the task's job on the tasks topic");
-                }
-                if let Some(written) = report.written {
-                    let _ = written.send(());
-                }
+                let enqueued = store.enqueue(&report.id, &report.record);
+                tokio::spawn(async move {
+                    let written = match enqueued {
+                        Ok(acknowledged) => acknowledged.await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = written {
+                        tracing::warn!(task = %report.id, error = %e, "could not report the task's job on the tasks topic");
+                    }
+                    if let Some(written) = report.written {
+                        let _ = written.send(());
+                    }
+                });
             }
         });
         Self {

@@ -157,6 +157,8 @@ pub struct TaskSettings {
     pub ttl: Duration,
     /// How often a client is told to poll (`MCP_TASK_POLL_MS`).
     pub poll_interval: Duration,
+    /// How long a `tasks/get` of a task still going waits for its end (`MCP_TASK_HOLD_MS`).
+    pub hold: Duration,
     /// Which calls of `/mcp`'s `call_tool` run as tasks (`MCP_META_TASKS`).
     pub meta: TaskMode,
 }
@@ -247,9 +249,13 @@ pub struct Tasks {
     store: TaskStore,
     registry: Registry,
     jobs: FutureProducer,
-    /// Reads one result record when a finished task is asked for.
-    results: Arc<Mutex<BaseConsumer<Reader>>>,
+    /// Read one result record each when a finished task is asked for; several, so that
+    /// one slow read does not hold up every other client's.
+    results: Arc<[Mutex<BaseConsumer<Reader>>]>,
 }
+
+/// How many result readers a replica keeps.
+const RESULT_READERS: usize = 4;
 
 impl Tasks {
     /// Starts following the tasks topic (and forgetting expired tasks); fails if it does
@@ -269,14 +275,18 @@ impl Tasks {
             .kafka
             .producer_config(&[("acks", "all"), ("linger.ms", "0")])
             .create()?;
-        let results = topic::record_reader(&settings.kafka, "mcp-server-task-results")?;
+        let results = (0..RESULT_READERS)
+            .map(|_| {
+                topic::record_reader(&settings.kafka, "mcp-server-task-results").map(Mutex::new)
+            })
+            .collect::<Result<Arc<[_]>, _>>()?;
         tokio::spawn(forget_expired(registry.clone(), store.clone()));
         Ok(Self {
             settings,
             store,
             registry,
             jobs,
-            results: Arc::new(Mutex::new(results)),
+            results,
         })
     }
 
@@ -321,14 +331,23 @@ impl Tasks {
     }
 
     /// Task `id` as `owner` may see it at endpoint `scope`: unknown (-32602) for another
-    /// owner, another endpoint, or a task whose TTL passed.
+    /// owner, another endpoint, or a task whose TTL passed. A task still going is held
+    /// for up to `MCP_TASK_HOLD_MS` and answered the moment its job ends (a long poll: a
+    /// quick task's result reaches a polling client without another round).
     pub async fn get(
         &self,
         id: &str,
         owner: &str,
         scope: Scope<'_>,
     ) -> Result<DetailedTask, ErrorData> {
-        let task = self.find(id, owner, scope).await?;
+        let mut task = self.find(id, owner, scope).await?;
+        let going =
+            !matches!(&task.status, Some(TaskRecord::Status { state, .. }) if state.is_end());
+        if going && task.cancelled_at.is_none() && !self.settings.hold.is_zero() {
+            if let Some(ended) = self.registry.ended(id, self.settings.hold).await {
+                task = ended;
+            }
+        }
         Ok(self.detailed(&task).await)
     }
 
@@ -476,7 +495,16 @@ impl Tasks {
         let results = self.results.clone();
         let topic = self.settings.kafka.results_topic.clone();
         tokio::task::spawn_blocking(move || {
-            let reader = results.lock().unwrap_or_else(PoisonError::into_inner);
+            // A free reader if there is one, else the one this record's offset picks.
+            let reader = results
+                .iter()
+                .find_map(|reader| reader.try_lock().ok())
+                .unwrap_or_else(|| {
+                    let picked = at.offset.unsigned_abs() as usize % results.len();
+                    results[picked]
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                });
             let mut found = None;
             topic::read_range(
                 &reader,
