@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use futures::{stream, StreamExt};
 use mcp_jobs_bench::percentile;
+use rmcp::model::TaskStatus;
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -34,8 +35,6 @@ struct Args {
     #[arg(long)]
     push: bool,
 }
-
-const TERMINAL: [&str; 3] = ["completed", "failed", "cancelled"];
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -90,10 +89,9 @@ async fn one_task(client: &reqwest::Client, args: &Args, arguments: &Value) -> a
         let mut wait = 20;
         loop {
             let got = call(client, args, "tasks/get", json!({"taskId": id}), id).await?;
-            let status = got["result"]["status"].as_str().unwrap_or_default();
-            if TERMINAL.contains(&status) {
-                if status != "completed" {
-                    bail!("task {id} ended {status}: {got}");
+            if let Some(status) = ended(&got["result"]) {
+                if status != TaskStatus::Completed {
+                    bail!("task {id} ended {status:?}: {got}");
                 }
                 break;
             }
@@ -111,20 +109,26 @@ async fn listen_until_end(client: &reqwest::Client, args: &Args, id: &str) -> an
     let mut text = String::new();
     while let Some(chunk) = response.chunk().await? {
         text.push_str(&String::from_utf8_lossy(&chunk));
-        let ended = text
+        let over = text
             .lines()
             .filter_map(|l| l.strip_prefix("data:"))
             .any(|data| {
                 serde_json::from_str::<Value>(data.trim()).is_ok_and(|m| {
-                    m["method"] == "notifications/tasks"
-                        && TERMINAL.contains(&m["params"]["status"].as_str().unwrap_or_default())
+                    m["method"] == "notifications/tasks" && ended(&m["params"]).is_some()
                 })
             });
-        if ended {
+        if over {
             return Ok(());
         }
     }
     bail!("the listen stream for {id} ended without its end: {text}")
+}
+
+/// A task's status if it has ended.
+fn ended(task: &Value) -> Option<TaskStatus> {
+    serde_json::from_value::<TaskStatus>(task["status"].clone())
+        .ok()
+        .filter(TaskStatus::is_terminal)
 }
 
 async fn call(
