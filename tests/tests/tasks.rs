@@ -188,6 +188,21 @@ fn request_named(
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
+/// What one `tasks/get` of task `id` takes, over 20.
+fn get_time(url: &str, id: &str) -> Duration {
+    let started = Instant::now();
+    for _ in 0..20 {
+        request(
+            url,
+            API_KEY,
+            "tasks/get",
+            json!({"taskId": id}),
+            tasks_client(),
+        );
+    }
+    started.elapsed() / 20
+}
+
 fn tasks_client() -> Value {
     json!({"extensions": {"io.modelcontextprotocol/tasks": {}}})
 }
@@ -503,38 +518,15 @@ fn a_quick_call_is_answered_inline_and_a_slow_one_becomes_a_task() {
     let created = request(&url, API_KEY, "tools/call", slow, tasks_client());
     assert_eq!(created["result"]["resultType"], "task", "{created:#}");
     let id = created["result"]["taskId"].as_str().expect("a task id");
-    let started = Instant::now();
-    for _ in 0..20 {
-        request(
-            &url,
-            API_KEY,
-            "tasks/get",
-            json!({"taskId": id}),
-            tasks_client(),
-        );
-    }
-    println!(
-        "tasks/get of a working task: {:?} each",
-        started.elapsed() / 20
-    );
+    println!("tasks/get of a working task: {:?} each", get_time(&url, id));
     let (done, _) = watch(&url, API_KEY, id);
     assert_eq!(
         done["result"]["result"]["content"][0]["text"], "slept 3000 ms",
         "{done:#}"
     );
-    let started = Instant::now();
-    for _ in 0..20 {
-        request(
-            &url,
-            API_KEY,
-            "tasks/get",
-            json!({"taskId": id}),
-            tasks_client(),
-        );
-    }
     println!(
         "tasks/get of a completed task: {:?} each",
-        started.elapsed() / 20
+        get_time(&url, id)
     );
 
     let plain = request(&url, API_KEY, "tools/call", quick, json!({}));

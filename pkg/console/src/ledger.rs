@@ -96,13 +96,7 @@ impl Ledger {
         stop: CancellationToken,
     ) -> Result<Arc<Self>, LedgerError> {
         let topic = settings.console_topic.clone();
-        let producer: FutureProducer = settings
-            .producer_config(&[
-                ("acks", "all"),
-                ("enable.idempotence", "true"),
-                ("linger.ms", "0"),
-            ])
-            .create()?;
+        let producer: FutureProducer = settings.acked_producer_config().create()?;
         let ledger = Arc::new(Self {
             topic,
             producer,

@@ -192,6 +192,17 @@ impl KafkaSettings {
         self.config(base, |_| true, |key| !CONSUMER_ONLY_SETTINGS.contains(&key))
     }
 
+    /// [`Self::producer_config`] for a writer whose caller waits on each write: acknowledged
+    /// by every in-sync replica, idempotent (records to one partition keep their order),
+    /// and sent at once (nothing to gain from lingering for a batch).
+    pub fn acked_producer_config(&self) -> ClientConfig {
+        self.producer_config(&[
+            ("acks", "all"),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "0"),
+        ])
+    }
+
     fn config(
         &self,
         base: &[(&str, &str)],

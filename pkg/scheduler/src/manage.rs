@@ -79,13 +79,7 @@ pub struct Schedules<'a> {
 
 impl<'a> Schedules<'a> {
     pub fn new(settings: &'a KafkaSettings) -> Result<Self, ManageError> {
-        let producer = settings
-            .producer_config(&[
-                ("acks", "all"),
-                ("enable.idempotence", "true"),
-                ("linger.ms", "0"),
-            ])
-            .create()?;
+        let producer = settings.acked_producer_config().create()?;
         Ok(Self { settings, producer })
     }
 

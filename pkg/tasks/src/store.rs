@@ -35,14 +35,7 @@ pub struct TaskStore {
 impl TaskStore {
     /// A store for `settings`' tasks topic, which must exist (`create-topics` makes it).
     pub fn new(settings: &KafkaSettings) -> Result<Self, StoreError> {
-        let producer: FutureProducer = settings
-            // A client waits for each write: nothing to gain from lingering for a batch.
-            .producer_config(&[
-                ("acks", "all"),
-                ("enable.idempotence", "true"),
-                ("linger.ms", "0"),
-            ])
-            .create()?;
+        let producer: FutureProducer = settings.acked_producer_config().create()?;
         let reader = topic::reader(settings, crate::READER_GROUP)?;
         let partitions = partition_count(&reader, &settings.tasks_topic)?;
         Ok(Self {

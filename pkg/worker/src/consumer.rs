@@ -92,17 +92,9 @@ pub async fn run(
             ("statistics.interval.ms", "5000"),
         ])
         .create_with_context(RebalanceContext::default())?;
-    let producer: FutureProducer = settings
-        .kafka
-        .producer_config(&[
-            ("enable.idempotence", "true"),
-            ("acks", "all"),
-            // Outcomes go out at once: a job run alone would otherwise wait the linger
-            // on every outcome. Under load records still batch, behind the requests
-            // already in flight.
-            ("linger.ms", "0"),
-        ])
-        .create()?;
+    // Outcomes go out at once: a job run alone would otherwise wait the linger on every
+    // outcome. Under load records still batch, behind the requests already in flight.
+    let producer: FutureProducer = settings.kafka.acked_producer_config().create()?;
     consumer.subscribe(&[settings.kafka.topic.as_str()])?;
     let runner = Arc::new(settings.job_runner());
     let writer = Arc::new(OutcomeWriter {
