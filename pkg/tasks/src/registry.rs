@@ -104,6 +104,8 @@ struct Shared {
     ended: Notify,
     /// Woken whenever a task changes: its job's status, or a cancellation.
     changed: Notify,
+    /// Woken whenever the follower reads further, for a catch-up waiting on it.
+    advanced: Notify,
     /// Asks the broker where partitions end. Not the follower itself: a broker answers
     /// one connection's requests in order, so this question would wait behind the
     /// follower's fetch, which waits at the end for new records.
@@ -145,6 +147,7 @@ impl Registry {
             consumer,
             ended: Notify::new(),
             changed: Notify::new(),
+            advanced: Notify::new(),
             ends: topic::reader(settings, crate::READER_GROUP)?,
             topic,
             stop: AtomicBool::new(false),
@@ -181,6 +184,20 @@ impl Registry {
                 return Some(task);
             }
             tokio::time::timeout_at(deadline, woken).await.ok()?;
+        }
+    }
+
+    /// Holds `created`, task `id`'s record that this process has just written and seen
+    /// acknowledged, before the follower reads it back: the replica that created a task
+    /// answers for it at once, without catching up first.
+    pub fn remember(&self, id: &str, created: TaskRecord) {
+        if matches!(created, TaskRecord::Created { .. }) {
+            let mut tasks = self
+                .shared
+                .tasks
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            tasks.entry(id.to_owned()).or_default().created = Some(created);
         }
     }
 
@@ -293,13 +310,15 @@ impl Registry {
         .map_err(|_| RegistryError::Behind(CATCH_UP_LIMIT))??;
         let read = &self.shared.read_up_to[usize::try_from(partition).unwrap_or(0)];
         let deadline = tokio::time::Instant::now() + CATCH_UP_LIMIT;
-        while read.load(Ordering::Acquire) < end {
-            if tokio::time::Instant::now() >= deadline {
+        loop {
+            let advanced = self.shared.advanced.notified();
+            if read.load(Ordering::Acquire) >= end {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, advanced).await.is_err() {
                 return Err(RegistryError::Behind(CATCH_UP_LIMIT));
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        Ok(())
     }
 }
 
@@ -342,7 +361,9 @@ fn advance(shared: &Shared, partition: i32, to: i64) {
         .ok()
         .and_then(|p| shared.read_up_to.get(p))
     {
-        read.fetch_max(to, Ordering::AcqRel);
+        if read.fetch_max(to, Ordering::AcqRel) < to {
+            shared.advanced.notify_waiters();
+        }
     }
 }
 

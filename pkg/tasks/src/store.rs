@@ -45,6 +45,12 @@ impl TaskStore {
         })
     }
 
+    /// The acknowledged producer the records go through, for a task's job to share: a
+    /// task record and its job sent together reach the broker in one request.
+    pub fn producer(&self) -> &FutureProducer {
+        &self.producer
+    }
+
     /// Writes `record` about task `id` under the key of its fact.
     pub async fn write(&self, id: &str, record: &TaskRecord) -> Result<(), StoreError> {
         self.send(id, &record.fact().key(id), Some(&record.to_record()))

@@ -27,7 +27,7 @@ use mcp_jobs_tasks::{new_task_id, Registry, RegistryError, StoreError, TaskState
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset};
 use rmcp::model::{
@@ -248,7 +248,6 @@ pub struct Tasks {
     settings: TaskSettings,
     store: TaskStore,
     registry: Registry,
-    jobs: FutureProducer,
     /// Read one result record each when a finished task is asked for; several, so that
     /// one slow read does not hold up every other client's.
     results: Arc<[Mutex<BaseConsumer<Reader>>]>,
@@ -271,10 +270,6 @@ impl Tasks {
                 topic: topic(),
                 source,
             })?;
-        let jobs = settings
-            .kafka
-            .producer_config(&[("acks", "all"), ("linger.ms", "0")])
-            .create()?;
         let results = (0..RESULT_READERS)
             .map(|_| {
                 topic::record_reader(&settings.kafka, "mcp-server-task-results").map(Mutex::new)
@@ -285,7 +280,6 @@ impl Tasks {
             settings,
             store,
             registry,
-            jobs,
             results,
         })
     }
@@ -309,10 +303,6 @@ impl Tasks {
             ttl_ms: millis(self.settings.ttl),
             poll_interval_ms: millis(self.settings.poll_interval),
         };
-        self.store
-            .write(&id, &created)
-            .await
-            .map_err(|e| unavailable(format!("recording the task: {e}")))?;
         let job = job_of(&id, &call).to_string();
         let headers = OwnedHeaders::new().insert(Header {
             key: TASK,
@@ -322,10 +312,20 @@ impl Tasks {
             .key(&id)
             .payload(&job)
             .headers(headers);
-        self.jobs
-            .send(record, Timeout::After(PUBLISH_TIMEOUT))
-            .await
-            .map_err(|(e, _)| unavailable(format!("sending the task's job: {e}")))?;
+        // Both at once: one round trip to the broker instead of two. A worker may read
+        // the job before the task record is on the topic; its reports go to the task's
+        // partition all the same, and readers take a task's facts in any order. If only
+        // one write fails, the client is told the task was not created, though its job
+        // may run: the at-least-once of a call whose answer was lost.
+        let (recorded, sent) = tokio::join!(
+            self.store.write(&id, &created),
+            self.store
+                .producer()
+                .send(record, Timeout::After(PUBLISH_TIMEOUT))
+        );
+        recorded.map_err(|e| unavailable(format!("recording the task: {e}")))?;
+        sent.map_err(|(e, _)| unavailable(format!("sending the task's job: {e}")))?;
+        self.registry.remember(&id, created.clone());
         crate::metrics::task_created(&call.server);
         Ok(self.task(&id, &created, TaskStatus::Working, now, Some(QUEUED.into())))
     }
