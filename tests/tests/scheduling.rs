@@ -270,6 +270,116 @@ fn a_delayed_job_waits_in_the_delayed_topic_without_holding_its_partition() {
     assert_eq!(delayed[0].header(headers::ORIGINAL_KEY), Some("k"));
 }
 
+/// Two jobs 8 s ahead, as an operator sees them with `kafka-worker delayed`: both listed
+/// (earliest first), one shown with its secrets hidden, one cancelled. The cancelled one
+/// never runs and its result record says it was cancelled; the other runs at its time.
+#[test]
+fn a_waiting_job_is_listed_shown_and_cancelled_and_never_runs() {
+    let deployment = Deployment::new("delayed-cancel")
+        .worker_env(&[("SCHEDULER_ENABLED", "true")])
+        .start();
+    let (broker, topic, _) = deployment.parts();
+    let mut secret = mcp_jobs_e2e::fixture_job("cancel-me", "echo", json!({"text": "no"}));
+    secret["payload"]["mcpServers"]["fx"]["env"] = json!({"TOKEN": "hunter2-secret"});
+    let publish = |job: &Value, after: &str| {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), job.to_string()).expect("job file");
+        worker_cli_ok(
+            broker,
+            topic,
+            &[
+                "publish",
+                "--in",
+                after,
+                file.path().to_str().expect("utf-8"),
+            ],
+        );
+    };
+    publish(&secret, "8s");
+    publish(
+        &mcp_jobs_e2e::fixture_job("keep-me", "echo", json!({"text": "yes"})),
+        "9s",
+    );
+
+    let listed = wait_for("both jobs waiting", MINUTE, || {
+        let out = worker_cli_ok(broker, topic, &["delayed", "list", "--json"]);
+        let listed: Vec<Value> = serde_json::from_str(&out).expect("a JSON list");
+        (listed.len() == 2).then_some(listed)
+    });
+    let ids: Vec<&str> = listed.iter().filter_map(|j| j["jobId"].as_str()).collect();
+    assert_eq!(
+        ids,
+        ["cancel-me", "keep-me"],
+        "earliest due first: {listed:#?}"
+    );
+    let table = worker_cli(broker, topic, &["delayed", "list"]);
+    let said = String::from_utf8_lossy(&table.stderr);
+    assert!(said.contains("2 shown of 2 waiting"), "{said}");
+
+    let shown = worker_cli_ok(broker, topic, &["delayed", "show", "cancel-me", "--json"]);
+    assert!(!shown.contains("hunter2"), "a secret shown: {shown}");
+    let shown: Value = serde_json::from_str(&shown).expect("JSON");
+    assert_eq!(shown["waiting"]["jobId"], "cancel-me");
+    assert_eq!(shown["job"]["payload"]["tool"], "echo");
+    assert!(shown["waiting"]["due"].as_str().is_some(), "{shown:#?}");
+
+    let cancelled = worker_cli_ok(broker, topic, &["delayed", "cancel", "cancel-me"]);
+    assert!(cancelled.contains("cancelled cancel-me"), "{cancelled}");
+    for (args, why) in [
+        (
+            ["delayed", "cancel", "cancel-me"],
+            "no job \"cancel-me\" waits",
+        ),
+        (["delayed", "show", "nobody"], "no job \"nobody\" waits"),
+    ] {
+        let refused = worker_cli(broker, topic, &args);
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success() && said.contains(why),
+            "{args:?}: {said}"
+        );
+    }
+    let left = worker_cli_ok(broker, topic, &["delayed", "list", "--json"]);
+    let left: Vec<Value> = serde_json::from_str(&left).expect("a JSON list");
+    assert_eq!(left.len(), 1, "{left:#?}");
+    assert_eq!(left[0]["jobId"], "keep-me");
+
+    outcomes_of(broker, topic, 2, MINUTE);
+    // The kept job ran at its time, after the cancelled one was due: had that one been
+    // sent, it would have run by now too.
+    std::thread::sleep(Duration::from_secs(3));
+    let outcomes = broker
+        .read_all(&format!("{topic}.results"))
+        .iter()
+        .map(Record::outcome)
+        .collect::<Vec<_>>();
+    let of = |id: &str| -> Vec<&Outcome> {
+        outcomes
+            .iter()
+            .filter(|o| o.job_id.as_deref() == Some(id))
+            .collect()
+    };
+    assert_eq!(of("keep-me").len(), 1, "{outcomes:#?}");
+    assert_eq!(of("keep-me")[0].status, Status::Succeeded);
+    let gone = of("cancel-me");
+    assert_eq!(gone.len(), 1, "the cancelled job ran: {outcomes:#?}");
+    assert_eq!(gone[0].error_kind(), Some("cancelled"), "{:#?}", gone[0]);
+    assert!(
+        gone[0]
+            .error_message()
+            .unwrap_or_default()
+            .contains("while waiting for its time"),
+        "{:#?}",
+        gone[0]
+    );
+    let dead_letters = broker.read_all(&format!("{topic}.dlq"));
+    assert!(
+        dead_letters.is_empty(),
+        "a cancellation is no fault: {}",
+        dead_letters.len()
+    );
+}
+
 /// All dispatchers down for 25 s under a schedule every 2 s with a 10 s catch-up
 /// window: on restart, the occurrences missed by at most 10 s fire late, oldest
 /// first; the older ones are skipped and counted.

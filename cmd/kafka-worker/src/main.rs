@@ -15,6 +15,7 @@ use mcp_jobs_console::ledger::Ledger;
 use mcp_jobs_contract::ScheduledJobEnvelope;
 use mcp_jobs_engine::servers::{missing_named_servers, named_by};
 use mcp_jobs_kafka::{admin, group, publish, topic, KafkaSettings};
+use mcp_jobs_scheduler::delayed::DelayedJobs;
 use mcp_jobs_scheduler::manage::Schedules;
 use mcp_jobs_scheduler::schedule::{rfc3339, Schedule};
 use mcp_jobs_scheduler::{dispatcher, presence};
@@ -52,6 +53,11 @@ enum Command {
     Schedules {
         #[command(subcommand)]
         command: SchedulesCommand,
+    },
+    /// The delayed jobs waiting on KAFKA_DELAYED_TOPIC for their time: list, show, cancel.
+    Delayed {
+        #[command(subcommand)]
+        command: DelayedCommand,
     },
     /// Serve the console (web pages and the JSON API) on CONSOLE_PORT (needs CONSOLE_API_KEYS).
     Console,
@@ -139,6 +145,25 @@ enum SchedulesCommand {
         #[arg(long, conflicts_with = "name")]
         key: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum DelayedCommand {
+    /// The waiting jobs, earliest due first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One waiting job: when it is due, where it came from, and the job itself.
+    Show {
+        job_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a waiting job: it never runs, and its result record says it was cancelled.
+    Cancel { job_id: String },
 }
 
 /// Which dead letters: a query reads each partition from `--since` (or its last 10,000
@@ -279,6 +304,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Schedules { command } => schedules(&settings, command).await?,
         Command::Dlq { command } => dlq(&settings.kafka, command).await?,
+        Command::Delayed { command } => delayed(&settings.kafka, command).await?,
         Command::Console => {
             let console = ConsoleSettings::from_env()
                 .context("console configuration")?
@@ -582,6 +608,43 @@ async fn schedules(worker: &WorkerSettings, command: SchedulesCommand) -> anyhow
             }
             (None, None) => anyhow::bail!("say which schedule, or --key"),
         },
+    }
+    Ok(())
+}
+
+async fn delayed(settings: &KafkaSettings, command: DelayedCommand) -> anyhow::Result<()> {
+    let jobs = DelayedJobs::new(settings).context("connecting to Kafka")?;
+    let mut out = std::io::stdout();
+    match command {
+        DelayedCommand::List { limit, json } => {
+            let listing = tokio::task::block_in_place(|| jobs.list(limit))
+                .context("reading the delayed jobs")?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&listing.jobs)?)?;
+            } else {
+                writeln!(out, "{}", tables::delayed(&listing.jobs))?;
+                eprintln!("{} shown of {} waiting", listing.jobs.len(), listing.total);
+            }
+            warn_without_dispatcher(settings);
+        }
+        DelayedCommand::Show { job_id, json } => {
+            let (job, envelope) = tokio::task::block_in_place(|| jobs.show(&job_id))?;
+            let shown = serde_json::json!({ "waiting": job, "job": envelope });
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
+            } else {
+                writeln!(out, "{}", tables::delayed(std::slice::from_ref(&job)))?;
+                writeln!(out, "{}", serde_json::to_string_pretty(&envelope)?)?;
+            }
+        }
+        DelayedCommand::Cancel { job_id } => {
+            let job = jobs.cancel(&job_id).await?;
+            let due = job.due.map_or_else(|| "at once".to_owned(), rfc3339);
+            writeln!(
+                out,
+                "cancelled {job_id} (was due {due}); its result record says so"
+            )?;
+        }
     }
     Ok(())
 }

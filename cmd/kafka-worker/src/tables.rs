@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use comfy_table::presets::NOTHING;
 use comfy_table::Table;
 use mcp_jobs_console::dead_letters::DeadLetter;
+use mcp_jobs_scheduler::delayed::WaitingJob;
 use mcp_jobs_scheduler::manage::Listed;
 use mcp_jobs_scheduler::schedule::rfc3339;
 
@@ -62,6 +63,20 @@ pub fn dead_letters(letters: &[DeadLetter]) -> String {
         ],
         rows,
     )
+}
+
+/// `delayed list`.
+pub fn delayed(jobs: &[WaitingJob]) -> String {
+    let rows = jobs.iter().map(|job| {
+        vec![
+            job.job_id.clone(),
+            job.due.map_or_else(|| "at once".to_owned(), rfc3339),
+            job.delayed_from.clone().unwrap_or_else(|| "-".into()),
+            format!("{}/{}", job.partition, job.offset),
+            job.bytes.to_string(),
+        ]
+    });
+    plain(&["JOB", "DUE", "DELAYED FROM", "WAITS AT", "BYTES"], rows)
 }
 
 fn time(at: Option<DateTime<Utc>>) -> String {

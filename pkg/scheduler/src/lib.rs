@@ -9,11 +9,14 @@
 //! - [`dispatcher`]: the one active dispatcher (elected through group membership,
 //!   fenced by transactions): fires occurrences, catches up, skips overlaps, and sends
 //!   delayed jobs back when due.
+//! - [`delayed`]: `kafka-worker delayed list | show | cancel`: the delayed jobs waiting,
+//!   read as the dispatcher reads them, and cancelling one.
 //! - [`waiting`]: the index of delayed jobs waiting for their time.
 //! - [`presence`]: whether any dispatcher is active, for `/ready`, the CLI and the console.
 //! - [`metrics`]: what the dispatcher reports.
 
 pub mod catalog;
+pub mod delayed;
 pub mod dispatcher;
 pub mod manage;
 pub mod metrics;
