@@ -11,7 +11,9 @@
 //                              a kind after confirming; a page of another site cannot
 //                              frame the console; the overview fits 390 px; logging out
 //                              ends the session (Back and a copied cookie get the login
-//                              form); screenshots to SCREENSHOT_DIR
+//                              form); WAITING_JOB_ID (a job published to run later, with
+//                              SECRET) listed, shown and cancelled; screenshots to
+//                              SCREENSHOT_DIR
 //   MODE=read-only             401 before login, no action offered, a forged action 403
 //
 // Prints one JSON line of what it saw; exits non-zero with the reason on the first
@@ -224,6 +226,28 @@ async function operate(page, context) {
     await Promise.all([page.waitForNavigation(), page.locator("tr", { hasText: process.env.SCHEDULE }).locator("text=Trigger now").click()]);
     seen.schedule_actions = "pause, resume, trigger";
     await page.screenshot({ path: `${shots}/console-schedules.png`, fullPage: true });
+  }
+
+  // Waiting: a job published to run later is listed; its page says so with its secret
+  // hidden; Cancel ends its wait and its page shows the cancellation.
+  if (process.env.WAITING_JOB_ID) {
+    const waitingId = process.env.WAITING_JOB_ID;
+    await page.click("nav >> text=Waiting");
+    const row = page.locator("tr", { hasText: waitingId });
+    expect(await row.count() === 1, `${waitingId} listed: ${await page.locator("main").innerText()}`);
+    await page.screenshot({ path: `${shots}/console-waiting.png`, fullPage: true });
+    await Promise.all([page.waitForNavigation(), row.locator("a").first().click()]);
+    const waits = await page.content();
+    expect(waits.includes("for its time") && !waits.includes(secret), "the job's page says it waits, its secret hidden");
+    await page.locator("details summary", { hasText: "Job (secrets hidden)" }).click();
+    await page.screenshot({ path: `${shots}/console-job-waiting.png`, fullPage: true });
+    await Promise.all([page.waitForNavigation(), page.locator("form[action^='/waiting/'] button").click()]);
+    const after = await page.locator("main").innerText();
+    expect(after.includes("cancelled while waiting"), `the job's page shows its cancellation: ${after}`);
+    expect(await page.locator("form[action^='/waiting/']").count() === 0, "no Cancel once cancelled");
+    await page.click("nav >> text=Waiting");
+    expect(await page.locator("tr", { hasText: waitingId }).count() === 0, "no longer listed");
+    seen.waiting = "listed, shown, cancelled";
   }
 
   // Logging out ends the session: Back shows no cached page, a copied cookie is refused.

@@ -99,6 +99,15 @@ pub fn worker_cli_ok(broker: &Broker, topic: &str, args: &[&str]) -> String {
     stdout
 }
 
+/// `kafka-worker publish --in <after>` of `job`, as an operator types it: the job waits
+/// for its time on the delayed topic once a worker has read it.
+pub fn publish_later(broker: &Broker, topic: &str, job: &serde_json::Value, after: &str) {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), job.to_string()).expect("job file");
+    let path = file.path().to_str().expect("utf-8");
+    worker_cli_ok(broker, topic, &["publish", "--in", after, path]);
+}
+
 /// A `kafka-worker` command for `topic` and `group` with the tests' settings and `env`.
 pub fn worker_command(broker: &Broker, topic: &str, group: &str, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(bin("kafka-worker"));

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    dead_letter_headers, enqueue, fixture_job, free_port, start_console, wait_for, worker_cli,
-    Broker, Deployment,
+    dead_letter_headers, enqueue, fixture_job, free_port, publish_later, start_console, wait_for,
+    worker_cli, Broker, Deployment,
 };
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use reqwest::blocking::Client;
@@ -170,6 +170,97 @@ fn the_api_finds_jobs_and_dead_letters_and_replays_behind_keys_and_read_only_mod
     let keyless = worker_cli(broker, topic, &["console"]);
     assert!(!keyless.status.success());
     assert!(String::from_utf8_lossy(&keyless.stderr).contains("CONSOLE_API_KEYS is not set"));
+}
+
+/// Two jobs published to run later: the API lists them waiting (earliest due first),
+/// refuses a cancellation in read-only mode and without a key, cancels one (once: a
+/// second time it no longer waits), and the cancelled job's record says so while the
+/// other runs at its time.
+#[test]
+fn waiting_jobs_are_listed_and_cancelled_through_the_api() {
+    let deployment = Deployment::new("console-waiting")
+        .worker_env(&[("SCHEDULER_ENABLED", "true")])
+        .start();
+    let (broker, topic, _) = deployment.parts();
+    for (id, after) in [("cancel-api", "6s"), ("kept-api", "7s")] {
+        publish_later(
+            broker,
+            topic,
+            &fixture_job(id, "echo", json!({"text": id})),
+            after,
+        );
+    }
+    let (port, read_only_port) = (free_port(), free_port());
+    let _console = start_console(broker, topic, port, &[("CONSOLE_API_KEYS", "key")]);
+    let _read_only = start_console(
+        broker,
+        topic,
+        read_only_port,
+        &[("CONSOLE_API_KEYS", "key"), ("CONSOLE_READ_ONLY", "true")],
+    );
+    let api = |path: &str| format!("http://127.0.0.1:{port}/api{path}");
+    let client = Client::new();
+
+    let listed = wait_for("both jobs waiting", MINUTE, || {
+        let (status, body) = get(&client, &api("/delayed"), Some("key"));
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (body["total"] == 2).then_some(body)
+    });
+    let ids: Vec<&str> = listed["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["jobId"].as_str())
+        .collect();
+    assert_eq!(ids, ["cancel-api", "kept-api"], "{listed}");
+    assert_eq!(listed["loaded"], true, "{listed}");
+    let (status, body) = get(&client, &api("/delayed?limit=0"), Some("key"));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let cancel = |base: &str, key: &str| {
+        let response = client
+            .post(format!("{base}/api/delayed/cancel-api/cancel"))
+            .bearer_auth(key)
+            .send()
+            .expect("POST");
+        (
+            response.status(),
+            response.json::<Value>().unwrap_or(Value::Null),
+        )
+    };
+    let (status, body) = cancel(&format!("http://127.0.0.1:{read_only_port}"), "key");
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = cancel(&format!("http://127.0.0.1:{port}"), "wrong-key");
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = cancel(&format!("http://127.0.0.1:{port}"), "key");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["cancelled"]["jobId"], "cancel-api", "{body}");
+    // The console's index learns of the tombstone by following the topic.
+    wait_for("the cancelled job to leave the list", MINUTE, || {
+        let (_, body) = get(&client, &api("/delayed"), Some("key"));
+        (body["total"] == 1).then_some(())
+    });
+    let (status, body) = cancel(&format!("http://127.0.0.1:{port}"), "key");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no job \"cancel-api\" waits")),
+        "{body}"
+    );
+
+    let outcome = |id: &str| {
+        let (_, body) = get(&client, &api(&format!("/jobs/{id}")), Some("key"));
+        body["outcomes"].as_array().cloned().unwrap_or_default()
+    };
+    let kept = wait_for("the kept job to run", MINUTE, || {
+        Some(outcome("kept-api")).filter(|o| !o.is_empty())
+    });
+    assert_eq!(kept[0]["status"], "succeeded", "{kept:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    let cancelled = outcome("cancel-api");
+    assert_eq!(cancelled.len(), 1, "the cancelled job ran: {cancelled:?}");
+    assert_eq!(cancelled[0]["error"]["kind"], "cancelled", "{cancelled:?}");
 }
 
 /// 10,000 outcome records and 1,000 dead letters: the latest outcomes paged 100 at a

@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use mcp_jobs_e2e::{
-    enqueue, fixture, fixture_job, free_port, start_console, wait_for, worker_cli_ok, Broker,
-    Deployment, McpServer, Record, Running,
+    enqueue, fixture, fixture_job, free_port, publish_later, start_console, wait_for,
+    worker_cli_ok, Broker, Deployment, McpServer, Record, Running,
 };
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -162,6 +162,11 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
     let path = schedules.path().display().to_string();
     worker_cli_ok(&broker, &topic, &["schedules", "apply", &path]);
 
+    // A job to run in an hour, with a secret: waiting, to be cancelled.
+    let mut waiting = fixture_job("runs-later", "echo", json!({"text": "later"}));
+    waiting["payload"]["mcpServers"]["fx"]["env"] = json!({"LATER_TOKEN": SECRET});
+    publish_later(&broker, &topic, &waiting, "1h");
+
     // The operator fixes the cause: mcp-server-time is allowed.
     drop(server);
     let _server = McpServer::start_on(port, &[]);
@@ -176,6 +181,17 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
             ("MCP_SERVER_URL", &format!("http://127.0.0.1:{port}/mcp")),
         ],
     );
+    // The console follows the delayed topic: the job waits there once a worker moved it.
+    wait_for("the console to list the waiting job", MINUTE, || {
+        let listed: Value = reqwest::blocking::Client::new()
+            .get(format!("http://127.0.0.1:{console_port}/api/delayed"))
+            .bearer_auth("first-key")
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        (listed["total"] == 1).then_some(())
+    });
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
     std::fs::create_dir_all(&shots).expect("docs/");
     let seen = browse(
@@ -193,6 +209,7 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
             ),
             ("REPLAY_KIND", "tool_error"),
             ("SCHEDULE", "nightly-report"),
+            ("WAITING_JOB_ID", "runs-later"),
             ("SCREENSHOT_DIR", &shots.display().to_string()),
         ],
     );
@@ -207,6 +224,7 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
     assert_eq!(seen["cookie"]["httpOnly"], true, "{seen:#}");
     assert_eq!(seen["forged_csrf"], 403, "{seen:#}");
     assert_eq!(seen["confirm_count"], 3, "{seen:#}");
+    assert_eq!(seen["waiting"], "listed, shown, cancelled", "{seen:#}");
     let overview = seen["overview"].as_str().unwrap_or_default();
     assert!(
         overview.contains("rdkafka") || overview.contains(&group),
@@ -222,6 +240,8 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
         "console-job.png",
         "console-confirm.png",
         "console-dead-letter-string-payload.png",
+        "console-waiting.png",
+        "console-job-waiting.png",
     ] {
         assert!(
             shots.join(shot).metadata().is_ok_and(|m| m.len() > 10_000),

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_e2e::{
-    fixture, free_port, headers, outcomes_of, sample, scrape, start_dispatcher, start_worker,
-    wait_for, worker_cli, worker_cli_ok, worker_command, Broker, Deployment, McpServer, Outcome,
-    Process, Record, Status,
+    fixture, free_port, headers, outcomes_of, publish_later, sample, scrape, start_dispatcher,
+    start_worker, wait_for, worker_cli, worker_cli_ok, worker_command, Broker, Deployment,
+    McpServer, Outcome, Process, Record, Status,
 };
 use serde_json::{json, Value};
 
@@ -281,25 +281,9 @@ fn a_waiting_job_is_listed_shown_and_cancelled_and_never_runs() {
     let (broker, topic, _) = deployment.parts();
     let mut secret = mcp_jobs_e2e::fixture_job("cancel-me", "echo", json!({"text": "no"}));
     secret["payload"]["mcpServers"]["fx"]["env"] = json!({"TOKEN": "hunter2-secret"});
-    let publish = |job: &Value, after: &str| {
-        let file = tempfile::NamedTempFile::new().expect("temp file");
-        std::fs::write(file.path(), job.to_string()).expect("job file");
-        worker_cli_ok(
-            broker,
-            topic,
-            &[
-                "publish",
-                "--in",
-                after,
-                file.path().to_str().expect("utf-8"),
-            ],
-        );
-    };
-    publish(&secret, "8s");
-    publish(
-        &mcp_jobs_e2e::fixture_job("keep-me", "echo", json!({"text": "yes"})),
-        "9s",
-    );
+    publish_later(broker, topic, &secret, "8s");
+    let kept = mcp_jobs_e2e::fixture_job("keep-me", "echo", json!({"text": "yes"}));
+    publish_later(broker, topic, &kept, "9s");
 
     let listed = wait_for("both jobs waiting", MINUTE, || {
         let out = worker_cli_ok(broker, topic, &["delayed", "list", "--json"]);

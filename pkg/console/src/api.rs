@@ -21,6 +21,8 @@ use serde_json::json;
 
 use tokio_util::sync::CancellationToken;
 
+use mcp_jobs_scheduler::delayed;
+
 use crate::activity::{self, Activity};
 use crate::config::ConsoleSettings;
 use crate::dead_letters::{parse_since, DeadLetters, Filter, Replay};
@@ -43,6 +45,8 @@ pub struct Console {
     pub cookie_secure: bool,
     /// The overview's figures, followed in the background.
     pub activity: Arc<Activity>,
+    /// The delayed jobs waiting for their time, followed in the background.
+    pub delayed: delayed::Followed,
     /// mcp-server endpoints, for their `/stats`, and the key to call them with.
     pub servers: Vec<String>,
     pub server_api_key: Option<String>,
@@ -80,6 +84,7 @@ impl Console {
                 pruned.prune().await;
             }
         });
+        let delayed = delayed::follow(settings.clone(), "kafka-worker-console", stop.clone());
         let activity = activity::follow(settings.clone(), stop);
         Ok(Self {
             readers: Readers::new(settings.clone()),
@@ -90,6 +95,7 @@ impl Console {
             servers: console.servers.clone(),
             server_api_key: console.server_api_key.clone(),
             activity,
+            delayed,
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(3))
                 .build()
@@ -128,6 +134,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/api/jobs/{job_id}", get(job))
         .route("/api/dlq", get(dead_letters))
         .route("/api/dlq/replay", post(replay))
+        .route("/api/delayed", get(waiting))
+        .route("/api/delayed/{job_id}/cancel", post(cancel_waiting))
         .route("/api/{*rest}", get(not_found).post(not_found))
         .layer(middleware::from_fn_with_state(console.clone(), require_key))
         .with_state(console)
@@ -136,7 +144,7 @@ pub fn router(console: Arc<Console>) -> Router {
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "no such API: the API has GET /api/outcomes, GET /api/jobs/{jobID}, GET /api/dlq and POST /api/dlq/replay",
+        "no such API: the API has GET /api/outcomes, GET /api/jobs/{jobID}, GET /api/dlq, POST /api/dlq/replay, GET /api/delayed and POST /api/delayed/{jobID}/cancel",
     )
 }
 
@@ -359,6 +367,82 @@ async fn replay(
         "dryRun": request.dry_run,
     }))
     .into_response()
+}
+
+#[derive(Deserialize)]
+struct LimitQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /api/delayed?limit=`: the delayed jobs waiting for their time, earliest due
+/// first, and how many wait in all.
+async fn waiting(State(console): State<Arc<Console>>, Query(query): Query<LimitQuery>) -> Response {
+    let limit = match limit_of(query.limit) {
+        Ok(limit) => limit,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, &problem),
+    };
+    let page = console
+        .read(move |reader, console| console.delayed.page(reader, &console.settings, limit))
+        .await;
+    match page {
+        Ok(page) => Json(page).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    }
+}
+
+/// `POST /api/delayed/{jobID}/cancel`: the job, if it waits, never runs; its result
+/// record says it was cancelled.
+async fn cancel_waiting(
+    State(console): State<Arc<Console>>,
+    Extension(Caller(caller)): Extension<Caller>,
+    Path(job_id): Path<String>,
+) -> Response {
+    if console.read_only {
+        return error(
+            StatusCode::FORBIDDEN,
+            "the console is read-only (CONSOLE_READ_ONLY=true): actions are refused",
+        );
+    }
+    match console.cancel_waiting(&job_id).await {
+        Ok(job) => {
+            tracing::info!(who = %caller, action = "delayed cancel", job_id = %job_id, "console action");
+            Json(json!({ "cancelled": job })).into_response()
+        }
+        Err(CancelError::NotWaiting(why)) => error(StatusCode::NOT_FOUND, &why),
+        Err(CancelError::Failed(why)) => error(StatusCode::SERVICE_UNAVAILABLE, &why),
+    }
+}
+
+/// Why a waiting job was not cancelled.
+pub(crate) enum CancelError {
+    NotWaiting(String),
+    Failed(String),
+}
+
+impl Console {
+    /// Cancels job `job_id` if it waits on the delayed topic.
+    pub(crate) async fn cancel_waiting(
+        self: &Arc<Self>,
+        job_id: &str,
+    ) -> Result<delayed::WaitingJob, CancelError> {
+        let id = job_id.to_owned();
+        let found = self
+            .read(move |reader, console| console.delayed.find(reader, &console.settings, &id))
+            .await
+            .map_err(CancelError::Failed)?;
+        let Some((job, _)) = found else {
+            let missing = delayed::DelayedError::NotWaiting {
+                job_id: job_id.to_owned(),
+                topic: self.settings.delayed_topic.clone(),
+            };
+            return Err(CancelError::NotWaiting(missing.to_string()));
+        };
+        delayed::cancel(&self.settings, &job)
+            .await
+            .map_err(|e| CancelError::Failed(e.to_string()))?;
+        self.delayed.forget(&job);
+        Ok(job)
+    }
 }
 
 /// Runs a blocking read off the async workers; its error as text.

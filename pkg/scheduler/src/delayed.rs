@@ -4,8 +4,14 @@
 //! cancellation is a tombstone the dispatcher takes as "sent", so the job never goes
 //! back to the jobs topic, and a cancelled result record, so the job's page says what
 //! happened to it instead of nothing.
+//!
+//! A process that shows them again and again (the console) follows the topic instead
+//! ([`follow`]): it keeps the dispatcher's index (a few dozen bytes a job, never the
+//! jobs) and reads back only the records a page shows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,13 +21,14 @@ use mcp_jobs_contract::{redact_job_secrets, FailureKind};
 use mcp_jobs_kafka::headers::header;
 use mcp_jobs_kafka::topic::{self, partition_count, ReadError, Reader};
 use mcp_jobs_kafka::KafkaSettings;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use rdkafka::{Message, Offset};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::waiting::{self, Position, WaitingJobs};
 
@@ -37,6 +44,8 @@ pub enum DelayedError {
     Kafka(#[from] KafkaError),
     #[error(transparent)]
     Topic(#[from] ReadError),
+    #[error("the delayed topic cannot be followed: {0}")]
+    Following(String),
     #[error("no job {job_id:?} waits on {topic}: it was never delayed, or it was sent or cancelled already")]
     NotWaiting { job_id: String, topic: String },
 }
@@ -88,30 +97,11 @@ impl<'a> DelayedJobs<'a> {
         let mut waiting = WaitingJobs::default();
         let mut copies: HashMap<Position, WaitingJob> = HashMap::new();
         topic::read_range(&self.reader, topic, &starts, usize::MAX, |message| {
-            let Some(job_id) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
-                return;
-            };
-            let at = Position {
-                partition: message.partition(),
-                offset: message.offset(),
-            };
-            let meta = DelayedMeta::from_headers(|name| header(message.headers(), name));
-            let sent_offset = header(message.headers(), SENT_OFFSET)
-                .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
-            let payload = message.payload();
-            waiting.record(job_id, at, meta.due_at_ms, sent_offset, payload.is_none());
-            if let Some(payload) = payload {
-                copies.insert(
-                    at,
-                    WaitingJob {
-                        job_id: job_id.to_owned(),
-                        due: meta.due_at_ms.and_then(DateTime::from_timestamp_millis),
-                        delayed_from: meta.delayed_from,
-                        partition: at.partition,
-                        offset: at.offset,
-                        bytes: payload.len(),
-                    },
-                );
+            if let Some(record) = DelayedRecord::of(message) {
+                record.apply(&mut waiting);
+                if let Some(job) = record.waiting_job() {
+                    copies.insert(record.at, job);
+                }
             }
         })?;
         let jobs = waiting
@@ -136,54 +126,15 @@ impl<'a> DelayedJobs<'a> {
         let topic = &self.settings.delayed_topic;
         let mut fetched = waiting::fetch(&self.reader, topic, &[at], Duration::from_secs(10))?;
         match fetched.found.remove(&at) {
-            Some(message) => {
-                let payload = message.payload().unwrap_or_default();
-                let mut shown = serde_json::from_slice(payload)
-                    .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(payload)));
-                redact_job_secrets(&mut shown);
-                Ok((job, shown))
-            }
+            Some(message) => Ok((job, shown_job(message.payload().unwrap_or_default()))),
             None => Err(self.not_waiting(job_id)),
         }
     }
 
-    /// Cancels job `job_id` if it waits: it will not run (unless the dispatcher is
-    /// sending it back this very moment, when it is due), and its result record says
-    /// it was cancelled. Returns what was cancelled.
+    /// Cancels job `job_id` if it waits: see [`cancel`]. Returns what was cancelled.
     pub async fn cancel(&self, job_id: &str) -> Result<WaitingJob, DelayedError> {
         let job = self.find(job_id)?;
-        let producer: FutureProducer = self.settings.acked_producer_config().create()?;
-        let offset = job.offset.to_string();
-        let tombstone = FutureRecord::<str, [u8]>::to(&self.settings.delayed_topic)
-            .partition(job.partition)
-            .key(job_id)
-            .headers(OwnedHeaders::new().insert(Header {
-                key: SENT_OFFSET,
-                value: Some(&offset),
-            }));
-        producer
-            .send(tombstone, Timeout::After(WRITE_TIMEOUT))
-            .await
-            .map_err(|(e, _)| e)?;
-        let due = job
-            .due
-            .map_or_else(|| "at once".to_owned(), |due| due.to_rfc3339());
-        let outcome = Outcome::refused(
-            Some(job_id.to_owned()),
-            Failure {
-                kind: FailureKind::Cancelled,
-                message: format!("cancelled while waiting for its time (due {due})"),
-            },
-            CANCELLED_BY,
-        );
-        let record = outcome.record();
-        let result = FutureRecord::to(&self.settings.results_topic)
-            .key(job_id)
-            .payload(&record);
-        producer
-            .send(result, Timeout::After(WRITE_TIMEOUT))
-            .await
-            .map_err(|(e, _)| e)?;
+        cancel(self.settings, &job).await?;
         Ok(job)
     }
 
@@ -201,4 +152,266 @@ impl<'a> DelayedJobs<'a> {
             topic: self.settings.delayed_topic.clone(),
         }
     }
+}
+
+/// Cancels `job`, found waiting: it will not run (unless the dispatcher is sending it
+/// back this very moment, when it is due), and its result record says it was cancelled.
+pub async fn cancel(settings: &KafkaSettings, job: &WaitingJob) -> Result<(), DelayedError> {
+    let producer: FutureProducer = settings.acked_producer_config().create()?;
+    let offset = job.offset.to_string();
+    let tombstone = FutureRecord::<str, [u8]>::to(&settings.delayed_topic)
+        .partition(job.partition)
+        .key(&job.job_id)
+        .headers(OwnedHeaders::new().insert(Header {
+            key: SENT_OFFSET,
+            value: Some(&offset),
+        }));
+    producer
+        .send(tombstone, Timeout::After(WRITE_TIMEOUT))
+        .await
+        .map_err(|(e, _)| e)?;
+    let due = job
+        .due
+        .map_or_else(|| "at once".to_owned(), |due| due.to_rfc3339());
+    let outcome = Outcome::refused(
+        Some(job.job_id.clone()),
+        Failure {
+            kind: FailureKind::Cancelled,
+            message: format!("cancelled while waiting for its time (due {due})"),
+        },
+        CANCELLED_BY,
+    );
+    let record = outcome.record();
+    let result = FutureRecord::to(&settings.results_topic)
+        .key(&job.job_id)
+        .payload(&record);
+    producer
+        .send(result, Timeout::After(WRITE_TIMEOUT))
+        .await
+        .map_err(|(e, _)| e)?;
+    Ok(())
+}
+
+/// A job as people may see it: its secrets hidden; a record that is not JSON, as text.
+fn shown_job(payload: &[u8]) -> Value {
+    let mut shown = serde_json::from_slice(payload)
+        .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(payload)));
+    redact_job_secrets(&mut shown);
+    shown
+}
+
+/// One record of the delayed topic, as the dispatcher's index takes it.
+struct DelayedRecord<'m> {
+    job_id: &'m str,
+    at: Position,
+    meta: DelayedMeta,
+    sent_offset: Option<i64>,
+    /// The job's size; `None` for a tombstone.
+    bytes: Option<usize>,
+}
+
+impl<'m> DelayedRecord<'m> {
+    /// `None` for a record without a jobID key (no worker writes one).
+    fn of<M: Message>(message: &'m M) -> Option<Self> {
+        let job_id = message.key().and_then(|k| std::str::from_utf8(k).ok())?;
+        Some(Self {
+            job_id,
+            at: Position {
+                partition: message.partition(),
+                offset: message.offset(),
+            },
+            meta: DelayedMeta::from_headers(|name| header(message.headers(), name)),
+            sent_offset: header(message.headers(), SENT_OFFSET)
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()),
+            bytes: message.payload().map(<[u8]>::len),
+        })
+    }
+
+    fn apply(&self, waiting: &mut WaitingJobs) {
+        let due_ms = self.meta.due_at_ms;
+        let tombstone = self.bytes.is_none();
+        waiting.record(self.job_id, self.at, due_ms, self.sent_offset, tombstone);
+    }
+
+    /// The job this copy is, unless it is a tombstone.
+    fn waiting_job(&self) -> Option<WaitingJob> {
+        Some(WaitingJob {
+            job_id: self.job_id.to_owned(),
+            due: self
+                .meta
+                .due_at_ms
+                .and_then(DateTime::from_timestamp_millis),
+            delayed_from: self.meta.delayed_from.clone(),
+            partition: self.at.partition,
+            offset: self.at.offset,
+            bytes: self.bytes?,
+        })
+    }
+}
+
+/// The delayed topic followed in the background: the index of what waits, for pages
+/// that show it (the console's).
+#[derive(Clone, Default)]
+pub struct Followed {
+    waiting: Arc<Mutex<WaitingJobs>>,
+    /// Whether the follower has read to the end once: until then the index is partial.
+    loaded: Arc<AtomicBool>,
+    /// Why the topic cannot be followed, while it cannot.
+    problem: Arc<Mutex<Option<String>>>,
+}
+
+/// What a page shows of the waiting jobs.
+#[derive(Debug, serde::Serialize)]
+pub struct Page {
+    /// The earliest due, as many as asked for.
+    pub jobs: Vec<WaitingJob>,
+    /// How many wait in all.
+    pub total: usize,
+    /// Whether the whole topic has been read yet (if not, more may be waiting).
+    pub loaded: bool,
+    /// Records read back for this page.
+    #[serde(skip)]
+    pub read: usize,
+}
+
+/// How often a topic that cannot be followed is tried again.
+const FOLLOW_RETRY: Duration = Duration::from_secs(5);
+
+/// Follows `settings`' delayed topic from its beginning until `stop`.
+pub fn follow(settings: KafkaSettings, group: &'static str, stop: CancellationToken) -> Followed {
+    let followed = Followed::default();
+    let shared = followed.clone();
+    std::thread::spawn(move || {
+        while !stop.is_cancelled() {
+            if let Err(e) = shared.tail(&settings, group, &stop) {
+                tracing::warn!(error = %e, "following the delayed topic");
+                *lock(&shared.problem) = Some(e.to_string());
+                std::thread::sleep(FOLLOW_RETRY);
+            }
+        }
+    });
+    followed
+}
+
+impl Followed {
+    fn tail(
+        &self,
+        settings: &KafkaSettings,
+        group: &str,
+        stop: &CancellationToken,
+    ) -> Result<(), DelayedError> {
+        let consumer = topic::follower(settings, group)?;
+        let topic = &settings.delayed_topic;
+        let partitions = partition_count(&consumer, topic)?;
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..partitions {
+            assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+        }
+        consumer.assign(&assignment)?;
+        // Read from the start again: what was read before is replaced.
+        *lock(&self.waiting) = WaitingJobs::default();
+        *lock(&self.problem) = None;
+        let mut loading: HashSet<i32> = (0..partitions).collect();
+        while !stop.is_cancelled() {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => {
+                    if let Some(record) = DelayedRecord::of(&message) {
+                        record.apply(&mut lock(&self.waiting));
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    loading.remove(&partition);
+                    if loading.is_empty() {
+                        self.loaded.store(true, Ordering::Relaxed);
+                    }
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets `job`, cancelled by this process, before the follower reads its
+    /// tombstone: the pages this process shows next no longer list it.
+    pub fn forget(&self, job: &WaitingJob) {
+        let at = Position {
+            partition: job.partition,
+            offset: job.offset,
+        };
+        lock(&self.waiting).sent(&job.job_id, at);
+    }
+
+    /// Job `job_id` if it waits, with its copy read back from the topic.
+    pub fn find(
+        &self,
+        reader: &BaseConsumer<Reader>,
+        settings: &KafkaSettings,
+        job_id: &str,
+    ) -> Result<Option<(WaitingJob, Value)>, DelayedError> {
+        let Some((_, at)) = lock(&self.waiting).position_of(job_id) else {
+            return Ok(None);
+        };
+        let mut read = self.read_back(reader, settings, &[at])?;
+        Ok(read.pop().filter(|(job, _)| job.job_id == job_id))
+    }
+
+    /// The first `limit` waiting jobs by due time, read back from the topic.
+    pub fn page(
+        &self,
+        reader: &BaseConsumer<Reader>,
+        settings: &KafkaSettings,
+        limit: usize,
+    ) -> Result<Page, DelayedError> {
+        if let Some(problem) = lock(&self.problem).clone() {
+            return Err(DelayedError::Following(problem));
+        }
+        let (positions, total) = {
+            let waiting = lock(&self.waiting);
+            let due = waiting.due(i64::MAX, limit);
+            (
+                due.into_iter().map(|(_, at)| at).collect::<Vec<_>>(),
+                waiting.len(),
+            )
+        };
+        let jobs: Vec<_> = self
+            .read_back(reader, settings, &positions)?
+            .into_iter()
+            .map(|(job, _)| job)
+            .collect();
+        Ok(Page {
+            read: jobs.len(),
+            jobs,
+            total,
+            loaded: self.loaded.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The records at `positions`, in that order, with their jobs shown (secrets
+    /// hidden); one gone meanwhile (sent, cancelled) is left out.
+    fn read_back(
+        &self,
+        reader: &BaseConsumer<Reader>,
+        settings: &KafkaSettings,
+        positions: &[Position],
+    ) -> Result<Vec<(WaitingJob, Value)>, DelayedError> {
+        if positions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let topic = &settings.delayed_topic;
+        let mut fetched = waiting::fetch(reader, topic, positions, Duration::from_secs(5))?;
+        Ok(positions
+            .iter()
+            .filter_map(|at| fetched.found.remove(at))
+            .filter_map(|message| {
+                let record = DelayedRecord::of(&message)?;
+                let job = record.waiting_job()?;
+                Some((job, shown_job(message.payload().unwrap_or_default())))
+            })
+            .collect())
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -93,6 +93,11 @@ impl WaitingJobs {
         }
     }
 
+    /// When job `job_id` is due and where its waiting copy is, if it waits.
+    pub fn position_of(&self, job_id: &str) -> Option<(i64, Position)> {
+        self.by_id.get(&job_key(job_id)).copied()
+    }
+
     /// Whether the copy at `at` is still the one waiting for its job.
     pub fn holds(&self, at: Position) -> bool {
         self.by_due.iter().any(|(_, held)| *held == at)

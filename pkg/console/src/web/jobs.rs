@@ -10,7 +10,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{layout, Cost, Section, Viewer};
+use mcp_jobs_scheduler::delayed::WaitingJob;
+
+use super::waiting::cancel_button;
+use super::{layout, when, Cost, Section, Viewer};
 use crate::api::Console;
 use crate::jobs;
 
@@ -41,12 +44,22 @@ pub(crate) async fn page(
         Some(job_id) => {
             let id = job_id.clone();
             match console
-                .read(move |reader, console| jobs::outcomes(reader, &console.settings, &id, None))
+                .read(move |reader, console| {
+                    let found = jobs::outcomes(reader, &console.settings, &id, None)?;
+                    // Not found waiting, or not readable now: the outcomes tell the rest.
+                    let waiting = console.delayed.find(reader, &console.settings, &id);
+                    Ok::<_, mcp_jobs_kafka::topic::ReadError>((found, waiting.ok().flatten()))
+                })
                 .await
             {
-                Ok(found) => {
-                    cost.records = Some(found.scanned);
-                    html! { (search) (job(&job_id, &found.outcomes)) }
+                Ok((found, waiting)) => {
+                    cost.records = Some(found.scanned + usize::from(waiting.is_some()));
+                    html! {
+                        (search)
+                        h2 { "Job " code { (job_id) } }
+                        @if let Some((waiting, shown)) = &waiting { (waits(&viewer, waiting, shown)) }
+                        (job(&found.outcomes, waiting.is_some()))
+                    }
                 }
                 Err(e) => html! { (search) p.problem { (e) } },
             }
@@ -70,10 +83,29 @@ pub(crate) async fn page(
     layout(&viewer, Section::Jobs, "Jobs", &cost, body)
 }
 
-fn job(job_id: &str, outcomes: &[Value]) -> Markup {
+/// A job waiting on the delayed topic: when it is due, the job (secrets hidden), and
+/// the button that cancels it.
+fn waits(viewer: &Viewer, waiting: &WaitingJob, shown: &Value) -> Markup {
     html! {
-        h2 { "Job " code { (job_id) } }
-        @if outcomes.is_empty() {
+        section.outcome {
+            h3 { span.status.paused { "waiting" } " for its time" }
+            dl {
+                dt { "due" } dd { @if waiting.due.is_some() { (when(waiting.due)) } @else { "at once" } }
+                dt { "delayed from" } dd { code { (waiting.delayed_from.as_deref().unwrap_or("—")) } }
+                dt { "waits at" } dd { code { (waiting.partition) "/" (waiting.offset) } }
+            }
+            (cancel_button(viewer, &waiting.job_id))
+            details {
+                summary { "Job (secrets hidden)" }
+                pre.json { (serde_json::to_string_pretty(shown).unwrap_or_default()) }
+            }
+        }
+    }
+}
+
+fn job(outcomes: &[Value], waiting: bool) -> Markup {
+    html! {
+        @if outcomes.is_empty() && !waiting {
             p { "No outcome record of this job among the newest records of the results topic (each partition's last "
                 (crate::dead_letters::SCAN_PER_PARTITION) ")." }
         }

@@ -7,6 +7,7 @@
 //! - [`dead_letters`]: dead letters, filtered and paged; one with its message and
 //!   headers; replay of one, or of all matching after a confirmation.
 //! - [`schedules`]: each schedule's last and next occurrence; pause, resume, trigger.
+//! - [`waiting`]: the delayed jobs waiting for their time; cancel one.
 //!
 //! Every page needs a session (the login form sets its cookie; logging out revokes
 //! it); every action is a POST carrying the session's CSRF token and a one-time token,
@@ -20,6 +21,7 @@ mod jobs;
 pub mod login_limit;
 mod overview;
 mod schedules;
+mod waiting;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,6 +66,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/dlq/replays/{token}", get(dead_letters::replays))
         .route("/schedules", get(schedules::page))
         .route("/schedules/{name}/{action}", post(schedules::act))
+        .route("/waiting", get(waiting::page))
+        .route("/waiting/{job_id}/cancel", post(waiting::cancel))
         .route("/logout", post(logout))
         .layer(middleware::from_fn_with_state(
             console.clone(),
@@ -104,7 +108,7 @@ async fn not_found(request: Request) -> Response {
     refused(
         StatusCode::NOT_FOUND,
         &format!(
-            "There is no page at {}: the console has Overview, Jobs, Dead letters and Schedules.",
+            "There is no page at {}: the console has Overview, Jobs, Waiting, Dead letters and Schedules.",
             request.uri().path()
         ),
     )
@@ -283,6 +287,7 @@ impl Cost {
 pub(crate) enum Section {
     Overview,
     Jobs,
+    Waiting,
     DeadLetters,
     Schedules,
 }
@@ -298,6 +303,7 @@ pub(crate) fn layout(
     let nav = [
         (Section::Overview, "/", "Overview"),
         (Section::Jobs, "/jobs", "Jobs"),
+        (Section::Waiting, "/waiting", "Waiting"),
         (Section::DeadLetters, "/dlq", "Dead letters"),
         (Section::Schedules, "/schedules", "Schedules"),
     ];
