@@ -13,7 +13,8 @@
 //                              ends the session (Back and a copied cookie get the login
 //                              form); WAITING_JOB_ID (a job published to run later, with
 //                              SECRET) listed, shown and cancelled; screenshots to
-//                              SCREENSHOT_DIR
+//                              SCREENSHOT_DIR; SCHEDULE paused, resumed, triggered and
+//                              DELETE_SCHEDULE deleted
 //   MODE=read-only             401 before login, no action offered, a forged action 403
 //
 // Prints one JSON line of what it saw; exits non-zero with the reason on the first
@@ -225,7 +226,20 @@ async function operate(page, context) {
     expect((await page.locator("tr", { hasText: process.env.SCHEDULE }).innerText()).includes("active"), "active again");
     await Promise.all([page.waitForNavigation(), page.locator("tr", { hasText: process.env.SCHEDULE }).locator("text=Trigger now").click()]);
     seen.schedule_actions = "pause, resume, trigger";
+    const next = await page.locator("tr", { hasText: process.env.SCHEDULE }).innerText();
+    expect(/\b(CET|CEST)\b/.test(next) && next.includes("UTC"), `the next occurrence on its clock and in UTC: ${next}`);
     await page.screenshot({ path: `${shots}/console-schedules.png`, fullPage: true });
+  }
+  if (process.env.DELETE_SCHEDULE) {
+    const doomed = process.env.DELETE_SCHEDULE;
+    await Promise.all([page.waitForNavigation(), page.locator("tr", { hasText: doomed }).locator("text=Delete…").click()]);
+    const asked = await page.locator("main").innerText();
+    expect(asked.includes(`Delete ${doomed} (`) && asked.includes("fires no more"), `asked to confirm: ${asked}`);
+    await Promise.all([page.waitForNavigation(), page.locator("main button", { hasText: "Delete" }).click()]);
+    expect(new URL(page.url()).pathname === "/schedules", `back at the schedules: ${page.url()}`);
+    expect(await page.locator("tr", { hasText: doomed }).count() === 0, `${doomed} deleted`);
+    expect(await page.locator("tr", { hasText: process.env.SCHEDULE }).count() === 1, "the other kept");
+    seen.schedule_actions += ", delete";
   }
 
   // Waiting: a job published to run later is listed; its page says so with its secret

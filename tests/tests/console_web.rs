@@ -155,9 +155,10 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
         .expect("temp file");
     let mut job = fixture_job("", "echo", json!({"text": "report"}));
     job.as_object_mut().map(|fields| fields.remove("jobID"));
-    let nightly = json!({"schedules": [{
-        "name": "nightly-report", "cron": "0 3 * * *", "timezone": "Europe/Berlin", "job": job
-    }]});
+    let nightly = json!({"schedules": [
+        {"name": "nightly-report", "cron": "0 3 * * *", "timezone": "Europe/Berlin", "job": job},
+        {"name": "old-report", "cron": "0 4 * * 1", "job": job}
+    ]});
     std::fs::write(schedules.path(), nightly.to_string()).expect("write");
     let path = schedules.path().display().to_string();
     worker_cli_ok(&broker, &topic, &["schedules", "apply", &path]);
@@ -209,6 +210,7 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
             ),
             ("REPLAY_KIND", "tool_error"),
             ("SCHEDULE", "nightly-report"),
+            ("DELETE_SCHEDULE", "old-report"),
             ("WAITING_JOB_ID", "runs-later"),
             ("SCREENSHOT_DIR", &shots.display().to_string()),
         ],
@@ -225,6 +227,10 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
     assert_eq!(seen["forged_csrf"], 403, "{seen:#}");
     assert_eq!(seen["confirm_count"], 3, "{seen:#}");
     assert_eq!(seen["waiting"], "listed, shown, cancelled", "{seen:#}");
+    assert_eq!(
+        seen["schedule_actions"], "pause, resume, trigger, delete",
+        "{seen:#}"
+    );
     let overview = seen["overview"].as_str().unwrap_or_default();
     assert!(
         overview.contains("rdkafka") || overview.contains(&group),

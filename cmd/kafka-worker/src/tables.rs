@@ -26,10 +26,21 @@ pub fn schedules(listed: &[Listed]) -> String {
             status.to_owned(),
             time(l.last_fired),
             time(l.next),
+            l.upcoming
+                .first()
+                .map_or_else(|| "-".to_owned(), |next| next.local.clone()),
         ]
     });
     plain(
-        &["NAME", "CRON", "TIMEZONE", "STATUS", "LAST FIRED", "NEXT"],
+        &[
+            "NAME",
+            "CRON",
+            "TIMEZONE",
+            "STATUS",
+            "LAST FIRED",
+            "NEXT",
+            "NEXT, ITS CLOCK",
+        ],
         rows,
     )
 }

@@ -66,9 +66,24 @@ pub struct Listed {
     /// The next occurrence still to fire (it may be due already, if the dispatcher is
     /// catching up or none is running).
     pub next: Option<DateTime<Utc>>,
+    /// The next occurrences from `next` on (at most [`UPCOMING`]), each also on the
+    /// schedule's own clock.
+    pub upcoming: Vec<Upcoming>,
     /// Why the stored definition cannot run, if it cannot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invalid: Option<String>,
+}
+
+/// How many occurrences [`Listed::upcoming`] holds.
+pub const UPCOMING: usize = 5;
+
+/// An occurrence to come, in UTC and in the schedule's time zone.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upcoming {
+    pub at: DateTime<Utc>,
+    /// `2026-03-29 03:00:00 CEST`.
+    pub local: String,
 }
 
 /// The schedules topic, read and written from the command line.
@@ -270,9 +285,12 @@ pub fn listing(catalog: &Catalog) -> Vec<Listed> {
         .map(|(name, definition)| {
             let state = catalog.states.get(name).copied().unwrap_or_default();
             let compiled = catalog.schedule(name);
-            let next = match &compiled {
-                Some(Ok(schedule)) => next_due(schedule, definition, &state, now),
-                _ => None,
+            let (next, upcoming) = match &compiled {
+                Some(Ok(schedule)) => {
+                    let next = next_due(schedule, definition, &state, now);
+                    (next, upcoming(schedule, next))
+                }
+                _ => (None, Vec::new()),
             };
             Listed {
                 name: name.clone(),
@@ -286,8 +304,20 @@ pub fn listing(catalog: &Catalog) -> Vec<Listed> {
                 last_fired: state.last_fired,
                 last_handled: state.last_handled,
                 next,
+                upcoming,
                 invalid: compiled.and_then(Result::err).map(|e| e.to_string()),
             }
+        })
+        .collect()
+}
+
+/// [`UPCOMING`] occurrences from `next` on.
+fn upcoming(schedule: &Schedule, next: Option<DateTime<Utc>>) -> Vec<Upcoming> {
+    std::iter::successors(next, |&at| schedule.next_after(at))
+        .take(UPCOMING)
+        .map(|at| Upcoming {
+            at,
+            local: schedule.in_zone(at),
         })
         .collect()
 }

@@ -215,6 +215,14 @@ impl Schedule {
         }
     }
 
+    /// `at` on the schedule's own clock, as people there read it (`2026-03-29 03:00:00
+    /// CEST`): the zone's abbreviation tells a DST shift.
+    pub fn in_zone(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.timezone)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    }
+
     /// When the occurrence at `nominal` fires: with its jitter.
     pub fn fires_at(&self, nominal: DateTime<Utc>) -> DateTime<Utc> {
         chrono::Duration::from_std(self.jitter_of(nominal))

@@ -6,7 +6,8 @@
 //! - [`jobs`]: a job's outcome records by jobID; the latest outcomes, paged.
 //! - [`dead_letters`]: dead letters, filtered and paged; one with its message and
 //!   headers; replay of one, or of all matching after a confirmation.
-//! - [`schedules`]: each schedule's last and next occurrence; pause, resume, trigger.
+//! - [`schedules`]: each schedule's last and next occurrences; pause, resume, trigger,
+//!   delete.
 //! - [`waiting`]: the delayed jobs waiting for their time; cancel one.
 //!
 //! Every page needs a session (the login form sets its cookie; logging out revokes
@@ -65,6 +66,10 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/dlq/replay", post(dead_letters::replay))
         .route("/dlq/replays/{token}", get(dead_letters::replays))
         .route("/schedules", get(schedules::page))
+        .route(
+            "/schedules/{name}/delete",
+            get(schedules::confirm_delete).post(schedules::delete),
+        )
         .route("/schedules/{name}/{action}", post(schedules::act))
         .route("/waiting", get(waiting::page))
         .route("/waiting/{job_id}/cancel", post(waiting::cancel))

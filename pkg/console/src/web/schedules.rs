@@ -1,5 +1,6 @@
-//! `GET /schedules`: each schedule's cron, last and next occurrence, paused or not;
-//! POST `/schedules/{name}/pause|resume|trigger` acts on one.
+//! `GET /schedules`: each schedule's cron, last occurrence and next ones (on its own
+//! clock and in UTC), paused or not; POST `/schedules/{name}/pause|resume|trigger|delete`
+//! acts on one (a delete after `GET /schedules/{name}/delete` asks to confirm).
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use axum::response::Response;
 use axum::Extension;
 use maud::{html, Markup};
 use mcp_jobs_scheduler::catalog::Catalog;
-use mcp_jobs_scheduler::manage::{listing, Schedules};
+use mcp_jobs_scheduler::manage::{listing, Listed, Schedules, Upcoming};
 use mcp_jobs_scheduler::schedule::job_id;
 
 use super::jobs::urlencode;
@@ -17,17 +18,22 @@ use super::jobs::urlencode;
 use super::{action_button, admit, layout, when, Cost, Csrf, Section, Viewer};
 use crate::api::Console;
 
+/// Every schedule, read from the schedules topic.
+async fn listed(console: &Arc<Console>) -> Result<Vec<Listed>, String> {
+    console
+        .read(|reader, console| {
+            Catalog::load(reader, &console.settings.schedules_topic)
+                .map(|catalog| listing(&catalog))
+        })
+        .await
+}
+
 pub(crate) async fn page(
     State(console): State<Arc<Console>>,
     Extension(viewer): Extension<Viewer>,
 ) -> Markup {
     let cost = Cost::start();
-    let listed = console
-        .read(|reader, console| {
-            Catalog::load(reader, &console.settings.schedules_topic)
-                .map(|catalog| listing(&catalog))
-        })
-        .await;
+    let listed = listed(&console).await;
     let body = match listed {
         Err(e) => html! { p.problem { (e) } },
         Ok(listed) if listed.is_empty() => html! {
@@ -51,7 +57,7 @@ pub(crate) async fn page(
                                     a href=(format!("/jobs?jobID={}", urlencode(&job_id(&schedule.name, fired)))) { (when(Some(fired))) }
                                 } @else { "—" }
                             }
-                            td { @if schedule.paused { "—" } @else { (when(schedule.next)) } }
+                            td { @if schedule.paused { "—" } @else { (upcoming(&schedule.upcoming)) } }
                             td.actions {
                                 @let base = format!("/schedules/{}", urlencode(&schedule.name));
                                 @if schedule.paused {
@@ -60,6 +66,7 @@ pub(crate) async fn page(
                                     (action_button(&viewer, &format!("{base}/pause"), "Pause", html! {}))
                                 }
                                 (action_button(&viewer, &format!("{base}/trigger"), "Trigger now", html! {}))
+                                @if !viewer.read_only { a.button href=(format!("{base}/delete")) { "Delete…" } }
                             }
                         }
                     }
@@ -70,48 +77,114 @@ pub(crate) async fn page(
     layout(&viewer, Section::Schedules, "Schedules", &cost, body)
 }
 
+/// The next occurrences: the first on the schedule's clock and in UTC, the rest folded.
+fn upcoming(occurrences: &[Upcoming]) -> Markup {
+    let Some((next, rest)) = occurrences.split_first() else {
+        return html! { "—" };
+    };
+    html! {
+        (next.local)
+        // On a schedule's own clock that is UTC already, once is enough.
+        @if !next.local.ends_with(" UTC") { br; small { (when(Some(next.at))) } }
+        @if !rest.is_empty() {
+            details {
+                summary { "then" }
+                ul.plain { @for at in rest { li { (at.local) " · " small { (when(Some(at.at))) } } } }
+            }
+        }
+    }
+}
+
+/// `GET /schedules/{name}/delete`: what a delete removes, and the button that does it.
+pub(crate) async fn confirm_delete(
+    State(console): State<Arc<Console>>,
+    Extension(viewer): Extension<Viewer>,
+    Path(name): Path<String>,
+) -> Markup {
+    let cost = Cost::start();
+    let listed = listed(&console).await;
+    let body = match listed.map(|all| all.into_iter().find(|s| s.name == name)) {
+        Err(e) => html! { p.problem { (e) } },
+        Ok(None) => html! { p.problem { "There is no schedule " code { (name) } "." } },
+        Ok(Some(schedule)) => html! {
+            p { "Delete " strong { (schedule.name) } " (" code { (schedule.cron) } " " (schedule.timezone) ")? "
+                "Its definition and its state (last fired: " (when(schedule.last_fired)) ") leave the schedules topic, and it fires no more. "
+                "Jobs it fired already are not touched. Apply its file again to bring it back." }
+            (action_button(&viewer, &format!("/schedules/{}/delete", urlencode(&schedule.name)), "Delete", html! {}))
+            " " a href="/schedules" { "Keep it" }
+        },
+    };
+    layout(
+        &viewer,
+        Section::Schedules,
+        "Delete a schedule",
+        &cost,
+        body,
+    )
+}
+
 pub(crate) async fn act(
     State(console): State<Arc<Console>>,
     Extension(viewer): Extension<Viewer>,
     Path((name, action)): Path<(String, String)>,
     Form(form): Form<Csrf>,
 ) -> Response {
-    let admitted = match admit(&console, &viewer, &form) {
+    perform(&console, &viewer, &name, &action, &form).await
+}
+
+/// POST `/schedules/{name}/delete`, which its confirmation page (a GET of the same
+/// path) sends.
+pub(crate) async fn delete(
+    State(console): State<Arc<Console>>,
+    Extension(viewer): Extension<Viewer>,
+    Path(name): Path<String>,
+    Form(form): Form<Csrf>,
+) -> Response {
+    perform(&console, &viewer, &name, "delete", &form).await
+}
+
+async fn perform(
+    console: &Arc<Console>,
+    viewer: &Viewer,
+    name: &str,
+    action: &str,
+    form: &Csrf,
+) -> Response {
+    let admitted = match admit(console, viewer, form) {
         Ok(admitted) => admitted,
         Err(answer) => return *answer,
     };
     let schedules = match Schedules::new(&console.settings) {
         Ok(schedules) => schedules,
-        Err(e) => {
-            return admitted.failed(&console, StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
-        }
+        Err(e) => return admitted.failed(console, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
-    let done = match action.as_str() {
+    let done = match action {
         "pause" => schedules
-            .set_paused(&name, true)
+            .set_paused(name, true)
             .await
             .map(|_| "paused".to_owned()),
         "resume" => schedules
-            .set_paused(&name, false)
+            .set_paused(name, false)
             .await
             .map(|_| "resumed".to_owned()),
         "trigger" => schedules
-            .trigger(&name)
+            .trigger(name)
             .await
             .map(|published| format!("triggered as {}", published.job_id)),
+        "delete" => schedules.delete(name).await.map(|()| "deleted".to_owned()),
         _ => {
             return admitted.failed(
-                &console,
+                console,
                 StatusCode::NOT_FOUND,
-                "the actions on a schedule are pause, resume and trigger",
+                "the actions on a schedule are pause, resume, trigger and delete",
             )
         }
     };
     match done {
         Ok(what) => {
             tracing::info!(who = %viewer.who, action = %format!("schedule {action}"), schedule = %name, result = %what, "console action");
-            admitted.done(&console, "/schedules").await
+            admitted.done(console, "/schedules").await
         }
-        Err(e) => admitted.failed(&console, StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => admitted.failed(console, StatusCode::BAD_REQUEST, &e.to_string()),
     }
 }
