@@ -173,6 +173,20 @@ async function operate(page, context) {
   seen.replay_outcome = outcome;
   await page.screenshot({ path: `${shots}/console-job.png`, fullPage: true });
 
+  // Triage: the dead letters grouped by kind and error signature; a group opens as a
+  // filter of exactly its dead letters.
+  await page.goto(`${base}/dlq`);
+  const groupRows = page.locator("details.groups tbody tr");
+  expect(await groupRows.count() >= 2, `groups of dead letters: ${await page.locator("main").innerText()}`);
+  const biggest = groupRows.first();
+  const inGroup = Number((await biggest.locator("td.num").first().innerText()).trim());
+  expect(inGroup >= 3, `the largest group holds the ${inGroup} failures of one tool`);
+  await page.screenshot({ path: `${shots}/console-dlq-groups.png`, fullPage: true });
+  await Promise.all([page.waitForNavigation(), biggest.locator("a").click()]);
+  const groupPage = await page.locator("main").innerText();
+  expect(groupPage.includes(`${inGroup} matching`) && groupPage.includes("show every group"), `the group's ${inGroup} dead letters: ${groupPage}`);
+  seen.largest_group = inGroup;
+
   // All of a kind, after a confirmation that shows how many.
   const kind = env("REPLAY_KIND");
   await page.goto(`${base}/dlq?kind=${kind}`);
@@ -250,6 +264,16 @@ async function operate(page, context) {
     const row = page.locator("tr", { hasText: waitingId });
     expect(await row.count() === 1, `${waitingId} listed: ${await page.locator("main").innerText()}`);
     await page.screenshot({ path: `${shots}/console-waiting.png`, fullPage: true });
+    // No dispatcher runs in this deployment: a waiting job would wait for ever, and the page says so.
+    expect((await page.locator("main").innerText()).includes("no active dispatcher"), "the no-dispatcher alarm");
+    // Watching: the page reloads itself when asked to, until stopped.
+    await Promise.all([page.waitForNavigation(), page.locator("footer a", { hasText: "2 s" }).click()]);
+    expect(page.url().endsWith("/waiting?refresh=2"), `asked to reload: ${page.url()}`);
+    const reloaded = await page.waitForNavigation({ timeout: 6_000 }).then(() => true, () => false);
+    expect(reloaded, "the page reloads itself");
+    await Promise.all([page.waitForNavigation(), page.locator("footer a", { hasText: "stop" }).click()]);
+    expect(page.url().endsWith("/waiting"), `stopped: ${page.url()}`);
+    seen.refresh = "reloads, stops";
     await Promise.all([page.waitForNavigation(), row.locator("a").first().click()]);
     const waits = await page.content();
     expect(waits.includes("for its time") && !waits.includes(secret), "the job's page says it waits, its secret hidden");

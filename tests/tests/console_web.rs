@@ -227,6 +227,8 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
     assert_eq!(seen["forged_csrf"], 403, "{seen:#}");
     assert_eq!(seen["confirm_count"], 3, "{seen:#}");
     assert_eq!(seen["waiting"], "listed, shown, cancelled", "{seen:#}");
+    assert_eq!(seen["refresh"], "reloads, stops", "{seen:#}");
+    assert!(seen["largest_group"].as_u64() >= Some(3), "{seen:#}");
     assert_eq!(
         seen["schedule_actions"], "pause, resume, trigger, delete",
         "{seen:#}"
@@ -247,6 +249,7 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
         "console-confirm.png",
         "console-dead-letter-string-payload.png",
         "console-waiting.png",
+        "console-dlq-groups.png",
         "console-job-waiting.png",
     ] {
         assert!(

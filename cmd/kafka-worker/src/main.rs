@@ -176,6 +176,10 @@ struct DlqFilter {
     /// Only this job's.
     #[arg(long = "job-id")]
     job_id: Option<String>,
+    /// Only this group's (same kind and error signature; `dlq list --json` gives each
+    /// group's id).
+    #[arg(long)]
+    group: Option<String>,
     /// Only those written since this RFC 3339 time, or this long ago (e.g. 2h, 1h 30m).
     #[arg(long, value_parser = parse_since)]
     since: Option<chrono::DateTime<chrono::Utc>>,
@@ -188,6 +192,7 @@ impl DlqFilter {
             job_id: self.job_id,
             since: self.since,
             unreplayed_only,
+            group: self.group,
         }
     }
 }

@@ -85,6 +85,12 @@ impl Activity {
             .clone()
     }
 
+    /// Why no schedule dispatcher is active, while none is.
+    pub fn no_dispatcher(&self) -> Option<String> {
+        let summary = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        summary.problems.get(SCHEDULER).cloned()
+    }
+
     fn update(&self, change: impl FnOnce(&mut Summary)) {
         change(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
     }

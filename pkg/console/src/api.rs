@@ -259,6 +259,7 @@ async fn latest_outcomes(
 #[derive(Deserialize)]
 struct DeadLetterQuery {
     kind: Option<String>,
+    group: Option<String>,
     #[serde(rename = "jobID")]
     job_id: Option<String>,
     since: Option<String>,
@@ -279,6 +280,7 @@ async fn dead_letters(
         job_id: query.job_id,
         since,
         unreplayed_only: false,
+        group: query.group,
     };
     let found = console
         .read(move |reader, console| console.dead_letters().find(reader, &filter, limit))
@@ -295,6 +297,7 @@ struct ReplayRequest {
     #[serde(rename = "jobID")]
     job_id: Option<String>,
     kind: Option<String>,
+    group: Option<String>,
     since: Option<String>,
     #[serde(default)]
     dry_run: bool,
@@ -327,11 +330,12 @@ async fn replay(
         job_id: request.job_id.clone(),
         since,
         unreplayed_only: !request.include_replayed,
+        group: request.group.clone(),
     };
     let Some(limit) = filter.replay_limit() else {
         return error(
             StatusCode::BAD_REQUEST,
-            "say which dead letters: jobID, or kind",
+            "say which dead letters: jobID, kind, or group",
         );
     };
     let found = match console
@@ -391,7 +395,7 @@ async fn waiting(State(console): State<Arc<Console>>, Query(query): Query<LimitQ
 }
 
 /// `POST /api/delayed/{jobID}/cancel`: the job, if it waits, never runs; its result
-/// record says it was cancelled.
+/// record says it was cancelled. Answers the job as it waited.
 async fn cancel_waiting(
     State(console): State<Arc<Console>>,
     Extension(Caller(caller)): Extension<Caller>,
@@ -406,7 +410,7 @@ async fn cancel_waiting(
     match console.cancel_waiting(&job_id).await {
         Ok(job) => {
             tracing::info!(who = %caller, action = "delayed cancel", job_id = %job_id, "console action");
-            Json(json!({ "cancelled": job })).into_response()
+            Json(job).into_response()
         }
         Err(CancelError::NotWaiting(why)) => error(StatusCode::NOT_FOUND, &why),
         Err(CancelError::Failed(why)) => error(StatusCode::SERVICE_UNAVAILABLE, &why),

@@ -10,6 +10,7 @@
 //! here, once, with [`mcp_jobs_contract::redact_record`]: the pages, the API and the
 //! CLI all show [`DeadLetter`]'s redacted fields; only a replay uses the raw bytes.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -24,6 +25,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 use serde::Serialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::ledger::{Ledger, ReplayMark};
 
@@ -85,16 +87,18 @@ pub struct Filter {
     /// Leave out dead letters already replayed (what a replay of a kind does unless
     /// asked to include them).
     pub unreplayed_only: bool,
+    /// Only those of this group ([`Group::id`]: the same kind and error signature).
+    pub group: Option<String>,
 }
 
 impl Filter {
     /// How many dead letters a replay of this filter takes: a job's newest one, or
-    /// every one of a kind; `None` when it names neither.
+    /// every one of a kind or a group; `None` when it names none of them.
     pub fn replay_limit(&self) -> Option<usize> {
-        match (&self.job_id, &self.kind) {
-            (Some(_), _) => Some(1),
-            (None, Some(_)) => Some(usize::MAX),
-            (None, None) => None,
+        match (&self.job_id, &self.kind, &self.group) {
+            (Some(_), _, _) => Some(1),
+            (None, Some(_), _) | (None, None, Some(_)) => Some(usize::MAX),
+            (None, None, None) => None,
         }
     }
 
@@ -111,6 +115,123 @@ impl Filter {
                 .since
                 .is_none_or(|since| record.at().is_some_and(|at| at >= since))
             && !(self.unreplayed_only && replayed.is_some())
+            && self.group.as_ref().is_none_or(|id| *id == group_of(record))
+    }
+}
+
+/// The group of a dead letter: its kind and the signature of its error, that is the
+/// error with what varies from one failure to the next (numbers, quoted values, ids)
+/// taken out, so 1,262 timeouts of one server are one group. Named by 16 hex digits
+/// of their SHA-256 (the error itself may hold what only the page may show redacted).
+fn group_of(record: &Record) -> String {
+    let kind = record.header(headers::ERROR_KIND).unwrap_or_default();
+    let error = record.header(headers::ERROR).unwrap_or_default();
+    let digest = Sha256::digest(format!("{kind}\n{}", signature(&error)).as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `error` with its varying parts replaced: quoted text by `"…"`, runs of digits by
+/// `N`, and words that are mostly hex digits (ids) by `…`.
+fn signature(error: &str) -> String {
+    let mut out = String::with_capacity(error.len());
+    let mut quoted: Option<char> = None;
+    let mut previous = ' ';
+    for word in error.split_inclusive(char::is_whitespace) {
+        let mut plain = String::new();
+        for c in word.chars() {
+            // A single quote opens a quotation only where a word starts (not in "can't").
+            let opens =
+                c == '"' || (c == '\'' && (previous.is_whitespace() || "([{:=".contains(previous)));
+            previous = c;
+            match quoted {
+                Some(q) if c == q => {
+                    quoted = None;
+                    plain.push_str("…\"");
+                }
+                Some(_) => {}
+                None if opens => {
+                    quoted = Some(c);
+                    plain.push('"');
+                }
+                None if c.is_ascii_digit() => {
+                    if !plain.ends_with('N') {
+                        plain.push('N');
+                    }
+                }
+                None => plain.push(c),
+            }
+        }
+        let hex = word.chars().filter(char::is_ascii_hexdigit).count();
+        if quoted.is_none() && word.trim().len() >= 12 && hex * 10 >= word.trim().len() * 8 {
+            out.push('…');
+            out.extend(word.chars().filter(|c| c.is_whitespace()));
+        } else {
+            out.push_str(&plain);
+        }
+    }
+    out
+}
+
+/// Dead letters of one kind and error signature, among those a query read.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    /// What `group=` filters by.
+    pub id: String,
+    pub kind: String,
+    /// The newest one's error, redacted.
+    pub error: String,
+    pub count: usize,
+    /// How many were not replayed yet.
+    pub unreplayed: usize,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+/// [`Group`]s as a scan finds them: the newest record of each is kept for its error.
+#[derive(Default)]
+pub(crate) struct Grouping(HashMap<String, (Group, Record)>);
+
+impl Grouping {
+    pub(crate) fn add(&mut self, record: &Record, replayed: bool) {
+        let at = record.at();
+        let (group, newest) = self.0.entry(group_of(record)).or_insert_with_key(|id| {
+            let group = Group {
+                id: id.clone(),
+                kind: record
+                    .header(headers::ERROR_KIND)
+                    .unwrap_or_else(|| "unknown".into()),
+                error: String::new(),
+                count: 0,
+                unreplayed: 0,
+                first_seen: at,
+                last_seen: at,
+            };
+            (group, record.clone())
+        });
+        group.count += 1;
+        group.unreplayed += usize::from(!replayed);
+        if let Some(at) = at {
+            group.first_seen = Some(group.first_seen.map_or(at, |first| first.min(at)));
+        }
+        if at > group.last_seen {
+            group.last_seen = at;
+            *newest = record.clone();
+        }
+    }
+
+    /// The groups, largest first, each with its newest error as people may see it.
+    pub(crate) fn groups(self) -> Vec<Group> {
+        let mut groups: Vec<Group> = self
+            .0
+            .into_values()
+            .map(|(mut group, newest)| {
+                group.error = DeadLetter::new(newest, None).error;
+                group
+            })
+            .collect();
+        groups.sort_by(|a, b| b.count.cmp(&a.count).then(b.last_seen.cmp(&a.last_seen)));
+        groups
     }
 }
 
@@ -300,6 +421,8 @@ pub struct Found {
     pub dead_letters: Vec<DeadLetter>,
     /// How many matched in the slice read (may be more than returned).
     pub matched: usize,
+    /// All that matched, by kind and error signature, largest group first.
+    pub groups: Vec<Group>,
     /// Records read to answer.
     pub scanned: usize,
 }
@@ -335,10 +458,12 @@ impl<'a> DeadLetters<'a> {
     ) -> Result<Found, DeadLetterError> {
         let topic = &self.settings.dlq_topic;
         let mut matching = Vec::new();
+        let mut grouping = Grouping::default();
         let scanned = read_recent(consumer, topic, filter.since, |m| {
             let record = Record::read(topic, m);
             let replayed = self.ledger.replayed(&record.position());
             if filter.matches(&record, replayed.as_ref()) {
+                grouping.add(&record, replayed.is_some());
                 matching.push((record, replayed));
             }
         })?;
@@ -348,6 +473,7 @@ impl<'a> DeadLetters<'a> {
         Ok(Found {
             dead_letters: self.shown(matching),
             matched,
+            groups: grouping.groups(),
             scanned,
         })
     }
@@ -408,6 +534,7 @@ impl<'a> DeadLetters<'a> {
         Ok(Found {
             matched: found.len(),
             dead_letters: self.shown(found),
+            groups: Vec::new(),
             scanned,
         })
     }
@@ -494,4 +621,40 @@ pub struct Replay<'a> {
     pub again: bool,
     /// The form token of the console action doing it, if one.
     pub action: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signature;
+
+    #[test]
+    fn what_varies_between_failures_leaves_the_signature() {
+        let timeout = |server: &str, ms: u32, attempt: u32| {
+            signature(&format!(
+                "upstream_timeout: server \"{server}\" did not answer within {ms} ms (attempt {attempt})"
+            ))
+        };
+        assert_eq!(timeout("slow", 30_000, 3), timeout("fast", 1_500, 1));
+        assert_eq!(
+            timeout("slow", 30_000, 3),
+            "upstream_timeout: server \"…\" did not answer within N ms (attempt N)"
+        );
+        assert_ne!(
+            timeout("slow", 30_000, 3),
+            signature("upstream_unavailable: server \"slow\" refused the connection")
+        );
+        assert_eq!(
+            signature("job 3f2a9c0b1d4e5f6071829304 failed"),
+            signature("job 0123456789abcdef01234567 failed")
+        );
+        assert_eq!(signature("no digits, no quotes"), "no digits, no quotes");
+        assert_ne!(
+            signature("couldn't connect to the server"),
+            signature("couldn't parse the answer")
+        );
+        assert_eq!(
+            signature("tool 'echo' failed"),
+            signature("tool 'add' failed")
+        );
+    }
 }

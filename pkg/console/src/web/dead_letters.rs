@@ -19,18 +19,21 @@ use serde::Deserialize;
 use super::jobs::urlencode;
 use super::{action_button, admit, layout, refusal, refused, when, Cost, Csrf, Section, Viewer};
 use crate::api::Console;
-use crate::dead_letters::{parse_since, DeadLetter, Filter, Position, Replay};
+use crate::dead_letters::{parse_since, DeadLetter, Filter, Group, Position, Replay};
 use crate::ledger::ReplayMark;
 
 /// Dead letters on one page.
 const PAGE: usize = 50;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 pub(crate) struct FilterForm {
     #[serde(default)]
     kind: String,
     #[serde(default)]
     since: String,
+    /// A group of dead letters (same kind and error signature), by its id.
+    #[serde(default)]
+    group: String,
     /// How many of the matching to skip (paging).
     #[serde(default)]
     skip: usize,
@@ -46,6 +49,7 @@ impl FilterForm {
             job_id: None,
             since: parse_since(&self.since)?,
             unreplayed_only: false,
+            group: Some(self.group.trim().to_owned()).filter(|g| !g.is_empty()),
         })
     }
 
@@ -59,9 +63,20 @@ impl FilterForm {
 
     fn query(&self, skip: usize) -> String {
         format!(
-            "/dlq?kind={}&since={}&skip={skip}",
+            "/dlq?kind={}&since={}&group={}&skip={skip}",
             urlencode(&self.kind),
-            urlencode(&self.since)
+            urlencode(&self.since),
+            urlencode(&self.group)
+        )
+    }
+
+    /// This filter narrowed to `group`.
+    fn of_group(&self, group: &Group) -> String {
+        format!(
+            "/dlq?kind={}&since={}&group={}",
+            urlencode(&group.kind),
+            urlencode(&self.since),
+            urlencode(&group.id)
         )
     }
 }
@@ -102,9 +117,12 @@ pub(crate) async fn list(
                             (action_button(&viewer, "/dlq/replay/preview", &format!("Replay all {} matching…", found.matched), html! {
                                 input type="hidden" name="kind" value=(form.kind);
                                 input type="hidden" name="since" value=(form.since);
+                                input type="hidden" name="group" value=(form.group);
                                 label.check { input type="checkbox" name="include_replayed"; " include those replayed before" }
                             }))
                         }
+                        @if form.group.is_empty() && found.groups.len() > 1 { (groups(&form, &found.groups)) }
+                        @if !form.group.is_empty() { p { "One group of those: " a href=(FilterForm { group: String::new(), ..form.clone() }.query(0)) { "show every group" } "." } }
                         (table(&shown))
                         p.pager {
                             @if form.skip > 0 { a href=(form.query(form.skip.saturating_sub(PAGE))) { "← Newer" } " " }
@@ -116,6 +134,34 @@ pub(crate) async fn list(
         }
     };
     layout(&viewer, Section::DeadLetters, "Dead letters", &cost, body)
+}
+
+/// Groups shown on a page at most.
+const GROUPS: usize = 20;
+
+/// The matching dead letters by kind and error signature, largest first.
+fn groups(form: &FilterForm, groups: &[Group]) -> Markup {
+    html! {
+        details.groups open {
+            summary { (groups.len()) " groups by kind and error" }
+            table {
+                thead { tr { th { "kind" } th { "error (the newest)" } th.num { "dead letters" } th.num { "not replayed" } th { "first" } th { "last" } } }
+                tbody {
+                    @for group in groups.iter().take(GROUPS) {
+                        tr {
+                            td { code { (group.kind) } }
+                            td.error { a href=(form.of_group(group)) { (group.error) } }
+                            td.num { (group.count) }
+                            td.num { (group.unreplayed) }
+                            td { (when(group.first_seen)) }
+                            td { (when(group.last_seen)) }
+                        }
+                    }
+                }
+            }
+            @if groups.len() > GROUPS { p { "The " (GROUPS) " largest shown." } }
+        }
+    }
 }
 
 fn table(letters: &[&DeadLetter]) -> Markup {
@@ -419,7 +465,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::dead_letters::{Found, Record};
+    use crate::dead_letters::{Found, Grouping, Record};
     use crate::session::Session;
 
     /// Where a job carries its secret.
@@ -534,6 +580,8 @@ mod tests {
                 id: "0".repeat(32),
                 expires: chrono::Utc::now(),
             },
+            page: Some("/dlq".into()),
+            refresh: None,
         }
     }
 
@@ -549,11 +597,14 @@ mod tests {
             payload_as_string in any::<bool>(),
             header_name in prop::sample::select(vec!["authorization", "Cookie", "x-api-key", "github_token", "client-secret", "db_password"]),
         ) {
-            let letter = DeadLetter::new(record(&secret, &place, payload_as_string, header_name), None);
+            let written = record(&secret, &place, payload_as_string, header_name);
+            let mut grouping = Grouping::default();
+            grouping.add(&written, false);
+            let letter = DeadLetter::new(written, None);
             let page = dead_letter_body(&viewer(), &letter).into_string();
-            let list = table(&[&letter]).into_string();
-            let api = serde_json::to_string(&Found { dead_letters: vec![letter.clone()], matched: 1, scanned: 1 })
-                .unwrap_or_default();
+            let found = Found { dead_letters: vec![letter.clone()], matched: 1, groups: grouping.groups(), scanned: 1 };
+            let list = html! { (groups(&FilterForm::default(), &found.groups)) (table(&[&letter])) }.into_string();
+            let api = serde_json::to_string(&found).unwrap_or_default();
             // HTML escapes some characters: look for the secret as the page shows it too.
             let escaped = maud::html! { (secret) }.into_string();
             for (what, text) in [("page", &page), ("list", &list), ("api", &api)] {

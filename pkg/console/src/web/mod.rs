@@ -54,6 +54,44 @@ pub(crate) struct Viewer {
     pub csrf: String,
     pub read_only: bool,
     pub session: Session,
+    /// The page asked for (path and query, but `refresh`; none for a form's answer),
+    /// and how often it reloads itself (`?refresh=N`), for an operator watching an
+    /// incident.
+    pub page: Option<String>,
+    pub refresh: Option<u32>,
+}
+
+/// The reload intervals a page offers, in seconds.
+const REFRESH_EVERY: [u32; 4] = [2, 5, 10, 30];
+
+/// A page's address without its `refresh`, and the interval it asks for (one of
+/// [`REFRESH_EVERY`]; any other is ignored).
+fn page_and_refresh(uri: &axum::http::Uri) -> (String, Option<u32>) {
+    let mut refresh = None;
+    let kept: Vec<&str> = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| match pair.strip_prefix("refresh=") {
+            Some(seconds) => {
+                refresh = seconds.parse().ok().filter(|s| REFRESH_EVERY.contains(s));
+                false
+            }
+            None => true,
+        })
+        .collect();
+    let page = match kept.is_empty() {
+        true => uri.path().to_owned(),
+        false => format!("{}?{}", uri.path(), kept.join("&")),
+    };
+    (page, refresh)
+}
+
+/// `page` reloading every `seconds`.
+fn with_refresh(page: &str, seconds: u32) -> String {
+    let joiner = if page.contains('?') { '&' } else { '?' };
+    format!("{page}{joiner}refresh={seconds}")
 }
 
 pub fn router(console: Arc<Console>) -> Router {
@@ -151,11 +189,20 @@ async fn require_session(
             "this action did not come from the console's own pages",
         );
     }
+    let (page, refresh) = match *request.method() {
+        axum::http::Method::GET => {
+            let (page, refresh) = page_and_refresh(request.uri());
+            (Some(page), refresh)
+        }
+        _ => (None, None),
+    };
     request.extensions_mut().insert(Viewer {
         who: format!("key #{}", session.index + 1),
         csrf: session::csrf_token(&console.api_keys, session.index, &cookie),
         read_only: console.read_only,
         session,
+        page,
+        refresh,
     });
     next.run(request).await
 }
@@ -319,6 +366,7 @@ pub(crate) fn layout(
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · mcp-jobs" }
+                @if let Some(seconds) = viewer.refresh { meta http-equiv="refresh" content=(seconds); }
                 link rel="stylesheet" href="/assets/console.css";
             }
             body {
@@ -343,10 +391,29 @@ pub(crate) fn layout(
                 footer {
                     "This page "
                     @if let Some(records) = cost.records { "read " (records) " records and " }
-                    "took " (cost.started.elapsed().as_millis()) " ms."
+                    "took " (cost.started.elapsed().as_millis()) " ms. "
+                    @if let Some(page) = &viewer.page {
+                        span.refresh {
+                            @match viewer.refresh {
+                                Some(seconds) => { "Reloads every " (seconds) " s (" a href=(page) { "stop" } ")." }
+                                None => {
+                                    "Reload every"
+                                    @for seconds in REFRESH_EVERY { " " a href=(with_refresh(page, seconds)) { (seconds) " s" } }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
+    }
+}
+
+/// The alarm on the pages of what only a dispatcher moves (schedules, waiting jobs),
+/// while no dispatcher is active.
+pub(crate) fn no_dispatcher(console: &Console) -> Markup {
+    html! {
+        @if let Some(why) = console.activity.no_dispatcher() { p.problem { (why) } }
     }
 }
 
@@ -528,5 +595,21 @@ mod tests {
         ] {
             assert!(!is_own_path(elsewhere), "{elsewhere}");
         }
+    }
+
+    #[test]
+    fn a_page_keeps_its_query_and_reloads_only_at_an_offered_interval() {
+        let uri = |text: &str| text.parse::<axum::http::Uri>().expect("a URI");
+        assert_eq!(
+            page_and_refresh(&uri("/dlq?kind=refused&refresh=5&since=2h")),
+            ("/dlq?kind=refused&since=2h".to_owned(), Some(5))
+        );
+        assert_eq!(
+            page_and_refresh(&uri("/waiting?refresh=1")),
+            ("/waiting".to_owned(), None)
+        );
+        assert_eq!(page_and_refresh(&uri("/")), ("/".to_owned(), None));
+        assert_eq!(with_refresh("/waiting", 2), "/waiting?refresh=2");
+        assert_eq!(with_refresh("/dlq?kind=x", 30), "/dlq?kind=x&refresh=30");
     }
 }

@@ -15,7 +15,7 @@ use mcp_jobs_scheduler::schedule::job_id;
 
 use super::jobs::urlencode;
 
-use super::{action_button, admit, layout, when, Cost, Csrf, Section, Viewer};
+use super::{action_button, admit, layout, no_dispatcher, when, Cost, Csrf, Section, Viewer};
 use crate::api::Console;
 
 /// Every schedule, read from the schedules topic.
@@ -74,6 +74,7 @@ pub(crate) async fn page(
             }
         },
     };
+    let body = html! { (no_dispatcher(&console)) (body) };
     layout(&viewer, Section::Schedules, "Schedules", &cost, body)
 }
 

@@ -11,7 +11,7 @@ use axum::Extension;
 use maud::{html, Markup};
 
 use super::jobs::urlencode;
-use super::{action_button, admit, layout, when, Cost, Csrf, Section, Viewer};
+use super::{action_button, admit, layout, no_dispatcher, when, Cost, Csrf, Section, Viewer};
 use crate::api::{CancelError, Console};
 
 /// Waiting jobs on the page.
@@ -58,6 +58,7 @@ pub(crate) async fn page(
             }
         }
     };
+    let body = html! { (no_dispatcher(&console)) (body) };
     layout(&viewer, Section::Waiting, "Waiting jobs", &cost, body)
 }
 
