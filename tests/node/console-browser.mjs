@@ -170,6 +170,10 @@ async function operate(page, context) {
     await page.waitForTimeout(1000);
   }
   expect(outcome.includes("replay of") && outcome.includes("succeeded"), `the replay's outcome, succeeded: ${outcome}`);
+  // The job's page tells its whole story: the first outcome, its dead letter (replayed,
+  // so offered again), the replay's outcome.
+  expect(outcome.includes(`Dead letter`) && (await page.locator("main form[action='/dlq/replay']").count()) === 1
+    && outcome.includes("Replay again"), `the job's dead letter on its page: ${outcome}`);
   seen.replay_outcome = outcome;
   await page.screenshot({ path: `${shots}/console-job.png`, fullPage: true });
 

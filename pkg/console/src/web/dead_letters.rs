@@ -136,6 +136,26 @@ pub(crate) async fn list(
     layout(&viewer, Section::DeadLetters, "Dead letters", &cost, body)
 }
 
+/// What can be done with `letter`: replay it (again, once replayed), unless only its
+/// first bytes were kept.
+pub(crate) fn replay_button(viewer: &Viewer, letter: &DeadLetter) -> Markup {
+    let position = letter.position.to_string();
+    html! {
+        @if letter.truncated {
+            p.problem { "Only the original's first bytes were kept: it cannot be replayed." }
+        } @else if letter.replayed.is_some() {
+            (action_button(viewer, "/dlq/replay", "Replay again", html! {
+                input type="hidden" name="positions" value=(position);
+                input type="hidden" name="again" value="true";
+            }))
+        } @else {
+            (action_button(viewer, "/dlq/replay", "Replay this dead letter", html! {
+                input type="hidden" name="positions" value=(position);
+            }))
+        }
+    }
+}
+
 /// Groups shown on a page at most.
 const GROUPS: usize = 20;
 
@@ -186,7 +206,7 @@ fn table(letters: &[&DeadLetter]) -> Markup {
 }
 
 /// Where a replay went and when, linked to the record it produced.
-fn replayed_to(mark: &ReplayMark) -> Markup {
+pub(crate) fn replayed_to(mark: &ReplayMark) -> Markup {
     html! { (when(Some(mark.at))) " by " (mark.by) " → " code { (mark.to) } }
 }
 
@@ -236,7 +256,6 @@ pub(crate) async fn one(
 
 /// One dead letter's page: what it says, its message and headers (redacted), replay.
 pub(crate) fn dead_letter_body(viewer: &Viewer, letter: &DeadLetter) -> Markup {
-    let position = letter.position;
     html! {
         dl {
             dt { "jobID" } dd { @if let Some(id) = &letter.job_id { a href=(format!("/jobs?jobID={}", urlencode(id))) { (id) } } @else { "—" } }
@@ -249,18 +268,7 @@ pub(crate) fn dead_letter_body(viewer: &Viewer, letter: &DeadLetter) -> Markup {
             dt { "key" } dd { code { (letter.shown_key.as_deref().unwrap_or("—")) } }
             dt { "replayed" } dd { @if let Some(mark) = &letter.replayed { (replayed_to(mark)) } @else { "no" } }
         }
-        @if letter.truncated {
-            p.problem { "Only the original's first bytes were kept: it cannot be replayed." }
-        } @else if letter.replayed.is_some() {
-            (action_button(viewer, "/dlq/replay", "Replay again", html! {
-                input type="hidden" name="positions" value=(position);
-                input type="hidden" name="again" value="true";
-            }))
-        } @else {
-            (action_button(viewer, "/dlq/replay", "Replay this dead letter", html! {
-                input type="hidden" name="positions" value=(position);
-            }))
-        }
+        (replay_button(viewer, letter))
         h2 { "Original message" }
         @match &letter.shown_message {
             Ok(message) => pre.json { (serde_json::to_string_pretty(message).unwrap_or_default()) },

@@ -12,13 +12,18 @@ use serde_json::Value;
 
 use mcp_jobs_scheduler::delayed::WaitingJob;
 
+use super::dead_letters::{replay_button, replayed_to};
 use super::waiting::cancel_button;
 use super::{layout, when, Cost, Section, Viewer};
 use crate::api::Console;
+use crate::dead_letters::{DeadLetter, Filter};
 use crate::jobs;
 
 /// Outcomes on one page of the latest.
 const PAGE: usize = 50;
+
+/// A job's dead letters shown at most (a job replayed and failing again has several).
+const DEAD_LETTERS: usize = 10;
 
 #[derive(Deserialize)]
 pub(crate) struct JobsQuery {
@@ -45,20 +50,32 @@ pub(crate) async fn page(
             let id = job_id.clone();
             match console
                 .read(move |reader, console| {
-                    let found = jobs::outcomes(reader, &console.settings, &id, None)?;
+                    let found = jobs::outcomes(reader, &console.settings, &id, None)
+                        .map_err(|e| e.to_string())?;
+                    let filter = Filter {
+                        job_id: Some(id.clone()),
+                        ..Filter::default()
+                    };
+                    let letters = console
+                        .dead_letters()
+                        .find(reader, &filter, DEAD_LETTERS)
+                        .map_err(|e| e.to_string())?;
                     // Not found waiting, or not readable now: the outcomes tell the rest.
                     let waiting = console.delayed.find(reader, &console.settings, &id);
-                    Ok::<_, mcp_jobs_kafka::topic::ReadError>((found, waiting.ok().flatten()))
+                    Ok::<_, String>((found, letters, waiting.ok().flatten()))
                 })
                 .await
             {
-                Ok((found, waiting)) => {
-                    cost.records = Some(found.scanned + usize::from(waiting.is_some()));
+                Ok((found, letters, waiting)) => {
+                    let read = found.scanned + letters.scanned + usize::from(waiting.is_some());
+                    cost.records = Some(read);
                     html! {
                         (search)
                         h2 { "Job " code { (job_id) } }
+                        (came_from(&job_id))
                         @if let Some((waiting, shown)) = &waiting { (waits(&viewer, waiting, shown)) }
                         (job(&found.outcomes, waiting.is_some()))
+                        (dead_letters(&viewer, &letters.dead_letters))
                     }
                 }
                 Err(e) => html! { (search) p.problem { (e) } },
@@ -81,6 +98,37 @@ pub(crate) async fn page(
         }
     };
     layout(&viewer, Section::Jobs, "Jobs", &cost, body)
+}
+
+/// Where a job came from, when its id tells: an occurrence of a schedule is
+/// `<schedule>@<its time>`.
+fn came_from(job_id: &str) -> Markup {
+    let occurrence = job_id.rsplit_once('@').and_then(|(schedule, at)| {
+        let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
+        Some((schedule, at.with_timezone(&Utc)))
+    });
+    html! {
+        @if let Some((schedule, at)) = occurrence {
+            p { "An occurrence of schedule " a href="/schedules" { strong { (schedule) } } ", due " (when(Some(at))) "." }
+        }
+    }
+}
+
+/// The job's dead letters, newest first, each with its replay.
+fn dead_letters(viewer: &Viewer, letters: &[DeadLetter]) -> Markup {
+    html! {
+        @for letter in letters {
+            section.outcome {
+                h3 { "Dead letter " a href=(format!("/dlq/{}/{}", letter.position.partition, letter.position.offset)) { (letter.dead_letter) } }
+                dl {
+                    dt { "error kind" } dd { code { (letter.kind) } }
+                    dt { "written" } dd { (when(letter.at)) }
+                    dt { "replayed" } dd { @if let Some(mark) = &letter.replayed { (replayed_to(mark)) } @else { "no" } }
+                }
+                (replay_button(viewer, letter))
+            }
+        }
+    }
 }
 
 /// A job waiting on the delayed topic: when it is due, the job (secrets hidden), and
@@ -197,4 +245,20 @@ fn text(value: &Value) -> String {
 /// Percent-encodes a query value.
 pub(crate) fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::came_from;
+
+    #[test]
+    fn an_occurrence_names_its_schedule() {
+        let told = came_from("nightly-report@2026-12-02T03:00:00Z").into_string();
+        assert!(
+            told.contains("nightly-report") && told.contains("2026-12-02 03:00:00 UTC"),
+            "{told}"
+        );
+        assert_eq!(came_from("job-1").into_string(), "");
+        assert_eq!(came_from("user@example.com").into_string(), "");
+    }
 }
