@@ -3,9 +3,10 @@
 //! request at a time (p50, p99) and the records it read (the figure each page prints
 //! at its foot).
 //!
-//! The results topic is filled with `--outcomes` outcome records and the dead-letter
-//! topic with `--dead-letters` dead letters (half `tool_error`, half `refused`), on three
-//! partitions each, written as the worker writes them.
+//! The results topic is filled with `--outcomes` outcome records, the dead-letter
+//! topic with `--dead-letters` dead letters (half `tool_error`, half `refused`) and the
+//! delayed topic with `--waiting` jobs due tomorrow, on three partitions each, written
+//! as the worker writes them.
 //!
 //! Run with `bash bench/console.sh` (`--help` for the sizes).
 
@@ -13,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use mcp_jobs_contract::headers;
 use mcp_jobs_contract::FailureKind;
 use mcp_jobs_e2e::{dead_letter_headers, enqueue, free_port, start_console, Broker};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use reqwest::blocking::Client;
 use serde_json::json;
@@ -28,6 +31,9 @@ struct Args {
     /// Dead letters on the dead-letter topic.
     #[arg(long, default_value_t = 20_000)]
     dead_letters: usize,
+    /// Jobs waiting on the delayed topic.
+    #[arg(long, default_value_t = 20_000)]
+    waiting: usize,
     /// Requests per page, one at a time.
     #[arg(long, default_value_t = 30)]
     requests: usize,
@@ -70,6 +76,27 @@ fn main() -> anyhow::Result<()> {
         .and_then(|v| v.split(';').next())
         .context("no session cookie")?
         .to_owned();
+    // The console follows the delayed topic from its start: measure once it holds it all.
+    let loaded = Instant::now();
+    loop {
+        let listed: serde_json::Value = client
+            .get(format!("{base}/api/delayed?limit=1"))
+            .bearer_auth(KEY)
+            .send()?
+            .json()?;
+        if listed["loaded"] == true && listed["total"] == args.waiting {
+            break;
+        }
+        if loaded.elapsed() > Duration::from_secs(120) {
+            bail!("the console did not read the delayed topic within 120 s: {listed}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "the console held the delayed topic ({} waiting jobs) {:.1} s after its first page\n",
+        args.waiting,
+        loaded.elapsed().as_secs_f64()
+    );
     let middle = args.outcomes / 2;
     let pages = [
         ("overview", "/".to_owned()),
@@ -79,10 +106,15 @@ fn main() -> anyhow::Result<()> {
         ("dead letters of a kind", "/dlq?kind=refused".to_owned()),
         ("one dead letter", "/dlq/1/100".to_owned()),
         ("schedules", "/schedules".to_owned()),
+        ("waiting jobs (100 due first)", "/waiting".to_owned()),
+        (
+            "a waiting job by jobID",
+            format!("/jobs?jobID=later-{:06}", args.waiting / 2),
+        ),
     ];
     println!(
-        "console-bench: {} outcome records, {} dead letters, 3 partitions each; {} requests per page, one at a time\n",
-        args.outcomes, args.dead_letters, args.requests
+        "console-bench: {} outcome records, {} dead letters, {} waiting jobs, 3 partitions each; {} requests per page, one at a time\n",
+        args.outcomes, args.dead_letters, args.waiting, args.requests
     );
     println!("| page | p50 | p99 | records read per view |");
     println!("|---|---:|---:|---:|");
@@ -169,6 +201,23 @@ fn fill(broker: &Broker, topic: &str, args: &Args) -> anyhow::Result<()> {
                 .payload(job.as_slice())
                 .headers(headers)
                 .timestamp(at.timestamp_millis()),
+        )?;
+    }
+    let delayed = format!("{topic}.delayed");
+    let due = (chrono::Utc::now() + chrono::Duration::days(1)).timestamp_millis();
+    for i in 0..args.waiting {
+        let id = format!("later-{i:06}");
+        let due_at = (due + i as i64).to_string();
+        let headers = OwnedHeaders::new().insert(Header {
+            key: headers::DUE_AT,
+            value: Some(&due_at),
+        });
+        enqueue(
+            &producer,
+            BaseRecord::to(&delayed)
+                .key(id.as_str())
+                .payload(job.as_slice())
+                .headers(headers),
         )?;
     }
     producer.flush(Duration::from_secs(120))?;

@@ -188,12 +188,14 @@ pub struct Group {
     pub last_seen: Option<DateTime<Utc>>,
 }
 
-/// [`Group`]s as a scan finds them: the newest record of each is kept for its error.
+/// [`Group`]s as a scan finds them, each with the place of its newest dead letter
+/// among those the scan kept (for its error, redacted once per group at the end).
 #[derive(Default)]
-pub(crate) struct Grouping(HashMap<String, (Group, Record)>);
+pub(crate) struct Grouping(HashMap<String, (Group, usize)>);
 
 impl Grouping {
-    pub(crate) fn add(&mut self, record: &Record, replayed: bool) {
+    /// Counts `record`, kept by the scan at `index`.
+    pub(crate) fn add(&mut self, record: &Record, replayed: bool, index: usize) {
         let at = record.at();
         let (group, newest) = self.0.entry(group_of(record)).or_insert_with_key(|id| {
             let group = Group {
@@ -207,7 +209,7 @@ impl Grouping {
                 first_seen: at,
                 last_seen: at,
             };
-            (group, record.clone())
+            (group, index)
         });
         group.count += 1;
         group.unreplayed += usize::from(!replayed);
@@ -216,17 +218,20 @@ impl Grouping {
         }
         if at > group.last_seen {
             group.last_seen = at;
-            *newest = record.clone();
+            *newest = index;
         }
     }
 
-    /// The groups, largest first, each with its newest error as people may see it.
-    pub(crate) fn groups(self) -> Vec<Group> {
+    /// The groups, largest first, each with its newest error as people may see it;
+    /// `kept` is what the scan kept, in the order it was added.
+    pub(crate) fn groups(self, kept: &[(Record, Option<ReplayMark>)]) -> Vec<Group> {
         let mut groups: Vec<Group> = self
             .0
             .into_values()
             .map(|(mut group, newest)| {
-                group.error = DeadLetter::new(newest, None).error;
+                if let Some((record, _)) = kept.get(newest) {
+                    group.error = DeadLetter::new(record.clone(), None).error;
+                }
                 group
             })
             .collect();
@@ -463,17 +468,18 @@ impl<'a> DeadLetters<'a> {
             let record = Record::read(topic, m);
             let replayed = self.ledger.replayed(&record.position());
             if filter.matches(&record, replayed.as_ref()) {
-                grouping.add(&record, replayed.is_some());
+                grouping.add(&record, replayed.is_some(), matching.len());
                 matching.push((record, replayed));
             }
         })?;
+        let groups = grouping.groups(&matching);
         matching.sort_by_key(|(record, _)| std::cmp::Reverse(record.at()));
         let matched = matching.len();
         matching.truncate(limit);
         Ok(Found {
             dead_letters: self.shown(matching),
             matched,
-            groups: grouping.groups(),
+            groups,
             scanned,
         })
     }

@@ -607,10 +607,11 @@ mod tests {
         ) {
             let written = record(&secret, &place, payload_as_string, header_name);
             let mut grouping = Grouping::default();
-            grouping.add(&written, false);
+            grouping.add(&written, false, 0);
+            let grouped = grouping.groups(&[(written.clone(), None)]);
             let letter = DeadLetter::new(written, None);
             let page = dead_letter_body(&viewer(), &letter).into_string();
-            let found = Found { dead_letters: vec![letter.clone()], matched: 1, groups: grouping.groups(), scanned: 1 };
+            let found = Found { dead_letters: vec![letter.clone()], matched: 1, groups: grouped, scanned: 1 };
             let list = html! { (groups(&FilterForm::default(), &found.groups)) (table(&[&letter])) }.into_string();
             let api = serde_json::to_string(&found).unwrap_or_default();
             // HTML escapes some characters: look for the secret as the page shows it too.
