@@ -115,8 +115,7 @@ impl<'a> DelayedJobs<'a> {
         })
     }
 
-    /// Job `job_id` if it waits, and the job itself with its secrets hidden (a record
-    /// that is not JSON, as text).
+    /// Job `job_id` if it waits, and the job itself with its secrets hidden.
     pub fn show(&self, job_id: &str) -> Result<(WaitingJob, Value), DelayedError> {
         let job = self.find(job_id)?;
         let at = Position {
@@ -192,12 +191,19 @@ pub async fn cancel(settings: &KafkaSettings, job: &WaitingJob) -> Result<(), De
     Ok(())
 }
 
-/// A job as people may see it: its secrets hidden; a record that is not JSON, as text.
+/// A job as people may see it: its secrets hidden. A record that is not JSON (no
+/// worker writes one) is not shown: where its secrets are cannot be told.
 fn shown_job(payload: &[u8]) -> Value {
-    let mut shown = serde_json::from_slice(payload)
-        .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(payload)));
-    redact_job_secrets(&mut shown);
-    shown
+    match serde_json::from_slice(payload) {
+        Ok(mut job) => {
+            redact_job_secrets(&mut job);
+            job
+        }
+        Err(e) => Value::from(format!(
+            "{} bytes that are not JSON ({e}); not shown, since where their secrets are cannot be told",
+            payload.len()
+        )),
+    }
 }
 
 /// One record of the delayed topic, as the dispatcher's index takes it.
