@@ -644,7 +644,7 @@ async fn delayed(settings: &KafkaSettings, command: DelayedCommand) -> anyhow::R
         }
         DelayedCommand::Cancel { job_id } => {
             let job = jobs.cancel(&job_id).await?;
-            let due = job.due.map_or_else(|| "at once".to_owned(), rfc3339);
+            let due = job.due_text();
             writeln!(
                 out,
                 "cancelled {job_id} (was due {due}); its result record says so"

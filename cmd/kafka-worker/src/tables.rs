@@ -81,7 +81,7 @@ pub fn delayed(jobs: &[WaitingJob]) -> String {
     let rows = jobs.iter().map(|job| {
         vec![
             job.job_id.clone(),
-            job.due.map_or_else(|| "at once".to_owned(), rfc3339),
+            job.due_text(),
             job.delayed_from.clone().unwrap_or_else(|| "-".into()),
             format!("{}/{}", job.partition, job.offset),
             job.bytes.to_string(),

@@ -115,7 +115,12 @@ impl Filter {
                 .since
                 .is_none_or(|since| record.at().is_some_and(|at| at >= since))
             && !(self.unreplayed_only && replayed.is_some())
-            && self.group.as_ref().is_none_or(|id| *id == group_of(record))
+    }
+
+    /// Whether a dead letter of `group` is among those wanted (the rest of the filter
+    /// is [`Filter::matches`]).
+    fn holds(&self, group: &str) -> bool {
+        self.group.as_deref().is_none_or(|id| id == group)
     }
 }
 
@@ -123,7 +128,7 @@ impl Filter {
 /// error with what varies from one failure to the next (numbers, quoted values, ids)
 /// taken out, so 1,262 timeouts of one server are one group. Named by 16 hex digits
 /// of their SHA-256 (the error itself may hold what only the page may show redacted).
-fn group_of(record: &Record) -> String {
+pub(crate) fn group_of(record: &Record) -> String {
     let kind = record.header(headers::ERROR_KIND).unwrap_or_default();
     let error = record.header(headers::ERROR).unwrap_or_default();
     let digest = Sha256::digest(format!("{kind}\n{}", signature(&error)).as_bytes());
@@ -194,10 +199,10 @@ pub struct Group {
 pub(crate) struct Grouping(HashMap<String, (Group, usize)>);
 
 impl Grouping {
-    /// Counts `record`, kept by the scan at `index`.
-    pub(crate) fn add(&mut self, record: &Record, replayed: bool, index: usize) {
+    /// Counts `record` of `group` ([`group_of`]), kept by the scan at `index`.
+    pub(crate) fn add(&mut self, group: String, record: &Record, replayed: bool, index: usize) {
         let at = record.at();
-        let (group, newest) = self.0.entry(group_of(record)).or_insert_with_key(|id| {
+        let (group, newest) = self.0.entry(group).or_insert_with_key(|id| {
             let group = Group {
                 id: id.clone(),
                 kind: record
@@ -468,8 +473,11 @@ impl<'a> DeadLetters<'a> {
             let record = Record::read(topic, m);
             let replayed = self.ledger.replayed(&record.position());
             if filter.matches(&record, replayed.as_ref()) {
-                grouping.add(&record, replayed.is_some(), matching.len());
-                matching.push((record, replayed));
+                let group = group_of(&record);
+                if filter.holds(&group) {
+                    grouping.add(group, &record, replayed.is_some(), matching.len());
+                    matching.push((record, replayed));
+                }
             }
         })?;
         let groups = grouping.groups(&matching);

@@ -15,10 +15,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mcp_jobs_contract::headers::{DelayedMeta, SENT_OFFSET};
+use mcp_jobs_contract::headers::SENT_OFFSET;
 use mcp_jobs_contract::outcome::{Failure, Outcome};
 use mcp_jobs_contract::{redact_job_secrets, FailureKind};
-use mcp_jobs_kafka::headers::header;
 use mcp_jobs_kafka::topic::{self, partition_count, ReadError, Reader};
 use mcp_jobs_kafka::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -30,7 +29,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::waiting::{self, Position, WaitingJobs};
+use crate::schedule::rfc3339;
+use crate::waiting::{self, DelayedRecord, Position, WaitingJobs};
 
 /// Who a cancelled job's result record names as its worker.
 pub const CANCELLED_BY: &str = "kafka-worker delayed cancel";
@@ -66,6 +66,37 @@ pub struct WaitingJob {
     pub bytes: usize,
 }
 
+impl WaitingJob {
+    /// The job a copy on the delayed topic is, unless it is a tombstone.
+    fn of(record: &DelayedRecord<'_>) -> Option<Self> {
+        Some(Self {
+            job_id: record.job_id.to_owned(),
+            due: record
+                .meta
+                .due_at_ms
+                .and_then(DateTime::from_timestamp_millis),
+            delayed_from: record.meta.delayed_from.clone(),
+            partition: record.at.partition,
+            offset: record.at.offset,
+            bytes: record.bytes?,
+        })
+    }
+
+    /// Where its copy waits.
+    pub fn at(&self) -> Position {
+        Position {
+            partition: self.partition,
+            offset: self.offset,
+        }
+    }
+
+    /// When it is due, as the command line writes times; "at once" for a record not
+    /// written by a worker.
+    pub fn due_text(&self) -> String {
+        self.due.map_or_else(|| "at once".to_owned(), rfc3339)
+    }
+}
+
 /// What waits on the delayed topic: [`DelayedJobs::list`] and its neighbours read it
 /// whole (it is compacted: about one record per waiting job).
 pub struct DelayedJobs<'a> {
@@ -99,7 +130,7 @@ impl<'a> DelayedJobs<'a> {
         topic::read_range(&self.reader, topic, &starts, usize::MAX, |message| {
             if let Some(record) = DelayedRecord::of(message) {
                 record.apply(&mut waiting);
-                if let Some(job) = record.waiting_job() {
+                if let Some(job) = WaitingJob::of(&record) {
                     copies.insert(record.at, job);
                 }
             }
@@ -118,10 +149,7 @@ impl<'a> DelayedJobs<'a> {
     /// Job `job_id` if it waits, and the job itself with its secrets hidden.
     pub fn show(&self, job_id: &str) -> Result<(WaitingJob, Value), DelayedError> {
         let job = self.find(job_id)?;
-        let at = Position {
-            partition: job.partition,
-            offset: job.offset,
-        };
+        let at = job.at();
         let topic = &self.settings.delayed_topic;
         let mut fetched = waiting::fetch(&self.reader, topic, &[at], Duration::from_secs(10))?;
         match fetched.found.remove(&at) {
@@ -169,14 +197,14 @@ pub async fn cancel(settings: &KafkaSettings, job: &WaitingJob) -> Result<(), De
         .send(tombstone, Timeout::After(WRITE_TIMEOUT))
         .await
         .map_err(|(e, _)| e)?;
-    let due = job
-        .due
-        .map_or_else(|| "at once".to_owned(), |due| due.to_rfc3339());
     let outcome = Outcome::refused(
         Some(job.job_id.clone()),
         Failure {
             kind: FailureKind::Cancelled,
-            message: format!("cancelled while waiting for its time (due {due})"),
+            message: format!(
+                "cancelled while waiting for its time (due {})",
+                job.due_text()
+            ),
         },
         CANCELLED_BY,
     );
@@ -203,55 +231,6 @@ fn shown_job(payload: &[u8]) -> Value {
             "{} bytes that are not JSON ({e}); not shown, since where their secrets are cannot be told",
             payload.len()
         )),
-    }
-}
-
-/// One record of the delayed topic, as the dispatcher's index takes it.
-struct DelayedRecord<'m> {
-    job_id: &'m str,
-    at: Position,
-    meta: DelayedMeta,
-    sent_offset: Option<i64>,
-    /// The job's size; `None` for a tombstone.
-    bytes: Option<usize>,
-}
-
-impl<'m> DelayedRecord<'m> {
-    /// `None` for a record without a jobID key (no worker writes one).
-    fn of<M: Message>(message: &'m M) -> Option<Self> {
-        let job_id = message.key().and_then(|k| std::str::from_utf8(k).ok())?;
-        Some(Self {
-            job_id,
-            at: Position {
-                partition: message.partition(),
-                offset: message.offset(),
-            },
-            meta: DelayedMeta::from_headers(|name| header(message.headers(), name)),
-            sent_offset: header(message.headers(), SENT_OFFSET)
-                .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()),
-            bytes: message.payload().map(<[u8]>::len),
-        })
-    }
-
-    fn apply(&self, waiting: &mut WaitingJobs) {
-        let due_ms = self.meta.due_at_ms;
-        let tombstone = self.bytes.is_none();
-        waiting.record(self.job_id, self.at, due_ms, self.sent_offset, tombstone);
-    }
-
-    /// The job this copy is, unless it is a tombstone.
-    fn waiting_job(&self) -> Option<WaitingJob> {
-        Some(WaitingJob {
-            job_id: self.job_id.to_owned(),
-            due: self
-                .meta
-                .due_at_ms
-                .and_then(DateTime::from_timestamp_millis),
-            delayed_from: self.meta.delayed_from.clone(),
-            partition: self.at.partition,
-            offset: self.at.offset,
-            bytes: self.bytes?,
-        })
     }
 }
 
@@ -341,11 +320,7 @@ impl Followed {
     /// Forgets `job`, cancelled by this process, before the follower reads its
     /// tombstone: the pages this process shows next no longer list it.
     pub fn forget(&self, job: &WaitingJob) {
-        let at = Position {
-            partition: job.partition,
-            offset: job.offset,
-        };
-        lock(&self.waiting).sent(&job.job_id, at);
+        lock(&self.waiting).sent(&job.job_id, job.at());
     }
 
     /// Job `job_id` if it waits, with its copy read back from the topic.
@@ -410,8 +385,7 @@ impl Followed {
             .iter()
             .filter_map(|at| fetched.found.remove(at))
             .filter_map(|message| {
-                let record = DelayedRecord::of(&message)?;
-                let job = record.waiting_job()?;
+                let job = WaitingJob::of(&DelayedRecord::of(&message)?)?;
                 Some((job, shown_job(message.payload().unwrap_or_default())))
             })
             .collect())

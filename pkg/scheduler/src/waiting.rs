@@ -13,6 +13,8 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sha2::{Digest, Sha256};
 
+use mcp_jobs_contract::headers::{DelayedMeta, SENT_OFFSET};
+use mcp_jobs_kafka::headers::header;
 use mcp_jobs_kafka::topic::Reader;
 
 /// Where a waiting job's record is.
@@ -20,6 +22,42 @@ use mcp_jobs_kafka::topic::Reader;
 pub struct Position {
     pub partition: i32,
     pub offset: i64,
+}
+
+/// One record of the delayed topic, as the index takes it: a job's copy, or a tombstone
+/// (which may name the copy it ends, [`SENT_OFFSET`]).
+pub(crate) struct DelayedRecord<'m> {
+    pub job_id: &'m str,
+    pub at: Position,
+    pub meta: DelayedMeta,
+    pub sent_offset: Option<i64>,
+    /// The job's size; `None` for a tombstone.
+    pub bytes: Option<usize>,
+}
+
+impl<'m> DelayedRecord<'m> {
+    /// `None` for a record without a UTF-8 jobID key (no worker writes one).
+    pub fn of<M: Message>(message: &'m M) -> Option<Self> {
+        let job_id = message.key().and_then(|k| std::str::from_utf8(k).ok())?;
+        Some(Self {
+            job_id,
+            at: Position {
+                partition: message.partition(),
+                offset: message.offset(),
+            },
+            meta: DelayedMeta::from_headers(|name| header(message.headers(), name)),
+            sent_offset: header(message.headers(), SENT_OFFSET)
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()),
+            bytes: message.payload().map(<[u8]>::len),
+        })
+    }
+
+    /// Takes the record into `waiting`; see [`WaitingJobs::record`] for what it returns.
+    pub fn apply(&self, waiting: &mut WaitingJobs) -> Option<Position> {
+        let due_ms = self.meta.due_at_ms;
+        let tombstone = self.bytes.is_none();
+        waiting.record(self.job_id, self.at, due_ms, self.sent_offset, tombstone)
+    }
 }
 
 /// A jobID's first 128 bits of SHA-256: a collision is out of reach.

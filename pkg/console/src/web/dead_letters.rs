@@ -473,7 +473,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::dead_letters::{Found, Grouping, Record};
+    use crate::dead_letters::{group_of, Found, Grouping, Record};
     use crate::session::Session;
 
     /// Where a job carries its secret.
@@ -607,7 +607,7 @@ mod tests {
         ) {
             let written = record(&secret, &place, payload_as_string, header_name);
             let mut grouping = Grouping::default();
-            grouping.add(&written, false, 0);
+            grouping.add(group_of(&written), &written, false, 0);
             let grouped = grouping.groups(&[(written.clone(), None)]);
             let letter = DeadLetter::new(written, None);
             let page = dead_letter_body(&viewer(), &letter).into_string();

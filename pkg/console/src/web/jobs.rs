@@ -13,7 +13,7 @@ use serde_json::Value;
 use mcp_jobs_scheduler::delayed::WaitingJob;
 
 use super::dead_letters::{replay_button, replayed_to};
-use super::waiting::cancel_button;
+use super::waiting::{cancel_button, due};
 use super::{layout, when, Cost, Section, Viewer};
 use crate::api::Console;
 use crate::dead_letters::{DeadLetter, Filter};
@@ -138,7 +138,7 @@ fn waits(viewer: &Viewer, waiting: &WaitingJob, shown: &Value) -> Markup {
         section.outcome {
             h3 { span.status.paused { "waiting" } " for its time" }
             dl {
-                dt { "due" } dd { @if waiting.due.is_some() { (when(waiting.due)) } @else { "at once" } }
+                dt { "due" } dd { (due(waiting)) }
                 dt { "delayed from" } dd { code { (waiting.delayed_from.as_deref().unwrap_or("—")) } }
                 dt { "waits at" } dd { code { (waiting.partition) "/" (waiting.offset) } }
             }

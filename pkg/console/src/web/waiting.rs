@@ -12,6 +12,8 @@ use maud::{html, Markup};
 
 use super::jobs::urlencode;
 use super::{action_button, admit, layout, no_dispatcher, when, Cost, Csrf, Section, Viewer};
+use mcp_jobs_scheduler::delayed::WaitingJob;
+
 use crate::api::{CancelError, Console};
 
 /// Waiting jobs on the page.
@@ -46,7 +48,7 @@ pub(crate) async fn page(
                             @for job in &page.jobs {
                                 tr {
                                     td { a href=(format!("/jobs?jobID={}", urlencode(&job.job_id))) { (job.job_id) } }
-                                    td { @if job.due.is_some() { (when(job.due)) } @else { "at once" } }
+                                    td { (due(job)) }
                                     td { code { (job.delayed_from.as_deref().unwrap_or("—")) } }
                                     td.num { (job.bytes) }
                                     td.actions { (cancel_button(&viewer, &job.job_id)) }
@@ -60,6 +62,13 @@ pub(crate) async fn page(
     };
     let body = html! { (no_dispatcher(&console)) (body) };
     layout(&viewer, Section::Waiting, "Waiting jobs", &cost, body)
+}
+
+/// When `job` is due, as the pages write times; "at once" for a record not written by
+/// a worker.
+pub(crate) fn due(job: &WaitingJob) -> String {
+    job.due
+        .map_or_else(|| "at once".to_owned(), |at| when(Some(at)))
 }
 
 /// The button that cancels waiting job `job_id`.

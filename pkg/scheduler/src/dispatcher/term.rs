@@ -10,8 +10,6 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mcp_jobs_contract::headers::{DelayedMeta, SENT_OFFSET};
-use mcp_jobs_kafka::headers::header;
 use mcp_jobs_kafka::topic::{partition_count, Reader};
 use mcp_jobs_kafka::KafkaSettings;
 use mcp_jobs_runtime::Tally;
@@ -26,7 +24,7 @@ use super::{guarded, SchedulerError, MAX_SLEEP};
 use crate::catalog::{Catalog, Change, State};
 use crate::metrics;
 use crate::schedule::{job_id, InvalidSchedule, Overlap, Schedule};
-use crate::waiting::{Position, WaitingJobs};
+use crate::waiting::{DelayedRecord, Position, WaitingJobs};
 
 /// Records one transaction carries at most; more due at once go in the next.
 pub(super) const MAX_TRANSACTION_RECORDS: usize = 2_000;
@@ -231,7 +229,7 @@ impl<'a> Term<'a> {
     pub(super) fn on_delayed_record(&mut self, received: Result<BorrowedMessage<'_>, KafkaError>) {
         match received {
             Ok(message) => {
-                let Some(job_id) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+                let Some(record) = DelayedRecord::of(&message) else {
                     tracing::warn!(
                         partition = message.partition(),
                         offset = message.offset(),
@@ -239,22 +237,9 @@ impl<'a> Term<'a> {
                     );
                     return;
                 };
-                let sent_offset = header(message.headers(), SENT_OFFSET)
-                    .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
-                let at = Position {
-                    partition: message.partition(),
-                    offset: message.offset(),
-                };
-                let endangered = self.waiting.record(
-                    job_id,
-                    at,
-                    DelayedMeta::from_headers(|name| header(message.headers(), name)).due_at_ms,
-                    sent_offset,
-                    message.payload().is_none(),
-                );
-                if let Some(copy) = endangered {
+                if let Some(copy) = record.apply(&mut self.waiting) {
                     tracing::info!(
-                        job_id,
+                        job_id = record.job_id,
                         "a newer copy of a sent delayed job is written again after its tombstone"
                     );
                     self.rewrites.push(copy);

@@ -325,9 +325,10 @@ impl Tasks {
         );
         recorded.map_err(|e| unavailable(format!("recording the task: {e}")))?;
         sent.map_err(|(e, _)| unavailable(format!("sending the task's job: {e}")))?;
-        self.registry.remember(&id, created.clone());
         crate::metrics::task_created(&call.server);
-        Ok(self.task(&id, &created, TaskStatus::Working, now, Some(QUEUED.into())))
+        let task = self.task(&id, &created, TaskStatus::Working, now, Some(QUEUED.into()));
+        self.registry.remember(&id, created);
+        Ok(task)
     }
 
     /// Task `id` as `owner` may see it at endpoint `scope`: unknown (-32602) for another
