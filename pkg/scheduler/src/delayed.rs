@@ -293,8 +293,10 @@ impl Followed {
             assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
         }
         consumer.assign(&assignment)?;
-        // Read from the start again: what was read before is replaced.
+        // Read from the start again: what was read before is replaced, and partial
+        // until the end is reached again.
         *lock(&self.waiting) = WaitingJobs::default();
+        self.loaded.store(false, Ordering::Relaxed);
         *lock(&self.problem) = None;
         let mut loading: HashSet<i32> = (0..partitions).collect();
         while !stop.is_cancelled() {
