@@ -112,7 +112,10 @@ impl Connection {
         // server that stays silent on methods it does not know would wait for rmcp's
         // fixed 10 s, so one that has not answered within PROBE gets a second start,
         // with initialize, racing the first: a silent legacy server is reached by the
-        // second, a modern one merely slow to start by the first. The loser is dropped
+        // second, a modern one merely slow to start by the first. A second start that
+        // answers first does not settle it: on a loaded machine a modern server's first
+        // start can lose the race it began PROBE ahead, so it gets as long again as the
+        // second took before the older revision is settled for. The loser is dropped
         // (and its child killed). Over HTTP every request gets an answer: no race.
         let mut probe = std::pin::pin!(dialer.connect(auto_mode(), deadline));
         let hedge_after = match target {
@@ -127,6 +130,7 @@ impl Connection {
                     server,
                     "upstream answered no server/discover within {PROBE:?}: starting it again with initialize, in parallel"
                 );
+                let hedged_at = tokio::time::Instant::now();
                 let mut hedge =
                     std::pin::pin!(dialer.connect(Lifecycle::Handshake.mode(), remaining(until)));
                 tokio::select! {
@@ -135,7 +139,13 @@ impl Connection {
                         Err(_) => hedge.await,
                     },
                     opened = hedge.as_mut() => match opened {
-                        Ok(connection) => Ok(connection),
+                        Ok(legacy) => {
+                            let grace = hedged_at.elapsed().min(remaining(until));
+                            match tokio::time::timeout(grace, probe.as_mut()).await {
+                                Ok(Ok(first)) => Ok(first),
+                                _ => Ok(legacy),
+                            }
+                        }
                         Err(_) => probe.await,
                     },
                 }
