@@ -16,6 +16,10 @@
 //                              SCREENSHOT_DIR; SCHEDULE paused, resumed, triggered and
 //                              DELETE_SCHEDULE deleted
 //   MODE=read-only             401 before login, no action offered, a forged action 403
+//   MODE=now                   RUNNING_JOB_ID seen running and RETRYING_JOB_ID retrying
+//                              on the Now page; the running job's page says where it
+//                              runs, then (reloaded) its outcome; the retried job's
+//                              outcome tells each attempt; screenshots to SCREENSHOT_DIR
 //
 // Prints one JSON line of what it saw; exits non-zero with the reason on the first
 // expectation that fails.
@@ -78,6 +82,8 @@ try {
     await operate(page, context);
   } else if (mode === "read-only") {
     await readOnly(page);
+  } else if (mode === "now") {
+    await now(page);
   } else {
     throw new Error(`MODE ${mode}?`);
   }
@@ -304,6 +310,53 @@ async function operate(page, context) {
   const replayedCookie = await context.request.get(`${base}/dlq`, { headers: { cookie: `mcp_jobs_console=${copied.value}` } });
   seen.copied_cookie = replayedCookie.status();
   expect(replayedCookie.status() === 401, `a cookie copied before logout is refused, got ${replayedCookie.status()}`);
+  expect(seen.csp_violations.length === 0, `no Content-Security-Policy violation: ${seen.csp_violations}`);
+}
+
+async function now(page) {
+  const running = env("RUNNING_JOB_ID");
+  const retrying = env("RETRYING_JOB_ID");
+  const shots = env("SCREENSHOT_DIR");
+  const section = (title) => page.locator(`h2:text-is("${title}") + table`);
+  // The workers report as the jobs go: reload until both are in flight.
+  for (let tries = 0; ; tries++) {
+    await page.goto(`${base}/now`);
+    const both = await section("Running").locator("tr", { hasText: running }).count() === 1
+      && await section("Retrying").locator("tr", { hasText: retrying }).count() === 1;
+    if (both) break;
+    expect(tries < 60, `both jobs in flight on the Now page: ${await page.locator("main").innerText()}`);
+    await page.waitForTimeout(500);
+  }
+  const runningRow = await section("Running").locator("tr", { hasText: running }).innerText();
+  expect(runningRow.includes("fx/sleep") && /ago/.test(runningRow), `the running job's calls and since: ${runningRow}`);
+  const retryingRow = await section("Retrying").locator("tr", { hasText: retrying }).innerText();
+  expect(retryingRow.includes("failing on purpose") && /in \d+ s|ago/.test(retryingRow), `the retried job's error and next attempt: ${retryingRow}`);
+  seen.now = { running: runningRow, retrying: retryingRow };
+  await page.screenshot({ path: `${shots}/console-now.png`, fullPage: true });
+
+  await Promise.all([page.waitForNavigation(), section("Running").locator("a", { hasText: running }).click()]);
+  const runs = await page.locator("main").innerText();
+  expect(runs.includes("running attempt 1"), `the job's page says it runs: ${runs}`);
+  for (let tries = 0; ; tries++) {
+    await page.reload();
+    if ((await page.locator("main").innerText()).includes("Outcome 1 of 1: succeeded")) break;
+    expect(tries < 60, `the running job finishes: ${await page.locator("main").innerText()}`);
+    await page.waitForTimeout(500);
+  }
+  expect(await page.locator("text=running attempt").count() === 0, "no longer running once finished");
+  for (let tries = 0; ; tries++) {
+    await page.goto(`${base}/jobs?jobID=${encodeURIComponent(retrying)}`);
+    if ((await page.locator("main").innerText()).includes("Outcome 1 of 1: succeeded")) break;
+    expect(tries < 60, `the retried job finishes: ${await page.locator("main").innerText()}`);
+    await page.waitForTimeout(500);
+  }
+  const attempts = await page.locator("table.attempts tbody tr").allInnerTexts();
+  expect(attempts.length === 3 && attempts[0].includes("failing on purpose") && attempts[2].includes("succeeded"),
+    `each attempt told: ${attempts}`);
+  seen.attempts = attempts;
+  await page.screenshot({ path: `${shots}/console-job-attempts.png`, fullPage: true });
+  await page.goto(`${base}/now`);
+  expect(await page.locator("tr", { hasText: running }).count() === 0, "gone from the Now page");
   expect(seen.csp_violations.length === 0, `no Content-Security-Policy violation: ${seen.csp_violations}`);
 }
 

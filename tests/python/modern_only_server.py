@@ -6,10 +6,14 @@ request made at an older revision.
     python3 modern_only_server.py http PORT     # stateless Streamable HTTP at /mcp
 
 With `--speak-nothing` it refuses `server/discover` too: a server that speaks no
-revision a client offers.
+revision a client offers. With `--slow-first-start PATH` its first start (while PATH
+does not exist; it then creates it) waits 11 s before it reads anything: a server that
+pays for a cold start once (an interpreter compiling its modules on a loaded machine).
 """
 
+import os
 import sys
+import time
 from typing import Annotated
 
 from pydantic import Field
@@ -59,6 +63,11 @@ async def count(n: int, ctx: Context) -> str:
 
 
 if __name__ == "__main__":
+    if "--slow-first-start" in sys.argv:
+        marker = sys.argv[sys.argv.index("--slow-first-start") + 1]
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            time.sleep(11)
     if len(sys.argv) >= 3 and sys.argv[1] == "http":
         server.run(
             "streamable-http",

@@ -167,8 +167,15 @@ impl Broker {
     }
 
     /// Creates the jobs topic and its results and dead-letter topics, the scheduler's
-    /// compacted topics (schedules: one partition; delayed jobs) and the tasks topic.
+    /// compacted topics (schedules: one partition; delayed jobs), the tasks topic and the
+    /// status topic.
     pub fn create_job_topics(&self, topic: &str, partitions: i32) {
+        self.create_job_topics_reporting(topic, partitions, true);
+    }
+
+    /// [`Self::create_job_topics`], with the status topic only if `status` (without it
+    /// the workers report no job in flight: what that reporting costs is measured so).
+    pub fn create_job_topics_reporting(&self, topic: &str, partitions: i32, status: bool) {
         self.create_topic(topic, partitions);
         self.create_topic(&format!("{topic}.results"), partitions);
         self.create_topic(&format!("{topic}.dlq"), partitions);
@@ -176,6 +183,9 @@ impl Broker {
         self.create_topic_with(&format!("{topic}.schedules"), 1, &compacted);
         self.create_topic_with(&format!("{topic}.delayed"), partitions, &compacted);
         self.create_topic_with(&format!("{topic}.tasks"), partitions, &compacted);
+        if status {
+            self.create_topic_with(&format!("{topic}.status"), partitions, &compacted);
+        }
     }
 
     /// Produces the records in order (the idempotent producer keeps it) and waits

@@ -263,6 +263,83 @@ fn waiting_jobs_are_listed_and_cancelled_through_the_api() {
     assert_eq!(cancelled[0]["error"]["kind"], "cancelled", "{cancelled:?}");
 }
 
+/// The jobs in flight, as the workers report them: a slow job is seen running (worker,
+/// attempt, what it calls), a failing one retrying (its error, its next attempt), then
+/// both gone once they end; the job's outcome tells each attempt.
+#[test]
+fn jobs_in_flight_are_seen_running_and_retrying_until_they_end() {
+    let deployment = Deployment::new("console-now")
+        .worker_env(&[
+            ("JOB_MAX_ATTEMPTS", "3"),
+            ("JOB_RETRY_BACKOFF_MS", "4000"),
+            ("RETRY_MAX_BACKOFF_MS", "4000"),
+        ])
+        .start();
+    let (broker, topic, _) = deployment.parts();
+    let port = free_port();
+    let _console = start_console(broker, topic, port, &[("CONSOLE_API_KEYS", "key")]);
+    let api = |path: &str| format!("http://127.0.0.1:{port}/api{path}");
+    let client = Client::new();
+    let slow = fixture_job("slow-now", "sleep", json!({"ms": 6000}));
+    let flaky = fixture_job("flaky-now", "fail", json!({"succeed_from_attempt": 3}));
+    deployment.publish(&[
+        (Some("slow-now"), serde_json::to_vec(&slow).expect("json")),
+        (Some("flaky-now"), serde_json::to_vec(&flaky).expect("json")),
+    ]);
+
+    let now = wait_for("one job running and one retrying", MINUTE, || {
+        let (status, body) = get(&client, &api("/now"), Some("key"));
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let running = body["running"].as_array()?;
+        let retrying = body["retrying"].as_array()?;
+        (running.iter().any(|j| j["jobID"] == "slow-now")
+            && retrying.iter().any(|j| j["jobID"] == "flaky-now"))
+        .then_some(body)
+    });
+    let of = |list: &str, id: &str| {
+        now[list]
+            .as_array()
+            .and_then(|jobs| jobs.iter().find(|j| j["jobID"] == id))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let running = of("running", "slow-now");
+    assert_eq!(running["state"], "running", "{now}");
+    assert_eq!(running["attempt"], 1, "{now}");
+    assert_eq!(running["calls"], json!(["fx/sleep"]), "{now}");
+    assert!(
+        running["worker"].as_str().is_some_and(|w| !w.is_empty()),
+        "{now}"
+    );
+    let retrying = of("retrying", "flaky-now");
+    assert!(
+        retrying["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("failing on purpose")),
+        "{now}"
+    );
+    assert!(retrying["nextAttemptAt"].is_string(), "{now}");
+    assert_eq!(now["runningTotal"], 1, "{now}");
+    assert_eq!(now["loaded"], true, "{now}");
+    let (_, job) = get(&client, &api("/jobs/slow-now"), Some("key"));
+    assert_eq!(job["inFlight"]["state"], "running", "{job}");
+
+    wait_for("both jobs to end and leave the page", MINUTE, || {
+        let (_, body) = get(&client, &api("/now"), Some("key"));
+        (body["runningTotal"] == 0 && body["retryingTotal"] == 0).then_some(())
+    });
+    let (_, job) = get(&client, &api("/jobs/flaky-now"), Some("key"));
+    assert!(job.get("inFlight").is_none(), "{job}");
+    let outcome = &job["outcomes"][0];
+    assert_eq!(outcome["status"], "succeeded", "{job}");
+    let attempts = outcome["attemptLog"].as_array().expect("an attempt log");
+    assert_eq!(attempts.len(), 3, "{job}");
+    for (n, attempt) in attempts.iter().enumerate() {
+        assert_eq!(attempt["attempt"], n + 1, "{job}");
+        assert_eq!(attempt["error"].is_string(), n < 2, "{job}");
+    }
+}
+
 /// 10,000 outcome records and 1,000 dead letters: the latest outcomes paged 100 at a
 /// time give each record exactly once, newest first; the dead-letter filters count
 /// exactly. Each page's time is printed (`-- --nocapture`), not asserted.

@@ -374,3 +374,57 @@ fn a_read_only_console_asks_for_a_login_and_refuses_every_action() {
         "something was replayed"
     );
 }
+
+/// What is happening now, in a browser: a slow job seen running, then finished; a
+/// failing one seen retrying with its error and next attempt, then its outcome telling
+/// each attempt.
+#[test]
+fn an_operator_sees_jobs_running_and_retrying_then_their_outcomes() {
+    let deployment = Deployment::new("console-now-web")
+        .worker_env(&[
+            ("JOB_MAX_ATTEMPTS", "3"),
+            ("JOB_RETRY_BACKOFF_MS", "8000"),
+            ("RETRY_MAX_BACKOFF_MS", "8000"),
+        ])
+        .start();
+    let (broker, topic, _) = deployment.parts();
+    let console_port = free_port();
+    let _console = start_console(
+        broker,
+        topic,
+        console_port,
+        &[("CONSOLE_API_KEYS", "now-key")],
+    );
+    produce_jobs(
+        broker,
+        topic,
+        &[
+            (
+                Some("slow"),
+                fixture_job("slow-web", "sleep", json!({"ms": 15000})),
+                None,
+            ),
+            (
+                Some("flaky"),
+                fixture_job("flaky-web", "fail", json!({"succeed_from_attempt": 3})),
+                None,
+            ),
+        ],
+    );
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    let seen = browse(
+        "now",
+        console_port,
+        "now-key",
+        &[
+            ("RUNNING_JOB_ID", "slow-web"),
+            ("RETRYING_JOB_ID", "flaky-web"),
+            ("SCREENSHOT_DIR", &shots.display().to_string()),
+        ],
+    );
+    assert_eq!(
+        seen["attempts"].as_array().map(Vec::len),
+        Some(3),
+        "{seen:#}"
+    );
+}

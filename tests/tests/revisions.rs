@@ -114,6 +114,25 @@ fn a_server_that_speaks_only_2026_07_28_is_reached_over_stdio_and_http() {
     }
 }
 
+/// rmcp's discover-then-initialize gives `server/discover` 10 s: a modern-only server
+/// whose first start takes longer refuses the `initialize` that follows, and is asked
+/// again with `server/discover` alone instead of being rejected.
+#[test]
+fn a_modern_server_slower_to_start_than_the_discover_window_is_still_reached() {
+    let server = McpServer::start(&[]);
+    let marker = std::env::temp_dir().join(format!("slow-first-start-{}", free_port()));
+    let config = modern_only_server(&["--slow-first-start", &marker.display().to_string()]);
+    let initialized = server.call(
+        "server_initialize",
+        json!({ "serverName": "slow-modern", "config": config }),
+    );
+    let _ = std::fs::remove_file(&marker);
+    assert_eq!(
+        initialized["result"]["structuredContent"]["protocolVersion"], "2026-07-28",
+        "{initialized:#}"
+    );
+}
+
 #[test]
 fn jobs_reach_a_server_that_speaks_only_2026_07_28_and_one_that_speaks_nothing_of_ours_is_rejected_once(
 ) {

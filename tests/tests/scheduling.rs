@@ -716,7 +716,7 @@ fn create_topics_checks_what_exists_and_the_worker_never_auto_creates_the_delaye
     let made = worker_cli(&broker, &fresh, &["create-topics", "--partitions", "3"]);
     let said = String::from_utf8_lossy(&made.stderr);
     assert!(
-        made.status.success() && said.contains("topics ready (7 created)"),
+        made.status.success() && said.contains("topics ready (8 created)"),
         "{said}"
     );
     let again = worker_cli(&broker, &fresh, &["create-topics", "--partitions", "3"]);
@@ -786,7 +786,7 @@ fn create_topics_checks_what_exists_and_the_worker_never_auto_creates_the_delaye
     );
     let listed = worker_cli(&broker, &bare, &["create-topics", "--partitions", "1"]);
     assert!(
-        String::from_utf8_lossy(&listed.stderr).contains("(4 created)"),
+        String::from_utf8_lossy(&listed.stderr).contains("(5 created)"),
         "the worker created a topic: {}",
         String::from_utf8_lossy(&listed.stderr)
     );

@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use mcp_jobs_auth::{matching_key, presented_key};
+use mcp_jobs_kafka::follow::Followed;
 use mcp_jobs_kafka::topic::Reader;
 use mcp_jobs_kafka::{admin, KafkaSettings};
 use rdkafka::consumer::BaseConsumer;
@@ -28,8 +29,10 @@ use crate::config::ConsoleSettings;
 use crate::dead_letters::{parse_since, DeadLetters, Filter, Replay};
 use crate::jobs;
 use crate::ledger::{Ledger, LedgerError};
+use crate::now::{InFlight, NowPage};
 use crate::readers::Readers;
 use crate::web::login_limit::LoginLimits;
+use mcp_jobs_contract::status::JobStatus;
 
 /// The most dead letters one listing returns.
 const MAX_LIMIT: usize = 1_000;
@@ -47,6 +50,8 @@ pub struct Console {
     pub activity: Arc<Activity>,
     /// The delayed jobs waiting for their time, followed in the background.
     pub delayed: delayed::Followed,
+    /// The jobs running or retrying, followed in the background.
+    pub in_flight: Followed<InFlight>,
     /// mcp-server endpoints, for their `/stats`, and the key to call them with.
     pub servers: Vec<String>,
     pub server_api_key: Option<String>,
@@ -85,6 +90,12 @@ impl Console {
             }
         });
         let delayed = delayed::follow(settings.clone(), "kafka-worker-console", stop.clone());
+        let in_flight = Followed::start(
+            settings.clone(),
+            "kafka-worker-console",
+            settings.status_topic.clone(),
+            stop.clone(),
+        );
         let activity = activity::follow(settings.clone(), stop);
         Ok(Self {
             readers: Readers::new(settings.clone()),
@@ -96,6 +107,7 @@ impl Console {
             server_api_key: console.server_api_key.clone(),
             activity,
             delayed,
+            in_flight,
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(3))
                 .build()
@@ -103,6 +115,15 @@ impl Console {
             ledger,
             logins: LoginLimits::default(),
         })
+    }
+
+    /// The jobs in flight, the first `limit` running and retrying; an error naming the
+    /// status topic while it cannot be followed.
+    pub fn in_flight(&self, limit: usize) -> Result<NowPage, String> {
+        match self.in_flight.problem() {
+            Some(problem) => Err(problem),
+            None => Ok(self.in_flight.view().page(limit, self.in_flight.loaded())),
+        }
     }
 
     /// The dead-letter topic, read and replayed with the console's ledger.
@@ -134,6 +155,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/api/jobs/{job_id}", get(job))
         .route("/api/dlq", get(dead_letters))
         .route("/api/dlq/replay", post(replay))
+        .route("/api/now", get(now))
         .route("/api/delayed", get(waiting))
         .route("/api/delayed/{job_id}/cancel", post(cancel_waiting))
         .route("/api/{*rest}", get(not_found).post(not_found))
@@ -210,13 +232,28 @@ async fn job(
         Ok(since) => since,
         Err(problem) => return error(StatusCode::BAD_REQUEST, &problem),
     };
+    let in_flight = console.in_flight.view().get(&job_id);
     let found = console
         .read(move |reader, console| jobs::outcomes(reader, &console.settings, &job_id, since))
         .await;
     match found {
-        Ok(found) => Json(found).into_response(),
+        Ok(outcomes) => Json(JobStory {
+            outcomes,
+            in_flight,
+        })
+        .into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
     }
+}
+
+/// A job's outcome records, and where it is now if it is in flight.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JobStory {
+    #[serde(flatten)]
+    outcomes: jobs::JobOutcomes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_flight: Option<JobStatus>,
 }
 
 #[derive(Deserialize)]
@@ -378,6 +415,32 @@ struct LimitQuery {
     limit: Option<usize>,
 }
 
+/// What is happening now: the jobs in flight and the delayed jobs due first.
+#[derive(serde::Serialize)]
+struct Now {
+    #[serde(flatten)]
+    in_flight: NowPage,
+    waiting: delayed::Page,
+}
+
+/// `GET /api/now?limit=`: the jobs running (the longest running first) and retrying (the
+/// next tried first), as the workers report them, and the delayed jobs due first; at
+/// most `limit` of each, with how many there are.
+async fn now(State(console): State<Arc<Console>>, Query(query): Query<LimitQuery>) -> Response {
+    let limit = match limit_of(query.limit) {
+        Ok(limit) => limit,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, &problem),
+    };
+    let in_flight = match console.in_flight(limit) {
+        Ok(in_flight) => in_flight,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    };
+    match waiting_page(&console, limit).await {
+        Ok(waiting) => Json(Now { in_flight, waiting }).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    }
+}
+
 /// `GET /api/delayed?limit=`: the delayed jobs waiting for their time, earliest due
 /// first, and how many wait in all.
 async fn waiting(State(console): State<Arc<Console>>, Query(query): Query<LimitQuery>) -> Response {
@@ -385,13 +448,17 @@ async fn waiting(State(console): State<Arc<Console>>, Query(query): Query<LimitQ
         Ok(limit) => limit,
         Err(problem) => return error(StatusCode::BAD_REQUEST, &problem),
     };
-    let page = console
-        .read(move |reader, console| console.delayed.page(reader, &console.settings, limit))
-        .await;
-    match page {
+    match waiting_page(&console, limit).await {
         Ok(page) => Json(page).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
     }
+}
+
+/// The first `limit` waiting jobs by due time.
+async fn waiting_page(console: &Arc<Console>, limit: usize) -> Result<delayed::Page, String> {
+    console
+        .read(move |reader, console| console.delayed.page(reader, &console.settings, limit))
+        .await
 }
 
 /// `POST /api/delayed/{jobID}/cancel`: the job, if it waits, never runs; its result

@@ -3,6 +3,7 @@
 //! - [`dead_letters`]: find dead letters (by kind, job, time) and replay them to their
 //!   source topic, marked as replays.
 //! - [`jobs`]: a job's outcome records, by jobID.
+//! - [`now`]: the jobs in flight (running, retrying), followed on the status topic.
 //! - [`activity`]: outcomes per minute and lag per partition over the last hour,
 //!   followed in the background for the overview.
 //! - [`web`]: the pages, behind a login cookie, with CSRF-checked actions.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod dead_letters;
 pub mod jobs;
 pub mod ledger;
+pub mod now;
 pub mod readers;
 pub mod session;
 pub mod web;

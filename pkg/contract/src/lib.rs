@@ -11,6 +11,7 @@
 //! - [`headers`]: the Kafka headers mcp-jobs writes (dead letters, delayed jobs, replays).
 //! - [`outcome`]: the result record every job ends in, written by the worker and read
 //!   by the console, the CLI and the tests.
+//! - [`status`]: where each job in flight is, as its worker reports it for the console.
 //! - [`task`]: durable MCP tasks as records on the tasks topic: who owns each, where its
 //!   job is, whether it was cancelled.
 //!
@@ -24,6 +25,7 @@ pub mod headers;
 pub mod outcome;
 mod redact;
 mod servers;
+pub mod status;
 pub mod task;
 
 pub use envelope::{JobType, ScheduledJobEnvelope, ToolCall, MAX_JOB_ID_CHARS};
@@ -33,6 +35,18 @@ pub use redact::{
     is_credential_name, redact_job_secrets, redact_record, secrets_of_message, Secrets, REDACTED,
 };
 pub use servers::{McpServersConfig, RemoteServer, RemoteTransport, ServerConfig, StdioServer};
+
+/// A record value written as JSON, read back with the same type.
+pub trait JsonRecord: serde::Serialize + serde::de::DeserializeOwned {
+    fn from_record(value: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(value)
+    }
+
+    fn to_record(&self) -> Vec<u8> {
+        // Records of plain fields, strings and JSON values always serialize.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
 
 /// `_meta` key carrying the job's id on every MCP call the worker makes for it, so tools
 /// (and the traces and logs of mcp-server) can tell which job a call belongs to and

@@ -75,6 +75,38 @@ pub struct Outcome {
     /// The dead letter this run replays (`<dlq topic>/<partition>/<offset>`), if it does.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub replay_of: Option<String>,
+    /// Each attempt made, in order, with its timing and how it ended.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub attempt_log: Vec<AttemptRecord>,
+}
+
+/// The longest error an attempt's record keeps (the outcome's `error` keeps more of the
+/// last one).
+const MAX_ATTEMPT_ERROR_CHARS: usize = 300;
+
+/// One attempt of a job, as its outcome tells it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptRecord {
+    /// 1 for the first.
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// Why it failed (`kind: message`, cut), if it did.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+impl AttemptRecord {
+    /// Attempt `attempt`, begun at `started_at`, ended now by `failure` (if it failed).
+    pub fn ended(attempt: u32, started_at: DateTime<Utc>, failure: Option<&Failure>) -> Self {
+        Self {
+            attempt,
+            started_at,
+            finished_at: Utc::now(),
+            error: failure.map(|f| format!("{}: {}", f.kind, f.shortened(MAX_ATTEMPT_ERROR_CHARS))),
+        }
+    }
 }
 
 impl Outcome {
@@ -94,6 +126,7 @@ impl Outcome {
             finished_at: now,
             worker: worker.to_owned(),
             replay_of: None,
+            attempt_log: Vec::new(),
         }
     }
 
@@ -196,6 +229,7 @@ mod tests {
             finished_at: now,
             worker: "w".into(),
             replay_of: None,
+            attempt_log: Vec::new(),
         };
         let record: Value = serde_json::from_slice(&outcome.record()).expect("json");
         assert_eq!(record["jobID"], "j1");
@@ -230,6 +264,7 @@ mod tests {
             finished_at: now,
             worker: "w".into(),
             replay_of: None,
+            attempt_log: Vec::new(),
         };
         let source = Source {
             topic: "t".into(),
@@ -258,6 +293,14 @@ mod tests {
             finished_at: now,
             worker: "w".into(),
             replay_of: Some("jobs.dlq/0/7".into()),
+            attempt_log: vec![AttemptRecord::ended(
+                1,
+                now,
+                Some(&Failure {
+                    kind: FailureKind::UpstreamTimeout,
+                    message: "t".repeat(5_000),
+                }),
+            )],
         };
         let read = Outcome::from_record(&outcome.record()).expect("reads");
         assert!(read.succeeded());
@@ -269,6 +312,12 @@ mod tests {
         );
         assert_eq!(read.replay_of, outcome.replay_of);
         assert_eq!(read.scheduled_at, outcome.scheduled_at);
+        assert_eq!(read.attempt_log, outcome.attempt_log);
+        let first = read.attempt_log[0].error.as_deref().unwrap_or_default();
+        assert!(
+            first.starts_with("upstream_timeout: ttt") && first.len() < 400,
+            "{first}"
+        );
         let refused = Outcome::refused(
             None,
             Failure {

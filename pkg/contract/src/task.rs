@@ -10,6 +10,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::JsonRecord;
+
 /// Which fact about a task a record holds, by the suffix of its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskFact {
@@ -141,16 +143,9 @@ impl TaskRecord {
             Self::Cancelled { .. } => TaskFact::Cancel,
         }
     }
-
-    pub fn from_record(value: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(value)
-    }
-
-    pub fn to_record(&self) -> Vec<u8> {
-        // A record of plain fields and strings always serializes.
-        serde_json::to_vec(self).unwrap_or_default()
-    }
 }
+
+impl JsonRecord for TaskRecord {}
 
 #[cfg(test)]
 mod tests {

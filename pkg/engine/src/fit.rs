@@ -223,6 +223,7 @@ mod tests {
             finished_at: Utc::now(),
             worker: "w".into(),
             replay_of: None,
+            attempt_log: Vec::new(),
         }
     }
 

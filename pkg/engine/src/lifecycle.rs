@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_contract::outcome::{Failure, Outcome, Status};
+use mcp_jobs_contract::status::{calls_of, JobStatus};
+use mcp_jobs_contract::task::JobState;
 use mcp_jobs_contract::FailureKind;
 
 use crate::metrics;
@@ -30,8 +32,8 @@ pub trait Sink: Sync {
     ) -> impl Future<Output = Result<(), String>> + Send;
 
     /// Hears where job `job_id`'s run is, as it goes; must not block. Nothing by default.
-    fn progress(&self, job_id: &str, progress: Progress) {
-        let _ = (job_id, progress);
+    fn progress(&self, job_id: &str, status: JobStatus) {
+        let _ = (job_id, status);
     }
 
     /// Whether job `job_id` was cancelled before it starts (a durable task its client
@@ -94,16 +96,45 @@ pub async fn handle(
         }
     }
     let job_id = parsed.as_ref().ok().map(|job| job.job_id.clone());
+    let started_at = Utc::now();
+    let in_flight = parsed.as_ref().ok().map(|job| {
+        let (calls, more_calls) = calls_of(job);
+        (job.job_type.as_str(), calls, more_calls)
+    });
     let attempts = AtomicU32::new(0);
     let report = |progress| {
         if let Progress::Attempt(n) = progress {
             attempts.store(n, Ordering::Relaxed);
         }
-        if let Some(job_id) = &job_id {
-            sink.progress(job_id, progress);
+        if let (Some(job_id), Some((job_type, calls, more_calls))) = (&job_id, &in_flight) {
+            let now = Utc::now();
+            let (state, attempt, error, next_attempt_at) = match progress {
+                Progress::Attempt(n) => (JobState::Running, n, None, None),
+                Progress::Retrying {
+                    attempt,
+                    error,
+                    retry_in,
+                } => {
+                    let next = chrono::Duration::from_std(retry_in).ok().map(|d| now + d);
+                    (JobState::Retrying, attempt, Some(error), next)
+                }
+            };
+            let status = JobStatus {
+                state,
+                worker: runner.worker_id().to_owned(),
+                attempt,
+                started_at,
+                at: now,
+                job_type: (*job_type).to_owned(),
+                calls: calls.clone(),
+                more_calls: *more_calls,
+                error,
+                next_attempt_at,
+                task: false,
+            };
+            sink.progress(job_id, status);
         }
     };
-    let started_at = Utc::now();
     let cancelled = || {
         let attempts = attempts.load(Ordering::Relaxed);
         let id = job_id.clone().unwrap_or_default();

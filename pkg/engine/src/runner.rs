@@ -11,6 +11,7 @@
 //!   tells the source to stop fetching.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use backon::Retryable;
@@ -30,7 +31,7 @@ use tracing::Span;
 use crate::metrics;
 use crate::retry::{exponential_backoff, infrastructure_backoff};
 use crate::tool_client::{CallError, ToolClient};
-use mcp_jobs_contract::outcome::{Failure, Outcome, Status};
+use mcp_jobs_contract::outcome::{AttemptRecord, Failure, Outcome, Status};
 
 /// Extra time the worker waits beyond a call's deadline, which mcp-server enforces
 /// itself, before deciding mcp-server is not answering.
@@ -124,12 +125,13 @@ impl JobRunner {
     ) -> Outcome {
         let started_at = Utc::now();
         let span = Span::current();
-        let (job_id, job_type, scheduled_at, attempts, result) = match parsed {
+        let (job_id, job_type, scheduled_at, attempts, attempt_log, result) = match parsed {
             Err(e) => (
                 ScheduledJobEnvelope::job_id_of(message),
                 None,
                 None,
                 1,
+                Vec::new(),
                 Err(Failure {
                     kind: e.kind(),
                     message: e.to_string(),
@@ -138,12 +140,13 @@ impl JobRunner {
             Ok(job) => {
                 span.record("job_id", job.job_id.as_str());
                 span.record("job_type", job.job_type.as_str());
-                let (attempts, result) = self.run_attempts(&job, on_progress).await;
+                let (attempts, log, result) = self.run_attempts(&job, on_progress).await;
                 (
                     Some(job.job_id.clone()),
                     Some(job.job_type.as_str().to_owned()),
                     job.scheduled_at.map(|at| at.with_timezone(&Utc)),
                     attempts,
+                    log,
                     result,
                 )
             }
@@ -164,6 +167,7 @@ impl JobRunner {
             finished_at: Utc::now(),
             worker: self.settings.worker_id.clone(),
             replay_of: None,
+            attempt_log,
         };
         metrics::job_finished(&outcome);
         if outcome.status == Status::Failed {
@@ -176,13 +180,23 @@ impl JobRunner {
         &self,
         job: &ScheduledJobEnvelope,
         on_progress: &(dyn Fn(Progress) + Sync),
-    ) -> (u32, Result<Map<String, Value>, Failure>) {
+    ) -> (u32, Vec<AttemptRecord>, Result<Map<String, Value>, Failure>) {
         let attempts = AtomicU32::new(0);
+        let log = Mutex::new(Vec::new());
         let retries = self.settings.max_attempts.saturating_sub(1) as usize;
         let next = || {
             let attempt = attempts.fetch_add(1, Ordering::Relaxed) + 1;
             on_progress(Progress::Attempt(attempt));
-            self.attempt(job, attempt)
+            let log = &log;
+            async move {
+                let started_at = Utc::now();
+                let result = self.attempt(job, attempt).await;
+                let ended = AttemptRecord::ended(attempt, started_at, result.as_ref().err());
+                log.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(ended);
+                result
+            }
         };
         let result = next
             .retry(
@@ -204,7 +218,8 @@ impl JobRunner {
                 );
             })
             .await;
-        (attempts.into_inner(), result)
+        let log = log.into_inner().unwrap_or_else(PoisonError::into_inner);
+        (attempts.into_inner(), log, result)
     }
 
     /// One attempt: every call of the job within one deadline. Time spent waiting out

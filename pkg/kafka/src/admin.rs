@@ -1,7 +1,8 @@
 //! `kafka-worker create-topics`: creates the jobs, results and dead-letter topics, the
 //! scheduler's two compacted topics (schedules: one partition, whose owner is the
 //! active dispatcher; delayed jobs, keyed by jobID) and the console's compacted ledger
-//! (one partition), and the compacted tasks topic (durable MCP tasks, keyed by task id).
+//! (one partition), the compacted tasks topic (durable MCP tasks, keyed by task id) and
+//! the compacted status topic (the jobs in flight, keyed by jobID).
 //! Idempotent, so the quick start, compose and CI can run it every
 //! time; and it checks the topics that were there already ([`check_topics`]): one made
 //! by hand or auto-created by the broker may lack what mcp-jobs relies on.
@@ -31,7 +32,7 @@ pub enum AdminError {
     },
 }
 
-/// Creates the seven topics; one that exists already is left as it is. Returns the
+/// Creates the eight topics; one that exists already is left as it is. Returns the
 /// names of those it created.
 pub async fn create_topics(
     settings: &KafkaSettings,
@@ -106,7 +107,7 @@ struct Wanted<'a> {
 
 /// Every topic of a deployment, as mcp-jobs needs it: what `create-topics` makes and
 /// what it checks.
-fn layout(settings: &KafkaSettings, partitions: i32) -> [Wanted<'_>; 7] {
+fn layout(settings: &KafkaSettings, partitions: i32) -> [Wanted<'_>; 8] {
     let result_bytes = Some((settings.limits.outcome_bytes, "RESULT_MAX_BYTES"));
     let job_bytes = Some((settings.limits.job_bytes, "MAX_MESSAGE_BYTES"));
     [
@@ -156,15 +157,16 @@ fn layout(settings: &KafkaSettings, partitions: i32) -> [Wanted<'_>; 7] {
             // A delayed job must fit where it waits, with room for its headers.
             created_with_room: Some(settings.limits.job_bytes + 64 * 1024),
         },
-        Wanted {
-            topic: &settings.tasks_topic,
-            role: "the tasks topic (durable MCP tasks: owner, status, cancellation)",
+        keyed(
+            &settings.tasks_topic,
+            "the tasks topic (durable MCP tasks: owner, status, cancellation)",
             partitions,
-            exactly: false,
-            compacted: true,
-            records_up_to: None,
-            created_with_room: None,
-        },
+        ),
+        keyed(
+            &settings.status_topic,
+            "the status topic (the jobs in flight, for the console)",
+            partitions,
+        ),
         Wanted {
             topic: &settings.console_topic,
             role: "the console's ledger",
@@ -175,6 +177,19 @@ fn layout(settings: &KafkaSettings, partitions: i32) -> [Wanted<'_>; 7] {
             created_with_room: None,
         },
     ]
+}
+
+/// A compacted topic of small records keyed by job or task id.
+fn keyed<'a>(topic: &'a str, role: &'static str, partitions: i32) -> Wanted<'a> {
+    Wanted {
+        topic,
+        role,
+        partitions,
+        exactly: false,
+        compacted: true,
+        records_up_to: None,
+        created_with_room: None,
+    }
 }
 
 /// Checks the deployment's topics as they are: partitions, `cleanup.policy` and

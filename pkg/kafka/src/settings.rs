@@ -24,6 +24,7 @@ struct Env {
     kafka_delayed_topic: Option<String>,
     kafka_console_topic: Option<String>,
     kafka_tasks_topic: Option<String>,
+    kafka_status_topic: Option<String>,
     #[serde(default = "default_group")]
     mcp_consumer_group: String,
     worker_id: Option<String>,
@@ -75,6 +76,8 @@ pub struct KafkaSettings {
     pub console_topic: String,
     /// The compacted topic of durable MCP tasks, keyed by task id.
     pub tasks_topic: String,
+    /// The compacted topic of the jobs in flight, keyed by jobID, for the console.
+    pub status_topic: String,
     /// The workers' consumer group.
     pub group: String,
     /// This process to the brokers and in the records it writes (`WORKER_ID`, else
@@ -138,6 +141,7 @@ impl KafkaSettings {
             delayed_topic: named(env.kafka_delayed_topic, "delayed"),
             console_topic: named(env.kafka_console_topic, "console"),
             tasks_topic: named(env.kafka_tasks_topic, "tasks"),
+            status_topic: named(env.kafka_status_topic, "status"),
             topic,
             group: env.mcp_consumer_group,
             client_id: env.worker_id.unwrap_or_else(|| {

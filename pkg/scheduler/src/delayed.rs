@@ -9,23 +9,22 @@
 //! ([`follow`]): it keeps the dispatcher's index (a few dozen bytes a job, never the
 //! jobs) and reads back only the records a page shows.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_contract::headers::SENT_OFFSET;
 use mcp_jobs_contract::outcome::{Failure, Outcome};
 use mcp_jobs_contract::{redact_job_secrets, FailureKind};
+use mcp_jobs_kafka::follow;
 use mcp_jobs_kafka::topic::{self, partition_count, ReadError, Reader};
 use mcp_jobs_kafka::KafkaSettings;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -236,14 +235,8 @@ fn shown_job(payload: &[u8]) -> Value {
 
 /// The delayed topic followed in the background: the index of what waits, for pages
 /// that show it (the console's).
-#[derive(Clone, Default)]
-pub struct Followed {
-    waiting: Arc<Mutex<WaitingJobs>>,
-    /// Whether the follower has read to the end once: until then the index is partial.
-    loaded: Arc<AtomicBool>,
-    /// Why the topic cannot be followed, while it cannot.
-    problem: Arc<Mutex<Option<String>>>,
-}
+#[derive(Clone)]
+pub struct Followed(follow::Followed<WaitingJobs>);
 
 /// What a page shows of the waiting jobs.
 #[derive(Debug, serde::Serialize)]
@@ -259,70 +252,17 @@ pub struct Page {
     pub read: usize,
 }
 
-/// How often a topic that cannot be followed is tried again.
-const FOLLOW_RETRY: Duration = Duration::from_secs(5);
-
 /// Follows `settings`' delayed topic from its beginning until `stop`.
 pub fn follow(settings: KafkaSettings, group: &'static str, stop: CancellationToken) -> Followed {
-    let followed = Followed::default();
-    let shared = followed.clone();
-    std::thread::spawn(move || {
-        while !stop.is_cancelled() {
-            if let Err(e) = shared.tail(&settings, group, &stop) {
-                tracing::warn!(error = %e, "following the delayed topic");
-                *lock(&shared.problem) = Some(e.to_string());
-                std::thread::sleep(FOLLOW_RETRY);
-            }
-        }
-    });
-    followed
+    let topic = settings.delayed_topic.clone();
+    Followed(follow::Followed::start(settings, group, topic, stop))
 }
 
 impl Followed {
-    fn tail(
-        &self,
-        settings: &KafkaSettings,
-        group: &str,
-        stop: &CancellationToken,
-    ) -> Result<(), DelayedError> {
-        let consumer = topic::follower(settings, group)?;
-        let topic = &settings.delayed_topic;
-        let partitions = partition_count(&consumer, topic)?;
-        let mut assignment = TopicPartitionList::new();
-        for partition in 0..partitions {
-            assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
-        }
-        consumer.assign(&assignment)?;
-        // Read from the start again: what was read before is replaced, and partial
-        // until the end is reached again.
-        *lock(&self.waiting) = WaitingJobs::default();
-        self.loaded.store(false, Ordering::Relaxed);
-        *lock(&self.problem) = None;
-        let mut loading: HashSet<i32> = (0..partitions).collect();
-        while !stop.is_cancelled() {
-            match consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(message)) => {
-                    if let Some(record) = DelayedRecord::of(&message) {
-                        record.apply(&mut lock(&self.waiting));
-                    }
-                }
-                Some(Err(KafkaError::PartitionEOF(partition))) => {
-                    loading.remove(&partition);
-                    if loading.is_empty() {
-                        self.loaded.store(true, Ordering::Relaxed);
-                    }
-                }
-                Some(Err(e)) => return Err(e.into()),
-                None => {}
-            }
-        }
-        Ok(())
-    }
-
     /// Forgets `job`, cancelled by this process, before the follower reads its
     /// tombstone: the pages this process shows next no longer list it.
     pub fn forget(&self, job: &WaitingJob) {
-        lock(&self.waiting).sent(&job.job_id, job.at());
+        self.0.view().sent(&job.job_id, job.at());
     }
 
     /// Job `job_id` if it waits, with its copy read back from the topic.
@@ -332,7 +272,7 @@ impl Followed {
         settings: &KafkaSettings,
         job_id: &str,
     ) -> Result<Option<(WaitingJob, Value)>, DelayedError> {
-        let Some((_, at)) = lock(&self.waiting).position_of(job_id) else {
+        let Some((_, at)) = self.0.view().position_of(job_id) else {
             return Ok(None);
         };
         let mut read = self.read_back(reader, settings, &[at])?;
@@ -346,11 +286,11 @@ impl Followed {
         settings: &KafkaSettings,
         limit: usize,
     ) -> Result<Page, DelayedError> {
-        if let Some(problem) = lock(&self.problem).clone() {
+        if let Some(problem) = self.0.problem() {
             return Err(DelayedError::Following(problem));
         }
         let (positions, total) = {
-            let waiting = lock(&self.waiting);
+            let waiting = self.0.view();
             let due = waiting.due(i64::MAX, limit);
             (
                 due.into_iter().map(|(_, at)| at).collect::<Vec<_>>(),
@@ -366,7 +306,7 @@ impl Followed {
             read: jobs.len(),
             jobs,
             total,
-            loaded: self.loaded.load(Ordering::Relaxed),
+            loaded: self.0.loaded(),
         })
     }
 
@@ -392,8 +332,4 @@ impl Followed {
             })
             .collect())
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

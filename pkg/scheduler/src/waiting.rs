@@ -14,6 +14,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use sha2::{Digest, Sha256};
 
 use mcp_jobs_contract::headers::{DelayedMeta, SENT_OFFSET};
+use mcp_jobs_kafka::follow;
 use mcp_jobs_kafka::headers::header;
 use mcp_jobs_kafka::topic::Reader;
 
@@ -75,6 +76,14 @@ pub struct WaitingJobs {
     by_id: HashMap<JobKey, (i64, Position)>,
     /// (due in ms since the epoch, position): the order they are sent in.
     by_due: BTreeSet<(i64, Position)>,
+}
+
+impl follow::View for WaitingJobs {
+    fn apply(&mut self, message: &rdkafka::message::BorrowedMessage<'_>) {
+        if let Some(record) = DelayedRecord::of(message) {
+            record.apply(self);
+        }
+    }
 }
 
 impl WaitingJobs {

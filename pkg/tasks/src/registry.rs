@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use mcp_jobs_contract::task::{JobState, TaskFact, TaskRecord};
+use mcp_jobs_contract::JsonRecord;
 use mcp_jobs_kafka::topic::{self, partition_count, ReadError, Reader};
 use mcp_jobs_kafka::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use mcp_jobs_contract::task::{TaskFact, TaskRecord};
+use mcp_jobs_contract::JsonRecord;
 use mcp_jobs_kafka::topic::{self, partition_count, ReadError};
 use mcp_jobs_kafka::KafkaSettings;
 use rdkafka::error::KafkaError;

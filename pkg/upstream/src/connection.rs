@@ -115,8 +115,9 @@ impl Connection {
         // second, a modern one merely slow to start by the first. A second start that
         // answers first does not settle it: on a loaded machine a modern server's first
         // start can lose the race it began PROBE ahead, so it gets as long again as the
-        // second took before the older revision is settled for. The loser is dropped
-        // (and its child killed). Over HTTP every request gets an answer: no race.
+        // second took before the older revision is settled for. A second start refused
+        // (a modern-only server) leaves it to the first. The loser is dropped (and its
+        // child killed). Over HTTP every request gets an answer: no race.
         let mut probe = std::pin::pin!(dialer.connect(auto_mode(), deadline));
         let hedge_after = match target {
             Target::Stdio { .. } => PROBE.min(deadline),
@@ -146,6 +147,19 @@ impl Connection {
                                 _ => Ok(legacy),
                             }
                         }
+                        // It refused initialize: no legacy server. The first start
+                        // is the one to wait for, and should it fail too (rmcp's Auto
+                        // gives discover a fixed 10 s, then tries initialize, which
+                        // such a server refuses, or trips over discover's late
+                        // answer), a last start asks server/discover alone.
+                        Err(Failure::Refused(_)) => match probe.await {
+                            Ok(modern) => Ok(modern),
+                            Err(_) => {
+                                dialer
+                                    .connect(Lifecycle::Stateless.mode(), remaining(until))
+                                    .await
+                            }
+                        },
                         Err(_) => probe.await,
                     },
                 }

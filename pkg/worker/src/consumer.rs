@@ -23,12 +23,13 @@ use backon::Retryable;
 use chrono::{DateTime, Utc};
 use mcp_jobs_contract::headers::{self as contract_headers, is_carried, DelayedMeta, RELEASED};
 use mcp_jobs_contract::outcome::{Outcome, Source, Status};
+use mcp_jobs_contract::status::JobStatus;
 use mcp_jobs_contract::task::OutcomeAt;
 use mcp_jobs_engine::fit::{fit_dead_letter, fit_outcome, Cut, MIN_RECORD_BYTES};
 use mcp_jobs_engine::lifecycle::{self, Sink};
 use mcp_jobs_engine::metrics;
 use mcp_jobs_engine::retry::infrastructure_backoff;
-use mcp_jobs_engine::runner::{job_span, JobRunner, Progress};
+use mcp_jobs_engine::runner::{job_span, JobRunner};
 use mcp_jobs_engine::window::{Delivery, Ticket, Window};
 use mcp_jobs_kafka::headers;
 use mcp_jobs_kafka::KafkaSettings;
@@ -50,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::WorkerSettings;
+use crate::job_status::StatusReporter;
 use crate::task_status::TaskReporter;
 
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +99,15 @@ pub async fn run(
     let producer: FutureProducer = settings.kafka.acked_producer_config().create()?;
     consumer.subscribe(&[settings.kafka.topic.as_str()])?;
     let runner = Arc::new(settings.job_runner());
+    let metadata: rdkafka::consumer::BaseConsumer = settings
+        .kafka
+        .consumer_config(&[
+            ("group.id", "kafka-worker-metadata"),
+            ("allow.auto.create.topics", "false"),
+        ])
+        .create()?;
     let writer = Arc::new(OutcomeWriter {
+        status: StatusReporter::if_topic_exists(&settings.kafka, &producer, &metadata),
         producer,
         results_topic: settings.kafka.results_topic.clone(),
         dlq_topic: settings.kafka.dlq_topic.clone(),
@@ -106,13 +116,7 @@ pub async fn run(
         max_bytes: settings.kafka.limits.outcome_bytes,
         tally: Tally::new("worker"),
         delayed_topic_seen: std::sync::atomic::AtomicBool::new(false),
-        metadata: settings
-            .kafka
-            .consumer_config(&[
-                ("group.id", "kafka-worker-metadata"),
-                ("allow.auto.create.topics", "false"),
-            ])
-            .create()?,
+        metadata,
         tasks: task_reporter(&settings.kafka),
     });
     tracing::info!(
@@ -435,6 +439,8 @@ struct OutcomeWriter {
     max_bytes: usize,
     /// Where a task's job reports how it fares; `None` when the tasks topic does not exist.
     tasks: Option<TaskReporter>,
+    /// Where every job reports how it fares; `None` when the status topic does not exist.
+    status: Option<StatusReporter>,
 }
 
 /// A record the broker refused for good: retrying the same bytes cannot help.
@@ -479,12 +485,24 @@ struct Delivered<'a> {
 
 impl Sink for Delivered<'_> {
     async fn write(&self, outcome: &Outcome) {
-        self.writer.write(outcome, self.delivery, self.source).await;
+        let status_ended = async {
+            if let (Some(status), Some(job_id)) = (&self.writer.status, &outcome.job_id) {
+                status.ended(job_id).await;
+            }
+        };
+        tokio::join!(
+            self.writer.write(outcome, self.delivery, self.source),
+            status_ended
+        );
     }
 
-    fn progress(&self, job_id: &str, progress: Progress) {
-        if let (Some(tasks), true) = (&self.writer.tasks, is_task(self.delivery)) {
-            tasks.progress(job_id, progress);
+    fn progress(&self, job_id: &str, mut status: JobStatus) {
+        status.task = is_task(self.delivery);
+        if let (Some(tasks), true) = (&self.writer.tasks, status.task) {
+            tasks.progress(job_id, &status);
+        }
+        if let Some(reporter) = &self.writer.status {
+            reporter.progress(job_id, &status);
         }
     }
 

@@ -11,10 +11,12 @@
 //! - [`health`]: `/metrics`, `/health` and `/ready` on `METRICS_PORT`.
 //! - [`lag`]: how far the source is behind, and the replicas that calls for.
 //! - [`task_status`]: where a durable task's job is, told on the tasks topic.
+//! - [`job_status`]: where every job in flight is, told on the status topic for the console.
 
 pub mod config;
 pub mod consumer;
 pub mod health;
+pub mod job_status;
 pub mod lag;
 pub mod redis_source;
 pub mod task_status;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use mcp_jobs_contract::outcome::Outcome;
+use mcp_jobs_contract::status::JobStatus;
 use mcp_jobs_contract::task::{JobState, OutcomeAt, TaskRecord};
-use mcp_jobs_engine::runner::Progress;
 use mcp_jobs_tasks::{Registry, TaskStore};
 use tokio::sync::{mpsc, oneshot};
 
@@ -79,12 +79,9 @@ impl TaskReporter {
     }
 
     /// Tells where task `id`'s job is now; does not wait.
-    pub fn progress(&self, id: &str, progress: Progress) {
-        let (state, attempt, error) = match progress {
-            Progress::Attempt(attempt) => (JobState::Running, attempt, None),
-            Progress::Retrying { attempt, error, .. } => (JobState::Retrying, attempt, Some(error)),
-        };
-        self.send(id, self.status(state, attempt, error, None), None);
+    pub fn progress(&self, id: &str, status: &JobStatus) {
+        let record = self.status(status.state, status.attempt, status.error.clone(), None);
+        self.send(id, record, None);
     }
 
     /// Tells that task `id`'s job ended, and where its result record is (`None` if it

@@ -10,6 +10,8 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
+use mcp_jobs_contract::status::JobStatus;
+use mcp_jobs_contract::task::JobState;
 use mcp_jobs_scheduler::delayed::WaitingJob;
 
 use super::dead_letters::{replay_button, replayed_to};
@@ -18,6 +20,7 @@ use super::{layout, when, Cost, Section, Viewer};
 use crate::api::Console;
 use crate::dead_letters::{DeadLetter, Filter};
 use crate::jobs;
+use crate::now::relative;
 
 /// Outcomes on one page of the latest.
 const PAGE: usize = 50;
@@ -67,6 +70,7 @@ pub(crate) async fn page(
                 .await
             {
                 Ok((found, letters, waiting)) => {
+                    let in_flight = console.in_flight.view().get(&job_id);
                     let read = found.scanned + letters.scanned + usize::from(waiting.is_some());
                     cost.records = Some(read);
                     html! {
@@ -74,7 +78,8 @@ pub(crate) async fn page(
                         h2 { "Job " code { (job_id) } }
                         (came_from(&job_id))
                         @if let Some((waiting, shown)) = &waiting { (waits(&viewer, waiting, shown)) }
-                        (job(&found.outcomes, waiting.is_some()))
+                        @if let Some(status) = &in_flight { (runs(status)) }
+                        (job(&found.outcomes, waiting.is_some(), in_flight.is_some()))
                         (dead_letters(&viewer, &letters.dead_letters))
                     }
                 }
@@ -151,9 +156,33 @@ fn waits(viewer: &Viewer, waiting: &WaitingJob, shown: &Value) -> Markup {
     }
 }
 
-fn job(outcomes: &[Value], waiting: bool) -> Markup {
+/// A job in flight: where it runs, or when it is tried again.
+fn runs(status: &JobStatus) -> Markup {
+    let now = Utc::now();
     html! {
-        @if outcomes.is_empty() && !waiting {
+        section.outcome {
+            @if status.state == JobState::Retrying {
+                h3 { span.status.paused { "retrying" } " attempt " (status.attempt) " failed" }
+                dl {
+                    dt { "error" } dd { pre { (status.error.as_deref().unwrap_or("—")) } }
+                    dt { "next attempt" } dd { (status.next_attempt_at.map_or_else(|| "—".to_owned(), |at| relative(at, now))) }
+                    dt { "worker" } dd { code { (status.worker) } }
+                }
+            } @else {
+                h3 { span.status.running { "running" } " attempt " (status.attempt) }
+                dl {
+                    dt { "worker" } dd { code { (status.worker) } }
+                    dt { "since" } dd { (when(Some(status.at))) " (" (relative(status.at, now)) ")" }
+                    dt { "taken up" } dd { (when(Some(status.started_at))) }
+                }
+            }
+        }
+    }
+}
+
+fn job(outcomes: &[Value], waiting: bool, running: bool) -> Markup {
+    html! {
+        @if outcomes.is_empty() && !waiting && !running {
             p { "No outcome record of this job among the newest records of the results topic (each partition's last "
                 (crate::dead_letters::SCAN_PER_PARTITION) ")." }
         }
@@ -166,12 +195,27 @@ fn job(outcomes: &[Value], waiting: bool) -> Markup {
                         dt { "error kind" } dd { a href=(format!("/dlq?kind={}", text(&error["kind"]))) { (text(&error["kind"])) } }
                         dt { "error" } dd { pre { (text(&error["message"])) } }
                     }
-                    @if let Some(at) = outcome.get("scheduledAt") { dt { "scheduled at" } dd { (text(at)) } }
-                    dt { "started" } dd { (text(&outcome["startedAt"])) }
-                    dt { "finished" } dd { (text(&outcome["finishedAt"])) " (" (took(outcome)) ")" }
+                    @if let Some(at) = outcome.get("scheduledAt") { dt { "scheduled at" } dd { (time(at)) } }
+                    dt { "started" } dd { (time(&outcome["startedAt"])) }
+                    dt { "finished" } dd { (time(&outcome["finishedAt"])) " (" (took(outcome)) ")" }
                     dt { "worker" } dd { code { (text(&outcome["worker"])) } }
                     @if let Some(replay) = outcome.get("replayOf") {
                         dt { "replay of" } dd { (text(replay)) }
+                    }
+                }
+                @if let Some(attempts) = outcome["attemptLog"].as_array().filter(|a| !a.is_empty()) {
+                    table.attempts {
+                        thead { tr { th.num { "attempt" } th { "started" } th.num { "took" } th { "ended" } } }
+                        tbody {
+                            @for attempt in attempts {
+                                tr {
+                                    td.num { (attempt["attempt"]) }
+                                    td { (time(&attempt["startedAt"])) }
+                                    td.num { (took(attempt)) }
+                                    td.error { @match attempt["error"].as_str() { Some(error) => (error), None => "succeeded" } }
+                                }
+                            }
+                        }
                     }
                 }
                 @if let Some(results) = outcome.get("results") {
@@ -195,7 +239,7 @@ fn latest(page: &jobs::Page) -> Markup {
                         td { a href=(format!("/jobs?jobID={}", urlencode(&text(&outcome["jobID"])))) { (text(&outcome["jobID"])) } }
                         td { (status(outcome)) }
                         td.num { (outcome["attempts"]) }
-                        td { (text(&outcome["finishedAt"])) }
+                        td { (time(&outcome["finishedAt"])) }
                         td.num { (took(outcome)) }
                         td { code { (text(&outcome["worker"])) } }
                     }
@@ -230,6 +274,14 @@ fn took(outcome: &Value) -> String {
             format!("{} ms", (finished - started).num_milliseconds())
         }
         _ => "—".to_owned(),
+    }
+}
+
+/// A record's timestamp as the pages write times; as it is if it is not one.
+fn time(value: &Value) -> String {
+    match value.as_str().map(DateTime::parse_from_rfc3339) {
+        Some(Ok(at)) => when(Some(at.with_timezone(&Utc))),
+        _ => text(value),
     }
 }
 

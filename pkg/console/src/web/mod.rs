@@ -9,6 +9,7 @@
 //! - [`schedules`]: each schedule's last and next occurrences; pause, resume, trigger,
 //!   delete.
 //! - [`waiting`]: the delayed jobs waiting for their time; cancel one.
+//! - [`now`]: what is happening now: jobs running, retrying and waiting.
 //!
 //! Every page needs a session (the login form sets its cookie; logging out revokes
 //! it); every action is a POST carrying the session's CSRF token and a one-time token,
@@ -20,6 +21,7 @@
 mod dead_letters;
 mod jobs;
 pub mod login_limit;
+mod now;
 mod overview;
 mod schedules;
 mod waiting;
@@ -97,6 +99,7 @@ fn with_refresh(page: &str, seconds: u32) -> String {
 pub fn router(console: Arc<Console>) -> Router {
     let pages = Router::new()
         .route("/", get(overview::page))
+        .route("/now", get(now::page))
         .route("/jobs", get(jobs::page))
         .route("/dlq", get(dead_letters::list))
         .route("/dlq/{partition}/{offset}", get(dead_letters::one))
@@ -151,7 +154,7 @@ async fn not_found(request: Request) -> Response {
     refused(
         StatusCode::NOT_FOUND,
         &format!(
-            "There is no page at {}: the console has Overview, Jobs, Waiting, Dead letters and Schedules.",
+            "There is no page at {}: the console has Overview, Now, Jobs, Waiting, Dead letters and Schedules.",
             request.uri().path()
         ),
     )
@@ -338,6 +341,7 @@ impl Cost {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Section {
     Overview,
+    Now,
     Jobs,
     Waiting,
     DeadLetters,
@@ -354,6 +358,7 @@ pub(crate) fn layout(
 ) -> Markup {
     let nav = [
         (Section::Overview, "/", "Overview"),
+        (Section::Now, "/now", "Now"),
         (Section::Jobs, "/jobs", "Jobs"),
         (Section::Waiting, "/waiting", "Waiting"),
         (Section::DeadLetters, "/dlq", "Dead letters"),
