@@ -47,7 +47,8 @@ const browser = await chromium.launch({
 });
 const seen = { mode };
 try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  // A viewer in New York: the pages' times are shown in the viewer's zone.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: "America/New_York", locale: "en-US" });
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
   // Anything the Content-Security-Policy blocks would show here.
@@ -226,7 +227,7 @@ async function operate(page, context) {
   await framer.close();
 
   // On a phone: nothing wider than the screen, the navigation whole.
-  const phone = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, timezoneId: "America/New_York", locale: "en-US" });
   await phone.addCookies(await context.cookies());
   const small = await phone.newPage();
   await small.goto(`${base}/`);
@@ -236,6 +237,11 @@ async function operate(page, context) {
   expect(navRight <= 390, `the navigation fits, its right edge at ${navRight}`);
   seen.narrow_width = width;
   await small.screenshot({ path: `${shots}/console-overview-narrow.png`, fullPage: true });
+  for (const path of ["/now", "/waiting", "/dlq", "/schedules", `/jobs?jobID=${encodeURIComponent(jobId)}`]) {
+    await small.goto(`${base}${path}`);
+    const wide = await small.evaluate(() => document.documentElement.scrollWidth);
+    expect(wide <= 390, `${path} fits 390 px, it is ${wide} px wide`);
+  }
   await phone.close();
 
   // Schedules: pause and resume one.
@@ -350,6 +356,12 @@ async function now(page) {
     expect(tries < 60, `the retried job finishes: ${await page.locator("main").innerText()}`);
     await page.waitForTimeout(500);
   }
+  // Times in the viewer's zone (New York in December: EST), with how long ago; UTC on hover.
+  const started = await page.locator("dt:text-is('started') + dd time").first();
+  const shown = await started.innerText();
+  expect(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d EST \(\d+ (s|min) ago\)$/.test(shown), `a time in the viewer's zone: ${shown}`);
+  expect((await started.getAttribute("title")).endsWith(" UTC"), "UTC on hover");
+  seen.local_time = shown;
   const attempts = await page.locator("table.attempts tbody tr").allInnerTexts();
   expect(attempts.length === 3 && attempts[0].includes("failing on purpose") && attempts[2].includes("succeeded"),
     `each attempt told: ${attempts}`);

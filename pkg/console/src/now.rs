@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use mcp_jobs_contract::status::JobStatus;
 use mcp_jobs_contract::task::JobState;
 use mcp_jobs_contract::JsonRecord;
@@ -100,29 +99,12 @@ impl InFlight {
     }
 }
 
-/// How long ago (or ahead) `at` is from `now`, as a person says it: "12 s ago",
-/// "in 3 min".
-pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let seconds = (now - at).num_seconds();
-    let span = match seconds.unsigned_abs() {
-        s if s < 60 => format!("{s} s"),
-        s if s < 3_600 => format!("{} min", s / 60),
-        s if s < 86_400 => format!("{} h {} min", s / 3_600, s % 3_600 / 60),
-        s => format!("{} d {} h", s / 86_400, s % 86_400 / 3_600),
-    };
-    if seconds >= 0 {
-        format!("{span} ago")
-    } else {
-        format!("in {span}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn status(state: JobState, at_s: i64, task: bool) -> JobStatus {
-        let at = DateTime::from_timestamp(1_800_000_000 + at_s, 0).unwrap_or_default();
+        let at = chrono::DateTime::from_timestamp(1_800_000_000 + at_s, 0).unwrap_or_default();
         JobStatus {
             state,
             worker: "w-1".into(),
@@ -157,22 +139,5 @@ mod tests {
             (3, 1, 1)
         );
         assert_eq!(page.retrying[0].job_id, "c");
-    }
-
-    #[test]
-    fn relative_times_read_as_spoken() {
-        let now = Utc::now();
-        assert_eq!(
-            relative(now - chrono::Duration::seconds(12), now),
-            "12 s ago"
-        );
-        assert_eq!(
-            relative(now + chrono::Duration::seconds(190), now),
-            "in 3 min"
-        );
-        assert_eq!(
-            relative(now - chrono::Duration::seconds(3_700), now),
-            "1 h 1 min ago"
-        );
     }
 }

@@ -17,7 +17,7 @@ use mcp_jobs_contract::headers;
 use serde::Deserialize;
 
 use super::jobs::urlencode;
-use super::{action_button, admit, layout, refusal, refused, when, Cost, Csrf, Section, Viewer};
+use super::{action_button, admit, layout, moment, refusal, refused, Cost, Csrf, Section, Viewer};
 use crate::api::Console;
 use crate::dead_letters::{parse_since, DeadLetter, Filter, Group, Position, Replay};
 use crate::ledger::ReplayMark;
@@ -173,8 +173,8 @@ fn groups(form: &FilterForm, groups: &[Group]) -> Markup {
                             td.error { a href=(form.of_group(group)) { (group.error) } }
                             td.num { (group.count) }
                             td.num { (group.unreplayed) }
-                            td { (when(group.first_seen)) }
-                            td { (when(group.last_seen)) }
+                            td { (moment(group.first_seen)) }
+                            td { (moment(group.last_seen)) }
                         }
                     }
                 }
@@ -195,7 +195,7 @@ fn table(letters: &[&DeadLetter]) -> Markup {
                         td { @if let Some(id) = &letter.job_id { a href=(format!("/jobs?jobID={}", urlencode(id))) { (id) } } }
                         td { code { (letter.kind) } }
                         td.error { (letter.error) }
-                        td { (when(letter.at)) }
+                        td { (moment(letter.at)) }
                         td { (source(letter)) }
                         td { @if let Some(mark) = &letter.replayed { (replayed_to(mark)) } }
                     }
@@ -207,7 +207,7 @@ fn table(letters: &[&DeadLetter]) -> Markup {
 
 /// Where a replay went and when, linked to the record it produced.
 pub(crate) fn replayed_to(mark: &ReplayMark) -> Markup {
-    html! { (when(Some(mark.at))) " by " (mark.by) " → " code { (mark.to) } }
+    html! { (moment(Some(mark.at))) " by " (mark.by) " → " code { (mark.to) } }
 }
 
 fn source(letter: &DeadLetter) -> String {
@@ -262,7 +262,7 @@ pub(crate) fn dead_letter_body(viewer: &Viewer, letter: &DeadLetter) -> Markup {
             dt { "error kind" } dd { code { (letter.kind) } }
             dt { "error" } dd { pre { (letter.error) } }
             dt { "attempts" } dd { (letter.attempts.map_or("—".to_owned(), |a| a.to_string())) }
-            dt { "written" } dd { (when(letter.at)) }
+            dt { "written" } dd { (moment(letter.at)) }
             dt { "by worker" } dd { code { (letter.worker.as_deref().unwrap_or("—")) } }
             dt { "consumed from" } dd { (source(letter)) }
             dt { "key" } dd { code { (letter.shown_key.as_deref().unwrap_or("—")) } }

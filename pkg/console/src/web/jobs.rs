@@ -16,11 +16,10 @@ use mcp_jobs_scheduler::delayed::WaitingJob;
 
 use super::dead_letters::{replay_button, replayed_to};
 use super::waiting::{cancel_button, due};
-use super::{layout, when, Cost, Section, Viewer};
+use super::{layout, moment, Cost, Section, Viewer};
 use crate::api::Console;
 use crate::dead_letters::{DeadLetter, Filter};
 use crate::jobs;
-use crate::now::relative;
 
 /// Outcomes on one page of the latest.
 const PAGE: usize = 50;
@@ -114,7 +113,7 @@ fn came_from(job_id: &str) -> Markup {
     });
     html! {
         @if let Some((schedule, at)) = occurrence {
-            p { "An occurrence of schedule " a href="/schedules" { strong { (schedule) } } ", due " (when(Some(at))) "." }
+            p { "An occurrence of schedule " a href="/schedules" { strong { (schedule) } } ", due " (moment(Some(at))) "." }
         }
     }
 }
@@ -127,7 +126,7 @@ fn dead_letters(viewer: &Viewer, letters: &[DeadLetter]) -> Markup {
                 h3 { "Dead letter " a href=(format!("/dlq/{}/{}", letter.position.partition, letter.position.offset)) { (letter.dead_letter) } }
                 dl {
                     dt { "error kind" } dd { code { (letter.kind) } }
-                    dt { "written" } dd { (when(letter.at)) }
+                    dt { "written" } dd { (moment(letter.at)) }
                     dt { "replayed" } dd { @if let Some(mark) = &letter.replayed { (replayed_to(mark)) } @else { "no" } }
                 }
                 (replay_button(viewer, letter))
@@ -158,22 +157,21 @@ fn waits(viewer: &Viewer, waiting: &WaitingJob, shown: &Value) -> Markup {
 
 /// A job in flight: where it runs, or when it is tried again.
 fn runs(status: &JobStatus) -> Markup {
-    let now = Utc::now();
     html! {
         section.outcome {
             @if status.state == JobState::Retrying {
                 h3 { span.status.paused { "retrying" } " attempt " (status.attempt) " failed" }
                 dl {
                     dt { "error" } dd { pre { (status.error.as_deref().unwrap_or("—")) } }
-                    dt { "next attempt" } dd { (status.next_attempt_at.map_or_else(|| "—".to_owned(), |at| relative(at, now))) }
+                    dt { "next attempt" } dd { (moment(status.next_attempt_at)) }
                     dt { "worker" } dd { code { (status.worker) } }
                 }
             } @else {
                 h3 { span.status.running { "running" } " attempt " (status.attempt) }
                 dl {
                     dt { "worker" } dd { code { (status.worker) } }
-                    dt { "since" } dd { (when(Some(status.at))) " (" (relative(status.at, now)) ")" }
-                    dt { "taken up" } dd { (when(Some(status.started_at))) }
+                    dt { "since" } dd { (moment(Some(status.at))) }
+                    dt { "taken up" } dd { (moment(Some(status.started_at))) }
                 }
             }
         }
@@ -277,11 +275,11 @@ fn took(outcome: &Value) -> String {
     }
 }
 
-/// A record's timestamp as the pages write times; as it is if it is not one.
-fn time(value: &Value) -> String {
+/// A record's timestamp as the pages show moments; as it is if it is not one.
+fn time(value: &Value) -> Markup {
     match value.as_str().map(DateTime::parse_from_rfc3339) {
-        Some(Ok(at)) => when(Some(at.with_timezone(&Utc))),
-        _ => text(value),
+        Some(Ok(at)) => moment(Some(at.with_timezone(&Utc))),
+        _ => html! { (text(value)) },
     }
 }
 

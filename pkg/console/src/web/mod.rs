@@ -1,5 +1,6 @@
 //! The console's web pages: server-rendered HTML (maud) with one embedded stylesheet
-//! and no script, so nothing is fetched from anywhere but the console itself.
+//! and one small embedded script (times in the viewer's zone; the pages read the same
+//! without it, in UTC), so nothing is fetched from anywhere but the console itself.
 //!
 //! - [`overview`]: outcomes per second and lag per partition over the last hour,
 //!   the workers in the group, mcp-server's pool figures.
@@ -46,6 +47,7 @@ use crate::ledger::Submitted;
 use crate::session::{self, Session};
 
 const STYLESHEET: &str = include_str!("../../assets/console.css");
+const SCRIPT: &str = include_str!("../../assets/console.js");
 
 /// Who is looking, and what their forms must carry.
 #[derive(Clone)]
@@ -123,6 +125,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(pages)
         .route("/login", get(login_form).post(login))
         .route("/assets/console.css", get(stylesheet))
+        .route("/assets/console.js", get(script))
         .fallback(not_found)
         .with_state(console)
 }
@@ -373,6 +376,7 @@ pub(crate) fn layout(
                 title { (title) " · mcp-jobs" }
                 @if let Some(seconds) = viewer.refresh { meta http-equiv="refresh" content=(seconds); }
                 link rel="stylesheet" href="/assets/console.css";
+                script src="/assets/console.js" defer {}
             }
             body {
                 header {
@@ -441,6 +445,47 @@ pub(crate) fn when(at: Option<DateTime<Utc>>) -> String {
     at.map_or_else(
         || "—".to_owned(),
         |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
+/// How long ago (or ahead) `at` is from `now`, as a person says it: "12 s ago",
+/// "in 3 min".
+pub(crate) fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (now - at).num_seconds();
+    let span = span(seconds.unsigned_abs());
+    if seconds >= 0 {
+        format!("{span} ago")
+    } else {
+        format!("in {span}")
+    }
+}
+
+/// A number of seconds as a person says it: `40 s`, `3 min`, `2 h 5 min`, `3 d 4 h`.
+pub(crate) fn span(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3_600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{} h {} min", s / 3_600, s % 3_600 / 60),
+        s => format!("{} d {} h", s / 86_400, s % 86_400 / 3_600),
+    }
+}
+
+/// A moment as the pages show it: in UTC, to the second, which the pages' script turns
+/// into the viewer's own zone and how long ago.
+pub(crate) fn moment(at: Option<DateTime<Utc>>) -> Markup {
+    match at {
+        Some(at) => html! { time datetime=(at.to_rfc3339()) { (when(Some(at))) } },
+        None => html! { "—" },
+    }
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        SCRIPT,
     )
 }
 
@@ -600,6 +645,16 @@ mod tests {
         ] {
             assert!(!is_own_path(elsewhere), "{elsewhere}");
         }
+    }
+
+    #[test]
+    fn relative_times_read_as_spoken() {
+        let now = Utc::now();
+        let ago = |seconds: i64| relative(now - chrono::Duration::seconds(seconds), now);
+        assert_eq!(ago(12), "12 s ago");
+        assert_eq!(ago(-190), "in 3 min");
+        assert_eq!(ago(3_700), "1 h 1 min ago");
+        assert_eq!(span(2 * 86_400 + 7_300), "2 d 2 h");
     }
 
     #[test]

@@ -12,9 +12,9 @@ use mcp_jobs_contract::status::JobStatus;
 
 use super::jobs::urlencode;
 use super::waiting::{cancel_button, due};
-use super::{layout, no_dispatcher, when, Cost, Section, Viewer};
+use super::{layout, no_dispatcher, relative, when, Cost, Section, Viewer};
 use crate::api::Console;
-use crate::now::{relative, JobInFlight};
+use crate::now::JobInFlight;
 
 /// Jobs of each kind on the page.
 const PAGE: usize = 50;
@@ -137,7 +137,7 @@ fn calls(status: &JobStatus) -> Markup {
 
 /// A moment, relative to now, with the time itself on hover.
 fn moment(at: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
-    html! { time datetime=(at.to_rfc3339()) title=(when(Some(at))) { (relative(at, now)) } }
+    html! { time.relative datetime=(at.to_rfc3339()) title=(when(Some(at))) { (relative(at, now)) } }
 }
 
 fn more(total: usize, shown: usize) -> Markup {

@@ -9,7 +9,7 @@ use chrono::Utc;
 use maud::{html, Markup};
 use serde_json::Value;
 
-use super::{layout, when, Cost, Section, Viewer};
+use super::{layout, moment, relative, span, Cost, Section, Viewer};
 use crate::activity::{self, Minute, Summary};
 use crate::api::Console;
 use crate::charts::{line_chart, Series};
@@ -26,6 +26,7 @@ pub(crate) async fn page(
     let from = to - activity::WINDOW.num_seconds();
     let body = html! {
         @for (what, problem) in &summary.problems { p.problem { (what) ": " (problem) } }
+        (lag_now(&summary))
         section.charts {
             (line_chart("Jobs per second, by outcome (per minute)", from, to, &outcome_series(&summary, from, to)))
             (line_chart("Consumer lag per partition (records)", from, to, &lag_series(&summary)))
@@ -36,7 +37,7 @@ pub(crate) async fn page(
         @for (url, figures) in &stats {
             h3 { code { (url) } }
             @match figures {
-                Ok(figures) => (figures_table(figures)),
+                Ok(figures) => (server_figures(figures)),
                 Err(problem) => p.problem { (problem) },
             }
         }
@@ -140,7 +141,7 @@ fn workers(console: &Console, summary: &Summary) -> Markup {
                 thead { tr { th { "worker" } th.num { "outcomes" } th { "last" } } }
                 tbody {
                     @for (worker, (seen, count)) in &summary.workers {
-                        tr { td { code { (worker) } } td.num { (count) } td { (when(Some(*seen))) } }
+                        tr { td { code { (worker) } } td.num { (count) } td { (moment(Some(*seen))) } }
                     }
                 }
             }
@@ -177,6 +178,90 @@ async fn fetch(console: &Console, url: url::Url) -> Result<Value, String> {
         .json()
         .await
         .map_err(|e| format!("{url} did not answer JSON: {e}"))
+}
+
+/// The group's lag at its last sample, in all and per partition.
+fn lag_now(summary: &Summary) -> Markup {
+    let now = Utc::now();
+    html! {
+        @if let Some(sample) = summary.lag.back() {
+            p.figure {
+                "Lag now: " strong { (sample.lag.values().sum::<i64>()) " records" }
+                @if sample.lag.len() > 1 {
+                    " ("
+                    @for (i, (partition, lag)) in sample.lag.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        "partition " (partition) ": " (lag)
+                    }
+                    ")"
+                }
+                ", sampled " (relative(sample.at, now)) "."
+            }
+        }
+    }
+}
+
+/// An mcp-server's `/stats` as a person reads them: its pool in a sentence, each
+/// upstream's children and failures, each tool's calls by outcome. Figures of another
+/// shape (another version) are listed as they come.
+fn server_figures(stats: &Value) -> Markup {
+    let (pool, requests) = (&stats["pool"], &stats["requests"]);
+    if !pool.is_object() || !requests.is_object() {
+        return figures_table(stats);
+    }
+    let n = |value: &Value| value.as_u64().unwrap_or_default();
+    let upstreams = pool["servers"].as_array().cloned().unwrap_or_default();
+    let by_tool = requests["byTool"].as_object().cloned().unwrap_or_default();
+    html! {
+        p {
+            strong { (n(&pool["children"])) } " children running of at most " (n(&pool["maxTotal"])) ", "
+            strong { (n(&pool["inFlight"])) } " calls in flight. Since it started "
+            (span(n(&requests["uptimeSeconds"]))) " ago: " (n(&requests["total"])) " calls; "
+            (n(&pool["spawned"])) " children started, " (n(&pool["spawnFailures"])) " failed to start, "
+            (n(&pool["crashed"])) " crashed, " (n(&pool["hung"])) " hung, "
+            (n(&pool["evicted"])) " evicted, " (n(&pool["reaped"])) " reaped when idle."
+        }
+        @if !upstreams.is_empty() {
+            table {
+                thead { tr { th { "upstream" } th { "runs" } th.num { "children" } th.num { "starting" } th.num { "in flight" } th.num { "failures in a row" } th { "restarts" } } }
+                tbody {
+                    @for upstream in &upstreams {
+                        tr {
+                            td { (text(&upstream["server"])) }
+                            td { code { (text(&upstream["target"])) } }
+                            td.num { (n(&upstream["children"])) }
+                            td.num { (n(&upstream["starting"])) }
+                            td.num { (n(&upstream["inFlight"])) }
+                            td.num { (n(&upstream["consecutiveFailures"])) }
+                            td { @match upstream["restartInMs"].as_u64() { Some(ms) => { "in " (ms) " ms" } None => "—" } }
+                        }
+                    }
+                }
+            }
+        }
+        @if !by_tool.is_empty() {
+            table {
+                thead { tr { th { "tool" } th { "calls by outcome" } } }
+                tbody {
+                    @for (tool, outcomes) in &by_tool {
+                        tr {
+                            td { code { (tool) } }
+                            td {
+                                @for (i, (outcome, count)) in outcomes.as_object().into_iter().flatten().enumerate() {
+                                    @if i > 0 { ", " }
+                                    (outcome) " " (n(count))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or("—").to_owned()
 }
 
 /// A JSON object as rows of `path: value` (nested objects flattened with dots).

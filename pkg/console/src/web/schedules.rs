@@ -15,7 +15,9 @@ use mcp_jobs_scheduler::schedule::job_id;
 
 use super::jobs::urlencode;
 
-use super::{action_button, admit, layout, no_dispatcher, when, Cost, Csrf, Section, Viewer};
+use super::{
+    action_button, admit, layout, moment, no_dispatcher, when, Cost, Csrf, Section, Viewer,
+};
 use crate::api::Console;
 
 /// Every schedule, read from the schedules topic.
@@ -54,7 +56,7 @@ pub(crate) async fn page(
                             }
                             td {
                                 @if let Some(fired) = schedule.last_fired {
-                                    a href=(format!("/jobs?jobID={}", urlencode(&job_id(&schedule.name, fired)))) { (when(Some(fired))) }
+                                    a href=(format!("/jobs?jobID={}", urlencode(&job_id(&schedule.name, fired)))) { (moment(Some(fired))) }
                                 } @else { "—" }
                             }
                             td { @if schedule.paused { "—" } @else { (upcoming(&schedule.upcoming)) } }
