@@ -256,6 +256,18 @@ async function operate(page, context) {
     expect((await page.locator("tr", { hasText: process.env.SCHEDULE }).innerText()).includes("active"), "active again");
     await Promise.all([page.waitForNavigation(), page.locator("tr", { hasText: process.env.SCHEDULE }).locator("text=Trigger now").click()]);
     seen.schedule_actions = "pause, resume, trigger";
+    // The triggered occurrence runs: its outcome shows among the schedule's last runs.
+    for (let tries = 0; ; tries++) {
+      await page.goto(`${base}/schedules`);
+      const runs = await page.locator("tr", { hasText: process.env.SCHEDULE }).locator("td").nth(4).innerText();
+      if (/[✓✗]/.test(runs)) {
+        expect(/late/.test(runs), `how late the run started: ${runs}`);
+        seen.schedule_runs = runs;
+        break;
+      }
+      expect(tries < 60, `the triggered run among the last runs: ${runs}`);
+      await page.waitForTimeout(500);
+    }
     const next = await page.locator("tr", { hasText: process.env.SCHEDULE }).innerText();
     expect(/\b(CET|CEST)\b/.test(next) && next.includes("UTC"), `the next occurrence on its clock and in UTC: ${next}`);
     await page.screenshot({ path: `${shots}/console-schedules.png`, fullPage: true });

@@ -233,6 +233,12 @@ fn an_operator_finds_a_job_replays_a_dead_letter_and_sees_its_outcome_in_a_brows
         seen["schedule_actions"], "pause, resume, trigger, delete",
         "{seen:#}"
     );
+    assert!(
+        seen["schedule_runs"]
+            .as_str()
+            .is_some_and(|runs| runs.contains('✓') && runs.contains("late")),
+        "the triggered run among the schedule's last runs: {seen:#}"
+    );
     let overview = seen["overview"].as_str().unwrap_or_default();
     assert!(
         overview.contains("rdkafka") || overview.contains(&group),

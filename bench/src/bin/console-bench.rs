@@ -100,12 +100,13 @@ fn main() -> anyhow::Result<()> {
     let middle = args.outcomes / 2;
     let pages = [
         ("overview", "/".to_owned()),
+        ("now (running, retrying, 10 waiting)", "/now".to_owned()),
         ("latest outcomes (50)", "/jobs".to_owned()),
         ("a job by jobID", format!("/jobs?jobID=job-{middle:06}")),
         ("dead letters (newest 50)", "/dlq".to_owned()),
         ("dead letters of a kind", "/dlq?kind=refused".to_owned()),
         ("one dead letter", "/dlq/1/100".to_owned()),
-        ("schedules", "/schedules".to_owned()),
+        ("schedules (with their last runs)", "/schedules".to_owned()),
         ("waiting jobs (100 due first)", "/waiting".to_owned()),
         (
             "a waiting job by jobID",

@@ -1,6 +1,7 @@
 //! A job's outcome records, found on the results topic (keyed by jobID) in the same
 //! bounded slice as dead letters: each partition from `since`, or its last
-//! [`SCAN_PER_PARTITION`](crate::dead_letters::SCAN_PER_PARTITION) records.
+//! [`SCAN_PER_PARTITION`](crate::dead_letters::SCAN_PER_PARTITION) records; and the
+//! runs of schedules' occurrences in that slice.
 
 use chrono::{DateTime, Utc};
 use mcp_jobs_kafka::topic::{self, ReadError, Reader};
@@ -10,6 +11,11 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
 use serde::Serialize;
 use serde_json::Value;
+
+use std::collections::BTreeMap;
+
+use mcp_jobs_contract::outcome::Outcome;
+use mcp_jobs_scheduler::schedule::occurrence_of;
 
 use crate::dead_letters::read_recent;
 
@@ -45,6 +51,62 @@ pub fn outcomes(
         outcomes,
         scanned,
     })
+}
+
+/// A run of a schedule's occurrence, as its outcome record tells it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    #[serde(rename = "jobID")]
+    pub job_id: String,
+    /// The occurrence's nominal time.
+    pub due: DateTime<Utc>,
+    pub succeeded: bool,
+    /// Why it failed, if it did.
+    pub error_kind: Option<String>,
+    /// How long after its nominal time it started.
+    pub late_ms: i64,
+}
+
+/// The newest `per_schedule` runs of each schedule in `schedules` (newest first), from
+/// the outcome records of the recent slice of the results topic whose jobID is an
+/// occurrence's ([`occurrence_of`]); and how many records were read.
+pub fn runs(
+    consumer: &BaseConsumer<Reader>,
+    settings: &KafkaSettings,
+    schedules: &[String],
+    per_schedule: usize,
+) -> Result<(BTreeMap<String, Vec<Run>>, usize), ReadError> {
+    let mut runs: BTreeMap<String, Vec<Run>> = schedules
+        .iter()
+        .map(|name| (name.clone(), Vec::new()))
+        .collect();
+    let scanned = read_recent(consumer, &settings.results_topic, None, |m| {
+        let Some(job_id) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+            return;
+        };
+        let Some((name, due)) = occurrence_of(job_id) else {
+            return;
+        };
+        let (Some(of_schedule), Ok(outcome)) = (
+            runs.get_mut(name),
+            Outcome::from_record(m.payload().unwrap_or_default()),
+        ) else {
+            return;
+        };
+        of_schedule.push(Run {
+            job_id: job_id.to_owned(),
+            due,
+            succeeded: outcome.succeeded(),
+            error_kind: outcome.error_kind().map(str::to_owned),
+            late_ms: (outcome.started_at - due).num_milliseconds(),
+        });
+    })?;
+    for of_schedule in runs.values_mut() {
+        of_schedule.sort_by_key(|run| std::cmp::Reverse(run.due));
+        of_schedule.truncate(per_schedule);
+    }
+    Ok((runs, scanned))
 }
 
 /// Where a page of the latest outcomes ends: for each partition, the offset below

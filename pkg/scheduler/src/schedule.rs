@@ -268,6 +268,14 @@ pub fn job_id(name: &str, nominal: DateTime<Utc>) -> String {
     format!("{name}@{}", rfc3339(nominal))
 }
 
+/// The schedule and nominal time of an occurrence's jobID ([`job_id`]); `None` for any
+/// other jobID.
+pub fn occurrence_of(job_id: &str) -> Option<(&str, DateTime<Utc>)> {
+    let (name, at) = job_id.rsplit_once('@')?;
+    let at = DateTime::parse_from_rfc3339(at).ok()?;
+    (!name.is_empty()).then(|| (name, at.with_timezone(&Utc)))
+}
+
 /// `2026-12-02T03:00:00Z`, with milliseconds only when there are some.
 pub fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
@@ -456,6 +464,18 @@ fn path_or_file(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_occurrences_job_id_reads_back_and_no_other_does() {
+        let at = DateTime::parse_from_rfc3339("2026-12-02T03:00:00.250Z")
+            .map(|at| at.with_timezone(&Utc))
+            .expect("a time");
+        let id = job_id("reports@eu", at);
+        assert_eq!(occurrence_of(&id), Some(("reports@eu", at)));
+        for other in ["user@example.com", "@2026-12-02T03:00:00Z", "plain"] {
+            assert_eq!(occurrence_of(other), None, "{other}");
+        }
+    }
 
     fn spec(name: &str, cron: &str, timezone: Option<&str>) -> ScheduleSpec {
         ScheduleSpec {

@@ -13,6 +13,7 @@ use serde_json::Value;
 use mcp_jobs_contract::status::JobStatus;
 use mcp_jobs_contract::task::JobState;
 use mcp_jobs_scheduler::delayed::WaitingJob;
+use mcp_jobs_scheduler::schedule::occurrence_of;
 
 use super::dead_letters::{replay_button, replayed_to};
 use super::waiting::{cancel_button, due};
@@ -107,10 +108,7 @@ pub(crate) async fn page(
 /// Where a job came from, when its id tells: an occurrence of a schedule is
 /// `<schedule>@<its time>`.
 fn came_from(job_id: &str) -> Markup {
-    let occurrence = job_id.rsplit_once('@').and_then(|(schedule, at)| {
-        let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
-        Some((schedule, at.with_timezone(&Utc)))
-    });
+    let occurrence = occurrence_of(job_id);
     html! {
         @if let Some((schedule, at)) = occurrence {
             p { "An occurrence of schedule " a href="/schedules" { strong { (schedule) } } ", due " (moment(Some(at))) "." }

@@ -16,9 +16,10 @@ use mcp_jobs_scheduler::schedule::job_id;
 use super::jobs::urlencode;
 
 use super::{
-    action_button, admit, layout, moment, no_dispatcher, when, Cost, Csrf, Section, Viewer,
+    action_button, admit, layout, moment, no_dispatcher, span, when, Cost, Csrf, Section, Viewer,
 };
 use crate::api::Console;
+use crate::jobs::{self, Run};
 
 /// Every schedule, read from the schedules topic.
 async fn listed(console: &Arc<Console>) -> Result<Vec<Listed>, String> {
@@ -34,8 +35,21 @@ pub(crate) async fn page(
     State(console): State<Arc<Console>>,
     Extension(viewer): Extension<Viewer>,
 ) -> Markup {
-    let cost = Cost::start();
+    let mut cost = Cost::start();
     let listed = listed(&console).await;
+    let names: Vec<String> = listed.iter().flatten().map(|s| s.name.clone()).collect();
+    // The runs are a bounded read of recent outcomes; without them the page still shows
+    // the schedules.
+    let runs = console
+        .read(move |reader, console| jobs::runs(reader, &console.settings, &names, RUNS))
+        .await;
+    let (runs, runs_problem) = match runs {
+        Ok((runs, scanned)) => {
+            cost.records = Some(scanned);
+            (runs, None)
+        }
+        Err(e) => (Default::default(), Some(e)),
+    };
     let body = match listed {
         Err(e) => html! { p.problem { (e) } },
         Ok(listed) if listed.is_empty() => html! {
@@ -43,7 +57,7 @@ pub(crate) async fn page(
         },
         Ok(listed) => html! {
             table {
-                thead { tr { th { "schedule" } th { "cron" } th { "state" } th { "last fired" } th { "next" } th { "" } } }
+                thead { tr { th { "schedule" } th { "cron" } th { "state" } th { "last fired" } th { "last runs" } th { "next" } th { "" } } }
                 tbody {
                     @for schedule in &listed {
                         tr {
@@ -59,6 +73,7 @@ pub(crate) async fn page(
                                     a href=(format!("/jobs?jobID={}", urlencode(&job_id(&schedule.name, fired)))) { (moment(Some(fired))) }
                                 } @else { "—" }
                             }
+                            td { (last_runs(runs.get(&schedule.name).map_or(&[][..], Vec::as_slice))) }
                             td { @if schedule.paused { "—" } @else { (upcoming(&schedule.upcoming)) } }
                             td.actions {
                                 @let base = format!("/schedules/{}", urlencode(&schedule.name));
@@ -76,8 +91,46 @@ pub(crate) async fn page(
             }
         },
     };
-    let body = html! { (no_dispatcher(&console)) (body) };
+    let body = html! {
+        (no_dispatcher(&console))
+        @if let Some(problem) = runs_problem { p.problem { "The last runs cannot be shown: " (problem) } }
+        (body)
+        p.note { "Last runs: the outcomes of each schedule's occurrences among the newest "
+            (crate::dead_letters::SCAN_PER_PARTITION) " records of each partition of the results topic, newest first, with how long after its time each started." }
+    };
     layout(&viewer, Section::Schedules, "Schedules", &cost, body)
+}
+
+/// Runs of each schedule shown at most.
+const RUNS: usize = 5;
+
+/// A schedule's last runs, newest first: how each ended, linked to its job, and how
+/// late it started.
+fn last_runs(runs: &[Run]) -> Markup {
+    html! {
+        @if runs.is_empty() { "—" }
+        ul.plain {
+            @for run in runs {
+                li {
+                    @if run.succeeded { span.status.succeeded { "✓" } } @else { span.status.failed title=[run.error_kind.as_deref()] { "✗" } }
+                    " " a href=(format!("/jobs?jobID={}", urlencode(&run.job_id))) { (moment(Some(run.due))) }
+                    " " small { (late(run.late_ms)) }
+                }
+            }
+        }
+    }
+}
+
+/// How late a run started, as a person says it.
+fn late(ms: i64) -> String {
+    match ms {
+        ms if ms < 1_000 => format!("{} ms late", ms.max(0)),
+        ms if ms < 60_000 => format!("{:.1} s late", ms as f64 / 1000.0),
+        ms => format!(
+            "{} late",
+            span(u64::try_from(ms / 1000).unwrap_or_default())
+        ),
+    }
 }
 
 /// The next occurrences: the first on the schedule's clock and in UTC, the rest folded.
