@@ -316,6 +316,34 @@ async function operate(page, context) {
     seen.waiting = "listed, shown, cancelled";
   }
 
+  // Triage: two dead letters ticked and marked resolved leave the default view; shown
+  // again when asked for. Another ticked one is replayed.
+  await page.goto(`${base}/dlq`);
+  const ticked = [];
+  for (const id of ["always-fails-0", "always-fails-1"]) {
+    const row = page.locator("tr", { hasText: id }).first();
+    ticked.push((await row.locator("td").first().innerText()).trim());
+    await row.locator("input[type=checkbox]").check();
+  }
+  await Promise.all([page.waitForNavigation(), page.locator("button", { hasText: "Mark selected resolved" }).click()]);
+  const resolvedPage = await page.locator("main").innerText();
+  expect(resolvedPage.includes("Marked 2 dead letters resolved"), `the resolutions: ${resolvedPage}`);
+  await page.reload();
+  expect((await page.locator("main").innerText()).includes("Marked 2 dead letters resolved"), "a reload shows the same, doing nothing");
+  await page.goto(`${base}/dlq`);
+  const listed = await page.locator("main table").last().innerText();
+  expect(ticked.every((position) => !listed.includes(position)), `resolved ones left the default view: ${listed}`);
+  await page.click("text=Show them");
+  const shownAll = await page.locator("main").innerText();
+  expect(ticked.every((position) => shownAll.includes(position)) && shownAll.includes("resolved"), `shown when asked: ${shownAll}`);
+  await page.screenshot({ path: `${shots}/console-dlq-resolved.png`, fullPage: true });
+  await page.goto(`${base}/dlq`);
+  const other = page.locator("tr", { hasText: "always-fails-2" }).first();
+  await other.locator("input[type=checkbox]").check();
+  await Promise.all([page.waitForNavigation(), page.locator("button", { hasText: "Replay selected" }).click()]);
+  expect((await page.locator("main").innerText()).includes("Replayed 1 of 1"), "the ticked one replayed");
+  seen.triage = { resolved: ticked, replayed: 1 };
+
   // Logging out ends the session: Back shows no cached page, a copied cookie is refused.
   const copied = (await context.cookies()).find((c) => c.name === "mcp_jobs_console");
   await page.goto(letterPage);

@@ -183,6 +183,9 @@ struct DlqFilter {
     /// Only those written since this RFC 3339 time, or this long ago (e.g. 2h, 1h 30m).
     #[arg(long, value_parser = parse_since)]
     since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Take those resolved without a replay (in the console) too.
+    #[arg(long)]
+    include_resolved: bool,
 }
 
 impl DlqFilter {
@@ -193,6 +196,7 @@ impl DlqFilter {
             since: self.since,
             unreplayed_only,
             group: self.group,
+            with_resolved: self.include_resolved,
         }
     }
 }

@@ -26,7 +26,7 @@ use mcp_jobs_scheduler::delayed;
 
 use crate::activity::{self, Activity};
 use crate::config::ConsoleSettings;
-use crate::dead_letters::{parse_since, DeadLetters, Filter, Replay};
+use crate::dead_letters::{parse_since, DeadLetters, Filter, Found, Position, Replay};
 use crate::jobs;
 use crate::ledger::{Ledger, LedgerError};
 use crate::now::{InFlight, NowPage};
@@ -131,6 +131,20 @@ impl Console {
         DeadLetters::new(&self.settings, &self.ledger)
     }
 
+    /// The dead letters an action names: those at `positions`, or with none, every one
+    /// `filter` matches.
+    pub(crate) async fn chosen_dead_letters(
+        self: &Arc<Self>,
+        positions: Vec<Position>,
+        filter: Filter,
+    ) -> Result<Found, String> {
+        self.read(move |reader, console| match positions.is_empty() {
+            true => console.dead_letters().find(reader, &filter, usize::MAX),
+            false => console.dead_letters().at(reader, &positions),
+        })
+        .await
+    }
+
     /// Runs a bounded read with a kept reader, off the async workers; its error as text.
     pub(crate) async fn read<T: Send + 'static, E: std::fmt::Display>(
         self: &Arc<Self>,
@@ -155,6 +169,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/api/jobs/{job_id}", get(job))
         .route("/api/dlq", get(dead_letters))
         .route("/api/dlq/replay", post(replay))
+        .route("/api/dlq/resolve", post(resolve))
         .route("/api/now", get(now))
         .route("/api/delayed", get(waiting))
         .route("/api/delayed/{job_id}/cancel", post(cancel_waiting))
@@ -301,9 +316,13 @@ struct DeadLetterQuery {
     job_id: Option<String>,
     since: Option<String>,
     limit: Option<usize>,
+    /// Those resolved without a replay too.
+    #[serde(rename = "includeResolved", default)]
+    include_resolved: bool,
 }
 
-/// `GET /api/dlq?kind=&jobID=&since=&limit=`: the newest matching dead letters.
+/// `GET /api/dlq?kind=&jobID=&since=&limit=&includeResolved=`: the newest matching dead
+/// letters (those resolved without a replay only with `includeResolved=true`).
 async fn dead_letters(
     State(console): State<Arc<Console>>,
     Query(query): Query<DeadLetterQuery>,
@@ -318,6 +337,7 @@ async fn dead_letters(
         since,
         unreplayed_only: false,
         group: query.group,
+        with_resolved: query.include_resolved,
     };
     let found = console
         .read(move |reader, console| console.dead_letters().find(reader, &filter, limit))
@@ -368,6 +388,7 @@ async fn replay(
         since,
         unreplayed_only: !request.include_replayed,
         group: request.group.clone(),
+        with_resolved: false,
     };
     let Some(limit) = filter.replay_limit() else {
         return error(
@@ -408,6 +429,76 @@ async fn replay(
         "dryRun": request.dry_run,
     }))
     .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResolveRequest {
+    /// Exactly these dead letters (`partition:offset`)…
+    #[serde(default)]
+    positions: Vec<String>,
+    /// …or every one of a job, a kind or a group (not resolved yet).
+    #[serde(rename = "jobID")]
+    job_id: Option<String>,
+    kind: Option<String>,
+    group: Option<String>,
+    since: Option<String>,
+}
+
+/// `POST /api/dlq/resolve`: marks dead letters resolved without a replay (`positions`,
+/// or every one of a `jobID`, `kind` or `group`): they leave the default view.
+async fn resolve(
+    State(console): State<Arc<Console>>,
+    Extension(Caller(caller)): Extension<Caller>,
+    Json(request): Json<ResolveRequest>,
+) -> Response {
+    if console.read_only {
+        return error(
+            StatusCode::FORBIDDEN,
+            "the console is read-only (CONSOLE_READ_ONLY=true): actions are refused",
+        );
+    }
+    let since = match since_of(request.since.as_deref()) {
+        Ok(since) => since,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, &problem),
+    };
+    let positions: Result<Vec<Position>, String> =
+        request.positions.iter().map(|p| p.parse()).collect();
+    let positions = match positions {
+        Ok(positions) => positions,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, &problem),
+    };
+    let filter = Filter {
+        kind: request.kind,
+        job_id: request.job_id,
+        since,
+        group: request.group,
+        ..Filter::default()
+    };
+    if positions.is_empty() && filter.replay_limit().is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "say which dead letters: positions, jobID, kind, or group",
+        );
+    }
+    let found = match console.chosen_dead_letters(positions, filter).await {
+        Ok(found) => found,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e),
+    };
+    let action = crate::session::form_token();
+    let resolved = console
+        .dead_letters()
+        .resolve(&found.dead_letters, &caller, &action)
+        .await;
+    tracing::info!(who = %caller, action = "dlq resolve", resolved = ?resolved.as_ref().ok(), "console action");
+    match resolved {
+        Ok(count) => Json(json!({
+            "resolved": count,
+            "deadLetters": found.dead_letters.iter().map(|l| &l.dead_letter).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
 }
 
 #[derive(Deserialize)]

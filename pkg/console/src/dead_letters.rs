@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::ledger::{Ledger, ReplayMark};
+use crate::ledger::{Ledger, ReplayMark, ResolvedMark};
 
 /// Records read at most from each partition for one query.
 pub const SCAN_PER_PARTITION: usize = 10_000;
@@ -89,6 +89,9 @@ pub struct Filter {
     pub unreplayed_only: bool,
     /// Only those of this group ([`Group::id`]: the same kind and error signature).
     pub group: Option<String>,
+    /// Take dead letters resolved without a replay too (the default view leaves them
+    /// out).
+    pub with_resolved: bool,
 }
 
 impl Filter {
@@ -102,7 +105,7 @@ impl Filter {
         }
     }
 
-    fn matches(&self, record: &Record, replayed: Option<&ReplayMark>) -> bool {
+    fn matches(&self, record: &Record, replayed: Option<&ReplayMark>, resolved: bool) -> bool {
         let header = |name: &str| record.header(name);
         self.kind
             .as_ref()
@@ -115,6 +118,7 @@ impl Filter {
                 .since
                 .is_none_or(|since| record.at().is_some_and(|at| at >= since))
             && !(self.unreplayed_only && replayed.is_some())
+            && (self.with_resolved || !resolved)
     }
 
     /// Whether a dead letter of `group` is among those wanted (the rest of the filter
@@ -271,6 +275,9 @@ pub struct DeadLetter {
     /// When, by whom and to where it was replayed, if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replayed: Option<ReplayMark>,
+    /// When and by whom it was resolved without a replay, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<ResolvedMark>,
     /// The original message with its secrets redacted, or why it is not shown (it is
     /// not JSON, so where its secrets are cannot be told).
     #[serde(skip)]
@@ -379,6 +386,7 @@ impl DeadLetter {
             at: record.at(),
             truncated: meta.truncated,
             replayed,
+            resolved: None,
             shown_message,
             shown_headers,
             shown_key: shown(
@@ -472,7 +480,8 @@ impl<'a> DeadLetters<'a> {
         let scanned = read_recent(consumer, topic, filter.since, |m| {
             let record = Record::read(topic, m);
             let replayed = self.ledger.replayed(&record.position());
-            if filter.matches(&record, replayed.as_ref()) {
+            let resolved = self.ledger.resolved(&record.position()).is_some();
+            if filter.matches(&record, replayed.as_ref(), resolved) {
                 let group = group_of(&record);
                 if filter.holds(&group) {
                     grouping.add(group, &record, replayed.is_some(), matching.len());
@@ -497,7 +506,11 @@ impl<'a> DeadLetters<'a> {
     fn shown(&self, records: Vec<(Record, Option<ReplayMark>)>) -> Vec<DeadLetter> {
         records
             .into_iter()
-            .map(|(record, replayed)| DeadLetter::new(record, replayed))
+            .map(|(record, replayed)| {
+                let mut letter = DeadLetter::new(record, replayed);
+                letter.resolved = self.ledger.resolved(&letter.position);
+                letter
+            })
             .collect()
     }
 
@@ -551,6 +564,28 @@ impl<'a> DeadLetters<'a> {
             groups: Vec::new(),
             scanned,
         })
+    }
+
+    /// Marks `letters` resolved without a replay, by `who` and for `action`: they leave
+    /// the default view. Returns how many; an error stops it (those marked stay so).
+    pub async fn resolve(
+        &self,
+        letters: &[DeadLetter],
+        who: &str,
+        action: &str,
+    ) -> Result<usize, DeadLetterError> {
+        for (done, letter) in letters.iter().enumerate() {
+            let mark = ResolvedMark {
+                at: Utc::now(),
+                by: who.to_owned(),
+                action: Some(action.to_owned()),
+            };
+            if let Err(e) = self.ledger.mark_resolved(letter.position, mark).await {
+                tracing::error!(resolved = done, error = %e, "console: resolving dead letters stopped");
+                return Err(e.into());
+            }
+        }
+        Ok(letters.len())
     }
 
     /// Sends `letters` back to their source topics (none, with `dry_run`) and marks

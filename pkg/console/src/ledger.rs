@@ -1,5 +1,5 @@
 //! What the console remembers beyond the deployment's own topics: which dead letters
-//! were replayed (when, by whom, to where), which sessions were ended by logging out,
+//! were replayed (when, by whom, to where) or resolved without a replay, which sessions were ended by logging out,
 //! and which action forms were already submitted (so a resubmitted form does nothing
 //! twice). It lives on a compacted topic of its own, `KAFKA_CONSOLE_TOPIC` (`<KAFKA_TOPIC>.console`, one
 //! partition), so every console replica knows it: each reads the topic from its
@@ -50,6 +50,17 @@ pub struct ReplayMark {
     pub action: Option<String>,
 }
 
+/// A dead letter an operator settled without replaying it: it leaves the default view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedMark {
+    pub at: DateTime<Utc>,
+    /// Who resolved it: `key #N`.
+    pub by: String,
+    /// The action (a submitted form's token, or an API request's) that resolved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
 /// An entry that ends: a logged-out session, a submitted form.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Expiring {
@@ -73,13 +84,45 @@ pub enum Submitted {
 #[derive(Default)]
 struct State {
     replayed: HashMap<Position, ReplayMark>,
+    resolved: HashMap<Position, ResolvedMark>,
     revoked: HashMap<String, Expiring>,
     used: HashMap<String, Expiring>,
 }
 
 const REPLAYED: &str = "replayed/";
+const RESOLVED: &str = "resolved/";
 const REVOKED: &str = "revoked/";
 const USED: &str = "used/";
+
+/// Takes a dead letter's mark (a tombstone removes it) into `marks`.
+fn set_mark<M: serde::de::DeserializeOwned>(
+    marks: &mut HashMap<Position, M>,
+    position: &str,
+    value: Option<&[u8]>,
+) {
+    let Ok(position) = position.parse::<Position>() else {
+        return;
+    };
+    match value.and_then(|v| serde_json::from_slice(v).ok()) {
+        Some(mark) => marks.insert(position, mark),
+        None => marks.remove(&position),
+    };
+}
+
+/// The marks `action` made, by position.
+fn marked_by<M: Clone>(
+    marks: &HashMap<Position, M>,
+    action: &str,
+    action_of: impl Fn(&M) -> Option<&str>,
+) -> Vec<(Position, M)> {
+    let mut made: Vec<(Position, M)> = marks
+        .iter()
+        .filter(|(_, mark)| action_of(mark) == Some(action))
+        .map(|(position, mark)| (*position, mark.clone()))
+        .collect();
+    made.sort_by_key(|(position, _)| *position);
+    made
+}
 
 /// The console's memory, shared by every replica through its topic.
 pub struct Ledger {
@@ -153,14 +196,10 @@ impl Ledger {
         };
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(position) = key.strip_prefix(REPLAYED) {
-            let Ok(position) = position.parse::<Position>() else {
-                return;
-            };
-            match value.and_then(|v| serde_json::from_slice(v).ok()) {
-                Some(mark) => state.replayed.insert(position, mark),
-                None => state.replayed.remove(&position),
-            };
-            return;
+            return set_mark(&mut state.replayed, position, value);
+        }
+        if let Some(position) = key.strip_prefix(RESOLVED) {
+            return set_mark(&mut state.resolved, position, value);
         }
         let (map, id) = if let Some(id) = key.strip_prefix(REVOKED) {
             (&mut state.revoked, id)
@@ -195,6 +234,17 @@ impl Ledger {
             .map_err(|(e, _)| e)
     }
 
+    async fn write_mark(
+        &self,
+        prefix: &str,
+        position: Position,
+        mark: &impl Serialize,
+    ) -> Result<(), KafkaError> {
+        let value = serde_json::to_vec(mark).unwrap_or_default();
+        self.write(&format!("{prefix}{position}"), Some(value))
+            .await
+    }
+
     fn with_state<T>(&self, read: impl FnOnce(&mut State) -> T) -> T {
         read(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner))
     }
@@ -206,16 +256,7 @@ impl Ledger {
 
     /// The dead letters `action` replayed, by position.
     pub fn replayed_by(&self, action: &str) -> Vec<(Position, ReplayMark)> {
-        let mut marks: Vec<(Position, ReplayMark)> = self.with_state(|state| {
-            state
-                .replayed
-                .iter()
-                .filter(|(_, mark)| mark.action.as_deref() == Some(action))
-                .map(|(position, mark)| (*position, mark.clone()))
-                .collect()
-        });
-        marks.sort_by_key(|(position, _)| *position);
-        marks
+        self.with_state(|state| marked_by(&state.replayed, action, |m| m.action.as_deref()))
     }
 
     /// Records that the dead letter at `position` was replayed.
@@ -224,10 +265,29 @@ impl Ledger {
         position: Position,
         mark: ReplayMark,
     ) -> Result<(), KafkaError> {
-        let value = serde_json::to_vec(&mark).unwrap_or_default();
-        self.write(&format!("{REPLAYED}{position}"), Some(value))
-            .await?;
+        self.write_mark(REPLAYED, position, &mark).await?;
         self.with_state(|state| state.replayed.insert(position, mark));
+        Ok(())
+    }
+
+    /// Whether the dead letter at `position` was resolved without a replay.
+    pub fn resolved(&self, position: &Position) -> Option<ResolvedMark> {
+        self.with_state(|state| state.resolved.get(position).cloned())
+    }
+
+    /// The dead letters `action` resolved, by position.
+    pub fn resolved_by(&self, action: &str) -> Vec<(Position, ResolvedMark)> {
+        self.with_state(|state| marked_by(&state.resolved, action, |m| m.action.as_deref()))
+    }
+
+    /// Records that the dead letter at `position` was resolved, for every replica.
+    pub async fn mark_resolved(
+        &self,
+        position: Position,
+        mark: ResolvedMark,
+    ) -> Result<(), KafkaError> {
+        self.write_mark(RESOLVED, position, &mark).await?;
+        self.with_state(|state| state.resolved.insert(position, mark));
         Ok(())
     }
 

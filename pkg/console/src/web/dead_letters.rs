@@ -17,10 +17,13 @@ use mcp_jobs_contract::headers;
 use serde::Deserialize;
 
 use super::jobs::urlencode;
-use super::{action_button, admit, layout, moment, refusal, refused, Cost, Csrf, Section, Viewer};
+use super::{
+    action_button, admit, layout, moment, refusal, refused, Admitted, Cost, Csrf, Section, Viewer,
+};
 use crate::api::Console;
 use crate::dead_letters::{parse_since, DeadLetter, Filter, Group, Position, Replay};
 use crate::ledger::ReplayMark;
+use crate::session;
 
 /// Dead letters on one page.
 const PAGE: usize = 50;
@@ -40,6 +43,9 @@ pub(crate) struct FilterForm {
     /// A replay of all matching takes those replayed before too (a checkbox: `on`).
     #[serde(default)]
     include_replayed: Option<String>,
+    /// Show those resolved without a replay too (`resolved=shown`).
+    #[serde(default)]
+    resolved: Option<String>,
 }
 
 impl FilterForm {
@@ -50,6 +56,7 @@ impl FilterForm {
             since: parse_since(&self.since)?,
             unreplayed_only: false,
             group: Some(self.group.trim().to_owned()).filter(|g| !g.is_empty()),
+            with_resolved: self.resolved.is_some(),
         })
     }
 
@@ -62,8 +69,13 @@ impl FilterForm {
     }
 
     fn query(&self, skip: usize) -> String {
+        let resolved = if self.resolved.is_some() {
+            "&resolved=shown"
+        } else {
+            ""
+        };
         format!(
-            "/dlq?kind={}&since={}&group={}&skip={skip}",
+            "/dlq?kind={}&since={}&group={}&skip={skip}{resolved}",
             urlencode(&self.kind),
             urlencode(&self.since),
             urlencode(&self.group)
@@ -120,10 +132,25 @@ pub(crate) async fn list(
                                 input type="hidden" name="group" value=(form.group);
                                 label.check { input type="checkbox" name="include_replayed"; " include those replayed before" }
                             }))
+                            " "
+                            (action_button(&viewer, "/dlq/selected", &format!("Mark all {} matching resolved", found.matched), html! {
+                                input type="hidden" name="do" value="resolve";
+                                input type="hidden" name="matching" value="true";
+                                input type="hidden" name="kind" value=(form.kind);
+                                input type="hidden" name="since" value=(form.since);
+                                input type="hidden" name="group" value=(form.group);
+                            }))
+                        }
+                        p {
+                            @if form.resolved.is_some() {
+                                "Those resolved without a replay are shown. " a href=(FilterForm { resolved: None, ..form.clone() }.query(0)) { "Hide them" } "."
+                            } @else {
+                                "Those resolved without a replay are left out. " a href=(format!("{}&resolved=shown", form.query(0))) { "Show them" } "."
+                            }
                         }
                         @if form.group.is_empty() && found.groups.len() > 1 { (groups(&form, &found.groups)) }
                         @if !form.group.is_empty() { p { "One group of those: " a href=(FilterForm { group: String::new(), ..form.clone() }.query(0)) { "show every group" } "." } }
-                        (table(&shown))
+                        (selection(&viewer, &shown))
                         p.pager {
                             @if form.skip > 0 { a href=(form.query(form.skip.saturating_sub(PAGE))) { "← Newer" } " " }
                             @if form.skip + shown.len() < found.matched { a href=(form.query(form.skip + PAGE)) { "Older →" } }
@@ -184,20 +211,49 @@ fn groups(form: &FilterForm, groups: &[Group]) -> Markup {
     }
 }
 
-fn table(letters: &[&DeadLetter]) -> Markup {
+/// The dead letters shown, each with a box that selects it, and what can be done with
+/// those selected (nothing in read-only mode).
+fn selection(viewer: &Viewer, letters: &[&DeadLetter]) -> Markup {
+    html! {
+        @if viewer.read_only || letters.is_empty() {
+            (table(letters, false))
+        } @else {
+            form.selection method="post" action="/dlq/selected" {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                input type="hidden" name="once" value=(session::form_token());
+                p {
+                    button type="submit" name="do" value="replay" { "Replay selected" } " "
+                    button type="submit" name="do" value="resolve" { "Mark selected resolved" }
+                }
+                (table(letters, true))
+            }
+        }
+    }
+}
+
+fn table(letters: &[&DeadLetter], selectable: bool) -> Markup {
     html! {
         table {
             thead { tr { th { "dead letter" } th { "jobID" } th { "kind" } th { "error" } th { "written" } th { "from" } th { "replayed" } } }
             tbody {
                 @for letter in letters {
                     tr {
-                        td { a href=(format!("/dlq/{}/{}", letter.position.partition, letter.position.offset)) { (letter.position) } }
+                        td.pick {
+                            @if selectable {
+                                input type="checkbox" name="positions" value=(letter.position) aria-label=(format!("select {}", letter.position));
+                                " "
+                            }
+                            a href=(format!("/dlq/{}/{}", letter.position.partition, letter.position.offset)) { (letter.position) }
+                        }
                         td { @if let Some(id) = &letter.job_id { a href=(format!("/jobs?jobID={}", urlencode(id))) { (id) } } }
                         td { code { (letter.kind) } }
                         td.error { (letter.error) }
                         td { (moment(letter.at)) }
                         td { (source(letter)) }
-                        td { @if let Some(mark) = &letter.replayed { (replayed_to(mark)) } }
+                        td {
+                            @if let Some(mark) = &letter.replayed { (replayed_to(mark)) }
+                            @if let Some(mark) = &letter.resolved { span.status.succeeded { "resolved" } " " (moment(Some(mark.at))) " by " (mark.by) }
+                        }
                     }
                 }
             }
@@ -334,7 +390,7 @@ pub(crate) async fn preview(
             @if again { input type="hidden" name="again" value="true"; }
         }))
         " " a href=(form.filter.query(0)) { "Cancel" }
-        (table(&replayable))
+        (table(&replayable, false))
     };
     layout(&viewer, Section::DeadLetters, "Confirm replay", &cost, body).into_response()
 }
@@ -381,18 +437,31 @@ pub(crate) async fn replay(
         }
         Err(problem) => return admitted.failed(&console, StatusCode::BAD_REQUEST, &problem),
     };
+    let again = form.again.as_deref() == Some("true");
+    replay_at(&console, &viewer, admitted, positions, again).await
+}
+
+/// Replays the dead letters at `positions` (those replayed before only if `again`) and
+/// answers with the page of what it did.
+async fn replay_at(
+    console: &Arc<Console>,
+    viewer: &Viewer,
+    admitted: Admitted,
+    positions: Vec<Position>,
+    again: bool,
+) -> Response {
     let asked = positions.clone();
     let found = match console
         .read(move |reader, console| console.dead_letters().at(reader, &asked))
         .await
     {
         Ok(found) => found,
-        Err(e) => return admitted.failed(&console, StatusCode::SERVICE_UNAVAILABLE, &e),
+        Err(e) => return admitted.failed(console, StatusCode::SERVICE_UNAVAILABLE, &e),
     };
     let how = Replay {
         who: &viewer.who,
         dry_run: false,
-        again: form.again.as_deref() == Some("true"),
+        again,
         action: Some(&admitted.token),
     };
     let replayed = console
@@ -419,7 +488,7 @@ pub(crate) async fn replay(
         admitted.token,
         positions.len()
     );
-    admitted.done(&console, &result).await
+    admitted.done(console, &result).await
 }
 
 #[derive(Deserialize)]
@@ -464,6 +533,120 @@ pub(crate) async fn replays(
         }
     };
     layout(&viewer, Section::DeadLetters, "Replayed", &cost, body)
+}
+
+/// `POST /dlq/selected`: the dead letters ticked on the list (`positions`, one field
+/// each) replayed (`do=replay`, those replayed before too: they were chosen) or marked
+/// resolved (`do=resolve`); `do=resolve` with `matching=true` and no positions takes
+/// every one matching the filter the form carries (`kind`, `since`, `group`).
+pub(crate) async fn selected(
+    State(console): State<Arc<Console>>,
+    Extension(viewer): Extension<Viewer>,
+    body: String,
+) -> Response {
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default()
+    };
+    let action = Csrf {
+        csrf: field("csrf"),
+        once: field("once"),
+    };
+    let admitted = match admit(&console, &viewer, &action) {
+        Ok(admitted) => admitted,
+        Err(answer) => return *answer,
+    };
+    let positions: Result<Vec<Position>, String> = fields
+        .iter()
+        .filter(|(key, _)| key == "positions")
+        .map(|(_, value)| value.parse())
+        .collect();
+    let positions = match positions {
+        Ok(positions) => positions,
+        Err(problem) => return admitted.failed(&console, StatusCode::BAD_REQUEST, &problem),
+    };
+    let filter = FilterForm {
+        kind: field("kind"),
+        since: field("since"),
+        group: field("group"),
+        ..FilterForm::default()
+    };
+    // Every one matching only when the form says so: no box ticked is not "all".
+    let all_matching = field("matching") == "true";
+    match (field("do").as_str(), positions.is_empty()) {
+        ("replay", false) => replay_at(&console, &viewer, admitted, positions, true).await,
+        ("resolve", false) => resolve(&console, &viewer, admitted, positions, &filter).await,
+        ("resolve", true) if all_matching => {
+            resolve(&console, &viewer, admitted, positions, &filter).await
+        }
+        (_, true) => admitted.failed(
+            &console,
+            StatusCode::BAD_REQUEST,
+            "no dead letter was selected: tick the ones to act on",
+        ),
+        (other, false) => admitted.failed(
+            &console,
+            StatusCode::BAD_REQUEST,
+            &format!("{other:?} is nothing the dead letters page does (replay, resolve)"),
+        ),
+    }
+}
+
+/// Marks the dead letters at `positions` (or, with none, every one `filter` matches)
+/// resolved and answers with the page of what it did.
+async fn resolve(
+    console: &Arc<Console>,
+    viewer: &Viewer,
+    admitted: Admitted,
+    positions: Vec<Position>,
+    filter: &FilterForm,
+) -> Response {
+    let filter = match filter.filter() {
+        Ok(filter) => filter,
+        Err(problem) => return admitted.failed(console, StatusCode::BAD_REQUEST, &problem),
+    };
+    let found = match console.chosen_dead_letters(positions, filter).await {
+        Ok(found) => found,
+        Err(e) => return admitted.failed(console, StatusCode::SERVICE_UNAVAILABLE, &e),
+    };
+    let resolved = console
+        .dead_letters()
+        .resolve(&found.dead_letters, &viewer.who, &admitted.token)
+        .await;
+    tracing::info!(who = %viewer.who, action = "dlq resolve", asked = found.dead_letters.len(), resolved = ?resolved.as_ref().ok(), "console action");
+    let result = format!("/dlq/resolutions/{}", admitted.token);
+    admitted.done(console, &result).await
+}
+
+/// `GET /dlq/resolutions/{token}`: what one resolve form did, from the ledger.
+pub(crate) async fn resolutions(
+    State(console): State<Arc<Console>>,
+    Extension(viewer): Extension<Viewer>,
+    Path(token): Path<String>,
+) -> Markup {
+    let cost = Cost::start();
+    let marks = console.ledger.resolved_by(&token);
+    let body = html! {
+        p.done { "Marked " strong { (marks.len()) } " dead letters resolved: they leave the dead letters' default view (" a href="/dlq?resolved=shown" { "show them" } "). Nothing was replayed; reloading this page does nothing." }
+        table {
+            thead { tr { th { "dead letter" } th { "resolved" } } }
+            tbody {
+                @for (position, mark) in &marks {
+                    tr {
+                        td { a href=(format!("/dlq/{}/{}", position.partition, position.offset)) { (position) } }
+                        td { (moment(Some(mark.at))) " by " (mark.by) }
+                    }
+                }
+            }
+        }
+    };
+    layout(&viewer, Section::DeadLetters, "Resolved", &cost, body)
 }
 
 #[cfg(test)]
@@ -612,7 +795,7 @@ mod tests {
             let letter = DeadLetter::new(written, None);
             let page = dead_letter_body(&viewer(), &letter).into_string();
             let found = Found { dead_letters: vec![letter.clone()], matched: 1, groups: grouped, scanned: 1 };
-            let list = html! { (groups(&FilterForm::default(), &found.groups)) (table(&[&letter])) }.into_string();
+            let list = html! { (groups(&FilterForm::default(), &found.groups)) (table(&[&letter], true)) }.into_string();
             let api = serde_json::to_string(&found).unwrap_or_default();
             // HTML escapes some characters: look for the secret as the page shows it too.
             let escaped = maud::html! { (secret) }.into_string();

@@ -57,6 +57,7 @@ pub(crate) async fn page(
                         .map_err(|e| e.to_string())?;
                     let filter = Filter {
                         job_id: Some(id.clone()),
+                        with_resolved: true,
                         ..Filter::default()
                     };
                     let letters = console

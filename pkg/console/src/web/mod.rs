@@ -108,6 +108,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/dlq/replay/preview", post(dead_letters::preview))
         .route("/dlq/replay", post(dead_letters::replay))
         .route("/dlq/replays/{token}", get(dead_letters::replays))
+        .route("/dlq/selected", post(dead_letters::selected))
+        .route("/dlq/resolutions/{token}", get(dead_letters::resolutions))
         .route("/schedules", get(schedules::page))
         .route(
             "/schedules/{name}/delete",
