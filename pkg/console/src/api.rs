@@ -126,6 +126,12 @@ impl Console {
         }
     }
 
+    /// The first `limit` delayed jobs by due time, read back from their topic.
+    pub(crate) async fn waiting(self: &Arc<Self>, limit: usize) -> Result<delayed::Page, String> {
+        self.read(move |reader, console| console.delayed.page(reader, &console.settings, limit))
+            .await
+    }
+
     /// The dead-letter topic, read and replayed with the console's ledger.
     pub fn dead_letters(&self) -> DeadLetters<'_> {
         DeadLetters::new(&self.settings, &self.ledger)
@@ -526,7 +532,7 @@ async fn now(State(console): State<Arc<Console>>, Query(query): Query<LimitQuery
         Ok(in_flight) => in_flight,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e),
     };
-    match waiting_page(&console, limit).await {
+    match console.waiting(limit).await {
         Ok(waiting) => Json(Now { in_flight, waiting }).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
     }
@@ -539,17 +545,10 @@ async fn waiting(State(console): State<Arc<Console>>, Query(query): Query<LimitQ
         Ok(limit) => limit,
         Err(problem) => return error(StatusCode::BAD_REQUEST, &problem),
     };
-    match waiting_page(&console, limit).await {
+    match console.waiting(limit).await {
         Ok(page) => Json(page).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
     }
-}
-
-/// The first `limit` waiting jobs by due time.
-async fn waiting_page(console: &Arc<Console>, limit: usize) -> Result<delayed::Page, String> {
-    console
-        .read(move |reader, console| console.delayed.page(reader, &console.settings, limit))
-        .await
 }
 
 /// `POST /api/delayed/{jobID}/cancel`: the job, if it waits, never runs; its result

@@ -480,7 +480,7 @@ impl<'a> DeadLetters<'a> {
         let scanned = read_recent(consumer, topic, filter.since, |m| {
             let record = Record::read(topic, m);
             let replayed = self.ledger.replayed(&record.position());
-            let resolved = self.ledger.resolved(&record.position()).is_some();
+            let resolved = self.ledger.is_resolved(&record.position());
             if filter.matches(&record, replayed.as_ref(), resolved) {
                 let group = group_of(&record);
                 if filter.holds(&group) {

@@ -3,7 +3,10 @@
 //! [`SCAN_PER_PARTITION`](crate::dead_letters::SCAN_PER_PARTITION) records; and the
 //! runs of schedules' occurrences in that slice.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
+use mcp_jobs_contract::outcome::Outcome;
 use mcp_jobs_kafka::topic::{self, ReadError, Reader};
 use mcp_jobs_kafka::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -12,9 +15,6 @@ use rdkafka::Message;
 use serde::Serialize;
 use serde_json::Value;
 
-use std::collections::BTreeMap;
-
-use mcp_jobs_contract::outcome::Outcome;
 use mcp_jobs_scheduler::schedule::occurrence_of;
 
 use crate::dead_letters::read_recent;

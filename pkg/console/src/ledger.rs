@@ -1,10 +1,10 @@
 //! What the console remembers beyond the deployment's own topics: which dead letters
-//! were replayed (when, by whom, to where) or resolved without a replay, which sessions were ended by logging out,
-//! and which action forms were already submitted (so a resubmitted form does nothing
-//! twice). It lives on a compacted topic of its own, `KAFKA_CONSOLE_TOPIC` (`<KAFKA_TOPIC>.console`, one
-//! partition), so every console replica knows it: each reads the topic from its
-//! beginning at start and then follows it on a thread of its own, keeping it in
-//! memory. A replica knows its own writes at once and the others' within a poll
+//! were replayed (when, by whom, to where) or resolved without a replay, which sessions
+//! were ended by logging out, and which action forms were already submitted (so a
+//! resubmitted form does nothing twice). It lives on a compacted topic of its own,
+//! `KAFKA_CONSOLE_TOPIC` (`<KAFKA_TOPIC>.console`, one partition), so every console
+//! replica knows it: each reads the topic from its beginning at start and then follows
+//! it on a thread of its own, keeping it in memory. A replica knows its own writes at once and the others' within a poll
 //! (half a second). Entries that expire (sessions, used forms: 12 h) are forgotten and
 //! tombstoned; replay marks stay as long as the topic does.
 
@@ -270,9 +270,16 @@ impl Ledger {
         Ok(())
     }
 
-    /// Whether the dead letter at `position` was resolved without a replay.
+    /// When and by whom the dead letter at `position` was resolved without a replay,
+    /// if it was.
     pub fn resolved(&self, position: &Position) -> Option<ResolvedMark> {
         self.with_state(|state| state.resolved.get(position).cloned())
+    }
+
+    /// Whether the dead letter at `position` was resolved without a replay (no copy of
+    /// the mark: for scans).
+    pub fn is_resolved(&self, position: &Position) -> bool {
+        self.with_state(|state| state.resolved.contains_key(position))
     }
 
     /// The dead letters `action` resolved, by position.

@@ -283,7 +283,7 @@ fn time(value: &Value) -> Markup {
 }
 
 /// A JSON value as text: strings without quotes, absent as a dash.
-fn text(value: &Value) -> String {
+pub(crate) fn text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Null => "—".to_owned(),

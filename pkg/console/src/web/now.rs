@@ -28,9 +28,7 @@ pub(crate) async fn page(
     let mut cost = Cost::start();
     let now = Utc::now();
     let in_flight = console.in_flight(PAGE);
-    let waiting = console
-        .read(|reader, console| console.delayed.page(reader, &console.settings, WAITING))
-        .await;
+    let waiting = console.waiting(WAITING).await;
     cost.records = waiting.as_ref().ok().map(|page| page.read);
     let in_flight = match in_flight {
         Err(e) => html! { p.problem { "The jobs in flight cannot be shown: " (e) } },
@@ -54,7 +52,7 @@ pub(crate) async fn page(
                                 td { (calls(&job.status)) }
                                 td { code { (job.status.worker) } }
                                 td.num { (job.status.attempt) }
-                                td { (moment(job.status.at, now)) }
+                                td { (ago(job.status.at, now)) }
                             }
                         }
                     }
@@ -74,7 +72,7 @@ pub(crate) async fn page(
                                 td { (calls(&job.status)) }
                                 td.num { (job.status.attempt) }
                                 td.error { (job.status.error.as_deref().unwrap_or("—")) }
-                                td { @if let Some(next) = job.status.next_attempt_at { (moment(next, now)) } @else { "—" } }
+                                td { @if let Some(next) = job.status.next_attempt_at { (ago(next, now)) } @else { "—" } }
                             }
                         }
                     }
@@ -135,8 +133,8 @@ fn calls(status: &JobStatus) -> Markup {
     }
 }
 
-/// A moment, relative to now, with the time itself on hover.
-fn moment(at: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
+/// A moment as how long ago (or how soon) it is, with the time itself on hover.
+fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
     html! { time.relative datetime=(at.to_rfc3339()) title=(when(Some(at))) { (relative(at, now)) } }
 }
 

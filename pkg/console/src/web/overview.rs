@@ -9,6 +9,7 @@ use chrono::Utc;
 use maud::{html, Markup};
 use serde_json::Value;
 
+use super::jobs::text;
 use super::{layout, moment, relative, span, Cost, Section, Viewer};
 use crate::activity::{self, Minute, Summary};
 use crate::api::Console;
@@ -258,10 +259,6 @@ fn server_figures(stats: &Value) -> Markup {
             }
         }
     }
-}
-
-fn text(value: &Value) -> String {
-    value.as_str().unwrap_or("—").to_owned()
 }
 
 /// A JSON object as rows of `path: value` (nested objects flattened with dots).

@@ -38,11 +38,16 @@ pub(crate) async fn page(
     let mut cost = Cost::start();
     let listed = listed(&console).await;
     let names: Vec<String> = listed.iter().flatten().map(|s| s.name.clone()).collect();
-    // The runs are a bounded read of recent outcomes; without them the page still shows
-    // the schedules.
-    let runs = console
-        .read(move |reader, console| jobs::runs(reader, &console.settings, &names, RUNS))
-        .await;
+    // The runs are a bounded read of recent outcomes, made only when there are schedules
+    // to show them for; without them the page still shows the schedules.
+    let runs = match names.is_empty() {
+        true => Ok((Default::default(), 0)),
+        false => {
+            console
+                .read(move |reader, console| jobs::runs(reader, &console.settings, &names, RUNS))
+                .await
+        }
+    };
     let (runs, runs_problem) = match runs {
         Ok((runs, scanned)) => {
             cost.records = Some(scanned);

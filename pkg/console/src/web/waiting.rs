@@ -24,9 +24,7 @@ pub(crate) async fn page(
     Extension(viewer): Extension<Viewer>,
 ) -> Markup {
     let mut cost = Cost::start();
-    let page = console
-        .read(|reader, console| console.delayed.page(reader, &console.settings, PAGE))
-        .await;
+    let page = console.waiting(PAGE).await;
     let body = match page {
         Err(e) => html! { p.problem { (e) } },
         Ok(page) => {
